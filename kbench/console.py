@@ -1,0 +1,70 @@
+"""What a run shows on the terminal: a progress line while it measures, a verdict table after."""
+
+from __future__ import annotations
+
+import contextlib
+import sys
+import time
+from collections.abc import Callable, Iterator
+from typing import Any
+
+from rich.console import Console
+from rich.table import Table
+
+from kbench.results import case_label
+
+STYLE = {"reproduced": "green", "not-reproduced": "red", "inconclusive": "yellow", "skipped": "dim",
+         "error": "bold red"}
+
+# A wide console when output goes to a file or a CI log, so tables do not fold.
+console = Console(stderr=True, width=None if sys.stderr.isatty() else 160)
+
+
+@contextlib.contextmanager
+def progress() -> Iterator[Callable[[str], None]]:
+    """A status line with the elapsed time; the callback replaces its text."""
+    start = time.perf_counter()
+    with console.status("starting") as status:
+
+        def update(message: str) -> None:
+            status.update(f"[{time.perf_counter() - start:6.1f}s] {message}")
+            if message.startswith("claim "):
+                console.log(message)
+
+        yield update
+
+
+def fmt(value: float | None) -> str:
+    if value is None:
+        return "-"
+    if abs(value) >= 100:
+        return f"{value:.1f}"
+    return f"{value:.3g}"
+
+
+def verdict_table(result: dict[str, Any]) -> Table:
+    env = result.get("env", {})
+    title = f"{result['suite']} on {env.get('gpu', '?')} ({result['run_id']})"
+    table = Table(title=title, show_lines=False)
+    for col in ("claim", "verdict", "measured [95% CI]", "paper", "measured/paper", "rule", "reason"):
+        table.add_column(col, overflow="fold")
+    for v in result["verdicts"]:
+        interval = v.get("interval")
+        measured = fmt(v["measured"]) + (f" [{fmt(interval[0])}, {fmt(interval[1])}]" if interval else "")
+        style = STYLE.get(v["verdict"], "")
+        table.add_row(v["claim"], f"[{style}]{v['verdict']}[/]", measured, fmt(v["paper_value"]),
+                      fmt(v["ratio_to_paper"]), v["rule"], v.get("reason") or "")
+    return table
+
+
+def case_table(result: dict[str, Any]) -> Table:
+    """Per-case values of every claim that has them."""
+    table = Table(title="per case")
+    for col in ("claim", "case", "value [95% CI]"):
+        table.add_column(col, overflow="fold")
+    for v in result["verdicts"]:
+        for c in v.get("per_case", []):
+            case = case_label(c["case"])
+            lo, hi = c["interval"]
+            table.add_row(v["claim"], case, f"{fmt(c['value'])} [{fmt(lo)}, {fmt(hi)}]")
+    return table

@@ -1,0 +1,58 @@
+"""Choosing the device a run uses, and what an implementation's requirements mean on it."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import sys
+
+import torch
+
+from kbench.errors import KbenchError
+
+DEVICE_CHOICES = ("auto", "cuda", "cpu")
+
+
+def pick(requested: str = "auto") -> torch.device:
+    """The best device present for "auto" (CUDA if there, else CPU), or the one asked for."""
+    if requested not in DEVICE_CHOICES:
+        raise KbenchError(f"--device: expected one of {', '.join(DEVICE_CHOICES)}, got {requested!r}")
+    if requested == "cuda" and not torch.cuda.is_available():
+        raise KbenchError("--device cuda: no CUDA device is visible to torch on this machine")
+    if requested == "auto":
+        requested = "cuda" if torch.cuda.is_available() else "cpu"
+    return torch.device(requested)
+
+
+def prepare_triton(device: torch.device) -> None:
+    """On a CPU run, Triton kernels execute in Triton's interpreter.
+
+    Triton reads the switch when triton.language and each kernel are first imported, so this
+    must run before either; an explicit TRITON_INTERPRET in the environment wins.
+    """
+    if device.type == "cpu" and not interpreting():
+        if "triton.language" in sys.modules:
+            raise KbenchError("Triton was imported before the device was chosen; set TRITON_INTERPRET=1 "
+                              "in the environment to run Triton kernels on the CPU")
+        os.environ["TRITON_INTERPRET"] = "1"
+
+
+def interpreting() -> bool:
+    return os.environ.get("TRITON_INTERPRET", "0") not in ("", "0")
+
+
+def unmet(requires: tuple[str, ...], device: torch.device) -> str | None:
+    """Why `requires` cannot be met on `device`, or None when it can."""
+    for need in requires:
+        if need == "cuda" and device.type != "cuda":
+            return "needs a CUDA GPU; this run is on the CPU"
+        if need == "triton":
+            try:
+                import triton  # noqa: F401
+            except ImportError:
+                return "needs the triton package, which is not installed"
+            if device.type == "cpu" and not interpreting():
+                return "Triton on the CPU needs TRITON_INTERPRET=1"
+        if need == "nvcc" and shutil.which("nvcc") is None:
+            return "needs nvcc (the CUDA compiler) on PATH to build the extension"
+    return None

@@ -1,0 +1,95 @@
+"""The state a result was taken in: device, clocks, library versions, git commit.
+
+Each provider may fail on its own into None; a missing nvidia-smi never stops a run. The fields
+in `IDENTITY` must match for two results to be comparable (the gate refuses otherwise); the rest
+are kept for debugging.
+"""
+
+from __future__ import annotations
+
+import platform
+import socket
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import torch
+
+IDENTITY = ("gpu", "torch", "triton", "cuda")
+REPO = Path(__file__).resolve().parent.parent
+
+
+def _run(cmd: list[str]) -> str | None:
+    try:
+        out = subprocess.run(cmd, capture_output=True, text=True, timeout=20, cwd=REPO)
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return out.stdout.strip() if out.returncode == 0 else None
+
+
+def _git() -> dict[str, Any]:
+    commit = _run(["git", "rev-parse", "HEAD"])
+    status = _run(["git", "status", "--porcelain", "--untracked-files=no"])
+    return {"git_commit": commit, "git_dirty": None if status is None else bool(status)}
+
+
+def _versions() -> dict[str, Any]:
+    try:
+        import triton
+
+        triton_version: str | None = triton.__version__
+    except ImportError:
+        triton_version = None
+    try:
+        import timm
+
+        timm_version: str | None = timm.__version__
+    except ImportError:
+        timm_version = None
+    return {"torch": torch.__version__, "triton": triton_version, "timm": timm_version,
+            "cuda": torch.version.cuda, "python": platform.python_version()}
+
+
+def sm_clock_mhz(device: torch.device) -> int | None:
+    """The current SM clock, read through nvidia-smi; None where it cannot be read."""
+    if device.type != "cuda":
+        return None
+    index = device.index if device.index is not None else torch.cuda.current_device()
+    out = _run(["nvidia-smi", "-i", str(index), "--query-gpu=clocks.sm", "--format=csv,noheader,nounits"])
+    try:
+        return int(out.splitlines()[0]) if out else None
+    except ValueError:
+        return None
+
+
+def _gpu(device: torch.device) -> dict[str, Any]:
+    if device.type != "cuda":
+        return {"gpu": "cpu", "driver": None, "sm_count": None, "cpu": platform.processor() or platform.machine()}
+    index = device.index if device.index is not None else torch.cuda.current_device()
+    props = torch.cuda.get_device_properties(index)
+    smi = _run(["nvidia-smi", "-i", str(index), "--query-gpu=driver_version,clocks.max.sm",
+                "--format=csv,noheader,nounits"])
+    driver, max_clock = (smi.split(", ") + [None])[:2] if smi else (None, None)
+    return {"gpu": props.name, "driver": driver, "sm_count": props.multi_processor_count,
+            "sm_clock_max_mhz": max_clock, "gpu_memory_gib": round(props.total_memory / 2**30, 1),
+            "cpu": platform.processor() or platform.machine()}
+
+
+def collect(device: torch.device) -> dict[str, Any]:
+    """Everything a result file records about where it was taken."""
+    info: dict[str, Any] = {"device_type": device.type}
+    info.update(_gpu(device))
+    info.update(_versions())
+    info.update(_git())
+    info["host"] = socket.gethostname()
+    info["platform"] = platform.platform()
+    info["argv"] = sys.argv[1:]
+    info["sm_clock_mhz_start"] = sm_clock_mhz(device)
+    return info
+
+
+def device_slug(env: dict[str, Any]) -> str:
+    """A file-name-safe device key, e.g. 'nvidia-h100-80gb-hbm3' or 'cpu'."""
+    name = str(env.get("gpu") or "cpu").lower()
+    return "".join(c if c.isalnum() else "-" for c in name).strip("-")

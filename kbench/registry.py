@@ -1,0 +1,147 @@
+"""Which implementations of which operation exist, and which models can be built.
+
+Kernel packages under `kernels/` register themselves on import: an operation (its input factory,
+byte count and tolerances), its implementations (the float64-capable reference, paper baselines,
+kbench's own kernels), and model families. Names are explicit, never derived from module paths.
+Nothing here touches a device: registering is cheap, calling is the runner's business.
+"""
+
+from __future__ import annotations
+
+import importlib
+import pkgutil
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any, Literal, TypeVar
+
+import torch
+
+Pass = Literal["fwd", "bwd", "fwd+bwd"]
+F = TypeVar("F", bound=Callable[..., Any])
+
+KERNEL_ROOT = "kernels"
+
+
+@dataclass
+class OpInputs:
+    """One fresh set of inputs for an operation, on one device."""
+
+    args: tuple[torch.Tensor, ...]  # positional arguments; leaves that need a gradient have requires_grad
+    grad_output: torch.Tensor  # the upstream gradient fed to backward
+
+
+@dataclass(frozen=True)
+class Operation:
+    """What the harness must know about an operation to check and time any implementation of it."""
+
+    name: str
+    # (case, device, dtype, seed) -> inputs; never zeros, always seeded.
+    make_inputs: Callable[[Mapping[str, Any], torch.device, torch.dtype, int], OpInputs]
+    # (case, pass, dtype) -> the fewest bytes that pass must move through device memory.
+    bytes_moved: Callable[[Mapping[str, Any], Pass, torch.dtype], int]
+    # Largest accepted ||out - ref64|| / ||ref64|| per input dtype name.
+    tolerance: Mapping[str, float]
+    reference: str  # name of the implementation that is run in float64 as the golden output
+    output_name: str  # name of the forward output, e.g. "y"
+    grad_names: tuple[str, ...]  # names of the gradients of the requires_grad arguments, in order
+
+
+@dataclass(frozen=True)
+class Implementation:
+    op: str
+    name: str
+    fn: Callable[..., torch.Tensor]
+    requires: tuple[str, ...] = ()  # "cuda", "triton", "nvcc": unmet -> skipped with the reason
+    dtypes: tuple[str, ...] = ("float32",)  # input dtypes it accepts
+    description: str = ""
+
+
+@dataclass(frozen=True)
+class ModelFamily:
+    name: str
+    # (size, implementation of `plugs` or None) -> an nn.Module taking (B, 3, H, W) images
+    build: Callable[[str, str | None], torch.nn.Module]
+    sizes: tuple[str, ...]
+    plugs: str | None = None  # the operation whose implementation the model takes, if any
+    # size -> cases of `plugs` at the model's layer widths, checked against float64 before timing
+    plug_cases: Callable[[str], list[dict[str, Any]]] = lambda size: []
+    description: str = ""
+
+
+@dataclass
+class _Registry:
+    operations: dict[str, Operation] = field(default_factory=dict)
+    implementations: dict[tuple[str, str], Implementation] = field(default_factory=dict)
+    models: dict[str, ModelFamily] = field(default_factory=dict)
+
+
+_REGISTRY = _Registry()
+
+
+def register_operation(op: Operation) -> Operation:
+    if op.name in _REGISTRY.operations:
+        raise ValueError(f"operation {op.name!r} is registered twice")
+    _REGISTRY.operations[op.name] = op
+    return op
+
+
+def register(
+    op: str,
+    name: str,
+    *,
+    requires: tuple[str, ...] = (),
+    dtypes: tuple[str, ...] = ("float32",),
+    description: str = "",
+) -> Callable[[F], F]:
+    """Decorator: record `fn` as implementation `name` of `op` and return it unchanged."""
+
+    def deco(fn: F) -> F:
+        key = (op, name)
+        if key in _REGISTRY.implementations:
+            raise ValueError(f"implementation {name!r} of {op!r} is registered twice")
+        _REGISTRY.implementations[key] = Implementation(op, name, fn, requires, dtypes, description)
+        return fn
+
+    return deco
+
+
+def register_model(family: ModelFamily) -> ModelFamily:
+    if family.name in _REGISTRY.models:
+        raise ValueError(f"model family {family.name!r} is registered twice")
+    _REGISTRY.models[family.name] = family
+    return family
+
+
+def available_packages() -> list[str]:
+    """Sub-packages of `kernels/` (operations and model families) that can be loaded."""
+    root = importlib.import_module(KERNEL_ROOT)
+    return sorted(m.name for m in pkgutil.iter_modules(root.__path__) if m.ispkg)
+
+
+def load_package(name: str) -> None:
+    """Import `kernels.<name>`, which registers what it holds. Idempotent."""
+    importlib.import_module(f"{KERNEL_ROOT}.{name}")
+
+
+def operation(name: str) -> Operation:
+    return _REGISTRY.operations[name]
+
+
+def operations() -> dict[str, Operation]:
+    return dict(_REGISTRY.operations)
+
+
+def implementation(op: str, name: str) -> Implementation:
+    return _REGISTRY.implementations[(op, name)]
+
+
+def implementations(op: str) -> dict[str, Implementation]:
+    return {n: impl for (o, n), impl in _REGISTRY.implementations.items() if o == op}
+
+
+def model_family(name: str) -> ModelFamily:
+    return _REGISTRY.models[name]
+
+
+def model_families() -> dict[str, ModelFamily]:
+    return dict(_REGISTRY.models)

@@ -1,0 +1,3 @@
+"""Model families for train-step and FLOPs claims: timm's ViT and the KAT built on it."""
+
+from kernels.models import kat, vit  # noqa: F401

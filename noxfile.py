@@ -1,0 +1,76 @@
+"""nox sessions: tests, lint, reproduce-<suite> (one per file in suites/), report, gate.
+
+Sessions are thin: they install, then call the `kbench` command line. On a GPU host with torch
+preinstalled and no network, run them on the existing interpreter: `nox --no-venv -s ...`
+(installs are skipped there). A GPU job sets KBENCH_REQUIRE_GPU=1 so that a missing GPU fails
+the session instead of quietly running on the CPU.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import nox
+
+nox.options.sessions = ["tests"]
+nox.options.reuse_existing_virtualenvs = True
+ROOT = Path(__file__).parent
+
+
+def _venv(session: nox.Session) -> bool:
+    return session.venv_backend not in ("none", None)
+
+
+def _install(session: nox.Session, *args: str) -> None:
+    """pip install into the session's venv; nothing on --no-venv (the host's packages are used)."""
+    if _venv(session):
+        session.install(*args)
+
+
+def _python(session: nox.Session) -> str:
+    return "python" if _venv(session) else sys.executable
+
+
+@nox.session
+def tests(session: nox.Session) -> None:
+    """Run the test suite on the CPU (Triton kernels in its interpreter)."""
+    _install(session, "-e", ".[test]")
+    session.run(_python(session), "-m", "pytest", *(session.posargs or ["-q", "tests"]),
+                env={"TRITON_INTERPRET": "1"})
+
+
+@nox.session
+def lint(session: nox.Session) -> None:
+    """ruff and mypy over kbench/ and noxfile.py."""
+    _install(session, "-e", ".[test]", "ruff", "mypy")
+    session.run("ruff", "check", "kbench", "kernels", "tests", "noxfile.py")
+    session.run("mypy", "kbench")
+
+
+def _reproduce(session: nox.Session, suite: Path) -> None:
+    _install(session, "-e", ".")
+    session.run(_python(session), "-m", "kbench", "run", str(suite.relative_to(ROOT)), *session.posargs)
+
+
+for _suite in sorted((ROOT / "suites").glob("*.toml")):
+
+    def _session(session: nox.Session, suite: Path = _suite) -> None:
+        _reproduce(session, suite)
+
+    _session.__doc__ = f"Run suites/{_suite.name} on the best device present and write a result file."
+    nox.session(name=f"reproduce-{_suite.stem}", default=False)(_session)
+
+
+@nox.session(default=False)
+def report(session: nox.Session) -> None:
+    """Build the static HTML report from results/ (into build/report/)."""
+    _install(session, "-e", ".")
+    session.run(_python(session), "-m", "kbench", "report", *session.posargs)
+
+
+@nox.session(default=False)
+def gate(session: nox.Session) -> None:
+    """Compare two result files: nox -s gate -- BASELINE CANDIDATE [--summary FILE]."""
+    _install(session, "-e", ".")
+    session.run(_python(session), "-m", "kbench", "gate", *session.posargs)
