@@ -8,6 +8,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import signal
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -57,6 +58,10 @@ def _prepare(device_name: str) -> object:
     return device
 
 
+def _interrupt(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt
+
+
 def cmd_run(args: argparse.Namespace) -> int:
     require_gpu = args.require_gpu or os.environ.get("KBENCH_REQUIRE_GPU", "") not in ("", "0")
     if require_gpu and args.device == "cpu":
@@ -66,6 +71,8 @@ def cmd_run(args: argparse.Namespace) -> int:
     loaded = suite.load(args.suite)
     shard = runner.Shard.parse(args.shard) if args.shard else None
     console.console.log(f"{loaded.name}: {len(loaded.claims)} claims from {loaded.path} on {device}")
+    # A scheduler's or `timeout`'s SIGTERM stops the run like Ctrl-C: what was measured is kept.
+    signal.signal(signal.SIGTERM, _interrupt)
     with console.progress() as update:
         options = runner.RunOptions(device=device, quick=args.quick, only=tuple(args.only), shard=shard,  # type: ignore[arg-type]
                                     seed=args.seed, progress=update)

@@ -7,6 +7,7 @@ are kept for debugging.
 
 from __future__ import annotations
 
+import os
 import platform
 import socket
 import subprocess
@@ -29,9 +30,15 @@ def _run(cmd: list[str]) -> str | None:
 
 
 def _git() -> dict[str, Any]:
+    """Commit and dirty flag from git; where the tree is a copy without .git (a lent GPU host),
+    from KBENCH_GIT_COMMIT and KBENCH_GIT_DIRTY set by whoever copied it."""
     commit = _run(["git", "rev-parse", "HEAD"])
     status = _run(["git", "status", "--porcelain", "--untracked-files=no"])
-    return {"git_commit": commit, "git_dirty": None if status is None else bool(status)}
+    if commit is None and os.environ.get("KBENCH_GIT_COMMIT"):
+        dirty = os.environ.get("KBENCH_GIT_DIRTY")
+        return {"git_commit": os.environ["KBENCH_GIT_COMMIT"],
+                "git_dirty": None if dirty is None else dirty not in ("0", "false", ""), "git_source": "environment"}
+    return {"git_commit": commit, "git_dirty": None if status is None or commit is None else bool(status)}
 
 
 def _versions() -> dict[str, Any]:
@@ -59,6 +66,14 @@ def sm_clock_mhz(device: torch.device) -> int | None:
     out = _run(["nvidia-smi", "-i", str(index), "--query-gpu=clocks.sm", "--format=csv,noheader,nounits"])
     try:
         return int(out.splitlines()[0]) if out else None
+    except ValueError:
+        return None
+
+
+def throttled(clock_mhz: int | None, max_mhz: object) -> bool | None:
+    """True when the SM clock read after a measurement is under 75% of the maximum."""
+    try:
+        return None if clock_mhz is None else clock_mhz < 0.75 * float(str(max_mhz))
     except ValueError:
         return None
 

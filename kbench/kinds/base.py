@@ -9,6 +9,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from kbench import env
 from kbench.results import Measurement
 from kbench.suite import Claim
 from kbench.timing import TimingConfig
@@ -48,6 +49,7 @@ class Context:
     progress: Callable[[str], None] = lambda message: None
     cache: dict[tuple[Any, ...], Measurement] = field(default_factory=dict)
     peaks: dict[str, Any] = field(default_factory=dict)
+    max_clock_mhz: object = None  # the GPU's maximum SM clock, to flag throttled measurements
 
     def seed_for(self, *parts: object) -> int:
         """A seed that differs per purpose and case but is reproducible from the run seed."""
@@ -56,6 +58,14 @@ class Context:
 
 
 Collector = Callable[[Claim, Context], ClaimData]
+
+
+def clock_state(ctx: Context) -> dict[str, Any]:
+    """The SM clock right after a measurement, and whether it looked throttled."""
+    clock = env.sm_clock_mhz(ctx.device)
+    if clock is None:
+        return {}
+    return {"sm_clock_mhz": clock, "throttled": env.throttled(clock, ctx.max_clock_mhz)}
 
 
 def for_claim(m: Measurement, claim: Claim) -> Measurement:

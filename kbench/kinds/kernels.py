@@ -13,7 +13,7 @@ import numpy as np
 import torch
 
 from kbench import correctness, devices, registry, stats, timing
-from kbench.kinds.base import CaseValue, ClaimData, Context, Failed, Skip, case_key, for_claim
+from kbench.kinds.base import CaseValue, ClaimData, Context, Failed, Skip, case_key, clock_state, for_claim
 from kbench.registry import Implementation, Operation, Pass
 from kbench.results import Measurement
 from kbench.suite import Claim, Subject
@@ -73,6 +73,7 @@ def measure_time(op: Operation, subject: Subject, case: Mapping[str, Any], ctx: 
         "gbps": nbytes / (summary.median * 1e-3) / 1e9,
         "errors_before": before.errors,
         "errors_after": after.errors,
+        **clock_state(ctx),
     }
     copy = ctx.peaks.get("copy_gbps")
     if copy:

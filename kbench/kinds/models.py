@@ -17,7 +17,7 @@ import torch.nn.functional as F
 from torch.utils.flop_counter import FlopCounterMode
 
 from kbench import correctness, devices, registry, stats, timing
-from kbench.kinds.base import CaseValue, ClaimData, Context, Failed, Skip, case_key, for_claim
+from kbench.kinds.base import CaseValue, ClaimData, Context, Failed, Skip, case_key, clock_state, for_claim
 from kbench.results import Measurement
 from kbench.suite import Claim, Subject
 
@@ -78,7 +78,7 @@ def measure_step(subject: Subject, case: Mapping[str, Any], claim: Claim, ctx: C
         raise Failed(f"{subject.label}: the training loss became {loss} while timing")
     summary = stats.summarize(samples)
     extra = {"images_per_s": case["batch"] / (summary.median * 1e-3), "loss_after": loss,
-             "params": sum(p.numel() for p in model.parameters())}
+             "params": sum(p.numel() for p in model.parameters()), **clock_state(ctx)}
     m = Measurement(claim="", case=dict(case), subject=subject.as_dict(), metric="step_ms",
                     summary=summary.as_dict(), samples=samples.tolist(), extra=extra)
     del model

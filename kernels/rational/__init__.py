@@ -1,4 +1,11 @@
 """GR-KAN's rational function: the operation, its reference and every implementation under test."""
 
 from kernels.rational import ops  # noqa: F401  (registers the operation first)
-from kernels.rational import flashkat_triton, kat_triton, kbench_triton, reference, torch_compile  # noqa: F401
+from kernels.rational import (  # noqa: F401
+    cuda_ext,
+    flashkat_triton,
+    kat_triton,
+    kbench_triton,
+    reference,
+    torch_compile,
+)

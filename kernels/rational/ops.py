@@ -26,23 +26,27 @@ DTYPES = {"float32": torch.float32, "float16": torch.float16, "bfloat16": torch.
 
 
 def make_inputs(case: Mapping[str, Any], device: torch.device, dtype: torch.dtype, seed: int) -> OpInputs:
-    """x and dy standard normal, coefficients normal * 0.5 (as notes/anchors-h100.md), seeded."""
+    """x and dy standard normal, coefficients normal * 0.5 (as notes/anchors-h100.md), seeded.
+
+    Drawn on `device` (fast at GPU sizes), so one seed gives different numbers on CPU and GPU.
+    """
     shape = tuple(case["shape"])
     if shape[-1] % GROUPS:
         raise ValueError(f"shape {list(shape)}: the last dimension must be divisible by {GROUPS} groups")
-    gen = torch.Generator(device="cpu").manual_seed(seed)
-    x = torch.randn(shape, generator=gen, dtype=torch.float64)
-    dy = torch.randn(shape, generator=gen, dtype=torch.float64)
-    a = torch.randn(GROUPS, NUM_COEFFS, generator=gen, dtype=torch.float64) * 0.5
-    b = torch.randn(GROUPS, DEN_COEFFS, generator=gen, dtype=torch.float64) * 0.5
+    gen = torch.Generator(device=device).manual_seed(seed)
     coeff_dtype = torch.float64 if dtype == torch.float64 else torch.float32
+    draw = torch.float64 if dtype == torch.float64 else torch.float32
+
+    def normal(*size: int, to: torch.dtype, scale: float = 1.0) -> torch.Tensor:
+        return (torch.randn(size, generator=gen, device=device, dtype=draw) * scale).to(to)
+
     return OpInputs(
         args=(
-            x.to(device=device, dtype=dtype).requires_grad_(),
-            a.to(device=device, dtype=coeff_dtype).requires_grad_(),
-            b.to(device=device, dtype=coeff_dtype).requires_grad_(),
+            normal(*shape, to=dtype).requires_grad_(),
+            normal(GROUPS, NUM_COEFFS, to=coeff_dtype, scale=0.5).requires_grad_(),
+            normal(GROUPS, DEN_COEFFS, to=coeff_dtype, scale=0.5).requires_grad_(),
         ),
-        grad_output=dy.to(device=device, dtype=dtype),
+        grad_output=normal(*shape, to=dtype),
     )
 
 

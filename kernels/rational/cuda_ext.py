@@ -1,0 +1,99 @@
+"""CUDA C++ implementations: KAT's 2024 kernel (baseline) and kbench's own (kernels in cuda/).
+
+The extension is built with torch.utils.cpp_extension at the first call on a GPU host (about a
+minute), for the device's own architecture (`sm_90` on Hopper), and cached by torch. Nothing is
+built or loaded at import, so CPU-only machines import this module freely; the registry marks
+both implementations as needing CUDA and nvcc.
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+import shutil
+from pathlib import Path
+from types import ModuleType
+
+import torch
+
+from kbench.registry import register
+from kernels.rational._autograd import make_function
+
+SOURCES = Path(__file__).parent / "cuda"
+ROW_BLOCKS_PER_SM = 4  # kbench backward: row blocks per multiprocessor over all column blocks
+CHANNELS_PER_BLOCK = 256  # 64 threads x 4 channels (rational_kernels.cu)
+
+
+def arch_flags(capability: tuple[int, int]) -> list[str]:
+    """nvcc flags for the device's own architecture, e.g. sm_90 on an H100."""
+    major, minor = capability
+    return [f"-gencode=arch=compute_{major}{minor},code=sm_{major}{minor}"]
+
+
+def cuda_home() -> str | None:
+    """Where CUDA's headers live, for torch's builder: $CUDA_HOME, else two levels above the real
+    nvcc, else /usr/local/cuda; None when no candidate holds cuda_runtime_api.h."""
+    nvcc = shutil.which("nvcc")
+    candidates = [os.environ.get("CUDA_HOME"), nvcc and str(Path(nvcc).resolve().parent.parent), "/usr/local/cuda"]
+    for home in candidates:
+        if home and (Path(home) / "include" / "cuda_runtime_api.h").exists():
+            return home
+    return None
+
+
+@functools.lru_cache(maxsize=1)
+def extension() -> ModuleType:
+    from torch.utils import cpp_extension
+
+    home = cuda_home()
+    if home:  # torch guesses /usr/local when nvcc is a symlink there, and misses the headers
+        os.environ["CUDA_HOME"] = home
+        cpp_extension.CUDA_HOME = home
+    load = cpp_extension.load
+    capability = torch.cuda.get_device_capability()
+    return load(
+        name=f"kbench_rational_sm{capability[0]}{capability[1]}",
+        sources=[str(SOURCES / "binding.cpp"), str(SOURCES / "rational_kernels.cu")],
+        extra_cuda_cflags=["-O3", *arch_flags(capability)],
+        extra_cflags=["-O3"],
+        verbose=False,
+    )
+
+
+def _kat_forward(x: torch.Tensor, a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+    return extension().kat_forward(x, a, b)  # type: ignore[no-any-return]
+
+
+def _kat_backward(x: torch.Tensor, dy: torch.Tensor, a: torch.Tensor, b: torch.Tensor
+                  ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    dx, da, db = extension().kat_backward(x, dy, a, b)
+    return dx, da, db
+
+
+def _row_blocks(x: torch.Tensor) -> int:
+    col_blocks = -(-x.shape[1] // CHANNELS_PER_BLOCK)
+    sms = torch.cuda.get_device_properties(x.device).multi_processor_count
+    return max(1, min(ROW_BLOCKS_PER_SM * sms // col_blocks, -(-x.shape[0] // 4)))
+
+
+def _kb_forward(x: torch.Tensor, a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+    return extension().kb_forward(x, a, b, _row_blocks(x))  # type: ignore[no-any-return]
+
+
+def _kb_backward(x: torch.Tensor, dy: torch.Tensor, a: torch.Tensor, b: torch.Tensor
+                 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    dx, partials = extension().kb_backward(x, dy, a, b, _row_blocks(x))
+    groups, d = a.shape[0], x.shape[1]
+    # Fixed-order float64 reduction: (blocks, 10, D) -> (10, G) -> dA (G, 6), dB (G, 4).
+    coeff = partials.double().sum(0).view(10, groups, d // groups).sum(-1)
+    return dx, coeff[:6].t().float().contiguous(), coeff[6:].t().float().contiguous()
+
+
+register(
+    "rational", "kat_cuda", requires=("cuda", "nvcc"),
+    description="KAT's 2024 CUDA design: shared-memory atomics, then thread 0's global atomics per block",
+)(make_function("kat_cuda", _kat_forward, _kat_backward))
+register(
+    "rational", "kbench_cuda", requires=("cuda", "nvcc"), dtypes=("float32", "float16", "bfloat16"),
+    description="kbench CUDA: 16-byte vectors, register sums, per-block partials (deterministic, no atomics)",
+)(make_function("kbench_cuda", _kb_forward, _kb_backward))

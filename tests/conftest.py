@@ -1,0 +1,27 @@
+"""Test setup: Triton runs in its interpreter on the CPU; kernels and the toy operation load once.
+
+TRITON_INTERPRET must be set before triton.language is first imported, hence at the very top.
+"""
+
+from __future__ import annotations
+
+import os
+
+os.environ.setdefault("TRITON_INTERPRET", "1")
+
+from pathlib import Path  # noqa: E402
+
+import pytest  # noqa: E402
+
+from kbench import registry  # noqa: E402
+
+registry.load_package("rational")
+registry.load_package("models")
+from tests.fixtures import toy_scale  # noqa: E402,F401  (registers the toy operation)
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+@pytest.fixture
+def root() -> Path:
+    return ROOT

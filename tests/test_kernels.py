@@ -1,0 +1,75 @@
+"""Every registered rational implementation against float64, on the CPU (Triton interpreted).
+
+Parametrized over the registry, so a new implementation is checked without a new test. Shapes are
+chosen to be awkward: group width 24 (FlashKAT masks 62% of its lanes there), rows that are not a
+multiple of any tile, a single row, 2-D input, and a group width of 25 (not a multiple of 4).
+"""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from kbench import correctness, devices, registry
+
+AWKWARD_SHAPES = [[3, 5, 192], [1, 1, 8], [1, 48], [37, 200], [2, 70, 768]]
+CPU = torch.device("cpu")
+OP = registry.operation("rational")
+
+
+def _runnable() -> list[str]:
+    return [name for name, impl in registry.implementations("rational").items()
+            if devices.unmet(impl.requires, CPU) is None and name != "torch_compile"]
+
+
+@pytest.mark.parametrize("name", _runnable())
+@pytest.mark.parametrize("shape", AWKWARD_SHAPES, ids=lambda s: "x".join(map(str, s)))
+def test_implementation_matches_float64(name: str, shape: list[int]) -> None:
+    impl = registry.implementation("rational", name)
+    for dtype in impl.dtypes:
+        if dtype == "float64":
+            continue
+        check = correctness.check(OP, impl, {"shape": shape, "dtype": dtype}, CPU, seed=sum(shape))
+        assert check.ok, f"{name} {shape} {dtype}: {check.describe()}"
+        assert set(check.errors) == {"y", "dx", "dA", "dB"}
+
+
+def test_torch_compile_matches_float64() -> None:
+    impl = registry.implementation("rational", "torch_compile")
+    check = correctness.check(OP, impl, {"shape": [3, 5, 64], "dtype": "float32"}, CPU, seed=1)
+    assert check.ok, check.describe()
+
+
+def test_fp32_kernels_are_near_float64_precision() -> None:
+    """The kbench kernels' target is 1e-6; the interpreter computes in fp32 like the GPU."""
+    for name in ("kbench_triton", "kbench_triton_det"):
+        check = correctness.check(OP, registry.implementation("rational", name),
+                                  {"shape": [4, 197, 192], "dtype": "float32"}, CPU, seed=7)
+        assert max(check.errors.values()) < 1e-6, (name, check.errors)
+
+
+def test_deterministic_mode_gives_identical_bits() -> None:
+    impl = registry.implementation("rational", "kbench_triton_det")
+    inputs = OP.make_inputs({"shape": [5, 33, 96]}, CPU, torch.float32, seed=3)
+    first = correctness.forward_backward(impl.fn, OP, inputs)
+    second = correctness.forward_backward(impl.fn, OP, inputs)
+    for key in first:
+        assert torch.equal(first[key], second[key]), key
+
+
+def test_inputs_are_random_and_never_zero() -> None:
+    a = OP.make_inputs({"shape": [4, 16]}, CPU, torch.float32, seed=1)
+    b = OP.make_inputs({"shape": [4, 16]}, CPU, torch.float32, seed=2)
+    assert not torch.equal(a.args[0], b.args[0])
+    assert all(t.abs().sum() > 0 for t in (*a.args, a.grad_output))
+
+
+def test_rejects_width_not_divisible_by_groups() -> None:
+    with pytest.raises(ValueError, match="divisible"):
+        OP.make_inputs({"shape": [2, 20]}, CPU, torch.float32, seed=0)
+
+
+def test_bytes_moved_halve_with_half_precision() -> None:
+    case = {"shape": [128, 197, 768]}
+    assert OP.bytes_moved(case, "fwd+bwd", torch.float32) == 5 * 128 * 197 * 768 * 4
+    assert OP.bytes_moved(case, "fwd+bwd", torch.bfloat16) * 2 == OP.bytes_moved(case, "fwd+bwd", torch.float32)
