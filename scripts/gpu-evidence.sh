@@ -24,12 +24,12 @@ stage() {  # name, time limit in seconds, command...
 for s in "$@"; do
   case $s in
     flashkat)    # the flagship: every claim of suites/flashkat.toml, through nox on this interpreter
-      stage flashkat 420 "$PY" -m nox --no-venv -s reproduce-flashkat -- --results "$OUT/res" ;;
+      stage flashkat 330 "$PY" -m nox --no-venv -s reproduce-flashkat -- --results "$OUT/res" ;;
     repeat)      # the same kernel timing twice, back to back: how much runs differ
-      stage repeat1 120 "$PY" -m kbench run suites/grkan-kernels.toml --only faster-than-flashkat --results "$OUT/res"
-      stage repeat2 120 "$PY" -m kbench run suites/grkan-kernels.toml --only faster-than-flashkat --results "$OUT/res" ;;
+      stage repeat1 60 "$PY" -m kbench run suites/grkan-kernels.toml --only faster-than-flashkat --results "$OUT/res"
+      stage repeat2 60 "$PY" -m kbench run suites/grkan-kernels.toml --only faster-than-flashkat --results "$OUT/res" ;;
     cuda-check)  # build the CUDA extension and check it, quickly
-      stage cuda-check 240 "$PY" -m kbench run suites/grkan-kernels.toml --quick --no-write \
+      stage cuda-check 140 "$PY" -m kbench run suites/grkan-kernels.toml --quick --no-write \
         --only cuda-fp32-error cuda-deterministic-bits kat-cuda-2024-vs-kat-triton ;;
     kernels)     # kbench's kernels against the floor, FlashKAT, KAT, torch.compile
       stage kernels 560 "$PY" -m kbench run suites/grkan-kernels.toml --results "$OUT/res" ;;
