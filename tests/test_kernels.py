@@ -73,3 +73,20 @@ def test_bytes_moved_halve_with_half_precision() -> None:
     case = {"shape": [128, 197, 768]}
     assert OP.bytes_moved(case, "fwd+bwd", torch.float32) == 5 * 128 * 197 * 768 * 4
     assert OP.bytes_moved(case, "fwd+bwd", torch.bfloat16) * 2 == OP.bytes_moved(case, "fwd+bwd", torch.float32)
+
+
+@pytest.mark.parametrize("name", ["kat_triton", "flashkat_triton", "kbench_triton", "kbench_triton_det"])
+def test_exact_zeros_follow_the_kernel_sign_convention(name: str) -> None:
+    """x = 0 exactly: d|x|/dx is +1 in KAT's kernels and in the reference (torch.abs would say 0).
+
+    Large fp32 randn tensors hold a few exact zeros; with torch's convention the reference and
+    every kernel disagree there by g |b0| F(0) / Q(0), which shows up as a 1e-5 'dx error'.
+    """
+    inputs = OP.make_inputs({"shape": [4, 64]}, CPU, torch.float32, seed=5)
+    with torch.no_grad():
+        inputs.args[0][:, ::7] = 0.0
+    gold = correctness.forward_backward(registry.implementation("rational", "torch_reference").fn, OP,
+                                        type(inputs)(tuple(t.detach().double().requires_grad_() for t in inputs.args),
+                                                     inputs.grad_output.double()))
+    got = correctness.forward_backward(registry.implementation("rational", name).fn, OP, inputs)
+    assert correctness.relative_error(got["dx"], gold["dx"]) < 1e-6
