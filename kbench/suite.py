@@ -46,7 +46,8 @@ _SHAPE_CASE: Mapping[str, type] = {"shape": list, "dtype": str}
 _MODEL_CASE: Mapping[str, type] = {"size": str, "batch": int}
 
 KIND_SPECS: dict[str, KindSpec] = {
-    "speedup": KindSpec("kernel time of baseline / kernel time of candidate", True, _KERNEL, _SHAPE_CASE),
+    "speedup": KindSpec("kernel time of baseline / kernel time of candidate", True, _KERNEL, _SHAPE_CASE,
+                        {"cuda_graph": bool}),
     "error-ratio": KindSpec(
         "gradient error of baseline / of candidate, both against float64", True, frozenset({"impl"}),
         _SHAPE_CASE, {"seeds": int, "grads": list},
@@ -61,6 +62,7 @@ KIND_SPECS: dict[str, KindSpec] = {
     ),
     "bandwidth-fraction": KindSpec(
         "achieved bytes/s of the subject / copy bandwidth measured in the same run", False, _KERNEL, _SHAPE_CASE,
+        {"cuda_graph": bool},
     ),
     "train-speedup": KindSpec(
         "train-step time of baseline / of candidate (images/s of candidate / of baseline)", True, _MODEL,

@@ -51,9 +51,13 @@ def _check_or_fail(op: Operation, impl: Implementation, case: Mapping[str, Any],
     return chk
 
 
-def measure_time(op: Operation, subject: Subject, case: Mapping[str, Any], ctx: Context) -> Measurement:
-    """Checked, timed samples (ms) of one implementation and pass on one case; cached per run."""
-    key = ("kernel", op.name, subject.impl, subject.pass_, case_key(case))
+def measure_time(op: Operation, subject: Subject, case: Mapping[str, Any], ctx: Context, graph: bool = False
+                 ) -> Measurement:
+    """Checked, timed samples (ms) of one implementation and pass on one case; cached per run.
+
+    `graph`: time CUDA-graph replays (device time, no launch overhead) instead of eager calls.
+    """
+    key = ("kernel", op.name, subject.impl, subject.pass_, case_key(case), graph)
     if key in ctx.cache:
         return ctx.cache[key]
     impl = _implementation(op, subject, case, ctx)
@@ -63,12 +67,13 @@ def measure_time(op: Operation, subject: Subject, case: Mapping[str, Any], ctx: 
     ctx.progress(f"{impl.name} {pass_} {_shape(case)}: timing")
     dtype = correctness.DTYPES[case.get("dtype", "float32")]
     inputs = op.make_inputs(case, ctx.device, dtype, ctx.seed_for("time", impl.name, case_key(case)))
-    samples = timing.time_on(ctx.device, _timed_call(impl, op, pass_, inputs), ctx.kernel_timing)
+    samples, method = timing.time_on(ctx.device, _timed_call(impl, op, pass_, inputs), ctx.kernel_timing, graph)
     del inputs
     after = _check_or_fail(op, impl, case, ctx, "after")
     summary = stats.summarize(samples)
     nbytes = op.bytes_moved(case, pass_, dtype)
     extra: dict[str, Any] = {
+        "timing": method,
         "bytes": nbytes,
         "gbps": nbytes / (summary.median * 1e-3) / 1e9,
         "errors_before": before.errors,
@@ -93,8 +98,9 @@ def speedup(claim: Claim, ctx: Context) -> ClaimData:
     op = registry.operation(cast(str, claim.operation))
     data = ClaimData()
     for case in claim.cases_for(ctx.device.type):
-        base = measure_time(op, cast(Subject, claim.baseline), case, ctx)
-        cand = measure_time(op, cast(Subject, claim.candidate), case, ctx)
+        graph = bool(claim.options.get("cuda_graph", False))
+        base = measure_time(op, cast(Subject, claim.baseline), case, ctx, graph)
+        cand = measure_time(op, cast(Subject, claim.candidate), case, ctx, graph)
         data.measurements += [for_claim(base, claim), for_claim(cand, claim)]
         b, c = np.asarray(base.samples), np.asarray(cand.samples)
         data.values.append(CaseValue(case, float(np.median(b) / np.median(c)), stats.ratio_draws(b, c)))
@@ -109,7 +115,7 @@ def bandwidth_fraction(claim: Claim, ctx: Context) -> ClaimData:
         raise Skip("no copy bandwidth was measured in this run")
     data = ClaimData()
     for case in claim.cases_for(ctx.device.type):
-        m = measure_time(op, cast(Subject, claim.subject), case, ctx)
+        m = measure_time(op, cast(Subject, claim.subject), case, ctx, bool(claim.options.get("cuda_graph", False)))
         data.measurements.append(for_claim(m, claim))
         gbps = m.extra["bytes"] / (np.asarray(m.samples) * 1e-3) / 1e9
         fractions = gbps / copy

@@ -72,12 +72,12 @@ def measure_step(subject: Subject, case: Mapping[str, Any], claim: Claim, ctx: C
     config = ctx.model_timing
     if "steps" in claim.options:
         config = timing.TimingConfig(**{**config.__dict__, "min_reps": int(claim.options["steps"])})
-    samples = timing.time_on(ctx.device, step, config)
+    samples, method = timing.time_on(ctx.device, step, config)
     loss = float(step())
     if not np.isfinite(loss):
         raise Failed(f"{subject.label}: the training loss became {loss} while timing")
     summary = stats.summarize(samples)
-    extra = {"images_per_s": case["batch"] / (summary.median * 1e-3), "loss_after": loss,
+    extra = {"timing": method, "images_per_s": case["batch"] / (summary.median * 1e-3), "loss_after": loss,
              "params": sum(p.numel() for p in model.parameters()), **clock_state(ctx)}
     m = Measurement(claim="", case=dict(case), subject=subject.as_dict(), metric="step_ms",
                     summary=summary.as_dict(), samples=samples.tolist(), extra=extra)
