@@ -29,21 +29,28 @@ from kbench.registry import register
 from kernels.rational._autograd import make_function
 from kernels.rational._triton_math import rational_fwd, rational_vjp
 
-# (BLOCK_R, BLOCK_C, num_warps); the interpreter (CPU tests) uses the first only.
-TILES = [(32, 128, 4), (16, 256, 4), (64, 128, 8), (32, 256, 8), (128, 64, 8)]
+# Forward tiles: (BLOCK_R, BLOCK_C, num_warps).
+FWD_TILES = [(32, 128, 4), (16, 256, 4), (64, 128, 8), (32, 256, 8), (128, 64, 8)]
+# Backward tiles: (BLOCK_R, BLOCK_C, num_warps, ROW_ITERS). ROW_ITERS > 1 keeps element-wise
+# gradient sums in registers over several row tiles, so the costly cross-thread reductions run
+# once per program instead of once per tile (v3 in docs/kernel-log.md).
+BWD_TILES = [(32, 128, 4, 1), (16, 256, 4, 1), (64, 128, 8, 1), (8, 128, 4, 8), (8, 256, 8, 8),
+             (16, 128, 8, 8), (4, 256, 4, 16), (16, 64, 4, 8)]
+# The interpreter (CPU tests) runs one small tile that still loops over rows.
+INTERPRETER_FWD = {"BLOCK_R": 32, "BLOCK_C": 128}
+INTERPRETER_BWD = {"BLOCK_R": 8, "BLOCK_C": 64, "ROW_ITERS": 2}
 REDUCE_BLOCK = 512
 
 
-def _autotuned(**kwargs: object):  # type: ignore[no-untyped-def]
-    """Autotune over TILES on a GPU; in the interpreter, a plain kernel (launchers pass TILES[0])."""
+def _autotuned(configs: list[triton.Config], **kwargs: object):  # type: ignore[no-untyped-def]
+    """Autotune on a GPU; in the interpreter, a plain kernel (launchers pass INTERPRETER_*)."""
     if interpreting():
         return lambda fn: fn
-    configs = [triton.Config({"BLOCK_R": r, "BLOCK_C": c}, num_warps=w) for r, c, w in TILES]
     return triton.autotune(configs=configs, key=["D", "D_PER_GROUP"], **kwargs)  # type: ignore[arg-type]
 
 
-def _tile_meta() -> dict[str, int]:
-    return {} if not interpreting() else {"BLOCK_R": TILES[0][0], "BLOCK_C": TILES[0][1]}
+_FWD_CONFIGS = [triton.Config({"BLOCK_R": r, "BLOCK_C": c}, num_warps=w) for r, c, w in FWD_TILES]
+_BWD_CONFIGS = [triton.Config({"BLOCK_R": r, "BLOCK_C": c, "ROW_ITERS": i}, num_warps=w) for r, c, w, i in BWD_TILES]
 
 
 @triton.jit
@@ -58,7 +65,7 @@ def _load_coeffs(a_ptr, b_ptr, cols, col_mask, D_PER_GROUP):
             tl.load(b + 2, mask=col_mask)[None, :], tl.load(b + 3, mask=col_mask)[None, :])
 
 
-@_autotuned()
+@_autotuned(_FWD_CONFIGS)
 @triton.jit(do_not_specialize=["n_rows"])
 def _rational_fwd_kernel(
     x_ptr, a_ptr, b_ptr, y_ptr,
@@ -96,7 +103,7 @@ def _emit(dst_ptr, k, value, n_progs, prog, da_ptr, db_ptr, groups, emit_mask, D
             tl.atomic_add(db_ptr + groups * 4 + (k - 6), value.to(tl.float64), mask=emit_mask)
 
 
-@_autotuned(reset_to_zero=["da_ptr", "db_ptr"])
+@_autotuned(_BWD_CONFIGS, reset_to_zero=["da_ptr", "db_ptr"])
 @triton.jit(do_not_specialize=["n_rows"])
 def _rational_bwd_kernel(
     x_ptr, dy_ptr, a_ptr, b_ptr, dx_ptr,
@@ -104,34 +111,49 @@ def _rational_bwd_kernel(
     da_ptr, db_ptr,  # atomic mode: (G, 6) and (G, 4) float64, zeroed
     n_rows, D, D_PER_GROUP, N_GROUPS,
     G_PAD: tl.constexpr, DETERMINISTIC: tl.constexpr, BLOCK_R: tl.constexpr, BLOCK_C: tl.constexpr,
+    ROW_ITERS: tl.constexpr,
 ):
     prog = tl.program_id(0) * tl.num_programs(1) + tl.program_id(1)
     n_progs = tl.num_programs(0) * tl.num_programs(1)
-    rows = tl.program_id(0) * BLOCK_R + tl.arange(0, BLOCK_R)
     cols = tl.program_id(1) * BLOCK_C + tl.arange(0, BLOCK_C)
     col_mask = cols < D
     a0, a1, a2, a3, a4, a5, b0, b1, b2, b3 = _load_coeffs(a_ptr, b_ptr, cols, col_mask, D_PER_GROUP)
-    mask = (rows[:, None] < n_rows) & col_mask[None, :]
-    offs = rows[:, None].to(tl.int64) * D + cols[None, :]
-    x = tl.load(x_ptr + offs, mask=mask, other=0.0).to(tl.float32)
-    g = tl.load(dy_ptr + offs, mask=mask, other=0.0).to(tl.float32)  # masked lanes add g = 0
-    dx, da0, da1, da2, da3, da4, da5, db0, db1, db2, db3 = rational_vjp(
-        x, g, a0, a1, a2, a3, a4, a5, b0, b1, b2, b3)
-    tl.store(dx_ptr + offs, dx.to(dx_ptr.dtype.element_ty), mask=mask)
+    zero = tl.zeros([BLOCK_R, BLOCK_C], dtype=tl.float32)
+    s_a0, s_a1, s_a2, s_a3, s_a4, s_a5 = zero, zero, zero, zero, zero, zero
+    s_b0, s_b1, s_b2, s_b3 = zero, zero, zero, zero
+    for it in range(ROW_ITERS):
+        rows = (tl.program_id(0) * ROW_ITERS + it) * BLOCK_R + tl.arange(0, BLOCK_R)
+        mask = (rows[:, None] < n_rows) & col_mask[None, :]
+        offs = rows[:, None].to(tl.int64) * D + cols[None, :]
+        x = tl.load(x_ptr + offs, mask=mask, other=0.0).to(tl.float32)
+        g = tl.load(dy_ptr + offs, mask=mask, other=0.0).to(tl.float32)  # masked lanes add g = 0
+        dx, da0, da1, da2, da3, da4, da5, db0, db1, db2, db3 = rational_vjp(
+            x, g, a0, a1, a2, a3, a4, a5, b0, b1, b2, b3)
+        tl.store(dx_ptr + offs, dx.to(dx_ptr.dtype.element_ty), mask=mask)
+        s_a0 += da0
+        s_a1 += da1
+        s_a2 += da2
+        s_a3 += da3
+        s_a4 += da4
+        s_a5 += da5
+        s_b0 += db0
+        s_b1 += db1
+        s_b2 += db2
+        s_b3 += db3
     # Fold columns into groups: onehot[c, j] says channel c belongs to group j.
     groups = tl.arange(0, G_PAD)
     onehot = ((cols // D_PER_GROUP)[:, None] == groups[None, :]) & col_mask[:, None]
     touched = (tl.sum(onehot.to(tl.int32), axis=0) > 0) & (groups < N_GROUPS)
-    _emit(part_ptr, 0, _group_sums(da0, onehot), n_progs, prog, da_ptr, db_ptr, groups, touched, DETERMINISTIC, G_PAD)
-    _emit(part_ptr, 1, _group_sums(da1, onehot), n_progs, prog, da_ptr, db_ptr, groups, touched, DETERMINISTIC, G_PAD)
-    _emit(part_ptr, 2, _group_sums(da2, onehot), n_progs, prog, da_ptr, db_ptr, groups, touched, DETERMINISTIC, G_PAD)
-    _emit(part_ptr, 3, _group_sums(da3, onehot), n_progs, prog, da_ptr, db_ptr, groups, touched, DETERMINISTIC, G_PAD)
-    _emit(part_ptr, 4, _group_sums(da4, onehot), n_progs, prog, da_ptr, db_ptr, groups, touched, DETERMINISTIC, G_PAD)
-    _emit(part_ptr, 5, _group_sums(da5, onehot), n_progs, prog, da_ptr, db_ptr, groups, touched, DETERMINISTIC, G_PAD)
-    _emit(part_ptr, 6, _group_sums(db0, onehot), n_progs, prog, da_ptr, db_ptr, groups, touched, DETERMINISTIC, G_PAD)
-    _emit(part_ptr, 7, _group_sums(db1, onehot), n_progs, prog, da_ptr, db_ptr, groups, touched, DETERMINISTIC, G_PAD)
-    _emit(part_ptr, 8, _group_sums(db2, onehot), n_progs, prog, da_ptr, db_ptr, groups, touched, DETERMINISTIC, G_PAD)
-    _emit(part_ptr, 9, _group_sums(db3, onehot), n_progs, prog, da_ptr, db_ptr, groups, touched, DETERMINISTIC, G_PAD)
+    _emit(part_ptr, 0, _group_sums(s_a0, onehot), n_progs, prog, da_ptr, db_ptr, groups, touched, DETERMINISTIC, G_PAD)
+    _emit(part_ptr, 1, _group_sums(s_a1, onehot), n_progs, prog, da_ptr, db_ptr, groups, touched, DETERMINISTIC, G_PAD)
+    _emit(part_ptr, 2, _group_sums(s_a2, onehot), n_progs, prog, da_ptr, db_ptr, groups, touched, DETERMINISTIC, G_PAD)
+    _emit(part_ptr, 3, _group_sums(s_a3, onehot), n_progs, prog, da_ptr, db_ptr, groups, touched, DETERMINISTIC, G_PAD)
+    _emit(part_ptr, 4, _group_sums(s_a4, onehot), n_progs, prog, da_ptr, db_ptr, groups, touched, DETERMINISTIC, G_PAD)
+    _emit(part_ptr, 5, _group_sums(s_a5, onehot), n_progs, prog, da_ptr, db_ptr, groups, touched, DETERMINISTIC, G_PAD)
+    _emit(part_ptr, 6, _group_sums(s_b0, onehot), n_progs, prog, da_ptr, db_ptr, groups, touched, DETERMINISTIC, G_PAD)
+    _emit(part_ptr, 7, _group_sums(s_b1, onehot), n_progs, prog, da_ptr, db_ptr, groups, touched, DETERMINISTIC, G_PAD)
+    _emit(part_ptr, 8, _group_sums(s_b2, onehot), n_progs, prog, da_ptr, db_ptr, groups, touched, DETERMINISTIC, G_PAD)
+    _emit(part_ptr, 9, _group_sums(s_b3, onehot), n_progs, prog, da_ptr, db_ptr, groups, touched, DETERMINISTIC, G_PAD)
 
 
 @triton.jit
@@ -153,13 +175,16 @@ def _reduce_partials_kernel(part_ptr, da_ptr, db_ptr, n_progs, N_GROUPS, G_PAD: 
 
 
 def _grid(rows: int, d: int):  # type: ignore[no-untyped-def]
-    return lambda meta: (triton.cdiv(rows, meta["BLOCK_R"]), triton.cdiv(d, meta["BLOCK_C"]))
+    """Programs for a launch: row tiles (of BLOCK_R * ROW_ITERS rows) x channel tiles."""
+    return lambda meta: (triton.cdiv(rows, meta["BLOCK_R"] * meta.get("ROW_ITERS", 1)),
+                         triton.cdiv(d, meta["BLOCK_C"]))
 
 
 def forward(x: torch.Tensor, a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
     y = torch.empty_like(x)
     rows, d = x.shape
-    _rational_fwd_kernel[_grid(rows, d)](x, a, b, y, rows, d, d // a.shape[0], **_tile_meta())
+    meta = INTERPRETER_FWD if interpreting() else {}
+    _rational_fwd_kernel[_grid(rows, d)](x, a, b, y, rows, d, d // a.shape[0], **meta)
     return y
 
 
@@ -170,8 +195,10 @@ def _backward(x: torch.Tensor, dy: torch.Tensor, a: torch.Tensor, b: torch.Tenso
     g_pad = triton.next_power_of_2(groups)
     dx = torch.empty_like(x)
     if deterministic:
-        # Sized for the smallest tile, so any autotuned tile fits; unused slots are never read.
-        max_progs = max(triton.cdiv(rows, r) * triton.cdiv(d, c) for r, c, _ in TILES)
+        # Sized for the most programs any candidate tile launches; unused slots are never read.
+        tiles = [(m["BLOCK_R"], m["BLOCK_C"], m["ROW_ITERS"]) for m in [INTERPRETER_BWD]] if interpreting() \
+            else [(r, c, i) for r, c, _, i in BWD_TILES]
+        max_progs = max(triton.cdiv(rows, r * i) * triton.cdiv(d, c) for r, c, i in tiles)
         part = torch.empty(10 * g_pad * max_progs, dtype=torch.float32, device=x.device)
         da = torch.empty_like(a, dtype=torch.float32)
         db = torch.empty_like(b, dtype=torch.float32)
@@ -179,12 +206,13 @@ def _backward(x: torch.Tensor, dy: torch.Tensor, a: torch.Tensor, b: torch.Tenso
         part = torch.empty(1, dtype=torch.float32, device=x.device)
         da = torch.zeros_like(a, dtype=torch.float64)  # fp64 atomics: sums of thousands of programs
         db = torch.zeros_like(b, dtype=torch.float64)
+    meta = INTERPRETER_BWD if interpreting() else {}
     _rational_bwd_kernel[_grid(rows, d)](
         x, dy, a, b, dx, part, da, db, rows, d, d // groups, groups,
-        G_PAD=g_pad, DETERMINISTIC=deterministic, **_tile_meta())
+        G_PAD=g_pad, DETERMINISTIC=deterministic, **meta)
     if deterministic:
-        tiles = _tile_meta() or _rational_bwd_kernel.best_config.kwargs  # type: ignore[attr-defined]
-        n_progs = triton.cdiv(rows, tiles["BLOCK_R"]) * triton.cdiv(d, tiles["BLOCK_C"])
+        tiles = meta or _rational_bwd_kernel.best_config.kwargs  # type: ignore[attr-defined]
+        n_progs = triton.cdiv(rows, tiles["BLOCK_R"] * tiles["ROW_ITERS"]) * triton.cdiv(d, tiles["BLOCK_C"])
         _reduce_partials_kernel[(10 * groups,)](part, da, db, n_progs, groups, G_PAD=g_pad, BLOCK=REDUCE_BLOCK)
         return dx, da, db
     return dx, da.float(), db.float()

@@ -150,7 +150,9 @@ template <> struct Vec4<__nv_bfloat16> {
 
 constexpr int KB_THREADS_X = 64;  // 64 threads x 4 channels = 256 channels per block
 constexpr int KB_THREADS_Y = 4;   // row lanes per block
-constexpr int KB_UNROLL = 2;      // rows in flight per thread
+// Rows in flight per thread: 2 for fp32 (2 x 16-byte loads per tensor), 4 for 2-byte types, whose
+// 4-channel vectors are only 8 bytes (v2 in docs/kernel-log.md).
+template <typename T> __host__ __device__ constexpr int kb_unroll() { return sizeof(T) == 4 ? 2 : 4; }
 
 // kUniform: the group width is a multiple of 4, so a thread's 4 channels share one group and one
 // set of coefficients (fewer registers, more blocks per multiprocessor).
@@ -163,6 +165,7 @@ kbench_fwd_kernel(const T* __restrict__ x, const float* __restrict__ a, const fl
   Coeffs cf[kUniform ? 1 : 4];
 #pragma unroll
   for (int j = 0; j < (kUniform ? 1 : 4); ++j) cf[j] = load_coeffs(a, b, (c0 + j) / Dg);
+  constexpr int KB_UNROLL = kb_unroll<T>();
   const int64_t stride = (int64_t)gridDim.y * KB_THREADS_Y;
   for (int64_t r = blockIdx.y * KB_THREADS_Y + threadIdx.y; r < rows; r += stride * KB_UNROLL) {
     float v[KB_UNROLL][4];
@@ -197,6 +200,7 @@ kbench_bwd_kernel(const T* __restrict__ x, const T* __restrict__ dy, const float
     Coeffs cf[kUniform ? 1 : 4];
 #pragma unroll
     for (int j = 0; j < (kUniform ? 1 : 4); ++j) cf[j] = load_coeffs(a, b, (c0 + j) / Dg);
+    constexpr int KB_UNROLL = kb_unroll<T>();
     const int64_t stride = (int64_t)gridDim.y * KB_THREADS_Y;
     for (int64_t r = blockIdx.y * KB_THREADS_Y + threadIdx.y; r < rows; r += stride * KB_UNROLL) {
       float xv[KB_UNROLL][4], gv[KB_UNROLL][4];
