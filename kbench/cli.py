@@ -11,7 +11,6 @@ import os
 import signal
 import sys
 from collections.abc import Sequence
-from pathlib import Path
 
 from kbench.errors import KbenchError
 
@@ -43,6 +42,11 @@ def _parser() -> argparse.ArgumentParser:
     p = sub.add_parser("show", help="print the verdicts of a result file")
     p.add_argument("result")
     sub.add_parser("env", help="print the environment a run would record")
+    from kbench.gate_cli import add_gate_parser
+    from kbench.report.cli import add_report_parser
+
+    add_report_parser(sub)
+    add_gate_parser(sub)
     return parser
 
 

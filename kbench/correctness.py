@@ -13,7 +13,7 @@ from typing import Any
 
 import torch
 
-from kbench.registry import Implementation, OpInputs, Operation, implementation
+from kbench.registry import Implementation, Operation, OpInputs, implementation
 
 DTYPES = {"float32": torch.float32, "float16": torch.float16, "bfloat16": torch.bfloat16, "float64": torch.float64}
 
@@ -42,7 +42,7 @@ def forward_backward(fn: Callable[..., torch.Tensor], op: Operation, inputs: OpI
     leaves = [t for t in inputs.args if t.requires_grad]
     grads = torch.autograd.grad(y, leaves, inputs.grad_output)
     out = {op.output_name: y.detach()}
-    out.update(zip(op.grad_names, (g.detach() for g in grads)))
+    out.update(zip(op.grad_names, (g.detach() for g in grads), strict=True))
     return out
 
 

@@ -11,8 +11,9 @@ import json
 import os
 import secrets
 import tempfile
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Literal
 
@@ -71,13 +72,14 @@ class Result:
     verdicts: list[Verdict] = field(default_factory=list)
     interrupted: bool = False
     finished: str | None = None
+    thresholds: dict[str, float] = field(default_factory=dict)  # claim -> the gate's max_slowdown
 
     def as_dict(self) -> dict[str, Any]:
         return {"schema_version": SCHEMA_VERSION, **asdict(self)}
 
 
 def utc_now() -> datetime:
-    return datetime.now(timezone.utc)
+    return datetime.now(UTC)
 
 
 def new_run_id(created: datetime, device_slug: str) -> str:
@@ -127,10 +129,15 @@ def load(path: str | Path) -> dict[str, Any]:
     return data
 
 
+BASELINES = "baselines"  # results/baselines/<device>.json: the gate's references, not runs to report
+
+
 def load_all(results_dir: str | Path) -> tuple[list[dict[str, Any]], list[str]]:
     """Every readable result under `results_dir`, oldest first, and a problem line per bad file."""
     found, problems = [], []
     for path in sorted(Path(results_dir).glob("*/*.json")):
+        if path.parent.name == BASELINES:
+            continue
         try:
             found.append(load(path))
         except ResultError as exc:
@@ -167,7 +174,7 @@ def measurement_table(results: list[dict[str, Any]]) -> pd.DataFrame:
             rows.append({
                 "suite": r["suite"], "run_id": r["run_id"], "created": r["created"], "device": env.get("gpu"),
                 "commit": env.get("git_commit"), "claim": m["claim"], "metric": m["metric"],
-                "subject": _subject_label(m.get("subject") or {}), "case": case_label(case),
+                "subject": subject_label(m.get("subject") or {}), "case": case_label(case),
                 "status": m["status"], "median": summary.get("median"), "low": summary.get("ci_low"),
                 "high": summary.get("ci_high"), "n": summary.get("n"), "reason": m.get("reason"),
                 **{k: v for k, v in (m.get("extra") or {}).items() if isinstance(v, (int, float, str))},
@@ -175,13 +182,15 @@ def measurement_table(results: list[dict[str, Any]]) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-def _subject_label(subject: dict[str, Any]) -> str:
+def subject_label(subject: Mapping[str, Any]) -> str:
+    """'impl:pass' for kernels, 'model[impl]' for models."""
     if "model" in subject:
         return f"{subject['model']}[{subject['impl']}]" if subject.get("impl") else str(subject["model"])
     return f"{subject.get('impl')}:{subject['pass']}" if subject.get("pass") else str(subject.get("impl"))
 
 
-def case_label(case: dict[str, Any]) -> str:
+def case_label(case: Mapping[str, Any]) -> str:
+    """A case's label if it has one, else its fields, e.g. '128x197x768 dtype=float32'."""
     if "label" in case:
         return str(case["label"])
     parts = []

@@ -145,6 +145,7 @@ def run(suite: Suite, options: RunOptions) -> Result:
         run_id=new_run_id(created, env.device_slug(info)), created=created.isoformat(), env=info,
         paper={"id": suite.paper.id, "title": suite.paper.title, "arxiv": suite.paper.arxiv},
         shard=None if options.shard is None else str(options.shard),
+        thresholds={c.id: c.max_slowdown for c in claims if c.max_slowdown is not None},
     )
     ctx = Context(
         device=options.device, seed=options.seed, progress=options.progress,

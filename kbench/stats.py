@@ -50,7 +50,7 @@ def median_draws(samples: Sequence[float] | np.ndarray, n_boot: int = N_BOOT, se
         return np.full(n_boot, arr[0])
     rng = np.random.default_rng(seed)
     idx = rng.integers(0, arr.size, size=(n_boot, arr.size))
-    return np.median(arr[idx], axis=1)
+    return np.asarray(np.median(arr[idx], axis=1), dtype=np.float64)
 
 
 def interval(draws: np.ndarray, confidence: float = CONFIDENCE) -> tuple[float, float]:
@@ -78,7 +78,7 @@ class Estimate:
 def ratio_draws(numerator: Sequence[float] | np.ndarray, denominator: Sequence[float] | np.ndarray,
                 seed: int = SEED) -> np.ndarray:
     """Bootstrap replicates of median(numerator) / median(denominator), sets resampled apart."""
-    return median_draws(numerator, seed=seed) / median_draws(denominator, seed=seed + 1)
+    return np.asarray(median_draws(numerator, seed=seed) / median_draws(denominator, seed=seed + 1))
 
 
 def geomean_estimate(point_ratios: Sequence[float], draws: Sequence[np.ndarray]) -> Estimate:

@@ -102,9 +102,9 @@ class Subject:
 
     @property
     def label(self) -> str:
-        if self.model is not None:
-            return f"{self.model}[{self.impl}]" if self.impl else self.model
-        return f"{self.impl}:{self.pass_}" if self.pass_ else str(self.impl)
+        from kbench.results import subject_label
+
+        return subject_label(self.as_dict())
 
     def as_dict(self) -> dict[str, str]:
         raw = {"impl": self.impl, "pass": self.pass_, "model": self.model}
@@ -293,7 +293,7 @@ def _parse_claim(t: _Table) -> Claim:
         kind=cast(Kind, kind),
         quote=t.get("quote", str),
         rule=_parse_rule(cast(_Table, t.table("pass"))),
-        cases=cast(tuple[dict[str, Any], ...], _parse_cases(t, "cases", spec) or _missing(t, "cases")),
+        cases=_parse_cases(t, "cases", spec) or _missing(t, "cases"),
         cpu_cases=_parse_cases(t, "cpu_cases", spec),
         paper_value=None if paper_value is None else float(paper_value),
         operation=t.get("operation", str) if needs_op else None,
@@ -390,7 +390,7 @@ def _check_subject(path: str, loc: str, claim: Claim, subject: Subject, packages
             raise SuiteError(path, f"{loc}.impl", f"the implementation of {family.plugs!r} that {family.name!r} uses")
         _check_operation(path, f"{loc}.model", family.plugs, packages)
         _check_impl(path, f"{loc}.impl", family.plugs, subject.impl)
-    for j, case in enumerate(claim.cases + (claim.cpu_cases or ())):
+    for case in claim.cases + (claim.cpu_cases or ()):
         if case["size"] not in family.sizes:
             raise SuiteError(path, f"{loc}.model", f"a family that has size {case['size']!r} "
                              f"({family.name} has {', '.join(family.sizes)})", subject.model)

@@ -39,6 +39,10 @@ Timer = Callable[[Callable[[], object], TimingConfig], np.ndarray]
 _flush_buffers: dict[int, torch.Tensor] = {}
 
 
+def _event() -> torch.cuda.Event:
+    return torch.cuda.Event(enable_timing=True)  # type: ignore[no-untyped-call]
+
+
 def _l2_flush_buffer(device: torch.device) -> torch.Tensor:
     index = device.index if device.index is not None else torch.cuda.current_device()
     if index not in _flush_buffers:
@@ -52,7 +56,7 @@ def cuda_events(fn: Callable[[], object], config: TimingConfig, device: torch.de
     flush = _l2_flush_buffer(device) if config.flush_l2 else None
     fn()  # first call: compilation, autotuning, allocator growth
     torch.cuda.synchronize(device)
-    start, end = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
+    start, end = _event(), _event()
     start.record()
     for _ in range(3):
         fn()
@@ -61,16 +65,16 @@ def cuda_events(fn: Callable[[], object], config: TimingConfig, device: torch.de
     warm, reps = config.reps_for(start.elapsed_time(end) / 3)
     for _ in range(warm):
         fn()
-    starts = [torch.cuda.Event(enable_timing=True) for _ in range(reps)]
-    ends = [torch.cuda.Event(enable_timing=True) for _ in range(reps)]
-    for s, e in zip(starts, ends):
+    starts = [_event() for _ in range(reps)]
+    ends = [_event() for _ in range(reps)]
+    for s, e in zip(starts, ends, strict=True):
         if flush is not None:
             flush.zero_()
         s.record()
         fn()
         e.record()
     torch.cuda.synchronize(device)
-    return np.array([s.elapsed_time(e) for s, e in zip(starts, ends)], dtype=np.float64)
+    return np.array([s.elapsed_time(e) for s, e in zip(starts, ends, strict=True)], dtype=np.float64)
 
 
 def cuda_graph_events(fn: Callable[[], object], config: TimingConfig, device: torch.device | None = None
@@ -83,7 +87,7 @@ def cuda_graph_events(fn: Callable[[], object], config: TimingConfig, device: to
     autotuning) runs on a side stream before capture, as PyTorch's graph documentation asks.
     """
     device = device or torch.device("cuda")
-    side = torch.cuda.Stream(device)
+    side = torch.cuda.Stream(device)  # type: ignore[no-untyped-call]
     side.wait_stream(torch.cuda.current_stream(device))
     with torch.cuda.stream(side):
         for _ in range(3):

@@ -32,7 +32,7 @@ for s in "$@"; do
       stage cuda-check 140 "$PY" -m kbench run suites/grkan-kernels.toml --quick --no-write \
         --only cuda-fp32-error cuda-deterministic-bits kat-cuda-2024-vs-kat-triton ;;
     kernels)     # kbench's kernels against the floor, FlashKAT, KAT, torch.compile
-      stage kernels 560 "$PY" -m kbench run suites/grkan-kernels.toml --results "$OUT/res" ;;
+      stage kernels 400 "$PY" -m kbench run suites/grkan-kernels.toml --results "$OUT/res" ;;
     *) echo "unknown stage $s"; exit 2 ;;
   esac
 done

@@ -144,7 +144,7 @@ def error_ratio(claim: Claim, ctx: Context) -> ClaimData:
             del gold
         for grad in grads:
             base, cand = ([e[grad] for e in errors[impl.name]] for impl in impls)
-            for impl, samples in zip(impls, (base, cand)):
+            for impl, samples in zip(impls, (base, cand), strict=True):
                 data.measurements.append(Measurement(
                     claim=claim.id, case=dict(case), subject={"impl": impl.name}, metric=f"rel_err_{grad}",
                     summary=stats.summarize(samples).as_dict(), samples=samples))

@@ -21,7 +21,7 @@ from kernels.models.vit import SIZES, build_vit
 from kernels.rational.ops import DEN_COEFFS, FLOPS_PER_ELEMENT, GROUPS, NUM_COEFFS
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def fitted_coefficients(name: str) -> tuple[tuple[float, ...], tuple[float, ...]]:
     """(a, b) of the rational closest to `name` on [-3, 3], by linear least squares.
 

@@ -15,7 +15,7 @@ from typing import Any
 
 import torch
 
-from kbench.registry import OpInputs, Operation, Pass, register_operation
+from kbench.registry import Operation, OpInputs, Pass, register_operation
 
 GROUPS = 8  # KAT's default group count; every shape's last dimension must divide by it
 NUM_COEFFS = 6  # a0..a5 (numerator degree 5)

@@ -1,0 +1,19 @@
+"""`kbench report [--results DIR] [--out DIR]`."""
+
+from __future__ import annotations
+
+import argparse
+
+
+def add_report_parser(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+    p = sub.add_parser("report", help="build the static HTML report from a results folder")
+    p.add_argument("--results", default="results", help="results folder (default: results)")
+    p.add_argument("--out", default="build/report", help="output folder (default: build/report)")
+    p.set_defaults(handler=run_report)
+
+
+def run_report(args: argparse.Namespace) -> int:
+    from kbench.report import build
+
+    build(args.results, args.out)
+    return 0

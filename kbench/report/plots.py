@@ -1,0 +1,134 @@
+"""Figures for the report, drawn with matplotlib into PNG files beside the pages.
+
+Per claim: its per-case values with 95% intervals on each device's latest run (the paper's value
+and the rule's bounds as lines), beside the history of the claim's value across runs and commits,
+one line per device (the regression plot). Per suite: achieved bandwidth of every timed kernel as
+a fraction of the copy bandwidth measured in the same run (the roofline view).
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Any
+
+import matplotlib
+
+matplotlib.use("Agg")  # files only: no display on CI or GPU hosts
+import matplotlib.pyplot as plt  # noqa: E402
+
+from kbench.report.tables import ReportModel, kernel_rows  # noqa: E402
+from kbench.results import case_label  # noqa: E402
+
+COLORS = ["#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#ff7f0e", "#8c564b"]
+
+
+def _slug(text: str) -> str:
+    return re.sub(r"[^a-z0-9]+", "-", text.lower()).strip("-")
+
+
+def _bounds(rule: str) -> list[float]:
+    return [float(v) for v in re.findall(r"[<>]= ([0-9.eE+-]+)", rule)]
+
+
+def _use_log(values: list[float]) -> bool:
+    positive = [v for v in values if v and v > 0]
+    return bool(positive) and max(positive) / min(positive) > 20
+
+
+def _cases_axis(ax: Any, model: ReportModel, suite: str, claim: str, info: dict[str, Any]) -> None:
+    values: list[float] = []
+    for i, (device, run) in enumerate(model.latest_runs(suite, claim).items()):
+        verdict = next((v for v in run["verdicts"] if v["claim"] == claim), None)
+        cases = (verdict or {}).get("per_case") or []
+        if not cases:
+            continue
+        ys = [c["value"] for c in cases]
+        lo = [c["value"] - c["interval"][0] for c in cases]
+        hi = [c["interval"][1] - c["value"] for c in cases]
+        xs = [j + 0.12 * i for j in range(len(cases))]
+        ax.errorbar(xs, ys, yerr=[lo, hi], fmt="o", capsize=4, color=COLORS[i % len(COLORS)], label=device)
+        ax.set_xticks(range(len(cases)), [case_label(c["case"])[:28] for c in cases], rotation=20, ha="right",
+                      fontsize=7)
+        values += ys
+    for bound in _bounds(info["rule"]):
+        ax.axhline(bound, color="gray", linestyle="--", linewidth=1, label=f"rule {bound:g}")
+        values.append(bound)
+    if info.get("paper_value"):
+        ax.axhline(info["paper_value"], color="black", linestyle=":", linewidth=1.5,
+                   label=f"paper {info['paper_value']:g}")
+        values.append(info["paper_value"])
+    if _use_log(values):
+        ax.set_yscale("log")
+    ax.set_title("per case, latest run per device", fontsize=9)
+    ax.legend(fontsize=7)
+
+
+def _history_axis(ax: Any, model: ReportModel, suite: str, claim: str) -> None:
+    rows = model.verdicts[(model.verdicts.suite == suite) & (model.verdicts.claim == claim)].sort_values("created")
+    values: list[float] = []
+    for i, (device, group) in enumerate(rows.groupby("device", sort=False)):
+        group = group.dropna(subset=["measured"])
+        if group.empty:
+            continue
+        labels = [f"{str(c)[5:16]}\n{str(sha or '?')[:7]}" for c, sha in zip(group.created, group.commit, strict=True)]
+        lo = (group.measured - group.low).clip(lower=0).tolist()
+        hi = (group.high - group.measured).clip(lower=0).tolist()
+        ax.errorbar(labels, group.measured.tolist(), yerr=[lo, hi], fmt="-o", capsize=3,
+                    color=COLORS[i % len(COLORS)], label=str(device))
+        values += group.measured.tolist()
+    if _use_log(values):
+        ax.set_yscale("log")
+    ax.tick_params(axis="x", labelsize=6)
+    ax.set_title("history across runs (date, commit)", fontsize=9)
+    if values:
+        ax.legend(fontsize=7)
+
+
+def claim_figure(model: ReportModel, suite: str, claim: str, info: dict[str, Any], out: Path) -> str:
+    fig, (left, right) = plt.subplots(1, 2, figsize=(11, 3.6))
+    _cases_axis(left, model, suite, claim, info)
+    _history_axis(right, model, suite, claim)
+    fig.suptitle(f"{claim} ({info['kind']})", fontsize=10)
+    fig.tight_layout()
+    name = f"{_slug(suite)}--{_slug(claim)}.png"
+    fig.savefig(out / name, dpi=90)
+    plt.close(fig)
+    return name
+
+
+def roofline_figure(model: ReportModel, suite: str, out: Path) -> str | None:
+    panels = [(device, [r for r in kernel_rows(run) if r["copy_fraction"] is not None])
+              for device, run in model.latest_runs(suite).items()]
+    panels = [(d, rows) for d, rows in panels if rows]
+    if not panels:
+        return None
+    height = max(len(rows) for _, rows in panels)
+    fig, axes = plt.subplots(1, len(panels), figsize=(7 * len(panels), 0.28 * height + 1.5), squeeze=False)
+    for ax, (device, rows) in zip(axes[0], panels, strict=True):
+        rows = sorted(rows, key=lambda r: r["copy_fraction"])
+        labels = [f"{r['impl']} {r['pass']} {r['shape']} {r['dtype']}" for r in rows]
+        ax.barh(labels, [r["copy_fraction"] for r in rows], color="#1f77b4")
+        ax.axvline(1.0, color="black", linewidth=1, label="measured copy bandwidth")
+        ax.set_xscale("log")
+        ax.tick_params(axis="y", labelsize=6)
+        ax.set_xlabel("achieved bytes/s / copy bandwidth (log)")
+        ax.set_title(device, fontsize=9)
+        ax.legend(fontsize=7)
+    fig.tight_layout()
+    name = f"{_slug(suite)}--roofline.png"
+    fig.savefig(out / name, dpi=90)
+    plt.close(fig)
+    return name
+
+
+def draw_all(model: ReportModel, out: Path) -> dict[str, dict[str, str]]:
+    """suite -> {claim id or '_roofline': file name}."""
+    figures: dict[str, dict[str, str]] = {}
+    for suite, info in model.suites.items():
+        names = {claim: claim_figure(model, suite, claim, cinfo, out) for claim, cinfo in info["claims"].items()}
+        roof = roofline_figure(model, suite, out)
+        if roof:
+            names["_roofline"] = roof
+        figures[suite] = names
+    return figures

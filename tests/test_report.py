@@ -1,0 +1,81 @@
+"""The HTML report: built from several suites and devices (one corrupt file), checked in a browser."""
+
+from __future__ import annotations
+
+import re
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from kbench.report import build
+from tests.synthetic import make_result
+
+ARTIFACTS = Path(__file__).resolve().parent.parent / "build" / "test-artifacts"
+CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
+CHROMIUM_FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+                  "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+
+
+@pytest.fixture(scope="module")
+def site(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    res = tmp_path_factory.mktemp("results")
+    make_result(res, suite="alpha", seed=1, created="2026-01-01T00:00:00", commit="aaaaaaa")
+    make_result(res, suite="alpha", seed=2, created="2026-01-02T00:00:00", commit="bbbbbbb", scale=1.1)
+    make_result(res, suite="alpha", seed=3, device="cpu", created="2026-01-03T00:00:00", verdict="not-reproduced")
+    make_result(res, suite="beta", seed=4)
+    corrupt = res / "beta" / "20260105T000000Z-truncated.json"
+    corrupt.write_text('{"schema_version": 1, "suite": "beta", "run_')
+    out = tmp_path_factory.mktemp("site")
+    build(res, out, log=lambda message: None)
+    assert corrupt.read_text() == '{"schema_version": 1, "suite": "beta", "run_', "a corrupt file is never rewritten"
+    return out
+
+
+def test_index_merges_devices_side_by_side(site: Path) -> None:
+    html = (site / "index.html").read_text()
+    header = re.search(r'<table id="verdicts".*?</thead>', html, re.S)
+    assert header and "NVIDIA H100 80GB HBM3" in header.group(0) and "<th>cpu</th>" in header.group(0)
+    row = re.search(r"<tr><td><a href=\"suite-alpha.html\">alpha</a>.*?</tr>", html, re.S)
+    assert row is not None
+    assert "v-reproduced" in row.group(0) and "v-not-reproduced" in row.group(0)  # H100 and CPU, not averaged
+    assert "2 run(s)" in row.group(0)
+
+
+def test_corrupt_file_is_listed_not_fatal(site: Path) -> None:
+    html = (site / "index.html").read_text()
+    assert 'id="problems"' in html and "truncated.json" in html
+
+
+def test_pages_figures_and_raw_runs_exist(site: Path) -> None:
+    for suite in ("alpha", "beta"):
+        page = (site / f"suite-{suite}.html").read_text()
+        assert "twice as fast" in page  # the quote beside the measurement
+        for img in re.findall(r'src="(img/[^"]+)"', page):
+            assert (site / img).stat().st_size > 1000
+    assert len(list((site / "runs").glob("*.json"))) == 4
+    run_pages = list(site.glob("run-*.html"))
+    assert len(run_pages) == 4 and all("Environment" in p.read_text() for p in run_pages)
+
+
+@pytest.mark.skipif(CHROMIUM is None, reason="chromium is not installed (Debian package 'chromium')")
+def test_index_in_a_real_browser(site: Path, tmp_path: Path) -> None:
+    def chromium(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run([str(CHROMIUM), *CHROMIUM_FLAGS, f"--user-data-dir={tmp_path / 'profile'}", *args],
+                              capture_output=True, text=True, timeout=120)
+
+    for page in ("index.html", "suite-alpha.html"):
+        dom = chromium("--virtual-time-budget=5000", "--dump-dom", (site / page).as_uri()).stdout
+        loaded = re.search(r'data-images="(\d+)/(\d+)"', dom)
+        assert loaded, f"{page}: the page's script did not run"
+        ok, total = map(int, loaded.groups())
+        assert ok == total, f"{page}: {total - ok} of {total} images failed to load"
+        if page == "index.html":
+            assert "reproduced" in dom and "not-reproduced" in dom and "NVIDIA H100 80GB HBM3" in dom
+        else:
+            assert total >= 2
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    shot = ARTIFACTS / "report-index.png"
+    chromium("--window-size=1400,1000", f"--screenshot={shot}", (site / "index.html").as_uri())
+    assert shot.stat().st_size > 10_000
