@@ -116,6 +116,11 @@ def run_claim(claim: Claim, ctx: Context) -> tuple[Verdict, list[Measurement]]:
         return _skipped(claim, "error", f"{type(exc).__name__} while measuring: {detail[-800:]}"), []
 
 
+def _identity(m: Measurement) -> str:
+    """What a measurement measured, whichever claim it is filed under."""
+    return f"{m.metric}|{sorted(m.subject.items())}|{sorted((k, str(v)) for k, v in m.case.items())}"
+
+
 def _warm_device(device: torch.device, seconds: float = 2.0) -> None:
     """Bring an idle GPU's clocks up (seen at 345 MHz before a run) before anything is timed."""
     if device.type != "cuda":
@@ -168,9 +173,9 @@ def run(suite: Suite, options: RunOptions) -> Result:
                 torch.cuda.empty_cache()
     except KeyboardInterrupt:
         result.interrupted = True
-        # Measurements of the claim in progress are in the cache: keep them.
-        recorded = {id(m) for m in result.measurements}
-        result.measurements += [m for m in ctx.cache.values() if id(m) not in recorded]
+        # Measurements of the claim in progress sit in the cache: keep those not recorded yet.
+        recorded = {_identity(m) for m in result.measurements}
+        result.measurements += [m for m in ctx.cache.values() if _identity(m) not in recorded]
         result.verdicts += [_skipped(c, "skipped", "the run was interrupted (Ctrl-C) before this claim finished")
                             for c in claims if c.id not in done]
     result.peaks = ctx.peaks

@@ -108,3 +108,18 @@ def test_interrupt_keeps_measurements(tmp_path: Path, monkeypatch: pytest.Monkey
     assert "interrupted" in (result.verdicts[1].reason or "")
     shapes = [m.case["shape"] for m in result.measurements]
     assert [8, 9] in shapes, "the measurement taken before Ctrl-C is kept"
+
+
+def test_interrupt_does_not_duplicate_recorded_measurements(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    real = kinds.COLLECTORS["speedup"]
+    calls = {"n": 0}
+
+    def interrupted_second(c: suite.Claim, ctx: Context) -> ClaimData:
+        calls["n"] += 1
+        if calls["n"] == 2:
+            raise KeyboardInterrupt
+        return real(c, ctx)
+
+    monkeypatch.setitem(kinds.COLLECTORS, "speedup", interrupted_second)
+    result = run(tmp_path, claim("first", "good", "good") + claim("second", "good", "good"))
+    assert len(result.measurements) == 2  # the first claim's pair, once each

@@ -7,6 +7,7 @@ checked against float64 at the model's layer widths before any step is timed.
 
 from __future__ import annotations
 
+import dataclasses
 import re
 from collections.abc import Callable, Mapping
 from typing import Any, cast
@@ -71,7 +72,7 @@ def measure_step(subject: Subject, case: Mapping[str, Any], claim: Claim, ctx: C
     ctx.progress(f"{subject.label} {case['size']} batch {case['batch']}: timing train steps")
     config = ctx.model_timing
     if "steps" in claim.options:
-        config = timing.TimingConfig(**{**config.__dict__, "min_reps": int(claim.options["steps"])})
+        config = dataclasses.replace(config, min_reps=int(claim.options["steps"]))
     samples, method = timing.time_on(ctx.device, step, config)
     loss = float(step())
     if not np.isfinite(loss):
