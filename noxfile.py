@@ -44,7 +44,7 @@ def tests(session: nox.Session) -> None:
 def lint(session: nox.Session) -> None:
     """ruff and mypy over kbench/ and noxfile.py."""
     _install(session, "-e", ".[test]", "ruff", "mypy")
-    session.run("ruff", "check", "kbench", "kernels", "tests", "noxfile.py")
+    session.run("ruff", "check", "kbench", "kernels", "tests", "benchmarks", "noxfile.py")
     session.run("mypy", "kbench")
 
 

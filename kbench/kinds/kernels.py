@@ -30,7 +30,7 @@ def _implementation(op: Operation, subject: Subject, case: Mapping[str, Any], ct
     return impl
 
 
-def _timed_call(impl: Implementation, op: Operation, pass_: Pass, inputs: registry.OpInputs
+def timed_call(impl: Implementation, op: Operation, pass_: Pass, inputs: registry.OpInputs
                 ) -> Callable[[], object]:
     """A zero-argument closure doing exactly the timed work; setup stays outside."""
     leaves = [t for t in inputs.args if t.requires_grad]
@@ -67,7 +67,7 @@ def measure_time(op: Operation, subject: Subject, case: Mapping[str, Any], ctx: 
     ctx.progress(f"{impl.name} {pass_} {_shape(case)}: timing")
     dtype = correctness.DTYPES[case.get("dtype", "float32")]
     inputs = op.make_inputs(case, ctx.device, dtype, ctx.seed_for("time", impl.name, case_key(case)))
-    samples, method = timing.time_on(ctx.device, _timed_call(impl, op, pass_, inputs), ctx.kernel_timing, graph)
+    samples, method = timing.time_on(ctx.device, timed_call(impl, op, pass_, inputs), ctx.kernel_timing, graph)
     del inputs
     after = _check_or_fail(op, impl, case, ctx, "after")
     summary = stats.summarize(samples)

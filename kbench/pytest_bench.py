@@ -1,0 +1,83 @@
+"""A way in for pytest-benchmark users: a suite's kernel timings as pytest-benchmark tests.
+
+`benchmarks/test_suites.py` turns every (implementation, pass, case) that a suite's `speedup` and
+`bandwidth-fraction` claims time into one test. Each test checks the implementation against
+float64 first (a wrong one fails, untimed), then hands the call to pytest-benchmark, whose storage
+and `--benchmark-compare-fail` work as usual. pytest-benchmark times with a host clock, so each
+call ends with a device synchronisation; kbench's own result files (CUDA events or graphs) remain
+the record.
+
+    KBENCH_SUITE=suites/grkan-kernels.toml pytest benchmarks --benchmark-autosave
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+
+from kbench import correctness, devices, registry, suite
+
+KERNEL_KINDS = ("speedup", "bandwidth-fraction")
+
+
+@dataclass(frozen=True)
+class BenchCase:
+    op: str
+    impl: str
+    pass_: str
+    case: tuple[tuple[str, Any], ...]
+
+    @property
+    def id(self) -> str:
+        shape = "x".join(map(str, dict(self.case)["shape"]))
+        return f"{self.impl}-{self.pass_}-{shape}-{dict(self.case).get('dtype', 'float32')}"
+
+
+def device() -> torch.device:
+    return devices.pick(os.environ.get("KBENCH_DEVICE", "auto"))
+
+
+def collect(suite_path: str, on: torch.device) -> list[BenchCase]:
+    """Every distinct kernel timing of the suite's kernel claims, with the cases for `on`."""
+    loaded = suite.load(suite_path)
+    found: dict[BenchCase, None] = {}
+    for claim in loaded.claims:
+        if claim.kind not in KERNEL_KINDS or devices.unmet(claim.requires, on):
+            continue
+        for subject in claim.subjects:
+            for case in claim.cases_for(on.type):
+                key = tuple(sorted((k, tuple(v) if isinstance(v, list) else v) for k, v in case.items()))
+                found[BenchCase(str(claim.operation), str(subject.impl), str(subject.pass_), key)] = None
+    return list(found)
+
+
+def prepare(bench: BenchCase, on: torch.device) -> tuple[Callable[[], object], dict[str, Any]]:
+    """The checked, timed call for pytest-benchmark, and what to put in its extra_info."""
+    from kbench.kinds.kernels import timed_call
+
+    op = registry.operation(bench.op)
+    impl = registry.implementation(bench.op, bench.impl)
+    reason = devices.unmet(impl.requires, on)
+    if reason:
+        raise RuntimeError(f"skip: {impl.name}: {reason}")
+    case: dict[str, Any] = {k: list(v) if isinstance(v, tuple) else v for k, v in bench.case}
+    dtype = correctness.DTYPES[case.get("dtype", "float32")]
+    check = correctness.check(op, impl, case, on, seed=1)
+    if not check.ok:
+        raise AssertionError(f"{impl.name}: {check.describe()}")
+    inputs = op.make_inputs(case, on, dtype, 2)
+    call = timed_call(impl, op, bench.pass_, inputs)  # type: ignore[arg-type]
+
+    def synced() -> None:
+        call()
+        if on.type == "cuda":
+            torch.cuda.synchronize(on)
+
+    info = {"kbench_impl": impl.name, "kbench_pass": bench.pass_, "kbench_case": str(case),
+            "kbench_bytes": op.bytes_moved(case, bench.pass_, dtype),  # type: ignore[arg-type]
+            "kbench_errors": check.errors}
+    return synced, info
