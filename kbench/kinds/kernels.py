@@ -30,8 +30,7 @@ def _implementation(op: Operation, subject: Subject, case: Mapping[str, Any], ct
     return impl
 
 
-def timed_call(impl: Implementation, op: Operation, pass_: Pass, inputs: registry.OpInputs
-                ) -> Callable[[], object]:
+def timed_call(impl: Implementation, op: Operation, pass_: Pass, inputs: registry.OpInputs) -> Callable[[], object]:
     """A zero-argument closure doing exactly the timed work; setup stays outside."""
     leaves = [t for t in inputs.args if t.requires_grad]
     dy = inputs.grad_output
