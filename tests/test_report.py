@@ -59,17 +59,28 @@ def test_pages_figures_and_raw_runs_exist(site: Path) -> None:
     assert len(run_pages) == 4 and all("Environment" in p.read_text() for p in run_pages)
 
 
-@pytest.mark.skipif(CHROMIUM is None, reason="chromium is not installed (Debian package 'chromium')")
-def test_index_in_a_real_browser(site: Path, tmp_path: Path) -> None:
+def _browser(tmp_path: Path):  # type: ignore[no-untyped-def]
     def chromium(*args: str) -> subprocess.CompletedProcess[str]:
         return subprocess.run([str(CHROMIUM), *CHROMIUM_FLAGS, f"--user-data-dir={tmp_path / 'profile'}", *args],
                               capture_output=True, text=True, timeout=120)
 
+    return chromium
+
+
+def _rendered(chromium, page: Path) -> tuple[str, int, int]:  # type: ignore[no-untyped-def]
+    """The DOM after the page's scripts ran, and how many of its images loaded."""
+    dom = chromium("--virtual-time-budget=5000", "--dump-dom", page.as_uri()).stdout
+    loaded = re.search(r'data-images="(\d+)/(\d+)"', dom)
+    assert loaded, f"{page.name}: the page's script did not run"
+    ok, total = map(int, loaded.groups())
+    return dom, ok, total
+
+
+@pytest.mark.skipif(CHROMIUM is None, reason="chromium is not installed (Debian package 'chromium')")
+def test_index_in_a_real_browser(site: Path, tmp_path: Path) -> None:
+    chromium = _browser(tmp_path)
     for page in ("index.html", "suite-alpha.html"):
-        dom = chromium("--virtual-time-budget=5000", "--dump-dom", (site / page).as_uri()).stdout
-        loaded = re.search(r'data-images="(\d+)/(\d+)"', dom)
-        assert loaded, f"{page}: the page's script did not run"
-        ok, total = map(int, loaded.groups())
+        dom, ok, total = _rendered(chromium, site / page)
         assert ok == total, f"{page}: {total - ok} of {total} images failed to load"
         if page == "index.html":
             assert "reproduced" in dom and "not-reproduced" in dom and "NVIDIA H100 80GB HBM3" in dom
@@ -79,3 +90,17 @@ def test_index_in_a_real_browser(site: Path, tmp_path: Path) -> None:
     shot = ARTIFACTS / "report-index.png"
     chromium("--window-size=1400,1000", f"--screenshot={shot}", (site / "index.html").as_uri())
     assert shot.stat().st_size > 10_000
+
+
+@pytest.mark.skipif(CHROMIUM is None, reason="chromium is not installed (Debian package 'chromium')")
+def test_committed_results_show_the_flashkat_verdicts(root: Path, tmp_path: Path) -> None:
+    """The report of the repository's own results/, as a reader opens it."""
+    out = tmp_path / "site"
+    build(root / "results", out, log=lambda message: None)
+    chromium = _browser(tmp_path)
+    dom, _, _ = _rendered(chromium, out / "index.html")
+    for claim in ("kat-slower-than-vit", "flashkat-training-speedup", "coefficient-rounding-error"):
+        assert claim in dom
+    assert "NVIDIA H100 80GB HBM3" in dom and "<th>cpu</th>" in dom
+    dom, ok, total = _rendered(chromium, out / "suite-flashkat.html")
+    assert total >= 7 and ok == total
