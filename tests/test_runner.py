@@ -89,18 +89,24 @@ def test_shards_partition_the_claims(tmp_path: Path) -> None:
         runner.select_claims(s, ("nope",), None)
 
 
-def test_interrupt_keeps_measurements(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def interrupt_second_claim(monkeypatch: pytest.MonkeyPatch, measure_first: bool) -> None:
+    """Make the second speedup claim raise Ctrl-C, optionally after measuring its baseline."""
     real = kinds.COLLECTORS["speedup"]
     calls = {"n": 0}
 
-    def second_one_interrupted(c: suite.Claim, ctx: Context) -> ClaimData:
+    def collector(c: suite.Claim, ctx: Context) -> ClaimData:
         calls["n"] += 1
-        if calls["n"] == 2:
+        if calls["n"] < 2:
+            return real(c, ctx)
+        if measure_first:
             kinds.kernels.measure_time(kinds.kernels.registry.operation("toy_scale"), c.baseline, c.cases[0], ctx)
-            raise KeyboardInterrupt
-        return real(c, ctx)
+        raise KeyboardInterrupt
 
-    monkeypatch.setitem(kinds.COLLECTORS, "speedup", second_one_interrupted)
+    monkeypatch.setitem(kinds.COLLECTORS, "speedup", collector)
+
+
+def test_interrupt_keeps_measurements(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    interrupt_second_claim(monkeypatch, measure_first=True)
     text = claim("first", "good", "good") + claim("second", "good", "good").replace("[64, 33]", "[8, 9]")
     result = run(tmp_path, text)
     assert result.interrupted
@@ -111,15 +117,7 @@ def test_interrupt_keeps_measurements(tmp_path: Path, monkeypatch: pytest.Monkey
 
 
 def test_interrupt_does_not_duplicate_recorded_measurements(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    real = kinds.COLLECTORS["speedup"]
-    calls = {"n": 0}
-
-    def interrupted_second(c: suite.Claim, ctx: Context) -> ClaimData:
-        calls["n"] += 1
-        if calls["n"] == 2:
-            raise KeyboardInterrupt
-        return real(c, ctx)
-
-    monkeypatch.setitem(kinds.COLLECTORS, "speedup", interrupted_second)
+    interrupt_second_claim(monkeypatch, measure_first=False)
     result = run(tmp_path, claim("first", "good", "good") + claim("second", "good", "good"))
+    assert result.interrupted
     assert len(result.measurements) == 2  # the first claim's pair, once each
