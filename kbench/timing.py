@@ -34,8 +34,6 @@ class TimingConfig:
         return warm, reps
 
 
-Timer = Callable[[Callable[[], object], TimingConfig], np.ndarray]
-
 _flush_buffers: dict[int, torch.Tensor] = {}
 
 

@@ -88,6 +88,14 @@ def measure_time(op: Operation, subject: Subject, case: Mapping[str, Any], ctx: 
     return m
 
 
+def _per_output(case: Mapping[str, Any], key: str, name: str) -> dict[str, Any]:
+    """A case split by output or gradient name, its label (if any) extended to say which."""
+    split = {**case, key: name}
+    if "label" in case:
+        split["label"] = f"{case['label']}, {name}"
+    return split
+
+
 def _shape(case: Mapping[str, Any]) -> str:
     return "x".join(map(str, case.get("shape", []))) + f" {case.get('dtype', '')}".rstrip()
 
@@ -149,10 +157,7 @@ def error_ratio(claim: Claim, ctx: Context) -> ClaimData:
                     summary=stats.summarize(samples).as_dict(), samples=samples))
             if min(cand) <= 0:
                 raise Failed(f"{impls[1].name}: zero error on {grad}; a ratio is undefined")
-            label = {**case, "grad": grad}
-            if "label" in case:
-                label["label"] = f"{case['label']}, {grad}"
-            data.values.append(CaseValue(label, float(np.median(base) / np.median(cand)),
+            data.values.append(CaseValue(_per_output(case, "grad", grad), float(np.median(base) / np.median(cand)),
                                          stats.ratio_draws(base, cand)))
     return data
 
@@ -175,10 +180,8 @@ def max_error(claim: Claim, ctx: Context) -> ClaimData:
             data.measurements.append(Measurement(
                 claim=claim.id, case=dict(case), subject={"impl": impl.name}, metric=f"rel_err_{name}",
                 summary=stats.summarize(samples).as_dict(), samples=samples))
-            label = {**case, "output": name}
-            if "label" in case:
-                label["label"] = f"{case['label']}, {name}"
-            data.values.append(CaseValue(label, float(np.median(samples)), stats.median_draws(samples)))
+            data.values.append(CaseValue(_per_output(case, "output", name), float(np.median(samples)),
+                                         stats.median_draws(samples)))
     return data
 
 
