@@ -107,7 +107,37 @@ __global__ void kat2024_bwd_kernel(const float* __restrict__ x, const float* __r
 // ------------------------------------------------------------------------------------------------
 // kbench: vector loads of 4 channels in any of the three dtypes
 
-template <typename T> struct Vec4;
+// 2-byte types travel as pairs: one 32-bit word holds two channels, converted together.
+__device__ __forceinline__ float2 to_float2(__half2 v) { return __half22float2(v); }
+__device__ __forceinline__ float2 to_float2(__nv_bfloat162 v) { return __bfloat1622float2(v); }
+__device__ __forceinline__ uint32_t round_pair(float lo, float hi, __half) {
+  __half2 t = __floats2half2_rn(lo, hi);
+  return *reinterpret_cast<uint32_t*>(&t);
+}
+__device__ __forceinline__ uint32_t round_pair(float lo, float hi, __nv_bfloat16) {
+  __nv_bfloat162 t = __floats2bfloat162_rn(lo, hi);
+  return *reinterpret_cast<uint32_t*>(&t);
+}
+template <typename T> struct PairOf;
+template <> struct PairOf<__half> { using type = __half2; };
+template <> struct PairOf<__nv_bfloat16> { using type = __nv_bfloat162; };
+
+template <typename T> struct Vec4 {  // __half and __nv_bfloat16: one 8-byte access
+  using Pair = typename PairOf<T>::type;
+  __device__ static void load(const T* p, float* v) {
+    const uint2 t = __ldg(reinterpret_cast<const uint2*>(p));
+    const float2 lo = to_float2(*reinterpret_cast<const Pair*>(&t.x));
+    const float2 hi = to_float2(*reinterpret_cast<const Pair*>(&t.y));
+    v[0] = lo.x; v[1] = lo.y; v[2] = hi.x; v[3] = hi.y;
+  }
+  __device__ static void store(T* p, const float* v) {
+    uint2 t;
+    t.x = round_pair(v[0], v[1], T());
+    t.y = round_pair(v[2], v[3], T());
+    *reinterpret_cast<uint2*>(p) = t;
+  }
+};
+
 template <> struct Vec4<float> {
   __device__ static void load(const float* p, float* v) {
     const float4 t = __ldg(reinterpret_cast<const float4*>(p));
@@ -115,36 +145,6 @@ template <> struct Vec4<float> {
   }
   __device__ static void store(float* p, const float* v) {
     *reinterpret_cast<float4*>(p) = make_float4(v[0], v[1], v[2], v[3]);
-  }
-};
-template <> struct Vec4<__half> {
-  __device__ static void load(const __half* p, float* v) {
-    const uint2 t = __ldg(reinterpret_cast<const uint2*>(p));
-    const float2 lo = __half22float2(*reinterpret_cast<const __half2*>(&t.x));
-    const float2 hi = __half22float2(*reinterpret_cast<const __half2*>(&t.y));
-    v[0] = lo.x; v[1] = lo.y; v[2] = hi.x; v[3] = hi.y;
-  }
-  __device__ static void store(__half* p, const float* v) {
-    __half2 lo = __floats2half2_rn(v[0], v[1]), hi = __floats2half2_rn(v[2], v[3]);
-    uint2 t;
-    t.x = *reinterpret_cast<uint32_t*>(&lo);
-    t.y = *reinterpret_cast<uint32_t*>(&hi);
-    *reinterpret_cast<uint2*>(p) = t;
-  }
-};
-template <> struct Vec4<__nv_bfloat16> {
-  __device__ static void load(const __nv_bfloat16* p, float* v) {
-    const uint2 t = __ldg(reinterpret_cast<const uint2*>(p));
-    const float2 lo = __bfloat1622float2(*reinterpret_cast<const __nv_bfloat162*>(&t.x));
-    const float2 hi = __bfloat1622float2(*reinterpret_cast<const __nv_bfloat162*>(&t.y));
-    v[0] = lo.x; v[1] = lo.y; v[2] = hi.x; v[3] = hi.y;
-  }
-  __device__ static void store(__nv_bfloat16* p, const float* v) {
-    __nv_bfloat162 lo = __floats2bfloat162_rn(v[0], v[1]), hi = __floats2bfloat162_rn(v[2], v[3]);
-    uint2 t;
-    t.x = *reinterpret_cast<uint32_t*>(&lo);
-    t.y = *reinterpret_cast<uint32_t*>(&hi);
-    *reinterpret_cast<uint2*>(p) = t;
   }
 };
 
