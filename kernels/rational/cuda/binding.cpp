@@ -12,7 +12,7 @@ extern "C" const char* kat2024_backward(const float*, const float*, const float*
 extern "C" const char* kbench_forward(int, const void*, const float*, const float*, void*, int64_t, int, int, int,
                                       cudaStream_t);
 extern "C" const char* kbench_backward(int, const void*, const void*, const float*, const float*, void*, float*,
-                                       int64_t, int, int, int, cudaStream_t);
+                                       float*, float*, int64_t*, int64_t, int, int, int, cudaStream_t);
 
 namespace {
 
@@ -68,31 +68,45 @@ std::vector<torch::Tensor> kat_backward(torch::Tensor x, torch::Tensor dy, torch
   return {dx, da, db};
 }
 
-torch::Tensor kb_forward(torch::Tensor x, torch::Tensor a, torch::Tensor b, int64_t row_blocks) {
+// Multiprocessors of the current device (ATen's CUDAContext.h would pull in cuBLAS and cuSPARSE headers).
+int sm_count() {
+  int device = 0, count = 0;
+  TORCH_CHECK(cudaGetDevice(&device) == cudaSuccess, "kbench_cuda: no current CUDA device");
+  TORCH_CHECK(cudaDeviceGetAttribute(&count, cudaDevAttrMultiProcessorCount, device) == cudaSuccess,
+              "kbench_cuda: cannot read the multiprocessor count");
+  return count;
+}
+
+torch::Tensor kb_forward(torch::Tensor x, torch::Tensor a, torch::Tensor b) {
   check_inputs(x, a, b);
   check_vectorizable(x);
   auto y = torch::empty_like(x);
   const int D = x.size(1), G = a.size(0);
   check_launch(kbench_forward(dtype_code(x), x.data_ptr(), a.data_ptr<float>(), b.data_ptr<float>(), y.data_ptr(),
-                              x.size(0), D, D / G, (int)row_blocks, c10::cuda::getCurrentCUDAStream()));
+                              x.size(0), D, D / G, sm_count(), c10::cuda::getCurrentCUDAStream()));
   return y;
 }
 
-// Returns dx and the (row_blocks, 10, D) partial sums; the caller reduces them.
-std::vector<torch::Tensor> kb_backward(torch::Tensor x, torch::Tensor dy, torch::Tensor a, torch::Tensor b,
-                                       int64_t row_blocks) {
+// dx, dA and dB; the per-block partials live in a workspace whose size the launcher reports first.
+std::vector<torch::Tensor> kb_backward(torch::Tensor x, torch::Tensor dy, torch::Tensor a, torch::Tensor b) {
   check_inputs(x, a, b);
   check_vectorizable(x);
   TORCH_CHECK(dy.sizes() == x.sizes() && dy.scalar_type() == x.scalar_type() && dy.is_contiguous(),
               "kbench_cuda: dy must match x");
   check_vectorizable(dy);
+  const int code = dtype_code(x), D = x.size(1), G = a.size(0);
+  const auto stream = c10::cuda::getCurrentCUDAStream();
+  int64_t floats = 0;
+  check_launch(kbench_backward(code, x.data_ptr(), dy.data_ptr(), nullptr, nullptr, nullptr, nullptr, nullptr,
+                               nullptr, &floats, x.size(0), D, D / G, sm_count(), stream));
+  auto workspace = torch::empty({floats}, x.options().dtype(torch::kFloat32));
   auto dx = torch::empty_like(x);
-  auto partials = torch::empty({row_blocks, 10, x.size(1)}, x.options().dtype(torch::kFloat32));
-  const int D = x.size(1), G = a.size(0);
-  check_launch(kbench_backward(dtype_code(x), x.data_ptr(), dy.data_ptr(), a.data_ptr<float>(), b.data_ptr<float>(),
-                               dx.data_ptr(), partials.data_ptr<float>(), x.size(0), D, D / G, (int)row_blocks,
-                               c10::cuda::getCurrentCUDAStream()));
-  return {dx, partials};
+  auto da = torch::empty_like(a);
+  auto db = torch::empty_like(b);
+  check_launch(kbench_backward(code, x.data_ptr(), dy.data_ptr(), a.data_ptr<float>(), b.data_ptr<float>(),
+                               dx.data_ptr(), da.data_ptr<float>(), db.data_ptr<float>(),
+                               workspace.data_ptr<float>(), &floats, x.size(0), D, D / G, sm_count(), stream));
+  return {dx, da, db};
 }
 
 }  // namespace
@@ -101,5 +115,5 @@ PYBIND11_MODULE(TORCH_EXTENSION_NAME, m) {
   m.def("kat_forward", &kat_forward, "KAT 2024 forward (fp32)");
   m.def("kat_backward", &kat_backward, "KAT 2024 backward: shared then global atomics (fp32)");
   m.def("kb_forward", &kb_forward, "kbench forward");
-  m.def("kb_backward", &kb_backward, "kbench backward: dx and per-block partials");
+  m.def("kb_backward", &kb_backward, "kbench backward: dx, dA, dB (deterministic)");
 }
