@@ -82,8 +82,7 @@ def cmd_run(args: argparse.Namespace) -> int:
                                     seed=args.seed, progress=update)
         result = runner.run(loaded, options)
     data = result.as_dict()
-    console.console.print(console.verdict_table(data))
-    console.console.print(console.case_table(data))
+    console.print_result(data)
     if not args.no_write:
         path = results.write(result, args.results)
         console.console.print(f"result written to {path}")
@@ -132,8 +131,7 @@ def cmd_show(args: argparse.Namespace) -> int:
     from kbench import console, results
 
     data = results.load(args.result)
-    console.console.print(console.verdict_table(data))
-    console.console.print(console.case_table(data))
+    console.print_result(data)
     return 0
 
 

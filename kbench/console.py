@@ -68,3 +68,11 @@ def case_table(result: dict[str, Any]) -> Table:
             lo, hi = c["interval"]
             table.add_row(v["claim"], case, f"{fmt(c['value'])} [{fmt(lo)}, {fmt(hi)}]")
     return table
+
+
+def print_result(result: dict[str, Any]) -> None:
+    """The verdicts, then the per-case values when any claim has them (a run of skips has none)."""
+    console.print(verdict_table(result))
+    cases = case_table(result)
+    if cases.row_count:
+        console.print(cases)

@@ -30,7 +30,7 @@ for s in "$@"; do
       stage repeat2 60 "$PY" -m kbench run suites/grkan-kernels.toml --only faster-than-flashkat --results "$OUT/res" ;;
     cuda-check)  # build the CUDA extension and check it, quickly
       stage cuda-check 140 "$PY" -m kbench run suites/grkan-kernels.toml --quick --no-write \
-        --only cuda-fp32-error cuda-deterministic-bits kat-cuda-2024-vs-kat-triton ;;
+        --only cuda-fp32-error cuda-half-precision-error cuda-deterministic-bits kat-cuda-2024-vs-kat-triton ;;
     kernels)     # kbench's kernels against the floor, FlashKAT, KAT, torch.compile
       stage kernels 400 "$PY" -m kbench run suites/grkan-kernels.toml --results "$OUT/res" ;;
     *) echo "unknown stage $s"; exit 2 ;;

@@ -44,3 +44,17 @@ def test_run_on_cpu_writes_a_result(tmp_path: Path, root: Path) -> None:
     assert verdicts["flops-parity"]["verdict"] == "reproduced"
     assert verdicts["kat-slower-than-vit"]["verdict"] == "skipped"
     assert "CUDA" in verdicts["kat-slower-than-vit"]["reason"]
+
+
+def test_show_prints_the_per_case_table_only_when_it_has_rows(root: Path) -> None:
+    from kbench import console, results
+
+    (path,) = (root / "results" / "flashkat").glob("*-cpu-*.json")
+    data = results.load(path)
+    with console.console.capture() as shown:
+        console.print_result(data)
+    assert "per case" in shown.get() and "flops-parity" in shown.get()
+    data["verdicts"] = [dict(v, per_case=[]) for v in data["verdicts"]]  # as in a run where every claim skipped
+    with console.console.capture() as shown:
+        console.print_result(data)
+    assert "per case" not in shown.get() and "flops-parity" in shown.get()
