@@ -92,6 +92,23 @@ CASES = [
 ]
 
 
+def workspace_floats(lib: ctypes.CDLL, rows: int, d: int) -> int:
+    """What the backward launcher asks for: row blocks x 10 x partial columns."""
+    floats = ctypes.c_int64(0)
+    x = torch.empty(16)  # only its alignment is looked at
+    _check(lib.kbench_backward(0, x.data_ptr(), x.data_ptr(), None, None, None, None, None, None,
+                               ctypes.byref(floats), rows, d, d // 8, SM_COUNT, None))
+    return floats.value
+
+
+def test_long_row_loops_get_more_row_blocks(library: ctypes.CDLL) -> None:
+    """One wave (6 blocks here) while a thread sums at most 128 rows; more blocks beyond that."""
+    cols = 256 // 4  # fp32, uniform groups: one partial column per 4 channels
+    assert workspace_floats(library, 6 * 4 * 128, 256) == 6 * 10 * cols
+    assert workspace_floats(library, 12000, 256) == 24 * 10 * cols  # ceil(12000 / (4 x 128)) row blocks
+    assert workspace_floats(library, 3, 256) == 1 * 10 * cols  # never more row lanes than rows
+
+
 @pytest.mark.parametrize(("shape", "dtype"), CASES, ids=lambda v: "x".join(map(str, v)) if isinstance(v, list) else v)
 def test_emulated_kernels_match_float64(library: ctypes.CDLL, shape: list[int], dtype: str) -> None:
     impl = registry.Implementation("rational", "kbench_cuda_emulated", emulated(library), dtypes=(dtype,))
