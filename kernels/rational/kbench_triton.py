@@ -1,24 +1,30 @@
 """kbench's own GR-KAN kernels in Triton: one pass over memory, exact, optionally deterministic.
 
-Idea: tile the (rows, D) tensor like a plain elementwise kernel (many programs, each one tile of
-BLOCK_R rows x BLOCK_C channels, any mix of groups), and shrink each program's coefficient
-gradients to per-*group* sums before they leave it. A tile's 10 per-channel column sums are folded
-into at most G_PAD groups with a one-hot mask, so a program emits 10 * G_PAD numbers at most:
+Idea (v4 in docs/kernel-log.md): a tile never straddles a group. A program owns BLOCK_C channels of
+one group and a run of rows, so its 10 coefficients are scalars, not per-column vectors: v3's tiles
+could mix groups and needed 221 to 255 registers a thread on sm_90, and spilled in bf16
+(`python -m kernels.rational.resources`). BLOCK_C is the largest power of two up to 32 that divides
+the group width (32 at KAT's 96 and 192); other widths get masked tiles.
 
-- deterministic mode: written to the program's own column of a partials buffer (10 * G_PAD,
-  programs), then summed in float64 by a second small kernel in a fixed order -> coefficient
+The backward keeps element-wise gradient sums over ROW_ITERS row tiles in registers (the row loop
+is software-pipelined by Triton over NUM_STAGES), reduces them to 10 numbers once at the end, and:
+
+- deterministic mode: writes them to the program's own slot of a (10, G, programs per group)
+  partials buffer, summed in float64 by a second small kernel in a fixed order -> coefficient
   gradients identical bit for bit from run to run, no atomics;
-- atomic mode: one float64 atomic add per coefficient and group the tile touches (1 to 3 groups
-  at KAT's widths), into dA and dB; fp32 atomics over thousands of programs lost about 1e-6.
+- atomic mode: 10 float64 atomic adds per program into dA and dB.
 
 Traffic: forward reads x once and writes y once; backward reads x and dy once and writes dx once;
-the partials are 10 * G_PAD floats per program (under 1% of the tensor traffic). Inputs and outputs
-may be fp32, fp16 or bf16; arithmetic and coefficient gradients are fp32 (the final sums fp64).
-The row count is a run-time argument that is not specialised: a new batch size compiles nothing.
-On a GPU the tile shape and warps are autotuned once per (D, group width, dtype).
+the partials are 10 floats per program. Inputs and outputs may be fp32, fp16 or bf16; arithmetic
+and coefficient gradients are fp32 (the final sums fp64). The row count is a run-time argument that
+is not specialised: a new batch size compiles nothing. On a GPU the tiles, warps and pipeline depth
+are autotuned once per (D, group width, dtype).
 """
 
 from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
 
 import torch
 import triton
@@ -29,17 +35,25 @@ from kbench.registry import register
 from kernels.rational._autograd import make_function
 from kernels.rational._triton_math import rational_fwd, rational_vjp
 
-# Forward tiles: (BLOCK_R, BLOCK_C, num_warps).
-FWD_TILES = [(32, 128, 4), (16, 256, 4), (64, 128, 8), (32, 256, 8), (128, 64, 8)]
-# Backward tiles: (BLOCK_R, BLOCK_C, num_warps, ROW_ITERS). ROW_ITERS > 1 keeps element-wise
-# gradient sums in registers over several row tiles, so the costly cross-thread reductions run
-# once per program instead of once per tile (v3 in docs/kernel-log.md).
-BWD_TILES = [(32, 128, 4, 1), (16, 256, 4, 1), (64, 128, 8, 1), (8, 128, 4, 8), (8, 256, 8, 8),
-             (16, 128, 8, 8), (4, 256, 4, 16), (16, 64, 4, 8)]
+# Forward tiles: (BLOCK_R, num_warps); BLOCK_C follows from the group width (tile_columns).
+FWD_TILES = [(32, 4), (64, 4), (64, 8), (128, 8)]
+# Backward tiles: (BLOCK_R, num_warps, ROW_ITERS, NUM_STAGES). ROW_ITERS row tiles per program keep
+# element-wise sums in registers, so the cross-thread reduction runs once per program; the row loop's
+# loads go through NUM_STAGES shared-memory buffers (cp.async), so later rows load while one computes.
+BWD_TILES = [(16, 4, 8, 3), (16, 4, 16, 3), (32, 4, 8, 3), (32, 8, 8, 3), (8, 2, 16, 4), (64, 8, 4, 2)]
 # The interpreter (CPU tests) runs one small tile that still loops over rows.
-INTERPRETER_FWD = {"BLOCK_R": 32, "BLOCK_C": 128}
-INTERPRETER_BWD = {"BLOCK_R": 8, "BLOCK_C": 64, "ROW_ITERS": 2}
+INTERPRETER_FWD = {"BLOCK_R": 32}
+INTERPRETER_BWD = {"BLOCK_R": 8, "ROW_ITERS": 2, "NUM_STAGES": 2}
 REDUCE_BLOCK = 512
+
+
+def tile_columns(group_width: int) -> int:
+    """BLOCK_C: the largest power of two up to 32 dividing the group width, else a masked tile.
+
+    32 channels are a 128-byte fp32 row segment; 64 would double every thread's share of a tile and
+    its registers (up to 255 at the group width 192, sm_90), for no gain in how memory is read."""
+    divisor = min(group_width & -group_width, 32)  # lowest set bit: the largest power-of-two divisor
+    return divisor if divisor >= 16 else min(32, triton.next_power_of_2(group_width))
 
 
 def _autotuned(configs: list[triton.Config], **kwargs: object):  # type: ignore[no-untyped-def]
@@ -49,33 +63,36 @@ def _autotuned(configs: list[triton.Config], **kwargs: object):  # type: ignore[
     return triton.autotune(configs=configs, key=["D", "D_PER_GROUP"], **kwargs)  # type: ignore[arg-type]
 
 
-_FWD_CONFIGS = [triton.Config({"BLOCK_R": r, "BLOCK_C": c}, num_warps=w) for r, c, w in FWD_TILES]
-_BWD_CONFIGS = [triton.Config({"BLOCK_R": r, "BLOCK_C": c, "ROW_ITERS": i}, num_warps=w) for r, c, w, i in BWD_TILES]
+_FWD_CONFIGS = [triton.Config({"BLOCK_R": r}, num_warps=w) for r, w in FWD_TILES]
+_BWD_CONFIGS = [triton.Config({"BLOCK_R": r, "ROW_ITERS": i, "NUM_STAGES": st}, num_warps=w, num_stages=st)
+                for r, w, i, st in BWD_TILES]
 
 
 @triton.jit
-def _load_coeffs(a_ptr, b_ptr, cols, col_mask, D_PER_GROUP):
-    """The 10 coefficients of each channel in `cols`, as (1, BLOCK_C) rows, gathered by group."""
-    a = a_ptr + (cols // D_PER_GROUP) * 6
-    b = b_ptr + (cols // D_PER_GROUP) * 4
-    return (tl.load(a, mask=col_mask)[None, :], tl.load(a + 1, mask=col_mask)[None, :],
-            tl.load(a + 2, mask=col_mask)[None, :], tl.load(a + 3, mask=col_mask)[None, :],
-            tl.load(a + 4, mask=col_mask)[None, :], tl.load(a + 5, mask=col_mask)[None, :],
-            tl.load(b, mask=col_mask)[None, :], tl.load(b + 1, mask=col_mask)[None, :],
-            tl.load(b + 2, mask=col_mask)[None, :], tl.load(b + 3, mask=col_mask)[None, :])
+def _group_tile(a_ptr, b_ptr, D_PER_GROUP, TILES_PER_GROUP, BLOCK_C: tl.constexpr):
+    """The program's group, its BLOCK_C channels (masked past the group's end), and the group's
+    10 coefficients as scalars."""
+    pid = tl.program_id(1)
+    g = pid // TILES_PER_GROUP
+    in_group = (pid % TILES_PER_GROUP) * BLOCK_C + tl.arange(0, BLOCK_C)
+    cols = g * D_PER_GROUP + in_group
+    a = a_ptr + g * 6
+    b = b_ptr + g * 4
+    return (g, cols, in_group < D_PER_GROUP,
+            tl.load(a), tl.load(a + 1), tl.load(a + 2), tl.load(a + 3), tl.load(a + 4), tl.load(a + 5),
+            tl.load(b), tl.load(b + 1), tl.load(b + 2), tl.load(b + 3))
 
 
 @_autotuned(_FWD_CONFIGS)
 @triton.jit(do_not_specialize=["n_rows"])
 def _rational_fwd_kernel(
     x_ptr, a_ptr, b_ptr, y_ptr,
-    n_rows, D, D_PER_GROUP,
+    n_rows, D, D_PER_GROUP, TILES_PER_GROUP,
     BLOCK_R: tl.constexpr, BLOCK_C: tl.constexpr,
 ):
+    g, cols, col_mask, a0, a1, a2, a3, a4, a5, b0, b1, b2, b3 = _group_tile(
+        a_ptr, b_ptr, D_PER_GROUP, TILES_PER_GROUP, BLOCK_C)
     rows = tl.program_id(0) * BLOCK_R + tl.arange(0, BLOCK_R)
-    cols = tl.program_id(1) * BLOCK_C + tl.arange(0, BLOCK_C)
-    col_mask = cols < D
-    a0, a1, a2, a3, a4, a5, b0, b1, b2, b3 = _load_coeffs(a_ptr, b_ptr, cols, col_mask, D_PER_GROUP)
     mask = (rows[:, None] < n_rows) & col_mask[None, :]
     offs = rows[:, None].to(tl.int64) * D + cols[None, :]  # (BLOCK_R, BLOCK_C); int64: > 2^31 elements
     x = tl.load(x_ptr + offs, mask=mask, other=0.0).to(tl.float32)
@@ -84,51 +101,40 @@ def _rational_fwd_kernel(
 
 
 @triton.jit
-def _group_sums(contrib, onehot):
-    """(BLOCK_R, BLOCK_C) contributions -> (G_PAD,) sums per group, columns first."""
-    per_col = tl.sum(contrib, axis=0)
-    return tl.sum(tl.where(onehot, per_col[:, None], 0.0), axis=0)
-
-
-@triton.jit
-def _emit(dst_ptr, k, value, n_progs, prog, da_ptr, db_ptr, groups, emit_mask, DETERMINISTIC: tl.constexpr,
-          G_PAD: tl.constexpr):
-    """Coefficient k's per-group sums: to this program's slot of the partials, or atomically."""
+def _emit(part_ptr, k, total, slot, n_slots, g, N_GROUPS, da_ptr, db_ptr, DETERMINISTIC: tl.constexpr):
+    """Coefficient k's sum over the program: to its slot of the partials, or atomically in float64."""
     if DETERMINISTIC:
-        tl.store(dst_ptr + (k * G_PAD + tl.arange(0, G_PAD)).to(tl.int64) * n_progs + prog, value)
+        tl.store(part_ptr + (k * N_GROUPS + g).to(tl.int64) * n_slots + slot, total)
     else:
         if k < 6:
-            tl.atomic_add(da_ptr + groups * 6 + k, value.to(tl.float64), mask=emit_mask)
+            tl.atomic_add(da_ptr + g * 6 + k, total.to(tl.float64))
         else:
-            tl.atomic_add(db_ptr + groups * 4 + (k - 6), value.to(tl.float64), mask=emit_mask)
+            tl.atomic_add(db_ptr + g * 4 + (k - 6), total.to(tl.float64))
 
 
 @_autotuned(_BWD_CONFIGS, reset_to_zero=["da_ptr", "db_ptr"])
 @triton.jit(do_not_specialize=["n_rows"])
 def _rational_bwd_kernel(
     x_ptr, dy_ptr, a_ptr, b_ptr, dx_ptr,
-    part_ptr,  # deterministic: (10 * G_PAD, programs) partials, every slot written
+    part_ptr,  # deterministic: (10, G, programs per group) partials, every slot written
     da_ptr, db_ptr,  # atomic mode: (G, 6) and (G, 4) float64, zeroed
-    n_rows, D, D_PER_GROUP, N_GROUPS,
-    G_PAD: tl.constexpr, DETERMINISTIC: tl.constexpr, BLOCK_R: tl.constexpr, BLOCK_C: tl.constexpr,
-    ROW_ITERS: tl.constexpr,
+    n_rows, D, D_PER_GROUP, TILES_PER_GROUP, N_GROUPS,
+    DETERMINISTIC: tl.constexpr, BLOCK_R: tl.constexpr, BLOCK_C: tl.constexpr, ROW_ITERS: tl.constexpr,
+    NUM_STAGES: tl.constexpr,
 ):
-    prog = tl.program_id(0) * tl.num_programs(1) + tl.program_id(1)
-    n_progs = tl.num_programs(0) * tl.num_programs(1)
-    cols = tl.program_id(1) * BLOCK_C + tl.arange(0, BLOCK_C)
-    col_mask = cols < D
-    a0, a1, a2, a3, a4, a5, b0, b1, b2, b3 = _load_coeffs(a_ptr, b_ptr, cols, col_mask, D_PER_GROUP)
+    g, cols, col_mask, a0, a1, a2, a3, a4, a5, b0, b1, b2, b3 = _group_tile(
+        a_ptr, b_ptr, D_PER_GROUP, TILES_PER_GROUP, BLOCK_C)
     zero = tl.zeros([BLOCK_R, BLOCK_C], dtype=tl.float32)
     s_a0, s_a1, s_a2, s_a3, s_a4, s_a5 = zero, zero, zero, zero, zero, zero
     s_b0, s_b1, s_b2, s_b3 = zero, zero, zero, zero
-    for it in range(ROW_ITERS):
+    for it in tl.range(ROW_ITERS, num_stages=NUM_STAGES):  # explicit: Triton pipelines this loop's loads
         rows = (tl.program_id(0) * ROW_ITERS + it) * BLOCK_R + tl.arange(0, BLOCK_R)
         mask = (rows[:, None] < n_rows) & col_mask[None, :]
         offs = rows[:, None].to(tl.int64) * D + cols[None, :]
         x = tl.load(x_ptr + offs, mask=mask, other=0.0).to(tl.float32)
-        g = tl.load(dy_ptr + offs, mask=mask, other=0.0).to(tl.float32)  # masked lanes add g = 0
+        gr = tl.load(dy_ptr + offs, mask=mask, other=0.0).to(tl.float32)  # masked lanes add gr = 0
         dx, da0, da1, da2, da3, da4, da5, db0, db1, db2, db3 = rational_vjp(
-            x, g, a0, a1, a2, a3, a4, a5, b0, b1, b2, b3)
+            x, gr, a0, a1, a2, a3, a4, a5, b0, b1, b2, b3)
         tl.store(dx_ptr + offs, dx.to(dx_ptr.dtype.element_ty), mask=mask)
         s_a0 += da0
         s_a1 += da1
@@ -140,33 +146,31 @@ def _rational_bwd_kernel(
         s_b1 += db1
         s_b2 += db2
         s_b3 += db3
-    # Fold columns into groups: onehot[c, j] says channel c belongs to group j.
-    groups = tl.arange(0, G_PAD)
-    onehot = ((cols // D_PER_GROUP)[:, None] == groups[None, :]) & col_mask[:, None]
-    touched = (tl.sum(onehot.to(tl.int32), axis=0) > 0) & (groups < N_GROUPS)
-    _emit(part_ptr, 0, _group_sums(s_a0, onehot), n_progs, prog, da_ptr, db_ptr, groups, touched, DETERMINISTIC, G_PAD)
-    _emit(part_ptr, 1, _group_sums(s_a1, onehot), n_progs, prog, da_ptr, db_ptr, groups, touched, DETERMINISTIC, G_PAD)
-    _emit(part_ptr, 2, _group_sums(s_a2, onehot), n_progs, prog, da_ptr, db_ptr, groups, touched, DETERMINISTIC, G_PAD)
-    _emit(part_ptr, 3, _group_sums(s_a3, onehot), n_progs, prog, da_ptr, db_ptr, groups, touched, DETERMINISTIC, G_PAD)
-    _emit(part_ptr, 4, _group_sums(s_a4, onehot), n_progs, prog, da_ptr, db_ptr, groups, touched, DETERMINISTIC, G_PAD)
-    _emit(part_ptr, 5, _group_sums(s_a5, onehot), n_progs, prog, da_ptr, db_ptr, groups, touched, DETERMINISTIC, G_PAD)
-    _emit(part_ptr, 6, _group_sums(s_b0, onehot), n_progs, prog, da_ptr, db_ptr, groups, touched, DETERMINISTIC, G_PAD)
-    _emit(part_ptr, 7, _group_sums(s_b1, onehot), n_progs, prog, da_ptr, db_ptr, groups, touched, DETERMINISTIC, G_PAD)
-    _emit(part_ptr, 8, _group_sums(s_b2, onehot), n_progs, prog, da_ptr, db_ptr, groups, touched, DETERMINISTIC, G_PAD)
-    _emit(part_ptr, 9, _group_sums(s_b3, onehot), n_progs, prog, da_ptr, db_ptr, groups, touched, DETERMINISTIC, G_PAD)
+    # This program's slot among its group's programs: (row program, tile within the group).
+    slot = tl.program_id(0) * TILES_PER_GROUP + tl.program_id(1) % TILES_PER_GROUP
+    n_slots = tl.num_programs(0) * TILES_PER_GROUP
+    _emit(part_ptr, 0, tl.sum(s_a0), slot, n_slots, g, N_GROUPS, da_ptr, db_ptr, DETERMINISTIC)
+    _emit(part_ptr, 1, tl.sum(s_a1), slot, n_slots, g, N_GROUPS, da_ptr, db_ptr, DETERMINISTIC)
+    _emit(part_ptr, 2, tl.sum(s_a2), slot, n_slots, g, N_GROUPS, da_ptr, db_ptr, DETERMINISTIC)
+    _emit(part_ptr, 3, tl.sum(s_a3), slot, n_slots, g, N_GROUPS, da_ptr, db_ptr, DETERMINISTIC)
+    _emit(part_ptr, 4, tl.sum(s_a4), slot, n_slots, g, N_GROUPS, da_ptr, db_ptr, DETERMINISTIC)
+    _emit(part_ptr, 5, tl.sum(s_a5), slot, n_slots, g, N_GROUPS, da_ptr, db_ptr, DETERMINISTIC)
+    _emit(part_ptr, 6, tl.sum(s_b0), slot, n_slots, g, N_GROUPS, da_ptr, db_ptr, DETERMINISTIC)
+    _emit(part_ptr, 7, tl.sum(s_b1), slot, n_slots, g, N_GROUPS, da_ptr, db_ptr, DETERMINISTIC)
+    _emit(part_ptr, 8, tl.sum(s_b2), slot, n_slots, g, N_GROUPS, da_ptr, db_ptr, DETERMINISTIC)
+    _emit(part_ptr, 9, tl.sum(s_b3), slot, n_slots, g, N_GROUPS, da_ptr, db_ptr, DETERMINISTIC)
 
 
 @triton.jit
-def _reduce_partials_kernel(part_ptr, da_ptr, db_ptr, n_progs, N_GROUPS, G_PAD: tl.constexpr,
-                            BLOCK: tl.constexpr):
+def _reduce_partials_kernel(part_ptr, da_ptr, db_ptr, n_slots, N_GROUPS, BLOCK: tl.constexpr):
     """One program per (coefficient, group): sum its row of partials in float64, fixed order."""
     k = tl.program_id(0) // N_GROUPS
     grp = tl.program_id(0) % N_GROUPS
-    src = part_ptr + (k * G_PAD + grp).to(tl.int64) * n_progs
+    src = part_ptr + tl.program_id(0).to(tl.int64) * n_slots  # row k * G + grp
     acc = tl.zeros([BLOCK], dtype=tl.float64)
-    for p0 in range(0, n_progs, BLOCK):
+    for p0 in range(0, n_slots, BLOCK):
         p = p0 + tl.arange(0, BLOCK)
-        acc += tl.load(src + p, mask=p < n_progs, other=0.0).to(tl.float64)
+        acc += tl.load(src + p, mask=p < n_slots, other=0.0).to(tl.float64)
     total = tl.sum(acc, axis=0).to(tl.float32)
     if k < 6:
         tl.store(da_ptr + grp * 6 + k, total)
@@ -174,17 +178,24 @@ def _reduce_partials_kernel(part_ptr, da_ptr, db_ptr, n_progs, N_GROUPS, G_PAD: 
         tl.store(db_ptr + grp * 4 + (k - 6), total)
 
 
-def _grid(rows: int, d: int):  # type: ignore[no-untyped-def]
-    """Programs for a launch: row tiles (of BLOCK_R * ROW_ITERS rows) x channel tiles."""
+def _tiles_per_group(group_width: int) -> int:
+    return triton.cdiv(group_width, tile_columns(group_width))
+
+
+def _grid(rows: int, groups: int, group_width: int):  # type: ignore[no-untyped-def]
+    """Programs for a launch: row tiles (of BLOCK_R * ROW_ITERS rows) x (group, tile in group)."""
     return lambda meta: (triton.cdiv(rows, meta["BLOCK_R"] * meta.get("ROW_ITERS", 1)),
-                         triton.cdiv(d, meta["BLOCK_C"]))
+                         groups * _tiles_per_group(group_width))
 
 
 def forward(x: torch.Tensor, a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
     y = torch.empty_like(x)
     rows, d = x.shape
+    groups = a.shape[0]
+    dg = d // groups
     meta = INTERPRETER_FWD if interpreting() else {}
-    _rational_fwd_kernel[_grid(rows, d)](x, a, b, y, rows, d, d // a.shape[0], **meta)
+    _rational_fwd_kernel[_grid(rows, groups, dg)](x, a, b, y, rows, d, dg, _tiles_per_group(dg),
+                                                  BLOCK_C=tile_columns(dg), **meta)
     return y
 
 
@@ -192,14 +203,15 @@ def _backward(x: torch.Tensor, dy: torch.Tensor, a: torch.Tensor, b: torch.Tenso
               ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     rows, d = x.shape
     groups = a.shape[0]
-    g_pad = triton.next_power_of_2(groups)
+    dg = d // groups
+    per_group = _tiles_per_group(dg)
     dx = torch.empty_like(x)
     if deterministic:
         # Sized for the most programs any candidate tile launches; unused slots are never read.
-        tiles = [(m["BLOCK_R"], m["BLOCK_C"], m["ROW_ITERS"]) for m in [INTERPRETER_BWD]] if interpreting() \
-            else [(r, c, i) for r, c, _, i in BWD_TILES]
-        max_progs = max(triton.cdiv(rows, r * i) * triton.cdiv(d, c) for r, c, i in tiles)
-        part = torch.empty(10 * g_pad * max_progs, dtype=torch.float32, device=x.device)
+        candidates = [(INTERPRETER_BWD["BLOCK_R"], INTERPRETER_BWD["ROW_ITERS"])] if interpreting() \
+            else [(r, i) for r, _, i, _ in BWD_TILES]
+        max_slots = max(triton.cdiv(rows, r * i) for r, i in candidates) * per_group
+        part = torch.empty(10 * groups * max_slots, dtype=torch.float32, device=x.device)
         da = torch.empty_like(a, dtype=torch.float32)
         db = torch.empty_like(b, dtype=torch.float32)
     else:
@@ -207,13 +219,13 @@ def _backward(x: torch.Tensor, dy: torch.Tensor, a: torch.Tensor, b: torch.Tenso
         da = torch.zeros_like(a, dtype=torch.float64)  # fp64 atomics: sums of thousands of programs
         db = torch.zeros_like(b, dtype=torch.float64)
     meta = INTERPRETER_BWD if interpreting() else {}
-    _rational_bwd_kernel[_grid(rows, d)](
-        x, dy, a, b, dx, part, da, db, rows, d, d // groups, groups,
-        G_PAD=g_pad, DETERMINISTIC=deterministic, **meta)
+    _rational_bwd_kernel[_grid(rows, groups, dg)](
+        x, dy, a, b, dx, part, da, db, rows, d, dg, per_group, groups,
+        DETERMINISTIC=deterministic, BLOCK_C=tile_columns(dg), **meta)
     if deterministic:
-        tiles = meta or _rational_bwd_kernel.best_config.kwargs  # type: ignore[attr-defined]
-        n_progs = triton.cdiv(rows, tiles["BLOCK_R"] * tiles["ROW_ITERS"]) * triton.cdiv(d, tiles["BLOCK_C"])
-        _reduce_partials_kernel[(10 * groups,)](part, da, db, n_progs, groups, G_PAD=g_pad, BLOCK=REDUCE_BLOCK)
+        chosen = meta or _rational_bwd_kernel.best_config.kwargs  # the autotuner's pick on a GPU
+        n_slots = triton.cdiv(rows, chosen["BLOCK_R"] * chosen["ROW_ITERS"]) * per_group
+        _reduce_partials_kernel[(10 * groups,)](part, da, db, n_slots, groups, BLOCK=REDUCE_BLOCK)
         return dx, da, db
     return dx, da.float(), db.float()
 
@@ -231,9 +243,42 @@ def backward_deterministic(x: torch.Tensor, dy: torch.Tensor, a: torch.Tensor, b
 _DTYPES = ("float32", "float16", "bfloat16")
 kbench_rational = register(
     "rational", "kbench_triton", requires=("triton",), dtypes=_DTYPES,
-    description="kbench: elementwise tiles, per-group sums in registers, one atomic per touched group",
+    description="kbench: one-group tiles with scalar coefficients, register sums, fp64 atomics per program",
 )(make_function("kbench_triton", forward, backward))
 kbench_rational_deterministic = register(
     "rational", "kbench_triton_det", requires=("triton",), dtypes=_DTYPES,
-    description="kbench, deterministic: per-program group partials, fixed-order float64 reduction kernel",
+    description="kbench, deterministic: per-program partials, fixed-order float64 reduction kernel",
 )(make_function("kbench_triton_det", forward, backward_deterministic))
+
+
+@dataclass
+class StaticSpec:
+    """One compile of a kernel for kernels.rational.resources: what to call triton.compile with."""
+
+    kernel: str
+    config: str
+    compile_args: dict[str, Any]
+
+
+def static_specs(triton_dtype: str, group_width: int = 96) -> list[StaticSpec]:
+    """Every autotune candidate of the forward and the deterministic backward, specialised as a launch
+    at KAT's widths would be: pointers, D and the group width divisible by 16."""
+    fwd = getattr(_rational_fwd_kernel, "fn", _rational_fwd_kernel)  # the JIT function under the autotuner
+    bwd = getattr(_rational_bwd_kernel, "fn", _rational_bwd_kernel)
+    block_c = tile_columns(group_width)
+    tensor, f32, f64, i32 = f"*{triton_dtype}", "*fp32", "*fp64", "i32"
+    fwd_sig = {"x_ptr": tensor, "a_ptr": f32, "b_ptr": f32, "y_ptr": tensor, "n_rows": i32, "D": i32,
+               "D_PER_GROUP": i32, "TILES_PER_GROUP": i32, "BLOCK_R": "constexpr", "BLOCK_C": "constexpr"}
+    bwd_sig = {"x_ptr": tensor, "dy_ptr": tensor, "a_ptr": f32, "b_ptr": f32, "dx_ptr": tensor, "part_ptr": f32,
+               "da_ptr": f64, "db_ptr": f64, "n_rows": i32, "D": i32, "D_PER_GROUP": i32, "TILES_PER_GROUP": i32,
+               "N_GROUPS": i32, "DETERMINISTIC": "constexpr", "BLOCK_R": "constexpr", "BLOCK_C": "constexpr",
+               "ROW_ITERS": "constexpr", "NUM_STAGES": "constexpr"}
+    divisible = ("D", "D_PER_GROUP")
+    specs = [StaticSpec("triton kbench_fwd", f"BLOCK_R={r} BLOCK_C={block_c} warps={w}", {
+        "fn": fwd, "signature": fwd_sig, "constexprs": {"BLOCK_R": r, "BLOCK_C": block_c}, "num_warps": w,
+        "divisible": (*(n for n in fwd_sig if n.endswith("_ptr")), *divisible)}) for r, w in FWD_TILES]
+    specs += [StaticSpec("triton kbench_bwd", f"BLOCK_R={r} BLOCK_C={block_c} warps={w} ROW_ITERS={i} stages={st}", {
+        "fn": bwd, "signature": bwd_sig, "num_warps": w, "num_stages": st,
+        "constexprs": {"DETERMINISTIC": True, "BLOCK_R": r, "BLOCK_C": block_c, "ROW_ITERS": i, "NUM_STAGES": st},
+        "divisible": (*(n for n in bwd_sig if n.endswith("_ptr")), *divisible)}) for r, w, i, st in BWD_TILES]
+    return specs

@@ -1,0 +1,152 @@
+"""What the GPU compiler makes of kbench's kernels, without a GPU: registers, spills, shared memory.
+
+Registers per thread decide how many warps share a multiprocessor, spills send values to slow local
+memory, and the width of the loads says whether a warp reads 16 bytes a thread or 4. All three are
+fixed at compile time, so they can be read on any machine: Triton compiles for a named target
+(here sm_90, Hopper) with the divisibility hints its launcher gives at run time for D and the group
+width (both multiples of 16 at KAT's widths), and nvcc compiles the CUDA file with ptxas's report.
+
+    python -m kernels.rational.resources            # a table
+    python -m kernels.rational.resources --json     # one JSON object a row (tests read this)
+
+Triton must not run in its interpreter here (TRITON_INTERPRET unset): the interpreter replaces
+compiled kernels with Python ones.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import re
+import shutil
+import subprocess
+import tempfile
+from collections.abc import Iterator
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+HOPPER = ("cuda", 90, 32)  # GPUTarget(backend, compute capability, warp size)
+TRITON_TYPES = {"float32": "fp32", "float16": "fp16", "bfloat16": "bf16"}
+
+
+@dataclass
+class Row:
+    kernel: str
+    config: str
+    dtype: str
+    registers: int
+    spill_bytes: int  # stack frame: local memory a thread uses for spilled registers
+    shared_bytes: int
+    vector_loads: int  # 16-byte global loads in the PTX (ld.global.v4 or cp.async of 16 bytes)
+    async_copies: int  # cp.async instructions: loads software-pipelined through shared memory
+
+
+def _cuobjdump() -> str:
+    import triton.backends.nvidia as nvidia
+
+    return str(Path(nvidia.__file__).parent / "bin" / "cuobjdump")
+
+
+def _cubin_usage(cubin: bytes) -> tuple[int, int, int]:
+    """(registers, stack bytes, shared bytes) of the one kernel in a cubin."""
+    with tempfile.NamedTemporaryFile(suffix=".cubin") as f:
+        f.write(cubin)
+        f.flush()
+        out = subprocess.run([_cuobjdump(), "--dump-resource-usage", f.name], capture_output=True, text=True,
+                             check=True).stdout
+    m = re.search(r"REG:(\d+) STACK:(\d+) SHARED:(\d+)", out)
+    if m is None:
+        raise RuntimeError(f"cuobjdump gave no resource line:\n{out}")
+    return int(m.group(1)), int(m.group(2)), int(m.group(3))
+
+
+def compile_triton(fn: Any, signature: dict[str, str], constexprs: dict[str, Any], divisible: tuple[str, ...],
+                   num_warps: int, num_stages: int = 3) -> tuple[int, int, int, str]:
+    """Compile one specialisation of a Triton JIT function for Hopper; (registers, stack, shared, PTX)."""
+    import triton
+    from triton.backends.compiler import GPUTarget
+    from triton.compiler import ASTSource
+
+    names = list(signature)
+    attrs = {(names.index(n),): [["tt.divisibility", 16]] for n in divisible}
+    src = ASTSource(fn=fn, signature=signature, constexprs=constexprs, attrs=attrs)
+    kernel = triton.compile(src, target=GPUTarget(*HOPPER), options={"num_warps": num_warps, "num_stages": num_stages})
+    regs, stack, _ = _cubin_usage(kernel.asm["cubin"])
+    return regs, stack, kernel.metadata.shared, kernel.asm["ptx"]  # shared: static and dynamic
+
+
+def _ptx_loads(ptx: str) -> tuple[int, int]:
+    vector = len(re.findall(r"ld\.global[\w.]*\.v4\.(?:b32|f32|u32)", ptx))
+    vector += len(re.findall(r"cp\.async\.\w+\.shared\.global[^;]*, 0x10[,;]", ptx))
+    return vector, len(re.findall(r"cp\.async\.\w+\.shared\.global", ptx))
+
+
+def triton_rows() -> Iterator[Row]:
+    """kbench_triton's forward and backward, every autotune candidate, fp32 and bf16."""
+    from kernels.rational import kbench_triton as kt
+
+    for dtype in ("float32", "bfloat16"):
+        for spec in kt.static_specs(TRITON_TYPES[dtype]):
+            regs, stack, shared, ptx = compile_triton(**spec.compile_args)
+            vector, copies = _ptx_loads(ptx)
+            yield Row(spec.kernel, spec.config, dtype, regs, stack, shared, vector, copies)
+
+
+def cuda_rows() -> Iterator[Row]:
+    """kbench_cuda's and KAT 2024's kernels, from ptxas's report (needs nvcc)."""
+    from kernels.rational import cuda_ext
+
+    if shutil.which("nvcc") is None:
+        return
+    with tempfile.TemporaryDirectory() as tmp:
+        out = subprocess.run(["nvcc", "-c", "-O3", *cuda_ext.arch_flags((9, 0)), "-Xptxas", "-v",
+                              str(cuda_ext.SOURCES / "rational_kernels.cu"), "-o", f"{tmp}/k.o"],
+                             capture_output=True, text=True, check=True).stderr
+    name, stack = "", 0
+    for line in out.splitlines():
+        if m := re.search(r"Compiling entry function '(\w+)'", line):
+            name = m.group(1)
+        elif m := re.search(r"(\d+) bytes stack frame", line):
+            stack = int(m.group(1))
+        elif m := re.search(r"Used (\d+) registers.*?(?:(\d+) bytes smem)?$", line):
+            kernel, config, dtype = _demangle(name)
+            yield Row(kernel, config, dtype, int(m.group(1)), stack, int(m.group(2) or 0), -1, -1)
+
+
+def _demangle(name: str) -> tuple[str, str, str]:
+    """kbench_bwd_kernelI6__halfLb1E... -> ("cuda kbench_bwd", "uniform", "float16")."""
+    base = re.search(r"(kbench_\w+?_kernel|kat2024_\w+?_kernel)", name)
+    kernel = "cuda " + (base.group(1).removesuffix("_kernel") if base else name)
+    dtype = "float16" if "__half" in name else "bfloat16" if "bfloat16" in name else "float32"
+    config = "uniform" if "Lb1E" in name else "per-channel" if "Lb0E" in name else ""
+    return kernel, config, dtype
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--json", action="store_true", help="one JSON object a line")
+    parser.add_argument("--only", choices=["triton", "cuda"], help="one language")
+    args = parser.parse_args(argv)
+    if os.environ.get("TRITON_INTERPRET", "0") not in ("", "0"):
+        parser.error("unset TRITON_INTERPRET: the interpreter does not compile kernels")
+    rows = [*(triton_rows() if args.only != "cuda" else []), *(cuda_rows() if args.only != "triton" else [])]
+    if args.json:
+        for row in rows:
+            print(json.dumps(asdict(row)))
+        return 0
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table(title="sm_90 resources per thread (vector loads, async copies: PTX counts; -1: not read)")
+    for col in Row.__dataclass_fields__:
+        table.add_column(col.replace("_", " "))
+    for row in rows:
+        table.add_row(*(str(v) for v in asdict(row).values()))
+    Console().print(table)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
