@@ -3,8 +3,9 @@
 rational_kernels.cu compiles with g++ when KBENCH_CPU_EMULATION is set (cpu_emulation.h: blocks in
 turn, one std::thread per CUDA thread). The launchers are called through ctypes exactly as
 binding.cpp calls them, including the workspace-size call, so the grid plan, the row pipeline, the
-per-block partials and the float64 reduction kernel all run. This checks what they compute, not
-their speed, and not how blocks race (they never overlap here).
+per-block partials and the float64 reduction kernel all run, with the asynchronous row copies
+landing early or late. This checks what they compute, not their speed, and not how blocks race
+(they never overlap here).
 """
 
 from __future__ import annotations
@@ -28,7 +29,7 @@ CPU = torch.device("cpu")
 
 
 @pytest.fixture(scope="module")
-def library(tmp_path_factory: pytest.TempPathFactory) -> ctypes.CDLL:
+def built(tmp_path_factory: pytest.TempPathFactory) -> ctypes.CDLL:
     home = cuda_ext.cuda_home()
     if shutil.which("g++") is None or home is None:
         pytest.skip("needs g++ and CUDA's headers (for the vector and half types)")
@@ -43,7 +44,15 @@ def library(tmp_path_factory: pytest.TempPathFactory) -> ctypes.CDLL:
     lib.kbench_forward.argtypes = [i32, p, p, p, p, i64, i32, i32, i32, p]
     lib.kbench_backward.argtypes = [i32, p, p, p, p, p, p, p, p, ctypes.POINTER(i64), i64, i32, i32, i32, p]
     lib.kbench_forward.restype = lib.kbench_backward.restype = ctypes.c_char_p
+    lib.kb_emulate_lazy_copies.argtypes = [ctypes.c_int]
     return lib
+
+
+@pytest.fixture(params=["eager-copies", "lazy-copies"])
+def library(request: pytest.FixtureRequest, built: ctypes.CDLL) -> ctypes.CDLL:
+    """The build, with cp.async copies landing at once or at the last wait that allows them."""
+    built.kb_emulate_lazy_copies(int(request.param == "lazy-copies"))
+    return built
 
 
 def _check(error: bytes | None) -> None:

@@ -5,8 +5,8 @@
 //
 // Blocks run one after another; each CUDA thread of a block is a std::thread, __syncthreads is a
 // std::barrier, __shared__ variables are function statics (one block at a time uses them), and
-// asynchronous copies are plain copies. It checks indexing, data flow and arithmetic, not speed, and
-// not races between blocks (they never run together here). CUDA's headers are used for the vector
+// asynchronous copies land early or late (below). It checks indexing, data flow, the copy pipeline's
+// waits and arithmetic, not speed, and not races between blocks (they never run together here). CUDA's headers are used for the vector
 // and half-precision types only: they compile with a host compiler.
 #pragma once
 
@@ -43,9 +43,35 @@ constexpr int KB_EMULATED_RESIDENT_BLOCKS = 3;  // what the occupancy query answ
 inline void __syncthreads() { kb_emulated_barrier->arrive_and_wait(); }
 template <typename T> inline T __ldg(const T* p) { return *p; }
 inline float __fdividef(float p, float q) { return p / q; }
-inline void __pipeline_memcpy_async(void* dst, const void* src, size_t bytes) { std::memcpy(dst, src, bytes); }
-inline void __pipeline_commit() {}
-inline void __pipeline_wait_prior(size_t) {}
+// Asynchronous copies land either at once (eager) or as late as the kernel's waits allow (lazy):
+// a missing or too-short wait reads stale data in the lazy mode, a slot refilled too early is
+// overwritten before it is read in the eager one. The tests run both.
+struct KbCopy {
+  void* dst;
+  const void* src;
+  size_t bytes;
+};
+inline bool kb_lazy_copies = false;
+inline thread_local std::vector<KbCopy> kb_open_group;
+inline thread_local std::vector<std::vector<KbCopy>> kb_committed;  // oldest first
+
+extern "C" void kb_emulate_lazy_copies(int lazy) { kb_lazy_copies = lazy != 0; }
+
+inline void __pipeline_memcpy_async(void* dst, const void* src, size_t bytes) {
+  if (kb_lazy_copies) kb_open_group.push_back({dst, src, bytes});
+  else std::memcpy(dst, src, bytes);
+}
+inline void __pipeline_commit() {
+  if (!kb_lazy_copies) return;
+  kb_committed.push_back(std::move(kb_open_group));
+  kb_open_group.clear();
+}
+inline void __pipeline_wait_prior(size_t pending) {  // all but the `pending` newest groups have landed
+  while (kb_committed.size() > pending) {
+    for (const KbCopy& c : kb_committed.front()) std::memcpy(c.dst, c.src, c.bytes);
+    kb_committed.erase(kb_committed.begin());
+  }
+}
 
 inline cudaError_t cudaGetLastError() { return cudaSuccess; }
 inline const char* cudaGetErrorString(cudaError_t) { return "CUDA error (CPU emulation)"; }
