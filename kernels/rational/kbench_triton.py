@@ -262,9 +262,12 @@ class StaticSpec:
 
 def static_specs(triton_dtype: str, group_width: int = 96) -> list[StaticSpec]:
     """Every autotune candidate of the forward and the deterministic backward, specialised as a launch
-    at KAT's widths would be: pointers, D and the group width divisible by 16."""
-    fwd = getattr(_rational_fwd_kernel, "fn", _rational_fwd_kernel)  # the JIT function under the autotuner
-    bwd = getattr(_rational_bwd_kernel, "fn", _rational_bwd_kernel)
+    at KAT's widths would be (pointers, D and the group width divisible by 16), then the atomic
+    backward and the reduction kernel once each."""
+    def jit(kernel: Any) -> Any:  # the JIT function under an autotuner
+        return kernel.fn if isinstance(kernel, triton.runtime.Autotuner) else kernel
+
+    fwd, bwd = jit(_rational_fwd_kernel), jit(_rational_bwd_kernel)
     block_c = tile_columns(group_width)
     tensor, f32, f64, i32 = f"*{triton_dtype}", "*fp32", "*fp64", "i32"
     fwd_sig = {"x_ptr": tensor, "a_ptr": f32, "b_ptr": f32, "y_ptr": tensor, "n_rows": i32, "D": i32,
@@ -281,4 +284,13 @@ def static_specs(triton_dtype: str, group_width: int = 96) -> list[StaticSpec]:
         "fn": bwd, "signature": bwd_sig, "num_warps": w, "num_stages": st,
         "constexprs": {"DETERMINISTIC": True, "BLOCK_R": r, "BLOCK_C": block_c, "ROW_ITERS": i, "NUM_STAGES": st},
         "divisible": (*(n for n in bwd_sig if n.endswith("_ptr")), *divisible)}) for r, w, i, st in BWD_TILES]
+    # The other GPU code paths, compiled once each: the atomic mode and the float64 reduction.
+    first = specs[len(FWD_TILES)].compile_args
+    specs.append(StaticSpec("triton kbench_bwd atomic", specs[len(FWD_TILES)].config,
+                            {**first, "constexprs": {**first["constexprs"], "DETERMINISTIC": False}}))
+    specs.append(StaticSpec("triton kbench_reduce", f"BLOCK={REDUCE_BLOCK}", {
+        "fn": jit(_reduce_partials_kernel), "num_warps": 4, "constexprs": {"BLOCK": REDUCE_BLOCK},
+        "divisible": ("part_ptr",),
+        "signature": {"part_ptr": f32, "da_ptr": f32, "db_ptr": f32, "n_slots": i32, "N_GROUPS": i32,
+                      "BLOCK": "constexpr"}}))
     return specs
