@@ -50,3 +50,27 @@ def test_registers_leave_room_for_several_blocks(triton_rows: list[dict[str, Any
         fwd = [r["registers"] for r in triton_rows if r["kernel"] == "triton kbench_fwd" and r["dtype"] == dtype]
         assert min(bwd) <= 96 and max(bwd) <= 192, (dtype, bwd)
         assert max(fwd) <= 64, (dtype, fwd)
+
+
+def test_loop_length_is_the_longest_backward_branch_span() -> None:
+    from kernels.rational.resources import loop_lengths
+
+    sass = """
+        Function : k1
+        /*0000*/                   MOV R1, c[0x0][0x28] ;
+        /*0010*/                   FFMA R2, R2, R3, R4 ;
+        /*0020*/                   FFMA R2, R2, R3, R4 ;
+        /*0030*/              @!P0 BRA 0x10 ;
+        /*0040*/               @P1 BRA 0x30 ;
+        /*0050*/                   BRA 0x50;
+        Function : k2
+        /*0000*/                   EXIT ;
+        /*0010*/                   BRA 0x10;
+    """
+    assert loop_lengths(sass) == {"k1": 3, "k2": -1}  # 0x10..0x30; the self-branch is the end trap
+
+
+def test_backward_per_element_work_is_read(triton_rows: list[dict[str, Any]]) -> None:
+    """Each backward candidate's row loop is found and spread over its elements (about 60 instructions)."""
+    per_element = [r["instructions_per_element"] for r in triton_rows if r["kernel"] == "triton kbench_bwd"]
+    assert all(p is not None and 30 < p < 100 for p in per_element), per_element

@@ -258,6 +258,7 @@ class StaticSpec:
     kernel: str
     config: str
     compile_args: dict[str, Any]
+    loop_elements: int = -1  # elements a thread handles per trip through the kernel's row loop
 
 
 def static_specs(triton_dtype: str, group_width: int = 96) -> list[StaticSpec]:
@@ -283,11 +284,13 @@ def static_specs(triton_dtype: str, group_width: int = 96) -> list[StaticSpec]:
     specs += [StaticSpec("triton kbench_bwd", f"BLOCK_R={r} BLOCK_C={block_c} warps={w} ROW_ITERS={i} stages={st}", {
         "fn": bwd, "signature": bwd_sig, "num_warps": w, "num_stages": st,
         "constexprs": {"DETERMINISTIC": True, "BLOCK_R": r, "BLOCK_C": block_c, "ROW_ITERS": i, "NUM_STAGES": st},
-        "divisible": (*(n for n in bwd_sig if n.endswith("_ptr")), *divisible)}) for r, w, i, st in BWD_TILES]
+        "divisible": (*(n for n in bwd_sig if n.endswith("_ptr")), *divisible)}, r * block_c // (32 * w))
+        for r, w, i, st in BWD_TILES]
     # The other GPU code paths, compiled once each: the atomic mode and the float64 reduction.
     first = specs[len(FWD_TILES)].compile_args
     specs.append(StaticSpec("triton kbench_bwd atomic", specs[len(FWD_TILES)].config,
-                            {**first, "constexprs": {**first["constexprs"], "DETERMINISTIC": False}}))
+                            {**first, "constexprs": {**first["constexprs"], "DETERMINISTIC": False}},
+                            specs[len(FWD_TILES)].loop_elements))
     specs.append(StaticSpec("triton kbench_reduce", f"BLOCK={REDUCE_BLOCK}", {
         "fn": jit(_reduce_partials_kernel), "num_warps": 4, "constexprs": {"BLOCK": REDUCE_BLOCK},
         "divisible": ("part_ptr",),

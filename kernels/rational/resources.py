@@ -41,6 +41,15 @@ class Row:
     shared_bytes: int
     vector_loads: int  # 16-byte global loads in the PTX (ld.global.v4 or cp.async of 16 bytes)
     async_copies: int  # cp.async instructions: loads software-pipelined through shared memory
+    loop_instructions: int  # SASS instructions in the kernel's longest loop body (-1: no loop)
+    loop_elements: int  # elements one thread handles per trip through that loop (-1: not known)
+
+    @property
+    def instructions_per_element(self) -> float | None:
+        """Per-element work: what bounds a kernel whose bytes are few (half precision)."""
+        if self.loop_instructions < 0 or self.loop_elements <= 0:
+            return None
+        return self.loop_instructions / self.loop_elements
 
 
 def _cuobjdump() -> str:
@@ -49,22 +58,44 @@ def _cuobjdump() -> str:
     return str(Path(nvidia.__file__).parent / "bin" / "cuobjdump")
 
 
+def _cuobjdump_text(binary: bytes | Path, *flags: str) -> str:
+    """cuobjdump's output for a cubin's bytes or an object file."""
+    if isinstance(binary, Path):
+        return subprocess.run([_cuobjdump(), *flags, str(binary)], capture_output=True, text=True, check=True).stdout
+    with tempfile.NamedTemporaryFile(suffix=".cubin") as f:
+        f.write(binary)
+        f.flush()
+        return _cuobjdump_text(Path(f.name), *flags)
+
+
 def _cubin_usage(cubin: bytes) -> tuple[int, int, int]:
     """(registers, stack bytes, shared bytes) of the one kernel in a cubin."""
-    with tempfile.NamedTemporaryFile(suffix=".cubin") as f:
-        f.write(cubin)
-        f.flush()
-        out = subprocess.run([_cuobjdump(), "--dump-resource-usage", f.name], capture_output=True, text=True,
-                             check=True).stdout
+    out = _cuobjdump_text(cubin, "--dump-resource-usage")
     m = re.search(r"REG:(\d+) STACK:(\d+) SHARED:(\d+)", out)
     if m is None:
         raise RuntimeError(f"cuobjdump gave no resource line:\n{out}")
     return int(m.group(1)), int(m.group(2)), int(m.group(3))
 
 
+_BRANCH = re.compile(r"/\*([0-9a-f]{4,})\*/\s+(?:@!?U?P\w+\s+)?BRA(?:\.\w+)*\s+0x([0-9a-f]+)")
+
+
+def loop_lengths(sass: str) -> dict[str, int]:
+    """Per function of a SASS listing: instructions in its longest loop, the span from a backward
+    branch's target to the branch (-1 when there is none; a branch to itself is the end trap)."""
+    lengths: dict[str, int] = {}
+    for block in re.split(r"\n\s*Function : ", sass)[1:]:
+        name = block.split("\n", 1)[0].strip()
+        spans = [(src - dst) // 16 + 1 for src, dst in ((int(a, 16), int(b, 16)) for a, b in _BRANCH.findall(block))
+                 if dst < src]  # 16 bytes per sm_90 instruction
+        lengths[name] = max(spans, default=-1)
+    return lengths
+
+
 def compile_triton(fn: Any, signature: dict[str, str], constexprs: dict[str, Any], divisible: tuple[str, ...],
-                   num_warps: int, num_stages: int = 3) -> tuple[int, int, int, str]:
-    """Compile one specialisation of a Triton JIT function for Hopper; (registers, stack, shared, PTX)."""
+                   num_warps: int, num_stages: int = 3) -> tuple[int, int, int, str, int]:
+    """Compile one specialisation of a Triton JIT function for Hopper:
+    (registers, stack, shared, PTX, longest loop's SASS instructions)."""
     import triton
     from triton.backends.compiler import GPUTarget
     from triton.compiler import ASTSource
@@ -74,7 +105,8 @@ def compile_triton(fn: Any, signature: dict[str, str], constexprs: dict[str, Any
     src = ASTSource(fn=fn, signature=signature, constexprs=constexprs, attrs=attrs)
     kernel = triton.compile(src, target=GPUTarget(*HOPPER), options={"num_warps": num_warps, "num_stages": num_stages})
     regs, stack, _ = _cubin_usage(kernel.asm["cubin"])
-    return regs, stack, kernel.metadata.shared, kernel.asm["ptx"]  # shared: static and dynamic
+    (loop,) = loop_lengths(_cuobjdump_text(kernel.asm["cubin"], "-sass")).values()
+    return regs, stack, kernel.metadata.shared, kernel.asm["ptx"], loop  # shared: static and dynamic
 
 
 def _ptx_loads(ptx: str) -> tuple[int, int]:
@@ -89,9 +121,9 @@ def triton_rows() -> Iterator[Row]:
 
     for dtype in ("float32", "bfloat16"):
         for spec in kt.static_specs(TRITON_TYPES[dtype]):
-            regs, stack, shared, ptx = compile_triton(**spec.compile_args)
+            regs, stack, shared, ptx, loop = compile_triton(**spec.compile_args)
             vector, copies = _ptx_loads(ptx)
-            yield Row(spec.kernel, spec.config, dtype, regs, stack, shared, vector, copies)
+            yield Row(spec.kernel, spec.config, dtype, regs, stack, shared, vector, copies, loop, spec.loop_elements)
 
 
 def cuda_rows() -> Iterator[Row]:
@@ -104,6 +136,7 @@ def cuda_rows() -> Iterator[Row]:
         out = subprocess.run(["nvcc", "-c", "-O3", *cuda_ext.arch_flags((9, 0)), "-Xptxas", "-v",
                               str(cuda_ext.SOURCES / "rational_kernels.cu"), "-o", f"{tmp}/k.o"],
                              capture_output=True, text=True, check=True).stderr
+        loops = loop_lengths(_cuobjdump_text(Path(f"{tmp}/k.o"), "-sass"))
     name, stack = "", 0
     for line in out.splitlines():
         if m := re.search(r"Compiling entry function '(\w+)'", line):
@@ -112,7 +145,11 @@ def cuda_rows() -> Iterator[Row]:
             stack = int(m.group(1))
         elif m := re.search(r"Used (\d+) registers.*?(?:(\d+) bytes smem)?$", line):
             kernel, config, dtype = _demangle(name)
-            yield Row(kernel, config, dtype, int(m.group(1)), stack, int(m.group(2) or 0), -1, -1)
+            # a kbench thread owns 16 bytes of channels when uniform, else 4 channels, per row
+            elements = (16 // (4 if dtype == "float32" else 2) if config == "uniform" else 4) \
+                if kernel.startswith("cuda kbench_") and config else -1
+            yield Row(kernel, config, dtype, int(m.group(1)), stack, int(m.group(2) or 0), -1, -1,
+                      loops.get(name, -1), elements)
 
 
 def _demangle(name: str) -> tuple[str, str, str]:
@@ -134,16 +171,17 @@ def main(argv: list[str] | None = None) -> int:
     rows = [*(triton_rows() if args.only != "cuda" else []), *(cuda_rows() if args.only != "triton" else [])]
     if args.json:
         for row in rows:
-            print(json.dumps(asdict(row)))
+            print(json.dumps({**asdict(row), "instructions_per_element": row.instructions_per_element}))
         return 0
     from rich.console import Console
     from rich.table import Table
 
     table = Table(title="sm_90 resources per thread (vector loads, async copies: PTX counts; -1: not read)")
-    for col in Row.__dataclass_fields__:
+    for col in [*Row.__dataclass_fields__, "instructions_per_element"]:
         table.add_column(col.replace("_", " "))
     for row in rows:
-        table.add_row(*(str(v) for v in asdict(row).values()))
+        per_element = row.instructions_per_element
+        table.add_row(*(str(v) for v in asdict(row).values()), "-" if per_element is None else f"{per_element:.1f}")
     Console().print(table)
     return 0
 
