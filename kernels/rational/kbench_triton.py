@@ -69,16 +69,21 @@ _BWD_CONFIGS = [triton.Config({"BLOCK_R": r, "ROW_ITERS": i, "NUM_STAGES": st}, 
 
 
 @triton.jit
-def _group_tile(a_ptr, b_ptr, D_PER_GROUP, TILES_PER_GROUP, BLOCK_C: tl.constexpr):
-    """The program's group, its BLOCK_C channels (masked past the group's end), and the group's
-    10 coefficients as scalars."""
-    pid = tl.program_id(1)
-    g = pid // TILES_PER_GROUP
-    in_group = (pid % TILES_PER_GROUP) * BLOCK_C + tl.arange(0, BLOCK_C)
+def _group_tile(a_ptr, b_ptr, D_PER_GROUP, TILES_PER_GROUP, N_GROUPS, BLOCK_C: tl.constexpr):
+    """The program's row tile, its group, its tile in the group, its BLOCK_C channels (masked past
+    the group's end), and the group's 10 coefficients as scalars.
+
+    One grid axis, column tiles fastest: programs launched together cover whole rows, so together
+    they read memory front to back, as it lies."""
+    col_tiles = N_GROUPS * TILES_PER_GROUP
+    row_tile = tl.program_id(0) // col_tiles
+    g = tl.program_id(0) % col_tiles // TILES_PER_GROUP
+    tile = tl.program_id(0) % TILES_PER_GROUP
+    in_group = tile * BLOCK_C + tl.arange(0, BLOCK_C)
     cols = g * D_PER_GROUP + in_group
     a = a_ptr + g * 6
     b = b_ptr + g * 4
-    return (g, cols, in_group < D_PER_GROUP,
+    return (row_tile, g, tile, cols, in_group < D_PER_GROUP,
             tl.load(a), tl.load(a + 1), tl.load(a + 2), tl.load(a + 3), tl.load(a + 4), tl.load(a + 5),
             tl.load(b), tl.load(b + 1), tl.load(b + 2), tl.load(b + 3))
 
@@ -87,12 +92,12 @@ def _group_tile(a_ptr, b_ptr, D_PER_GROUP, TILES_PER_GROUP, BLOCK_C: tl.constexp
 @triton.jit(do_not_specialize=["n_rows"])
 def _rational_fwd_kernel(
     x_ptr, a_ptr, b_ptr, y_ptr,
-    n_rows, D, D_PER_GROUP, TILES_PER_GROUP,
+    n_rows, D, D_PER_GROUP, TILES_PER_GROUP, N_GROUPS,
     BLOCK_R: tl.constexpr, BLOCK_C: tl.constexpr,
 ):
-    g, cols, col_mask, a0, a1, a2, a3, a4, a5, b0, b1, b2, b3 = _group_tile(
-        a_ptr, b_ptr, D_PER_GROUP, TILES_PER_GROUP, BLOCK_C)
-    rows = tl.program_id(0) * BLOCK_R + tl.arange(0, BLOCK_R)
+    row_tile, g, tile, cols, col_mask, a0, a1, a2, a3, a4, a5, b0, b1, b2, b3 = _group_tile(
+        a_ptr, b_ptr, D_PER_GROUP, TILES_PER_GROUP, N_GROUPS, BLOCK_C)
+    rows = row_tile * BLOCK_R + tl.arange(0, BLOCK_R)
     mask = (rows[:, None] < n_rows) & col_mask[None, :]
     offs = rows[:, None].to(tl.int64) * D + cols[None, :]  # (BLOCK_R, BLOCK_C); int64: > 2^31 elements
     x = tl.load(x_ptr + offs, mask=mask, other=0.0).to(tl.float32)
@@ -122,13 +127,13 @@ def _rational_bwd_kernel(
     DETERMINISTIC: tl.constexpr, BLOCK_R: tl.constexpr, BLOCK_C: tl.constexpr, ROW_ITERS: tl.constexpr,
     NUM_STAGES: tl.constexpr,
 ):
-    g, cols, col_mask, a0, a1, a2, a3, a4, a5, b0, b1, b2, b3 = _group_tile(
-        a_ptr, b_ptr, D_PER_GROUP, TILES_PER_GROUP, BLOCK_C)
+    row_tile, g, tile, cols, col_mask, a0, a1, a2, a3, a4, a5, b0, b1, b2, b3 = _group_tile(
+        a_ptr, b_ptr, D_PER_GROUP, TILES_PER_GROUP, N_GROUPS, BLOCK_C)
     zero = tl.zeros([BLOCK_R, BLOCK_C], dtype=tl.float32)
     s_a0, s_a1, s_a2, s_a3, s_a4, s_a5 = zero, zero, zero, zero, zero, zero
     s_b0, s_b1, s_b2, s_b3 = zero, zero, zero, zero
     for it in tl.range(ROW_ITERS, num_stages=NUM_STAGES):  # explicit: Triton pipelines this loop's loads
-        rows = (tl.program_id(0) * ROW_ITERS + it) * BLOCK_R + tl.arange(0, BLOCK_R)
+        rows = (row_tile * ROW_ITERS + it) * BLOCK_R + tl.arange(0, BLOCK_R)
         mask = (rows[:, None] < n_rows) & col_mask[None, :]
         offs = rows[:, None].to(tl.int64) * D + cols[None, :]
         x = tl.load(x_ptr + offs, mask=mask, other=0.0).to(tl.float32)
@@ -147,8 +152,8 @@ def _rational_bwd_kernel(
         s_b2 += db2
         s_b3 += db3
     # This program's slot among its group's programs: (row program, tile within the group).
-    slot = tl.program_id(0) * TILES_PER_GROUP + tl.program_id(1) % TILES_PER_GROUP
-    n_slots = tl.num_programs(0) * TILES_PER_GROUP
+    slot = row_tile * TILES_PER_GROUP + tile
+    n_slots = tl.num_programs(0) // N_GROUPS  # row tiles x tiles per group
     _emit(part_ptr, 0, tl.sum(s_a0), slot, n_slots, g, N_GROUPS, da_ptr, db_ptr, DETERMINISTIC)
     _emit(part_ptr, 1, tl.sum(s_a1), slot, n_slots, g, N_GROUPS, da_ptr, db_ptr, DETERMINISTIC)
     _emit(part_ptr, 2, tl.sum(s_a2), slot, n_slots, g, N_GROUPS, da_ptr, db_ptr, DETERMINISTIC)
@@ -183,9 +188,9 @@ def _tiles_per_group(group_width: int) -> int:
 
 
 def _grid(rows: int, groups: int, group_width: int):  # type: ignore[no-untyped-def]
-    """Programs for a launch: row tiles (of BLOCK_R * ROW_ITERS rows) x (group, tile in group)."""
-    return lambda meta: (triton.cdiv(rows, meta["BLOCK_R"] * meta.get("ROW_ITERS", 1)),
-                         groups * _tiles_per_group(group_width))
+    """Programs for a launch, on one axis: row tiles (of BLOCK_R * ROW_ITERS rows) x (group, tile in group)."""
+    return lambda meta: (triton.cdiv(rows, meta["BLOCK_R"] * meta.get("ROW_ITERS", 1))
+                         * groups * _tiles_per_group(group_width),)
 
 
 def forward(x: torch.Tensor, a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
@@ -194,7 +199,7 @@ def forward(x: torch.Tensor, a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
     groups = a.shape[0]
     dg = d // groups
     meta = INTERPRETER_FWD if interpreting() else {}
-    _rational_fwd_kernel[_grid(rows, groups, dg)](x, a, b, y, rows, d, dg, _tiles_per_group(dg),
+    _rational_fwd_kernel[_grid(rows, groups, dg)](x, a, b, y, rows, d, dg, _tiles_per_group(dg), groups,
                                                   BLOCK_C=tile_columns(dg), **meta)
     return y
 
@@ -272,7 +277,8 @@ def static_specs(triton_dtype: str, group_width: int = 96) -> list[StaticSpec]:
     block_c = tile_columns(group_width)
     tensor, f32, f64, i32 = f"*{triton_dtype}", "*fp32", "*fp64", "i32"
     fwd_sig = {"x_ptr": tensor, "a_ptr": f32, "b_ptr": f32, "y_ptr": tensor, "n_rows": i32, "D": i32,
-               "D_PER_GROUP": i32, "TILES_PER_GROUP": i32, "BLOCK_R": "constexpr", "BLOCK_C": "constexpr"}
+               "D_PER_GROUP": i32, "TILES_PER_GROUP": i32, "N_GROUPS": i32, "BLOCK_R": "constexpr",
+               "BLOCK_C": "constexpr"}
     bwd_sig = {"x_ptr": tensor, "dy_ptr": tensor, "a_ptr": f32, "b_ptr": f32, "dx_ptr": tensor, "part_ptr": f32,
                "da_ptr": f64, "db_ptr": f64, "n_rows": i32, "D": i32, "D_PER_GROUP": i32, "TILES_PER_GROUP": i32,
                "N_GROUPS": i32, "DETERMINISTIC": "constexpr", "BLOCK_R": "constexpr", "BLOCK_C": "constexpr",
