@@ -1,4 +1,4 @@
-"""nox sessions: tests, lint, reproduce-<suite> (one per file in suites/), report, gate.
+"""nox sessions: tests, lint, reproduce-<suite> (one per file in suites/), report, gate, resources.
 
 Sessions are thin: they install, then call the `kbench` command line. On a GPU host with torch
 preinstalled and no network, run them on the existing interpreter: `nox --no-venv -s ...`
@@ -74,3 +74,12 @@ def gate(session: nox.Session) -> None:
     """Compare two result files: nox -s gate -- BASELINE CANDIDATE [--summary FILE]."""
     _install(session, "-e", ".")
     session.run(_python(session), "-m", "kbench", "gate", *session.posargs)
+
+
+@nox.session(default=False)
+def resources(session: nox.Session) -> None:
+    """What the compiler makes of kbench's kernels for an H100 (sm_90), on any machine: registers,
+    spills, shared memory, load widths, loop instructions per element. Triton must compile, so its
+    interpreter is off here."""
+    _install(session, "-e", ".")
+    session.run(_python(session), "-m", "kernels.rational.resources", *session.posargs, env={"TRITON_INTERPRET": "0"})

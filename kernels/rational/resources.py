@@ -176,13 +176,17 @@ def main(argv: list[str] | None = None) -> int:
     from rich.console import Console
     from rich.table import Table
 
-    table = Table(title="sm_90 resources per thread (vector loads, async copies: PTX counts; -1: not read)")
-    for col in [*Row.__dataclass_fields__, "instructions_per_element"]:
-        table.add_column(col.replace("_", " "))
+    table = Table(title="sm_90, per thread; 16B loads and cp.async are PTX counts, loop = SASS instructions "
+                        "in the longest loop (-1: none or not read)")
+    headers = {"kernel": "kernel", "config": "config", "dtype": "dtype", "registers": "regs", "spill_bytes": "spill B",
+               "shared_bytes": "smem B", "vector_loads": "16B loads", "async_copies": "cp.async",
+               "loop_instructions": "loop", "loop_elements": "elements"}
+    for header in [*headers.values(), "per element"]:
+        table.add_column(header, no_wrap=header != "config")
     for row in rows:
-        per_element = row.instructions_per_element
-        table.add_row(*(str(v) for v in asdict(row).values()), "-" if per_element is None else f"{per_element:.1f}")
-    Console().print(table)
+        per_element = "-" if row.instructions_per_element is None else f"{row.instructions_per_element:.1f}"
+        table.add_row(*(str(getattr(row, field)) for field in headers), per_element)
+    Console(width=max(Console().width, 150)).print(table)
     return 0
 
 
