@@ -54,6 +54,9 @@ class Implementation:
     requires: tuple[str, ...] = ()  # "cuda", "triton", "nvcc": unmet -> skipped with the reason
     dtypes: tuple[str, ...] = ("float32",)  # input dtypes it accepts
     description: str = ""
+    # What the last call launched (an autotuner's pick of tiles, warps, stages), recorded with each
+    # timing: the same code can run differently tuned on another GPU or Triton version.
+    launch_config: Callable[[], dict[str, str]] | None = None
 
 
 @dataclass(frozen=True)
@@ -92,6 +95,7 @@ def register(
     requires: tuple[str, ...] = (),
     dtypes: tuple[str, ...] = ("float32",),
     description: str = "",
+    launch_config: Callable[[], dict[str, str]] | None = None,
 ) -> Callable[[F], F]:
     """Decorator: record `fn` as implementation `name` of `op` and return it unchanged."""
 
@@ -99,7 +103,7 @@ def register(
         key = (op, name)
         if key in _REGISTRY.implementations:
             raise ValueError(f"implementation {name!r} of {op!r} is registered twice")
-        _REGISTRY.implementations[key] = Implementation(op, name, fn, requires, dtypes, description)
+        _REGISTRY.implementations[key] = Implementation(op, name, fn, requires, dtypes, description, launch_config)
         return fn
 
     return deco

@@ -21,7 +21,7 @@ def make_result(tmp: Path, *, suite: str = "toy", device: str = "NVIDIA H100 80G
             summary={"median": base * scale, "ci_low": base * scale * 0.99, "ci_high": base * scale * 1.01,
                      "n": n},
             extra={"gbps": 1000.0 / (base * scale), "copy_fraction": 0.3 / (base * scale),
-                   "errors_before": {"y": 1e-7}, "timing": "cuda-graph"})
+                   "errors_before": {"y": 1e-7}, "timing": "cuda-graph", "launch": {"fwd": f"BLOCK_R: {16 * base:g}"}})
         for impl, base in (("fast", 1.0), ("slow", 2.0))
     ]
     value = 2.0 / scale if verdict != "not-reproduced" else 0.5

@@ -48,6 +48,15 @@ def test_fp32_kernels_are_near_float64_precision() -> None:
         assert max(check.errors.values()) < 1e-6, (name, check.errors)
 
 
+def test_kbench_triton_says_which_tiles_it_launched() -> None:
+    from kernels.rational import kbench_triton
+
+    for name in ("kbench_triton", "kbench_triton_det"):
+        config = registry.implementation("rational", name).launch_config
+        assert config is not None and config() == {"fwd": str(kbench_triton.INTERPRETER_FWD),
+                                                   "bwd": str(kbench_triton.INTERPRETER_BWD)}
+
+
 def test_deterministic_mode_gives_identical_bits() -> None:
     impl = registry.implementation("rational", "kbench_triton_det")
     inputs = OP.make_inputs({"shape": [5, 33, 96]}, CPU, torch.float32, seed=3)

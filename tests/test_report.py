@@ -52,6 +52,7 @@ def test_pages_figures_and_raw_runs_exist(site: Path) -> None:
     for suite in ("alpha", "beta"):
         page = (site / f"suite-{suite}.html").read_text()
         assert "twice as fast" in page  # the quote beside the measurement
+        assert "fwd: BLOCK_R: 16" in page and "fwd: BLOCK_R: 32" in page  # what each kernel launched
         for img in re.findall(r'src="(img/[^"]+)"', page):
             assert (site / img).stat().st_size > 1000
     assert len(list((site / "runs").glob("*.json"))) == 4

@@ -50,6 +50,7 @@ def test_good_pair_is_timed_and_judged(tmp_path: Path) -> None:
     m = result.measurements[0]
     assert m.metric == "time_ms" and m.samples and len(m.samples) >= 5
     assert m.extra["errors_before"]["dx"] < 1e-6 and m.extra["errors_after"]["y"] < 1e-6
+    assert m.extra["launch"] == {"fwd": "BLOCK: 64"}  # what the implementation says it launched
 
 
 @pytest.mark.parametrize("bad", ["off_by_last", "zeros_only"])

@@ -82,6 +82,8 @@ def measure_time(op: Operation, subject: Subject, case: Mapping[str, Any], ctx: 
     copy = ctx.peaks.get("copy_gbps")
     if copy:
         extra["copy_fraction"] = extra["gbps"] / copy
+    if impl.launch_config is not None:
+        extra["launch"] = impl.launch_config()  # after the timed calls: the configuration they ran
     m = Measurement(claim="", case=dict(case), subject=subject.as_dict(), metric="time_ms",
                     summary=summary.as_dict(), samples=samples.tolist(), extra=extra)
     ctx.cache[key] = m

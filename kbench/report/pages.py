@@ -73,7 +73,7 @@ def _kernel_tables(model: ReportModel, suite: str) -> list[dict[str, Any]]:
             out.append({"impl": r["impl"], "pass": r["pass"], "shape": r["shape"], "dtype": r["dtype"],
                         "median": fmt(r["median_ms"]), "ci": f"{fmt(r['ci_low'])}-{fmt(r['ci_high'])}", "n": r["n"],
                         "gbps": fmt(r["gbps"]), "fraction": fmt(r["copy_fraction"]), "floor": fmt(floor),
-                        "err": fmt(r["max_err"]), "timing": r["timing"]})
+                        "err": fmt(r["max_err"]), "timing": r["timing"], "launch": r["launch"]})
         tables.append({"device": device, "run_id": run["run_id"], "copy": fmt(copy), "rows": out})
     return tables
 

@@ -71,5 +71,6 @@ def kernel_rows(run: dict[str, Any]) -> list[dict[str, Any]]:
             "ci_high": m["summary"]["ci_high"], "n": m["summary"]["n"], "gbps": extra.get("gbps"),
             "copy_fraction": extra.get("copy_fraction"), "timing": extra.get("timing", ""),
             "max_err": max(errors.values()) if errors else None,
+            "launch": "; ".join(f"{k}: {v}" for k, v in (extra.get("launch") or {}).items()),
         }
     return list(seen.values())

@@ -245,13 +245,22 @@ def backward_deterministic(x: torch.Tensor, dy: torch.Tensor, a: torch.Tensor, b
     return _backward(x, dy, a, b, deterministic=True)
 
 
+def launch_config() -> dict[str, str]:
+    """The tiles of the last forward and backward launch: the autotuner's pick on a GPU."""
+    if interpreting():
+        return {"fwd": str(INTERPRETER_FWD), "bwd": str(INTERPRETER_BWD)}
+    picks = {"fwd": getattr(_rational_fwd_kernel, "best_config", None),
+             "bwd": getattr(_rational_bwd_kernel, "best_config", None)}
+    return {name: str(config) for name, config in picks.items() if config is not None}
+
+
 _DTYPES = ("float32", "float16", "bfloat16")
 kbench_rational = register(
-    "rational", "kbench_triton", requires=("triton",), dtypes=_DTYPES,
+    "rational", "kbench_triton", requires=("triton",), dtypes=_DTYPES, launch_config=launch_config,
     description="kbench: one-group tiles with scalar coefficients, register sums, fp64 atomics per program",
 )(make_function("kbench_triton", forward, backward))
 kbench_rational_deterministic = register(
-    "rational", "kbench_triton_det", requires=("triton",), dtypes=_DTYPES,
+    "rational", "kbench_triton_det", requires=("triton",), dtypes=_DTYPES, launch_config=launch_config,
     description="kbench, deterministic: per-program partials, fixed-order float64 reduction kernel",
 )(make_function("kbench_triton_det", forward, backward_deterministic))
 
