@@ -59,6 +59,14 @@ def _check(error: bytes | None) -> None:
     assert error is None, error.decode()
 
 
+def workspace_floats(lib: ctypes.CDLL, x: torch.Tensor, dy: torch.Tensor, group_width: int) -> int:
+    """What the backward launcher asks for first, as binding.cpp asks: row blocks x 10 x partial columns."""
+    floats = ctypes.c_int64(0)
+    _check(lib.kbench_backward(DTYPE_CODES[x.dtype], x.data_ptr(), dy.data_ptr(), None, None, None, None, None, None,
+                               ctypes.byref(floats), x.shape[0], x.shape[1], group_width, SM_COUNT, None))
+    return floats.value
+
+
 def emulated(lib: ctypes.CDLL) -> Callable[..., torch.Tensor]:
     """kbench_cuda as an autograd function whose launchers are the emulated ones."""
 
@@ -73,9 +81,7 @@ def emulated(lib: ctypes.CDLL) -> Callable[..., torch.Tensor]:
                  ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         rows, d = x.shape
         code, dg = DTYPE_CODES[x.dtype], d // a.shape[0]
-        floats = ctypes.c_int64(0)
-        _check(lib.kbench_backward(code, x.data_ptr(), dy.data_ptr(), None, None, None, None, None, None,
-                                   ctypes.byref(floats), rows, d, dg, SM_COUNT, None))
+        floats = ctypes.c_int64(workspace_floats(lib, x, dy, dg))
         workspace = torch.full((floats.value,), float("nan"))  # NaN: a slot left unwritten would show
         dx, da, db = torch.empty_like(x), torch.full_like(a, float("nan")), torch.full_like(b, float("nan"))
         _check(lib.kbench_backward(code, x.data_ptr(), dy.data_ptr(), a.data_ptr(), b.data_ptr(), dx.data_ptr(),
@@ -101,21 +107,15 @@ CASES = [
 ]
 
 
-def workspace_floats(lib: ctypes.CDLL, rows: int, d: int) -> int:
-    """What the backward launcher asks for: row blocks x 10 x partial columns."""
-    floats = ctypes.c_int64(0)
-    x = torch.empty(16)  # only its alignment is looked at
-    _check(lib.kbench_backward(0, x.data_ptr(), x.data_ptr(), None, None, None, None, None, None,
-                               ctypes.byref(floats), rows, d, d // 8, SM_COUNT, None))
-    return floats.value
-
-
-def test_long_row_loops_get_more_row_blocks(library: ctypes.CDLL) -> None:
+def test_long_row_loops_get_more_row_blocks(built: ctypes.CDLL) -> None:
     """One wave (6 blocks here) while a thread sums at most 128 rows; more blocks beyond that."""
+    def floats(rows: int) -> int:  # only x's shape and alignment are looked at
+        return workspace_floats(built, torch.empty(rows, 256), torch.empty(rows, 256), 256 // 8)
+
     cols = 256 // 4  # fp32, uniform groups: one partial column per 4 channels
-    assert workspace_floats(library, 6 * 4 * 128, 256) == 6 * 10 * cols
-    assert workspace_floats(library, 12000, 256) == 24 * 10 * cols  # ceil(12000 / (4 x 128)) row blocks
-    assert workspace_floats(library, 3, 256) == 1 * 10 * cols  # never more row lanes than rows
+    assert floats(6 * 4 * 128) == 6 * 10 * cols
+    assert floats(12000) == 24 * 10 * cols  # ceil(12000 / (4 x 128)) row blocks
+    assert floats(3) == 1 * 10 * cols  # never more row lanes than rows
 
 
 @pytest.mark.parametrize(("shape", "dtype"), CASES, ids=lambda v: "x".join(map(str, v)) if isinstance(v, list) else v)

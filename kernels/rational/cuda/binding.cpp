@@ -94,18 +94,18 @@ std::vector<torch::Tensor> kb_backward(torch::Tensor x, torch::Tensor dy, torch:
   TORCH_CHECK(dy.sizes() == x.sizes() && dy.scalar_type() == x.scalar_type() && dy.is_contiguous(),
               "kbench_cuda: dy must match x");
   check_vectorizable(dy);
-  const int code = dtype_code(x), D = x.size(1), G = a.size(0);
+  const int code = dtype_code(x), D = x.size(1), G = a.size(0), sms = sm_count();
   const auto stream = c10::cuda::getCurrentCUDAStream();
   int64_t floats = 0;
   check_launch(kbench_backward(code, x.data_ptr(), dy.data_ptr(), nullptr, nullptr, nullptr, nullptr, nullptr,
-                               nullptr, &floats, x.size(0), D, D / G, sm_count(), stream));
+                               nullptr, &floats, x.size(0), D, D / G, sms, stream));
   auto workspace = torch::empty({floats}, x.options().dtype(torch::kFloat32));
   auto dx = torch::empty_like(x);
   auto da = torch::empty_like(a);
   auto db = torch::empty_like(b);
   check_launch(kbench_backward(code, x.data_ptr(), dy.data_ptr(), a.data_ptr<float>(), b.data_ptr<float>(),
                                dx.data_ptr(), da.data_ptr<float>(), db.data_ptr<float>(),
-                               workspace.data_ptr<float>(), &floats, x.size(0), D, D / G, sm_count(), stream));
+                               workspace.data_ptr<float>(), &floats, x.size(0), D, D / G, sms, stream));
   return {dx, da, db};
 }
 

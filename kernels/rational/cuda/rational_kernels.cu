@@ -375,8 +375,8 @@ template <typename Kernel> int resident_blocks(Kernel kernel) {
 Plan make_plan(int resident, int vec, int nc, int64_t rows, int D, int sm_count, int64_t max_rows_per_lane) {
   const int col_blocks = (D / vec + KB_THREADS_X - 1) / KB_THREADS_X;
   const int64_t wave = (int64_t)resident * sm_count / col_blocks;
-  const int64_t lane_rows = KB_THREADS_Y * (max_rows_per_lane > 0 ? max_rows_per_lane : rows + 1);
-  const int64_t for_precision = (rows + lane_rows - 1) / lane_rows;
+  const int64_t block_rows = KB_THREADS_Y * max_rows_per_lane;
+  const int64_t for_precision = max_rows_per_lane > 0 ? (rows + block_rows - 1) / block_rows : 1;
   const int64_t needed = (rows + KB_THREADS_Y - 1) / KB_THREADS_Y;  // one row per lane at most
   const int64_t row_blocks = std::min<int64_t>({std::max(wave, for_precision), needed, 65535});
   return {dim3(col_blocks, (unsigned)std::max<int64_t>(1, row_blocks)), (int64_t)D / vec * nc, vec / nc};
