@@ -284,23 +284,16 @@ def static_specs(triton_dtype: str, group_width: int = 96) -> list[StaticSpec]:
 
     fwd, bwd = jit(_rational_fwd_kernel), jit(_rational_bwd_kernel)
     block_c = tile_columns(group_width)
-    tensor, f32, f64, i32 = f"*{triton_dtype}", "*fp32", "*fp64", "i32"
-    fwd_sig = {"x_ptr": tensor, "a_ptr": f32, "b_ptr": f32, "y_ptr": tensor, "n_rows": i32, "D": i32,
-               "D_PER_GROUP": i32, "TILES_PER_GROUP": i32, "N_GROUPS": i32, "BLOCK_R": "constexpr",
-               "BLOCK_C": "constexpr"}
-    bwd_sig = {"x_ptr": tensor, "dy_ptr": tensor, "a_ptr": f32, "b_ptr": f32, "dx_ptr": tensor, "part_ptr": f32,
-               "da_ptr": f64, "db_ptr": f64, "n_rows": i32, "D": i32, "D_PER_GROUP": i32, "TILES_PER_GROUP": i32,
-               "N_GROUPS": i32, "DETERMINISTIC": "constexpr", "BLOCK_R": "constexpr", "BLOCK_C": "constexpr",
-               "ROW_ITERS": "constexpr", "NUM_STAGES": "constexpr"}
+    tensor = f"*{triton_dtype}"  # other pointers are fp32 unless named here
     divisible = ("D", "D_PER_GROUP")
     specs = [StaticSpec("triton kbench_fwd", f"BLOCK_R={r} BLOCK_C={block_c} warps={w}", {
-        "fn": fwd, "signature": fwd_sig, "constexprs": {"BLOCK_R": r, "BLOCK_C": block_c}, "num_warps": w,
-        "divisible": (*(n for n in fwd_sig if n.endswith("_ptr")), *divisible)}) for r, w in FWD_TILES]
+        "fn": fwd, "pointers": {"x_ptr": tensor, "y_ptr": tensor}, "constexprs": {"BLOCK_R": r, "BLOCK_C": block_c},
+        "num_warps": w, "divisible": divisible}) for r, w in FWD_TILES]
     specs += [StaticSpec("triton kbench_bwd", f"BLOCK_R={r} BLOCK_C={block_c} warps={w} ROW_ITERS={i} stages={st}", {
-        "fn": bwd, "signature": bwd_sig, "num_warps": w, "num_stages": st,
-        "constexprs": {"DETERMINISTIC": True, "BLOCK_R": r, "BLOCK_C": block_c, "ROW_ITERS": i, "NUM_STAGES": st},
-        "divisible": (*(n for n in bwd_sig if n.endswith("_ptr")), *divisible)}, r * block_c // (32 * w))
-        for r, w, i, st in BWD_TILES]
+        "fn": bwd, "num_warps": w, "num_stages": st, "divisible": divisible,
+        "pointers": {"x_ptr": tensor, "dy_ptr": tensor, "dx_ptr": tensor, "da_ptr": "*fp64", "db_ptr": "*fp64"},
+        "constexprs": {"DETERMINISTIC": True, "BLOCK_R": r, "BLOCK_C": block_c, "ROW_ITERS": i, "NUM_STAGES": st}},
+        r * block_c // (32 * w)) for r, w, i, st in BWD_TILES]
     # The other GPU code paths, compiled once each: the atomic mode and the float64 reduction.
     first = specs[len(FWD_TILES)].compile_args
     specs.append(StaticSpec("triton kbench_bwd atomic", specs[len(FWD_TILES)].config,
@@ -308,7 +301,5 @@ def static_specs(triton_dtype: str, group_width: int = 96) -> list[StaticSpec]:
                             specs[len(FWD_TILES)].loop_elements))
     specs.append(StaticSpec("triton kbench_reduce", f"BLOCK={REDUCE_BLOCK}", {
         "fn": jit(_reduce_partials_kernel), "num_warps": 4, "constexprs": {"BLOCK": REDUCE_BLOCK},
-        "divisible": ("part_ptr",),
-        "signature": {"part_ptr": f32, "da_ptr": f32, "db_ptr": f32, "n_slots": i32, "N_GROUPS": i32,
-                      "BLOCK": "constexpr"}}))
+        "pointers": {}, "divisible": ()}))
     return specs

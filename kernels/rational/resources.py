@@ -92,17 +92,27 @@ def loop_lengths(sass: str) -> dict[str, int]:
     return lengths
 
 
-def compile_triton(fn: Any, signature: dict[str, str], constexprs: dict[str, Any], divisible: tuple[str, ...],
+def signature(fn: Any, pointers: dict[str, str]) -> dict[str, str]:
+    """Triton's argument types for `fn`, read from its own parameters: constexprs, `*_ptr` pointers
+    (element type from `pointers`, else fp32) and 32-bit integers for the rest."""
+    return {p.name: "constexpr" if p.is_constexpr else pointers.get(p.name, "*fp32") if p.name.endswith("_ptr")
+            else "i32" for p in fn.params}
+
+
+def compile_triton(fn: Any, pointers: dict[str, str], constexprs: dict[str, Any], divisible: tuple[str, ...],
                    num_warps: int, num_stages: int = 3) -> tuple[int, int, int, str, int]:
-    """Compile one specialisation of a Triton JIT function for Hopper:
+    """Compile one specialisation of a Triton JIT function for Hopper, every pointer and the arguments
+    in `divisible` hinted as multiples of 16 (as a launch at KAT's widths specialises them):
     (registers, stack, shared, PTX, longest loop's SASS instructions)."""
     import triton
     from triton.backends.compiler import GPUTarget
     from triton.compiler import ASTSource
 
-    names = list(signature)
-    attrs = {(names.index(n),): [["tt.divisibility", 16]] for n in divisible}
-    src = ASTSource(fn=fn, signature=signature, constexprs=constexprs, attrs=attrs)
+    types = signature(fn, pointers)
+    names = list(types)
+    hinted = [n for n in names if n.endswith("_ptr") or n in divisible]
+    attrs = {(names.index(n),): [["tt.divisibility", 16]] for n in hinted}
+    src = ASTSource(fn=fn, signature=types, constexprs=constexprs, attrs=attrs)
     kernel = triton.compile(src, target=GPUTarget(*HOPPER), options={"num_warps": num_warps, "num_stages": num_stages})
     regs, stack, _ = _cubin_usage(kernel.asm["cubin"])
     (loop,) = loop_lengths(_cuobjdump_text(kernel.asm["cubin"], "-sass")).values()
