@@ -11,7 +11,7 @@ from typing import Any
 from rich.console import Console
 from rich.table import Table
 
-from kbench.results import case_label
+from kbench.results import case_label, fmt, measured
 
 STYLE = {"reproduced": "green", "not-reproduced": "red", "inconclusive": "yellow", "skipped": "dim",
          "error": "bold red"}
@@ -34,14 +34,6 @@ def progress() -> Iterator[Callable[[str], None]]:
         yield update
 
 
-def fmt(value: float | None) -> str:
-    if value is None:
-        return "-"
-    if abs(value) >= 100:
-        return f"{value:.1f}"
-    return f"{value:.3g}"
-
-
 def verdict_table(result: dict[str, Any]) -> Table:
     env = result.get("env", {})
     title = f"{result['suite']} on {env.get('gpu', '?')} ({result['run_id']})"
@@ -50,9 +42,9 @@ def verdict_table(result: dict[str, Any]) -> Table:
         table.add_column(col, overflow="fold")
     for v in result["verdicts"]:
         interval = v.get("interval")
-        measured = fmt(v["measured"]) + (f" [{fmt(interval[0])}, {fmt(interval[1])}]" if interval else "")
+        value = measured(v["measured"], *interval) if interval else fmt(v["measured"])
         style = STYLE.get(v["verdict"], "")
-        table.add_row(v["claim"], f"[{style}]{v['verdict']}[/]", measured, fmt(v["paper_value"]),
+        table.add_row(v["claim"], f"[{style}]{v['verdict']}[/]", value, fmt(v["paper_value"]),
                       fmt(v["ratio_to_paper"]), v["rule"], v.get("reason") or "")
     return table
 
@@ -66,7 +58,7 @@ def case_table(result: dict[str, Any]) -> Table:
         for c in v.get("per_case", []):
             case = case_label(c["case"])
             lo, hi = c["interval"]
-            table.add_row(v["claim"], case, f"{fmt(c['value'])} [{fmt(lo)}, {fmt(hi)}]")
+            table.add_row(v["claim"], case, measured(c["value"], lo, hi))
     return table
 
 

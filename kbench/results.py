@@ -189,6 +189,26 @@ def subject_label(subject: Mapping[str, Any]) -> str:
     return f"{subject.get('impl')}:{subject['pass']}" if subject.get("pass") else str(subject.get("impl"))
 
 
+def fmt(value: Any) -> str:
+    """A number as tables show it, on the terminal and in the report; "-" when missing."""
+    if value is None or value != value:  # None or NaN
+        return "-"
+    if isinstance(value, (int, float)):
+        if value == 0:
+            return "0"
+        if abs(value) >= 100:
+            return f"{value:.1f}"
+        return f"{value:.3g}"
+    return str(value)
+
+
+def measured(value: Any, low: Any, high: Any) -> str:
+    """'value [low, high]'."""
+    if value is None or value != value:
+        return "-"
+    return f"{fmt(value)} [{fmt(low)}, {fmt(high)}]"
+
+
 def case_label(case: Mapping[str, Any]) -> str:
     """A case's label if it has one, else its fields, e.g. '128x197x768 dtype=float32'."""
     if "label" in case:

@@ -8,26 +8,9 @@ from typing import Any
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 
 from kbench.report.tables import ReportModel, kernel_rows
+from kbench.results import fmt, measured
 
 TEMPLATES = Path(__file__).parent / "templates"
-
-
-def fmt(value: Any) -> str:
-    if value is None or value != value:  # None or NaN
-        return "-"
-    if isinstance(value, (int, float)):
-        if value == 0:
-            return "0"
-        if abs(value) >= 100:
-            return f"{value:.1f}"
-        return f"{value:.3g}"
-    return str(value)
-
-
-def measured(value: Any, low: Any, high: Any) -> str:
-    if value is None or value != value:
-        return "-"
-    return f"{fmt(value)} [{fmt(low)}, {fmt(high)}]"
 
 
 def _env() -> Environment:
