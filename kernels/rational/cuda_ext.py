@@ -11,8 +11,10 @@ from __future__ import annotations
 import functools
 import os
 import shutil
+from collections.abc import Callable
 from pathlib import Path
 from types import ModuleType
+from typing import Any
 
 import torch
 
@@ -62,32 +64,17 @@ def extension() -> ModuleType:
     )
 
 
-def _kat_forward(x: torch.Tensor, a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
-    return extension().kat_forward(x, a, b)  # type: ignore[no-any-return]
-
-
-def _kat_backward(x: torch.Tensor, dy: torch.Tensor, a: torch.Tensor, b: torch.Tensor
-                  ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    dx, da, db = extension().kat_backward(x, dy, a, b)
-    return dx, da, db
-
-
-def _kb_forward(x: torch.Tensor, a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
-    return extension().kb_forward(x, a, b)  # type: ignore[no-any-return]
-
-
-def _kb_backward(x: torch.Tensor, dy: torch.Tensor, a: torch.Tensor, b: torch.Tensor
-                 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    dx, da, db = extension().kb_backward(x, dy, a, b)  # partials summed in float64 on the device
-    return dx, da, db
+def _launcher(name: str) -> Callable[..., Any]:
+    """The extension's function `name`, looked up at call time: the build waits for the first call."""
+    return lambda *args: getattr(extension(), name)(*args)
 
 
 register(
     "rational", "kat_cuda", requires=("cuda", "nvcc"),
     description="KAT's 2024 CUDA design: shared-memory atomics, then thread 0's global atomics per block",
-)(make_function("kat_cuda", _kat_forward, _kat_backward))
+)(make_function("kat_cuda", _launcher("kat_forward"), _launcher("kat_backward")))
 register(
     "rational", "kbench_cuda", requires=("cuda", "nvcc"), dtypes=("float32", "float16", "bfloat16"),
     description="kbench CUDA: 16-byte vectors, cp.async row pipeline, register sums, per-block partials "
     "reduced in float64 (deterministic, no atomics)",
-)(make_function("kbench_cuda", _kb_forward, _kb_backward))
+)(make_function("kbench_cuda", _launcher("kb_forward"), _launcher("kb_backward")))
