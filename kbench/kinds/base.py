@@ -9,7 +9,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from kbench import env
+from kbench import devices, env, registry
 from kbench.results import Measurement
 from kbench.suite import Claim
 from kbench.timing import TimingConfig
@@ -58,6 +58,15 @@ class Context:
 
 
 Collector = Callable[[Claim, Context], ClaimData]
+
+
+def runnable(op: str, name: str, device: torch.device) -> registry.Implementation:
+    """Implementation `name` of `op`, or Skip with the reason it cannot run on `device`."""
+    impl = registry.implementation(op, name)
+    reason = devices.unmet(impl.requires, device)
+    if reason:
+        raise Skip(f"{impl.name}: {reason}")
+    return impl
 
 
 def clock_state(ctx: Context) -> dict[str, Any]:

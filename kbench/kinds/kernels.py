@@ -12,18 +12,15 @@ from typing import Any, cast
 import numpy as np
 import torch
 
-from kbench import correctness, devices, registry, stats, timing
-from kbench.kinds.base import CaseValue, ClaimData, Context, Failed, Skip, case_key, clock_state, for_claim
+from kbench import correctness, registry, stats, timing
+from kbench.kinds.base import CaseValue, ClaimData, Context, Failed, Skip, case_key, clock_state, for_claim, runnable
 from kbench.registry import Implementation, Operation, Pass
 from kbench.results import Measurement
 from kbench.suite import Claim, Subject
 
 
 def _implementation(op: Operation, subject: Subject, case: Mapping[str, Any], ctx: Context) -> Implementation:
-    impl = registry.implementation(op.name, cast(str, subject.impl))
-    reason = devices.unmet(impl.requires, ctx.device)
-    if reason:
-        raise Skip(f"{impl.name}: {reason}")
+    impl = runnable(op.name, cast(str, subject.impl), ctx.device)
     dtype = case.get("dtype", "float32")
     if dtype not in impl.dtypes:
         raise Skip(f"{impl.name}: does not take {dtype} inputs (takes {', '.join(impl.dtypes)})")

@@ -17,8 +17,8 @@ import torch
 import torch.nn.functional as F
 from torch.utils.flop_counter import FlopCounterMode
 
-from kbench import correctness, devices, registry, stats, timing
-from kbench.kinds.base import CaseValue, ClaimData, Context, Failed, Skip, case_key, clock_state, for_claim
+from kbench import correctness, registry, stats, timing
+from kbench.kinds.base import CaseValue, ClaimData, Context, Failed, Skip, case_key, clock_state, for_claim, runnable
 from kbench.results import Measurement
 from kbench.suite import Claim, Subject
 
@@ -28,10 +28,7 @@ NUM_CLASSES = 1000
 def _check_plugged(family: registry.ModelFamily, subject: Subject, size: str, ctx: Context) -> None:
     if family.plugs is None:
         return
-    impl = registry.implementation(family.plugs, cast(str, subject.impl))
-    reason = devices.unmet(impl.requires, ctx.device)
-    if reason:
-        raise Skip(f"{impl.name}: {reason}")
+    impl = runnable(family.plugs, cast(str, subject.impl), ctx.device)
     op = registry.operation(family.plugs)
     for case in family.plug_cases(size):
         ctx.progress(f"{subject.label} {size}: checking {impl.name} at {case['shape']} against float64")
