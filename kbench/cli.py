@@ -1,13 +1,14 @@
-"""Command line: `kbench run | validate | list | show | env | report | gate`.
+"""Command line: `kbench run | validate | list | show | env | verify | schema | merge | report | gate`.
 
-User errors (`KbenchError`) are caught here, once: one line on stderr, exit status 2.
+User errors (`KbenchError`) are caught here, once: one line on stderr, exit status 2. Ctrl-C
+anywhere (even while torch loads) ends with one line and status 130; during a run, what was
+measured is written first.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
-import os
 import signal
 import sys
 from collections.abc import Sequence
@@ -15,6 +16,7 @@ from collections.abc import Sequence
 from kbench.errors import KbenchError
 
 EXIT_USAGE = 2
+EXIT_INTERRUPTED = 130
 
 
 def _add_run(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
@@ -23,7 +25,8 @@ def _add_run(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     p.add_argument("--device", default="auto", help="auto (CUDA if present, else CPU), cuda or cpu")
     p.add_argument("--only", nargs="+", default=[], metavar="CLAIM", help="run only these claim ids")
     p.add_argument("--shard", help="run the i-th of N deterministic slices of the claims, e.g. 2/4")
-    p.add_argument("--quick", action="store_true", help="short timing budgets (smoke runs; noisier numbers)")
+    p.add_argument("--quick", action="store_true",
+                   help="short budgets, fewer rounds, seeds and steps (smoke runs; wider intervals)")
     p.add_argument("--seed", type=int, default=0, help="base seed of every random input (default 0)")
     p.add_argument("--results", default="results", help="results folder (default: results)")
     p.add_argument("--require-gpu", action="store_true",
@@ -42,6 +45,13 @@ def _parser() -> argparse.ArgumentParser:
     p = sub.add_parser("show", help="print the verdicts of a result file")
     p.add_argument("result")
     sub.add_parser("env", help="print the environment a run would record")
+    p = sub.add_parser("verify", help="does a result's recorded source digest match this tree (or a commit)?")
+    p.add_argument("result")
+    p.add_argument("--commit", help="compare with this git commit instead of the working tree")
+    sub.add_parser("schema", help="print the JSON Schema of suite files (for editors)")
+    p = sub.add_parser("merge", help="join result files of one suite and source: shards, or rounds of repeated runs")
+    p.add_argument("files", nargs="+", metavar="RESULT")
+    p.add_argument("--results", default="results", help="results folder to write the merged result to")
     from kbench.gate_cli import add_gate_parser
     from kbench.report.cli import add_report_parser
 
@@ -67,39 +77,50 @@ def _interrupt(signum: int, frame: object) -> None:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    require_gpu = args.require_gpu or os.environ.get("KBENCH_REQUIRE_GPU", "") not in ("", "0")
+    from kbench import env
+
+    require_gpu = args.require_gpu or bool(env.flag("KBENCH_REQUIRE_GPU"))
     if require_gpu and args.device == "cpu":
         raise KbenchError("--require-gpu: a GPU is required but --device cpu was given")
     device = _prepare("cuda" if require_gpu else args.device)
     from kbench import console, results, runner, suite  # after _prepare: they import Triton
+
     loaded = suite.load(args.suite)
     shard = runner.Shard.parse(args.shard) if args.shard else None
-    console.console.log(f"{loaded.name}: {len(loaded.claims)} claims from {loaded.path} on {device}")
+    claims = runner.select_claims(loaded, tuple(args.only), shard)
+    if not args.no_write:
+        results.check_writable(args.results, loaded.name)  # before measuring: a run that cannot be saved is refused
+    console.say(f"{loaded.name}: {len(claims)} of {len(loaded.claims)} claims from {loaded.path} on {device}")
     # A scheduler's or `timeout`'s SIGTERM stops the run like Ctrl-C: what was measured is kept.
     signal.signal(signal.SIGTERM, _interrupt)
     with console.progress() as update:
         options = runner.RunOptions(device=device, quick=args.quick, only=tuple(args.only), shard=shard,  # type: ignore[arg-type]
                                     seed=args.seed, progress=update)
-        result = runner.run(loaded, options)
-    data = result.as_dict()
-    console.print_result(data)
+        result = runner.run(loaded, options, claims)
+    code = 0
     if not args.no_write:
-        path = results.write(result, args.results)
-        console.console.print(f"result written to {path}")
+        path, problem = results.write_or_rescue(result, args.results)
+        if problem:
+            console.say(f"[red]could not write to the results folder ({console.plain(problem)}); the result was "
+                        f"saved to {console.plain(str(path))} instead[/]")
+            code = 1
+        else:
+            console.say(f"result written to {console.plain(str(path))}")
+    console.print_result(result.as_dict())
     if result.interrupted:
-        console.console.print("[yellow]interrupted: the result holds what was measured before Ctrl-C[/]")
-        return 130
+        console.say("[yellow]interrupted: the result holds what was measured before Ctrl-C[/]")
+        return EXIT_INTERRUPTED
     errors = [v.claim for v in result.verdicts if v.verdict == "error"]
     if errors:
-        console.console.print(f"[red]claims with errors: {', '.join(errors)}[/]")
+        console.say(f"[red]claims with errors: {console.plain(', '.join(errors))}[/]")
         return 1
-    return 0
+    return code
 
 
 def cmd_validate(args: argparse.Namespace) -> int:
+    _prepare("cpu")
     from kbench import suite
 
-    _prepare("cpu")
     for path in args.suites:
         s = suite.load(path)
         print(f"{path}: ok ({len(s.claims)} claims)")
@@ -107,11 +128,10 @@ def cmd_validate(args: argparse.Namespace) -> int:
 
 
 def cmd_list(args: argparse.Namespace) -> int:
+    _prepare("auto")
     from kbench import registry, suite
 
-    _prepare("auto")
-    for package in registry.available_packages():
-        registry.load_package(package)
+    suite.load_kernels()
     for name, op in registry.operations().items():
         print(f"operation {name} (reference: {op.reference})")
         for impl in registry.implementations(name).values():
@@ -123,15 +143,14 @@ def cmd_list(args: argparse.Namespace) -> int:
         s = suite.load(args.suite)
         print(f"suite {s.name}: {s.paper.title}")
         for c in s.claims:
-            print(f"  {c.id:<28} {c.kind:<20} rule {c.rule.describe()}")
+            print(f"  {c.id:<28} {c.kind:<20} rule {c.rule.describe(c.paper_value)}")
     return 0
 
 
 def cmd_show(args: argparse.Namespace) -> int:
     from kbench import console, results
 
-    data = results.load(args.result)
-    console.print_result(data)
+    console.print_result(results.load(args.result))
     return 0
 
 
@@ -142,22 +161,63 @@ def cmd_env(args: argparse.Namespace) -> int:
     return 0
 
 
-COMMANDS = {"run": cmd_run, "validate": cmd_validate, "list": cmd_list, "show": cmd_show, "env": cmd_env}
+def cmd_verify(args: argparse.Namespace) -> int:
+    from kbench import provenance, results
+
+    data = results.load(args.result)
+    ok, differ = provenance.verify(data.get("provenance") or {}, args.commit)
+    where = f"commit {args.commit}" if args.commit else "the working tree"
+    recorded = data["env"].get("git_commit")
+    if ok:
+        print(f"{args.result}: the recorded source digest matches {where} (the result says commit {recorded})")
+        return 0
+    print(f"{args.result}: the recorded source digest does not match {where}; files that differ:")
+    for path in differ:
+        print(f"  {path}")
+    return 1
+
+
+def cmd_schema(args: argparse.Namespace) -> int:
+    _prepare("cpu")
+    from kbench import suite
+
+    print(json.dumps(suite.json_schema(), indent=1))
+    return 0
+
+
+def cmd_merge(args: argparse.Namespace) -> int:
+    from kbench import merge, results
+
+    merged = merge.merge([results.load(f) for f in args.files])
+    path, problem = results.write_or_rescue(merged, args.results)
+    print(f"merged {len(args.files)} result(s) into {path}" + (f" (fallback: {problem})" if problem else ""))
+    return 1 if problem else 0
+
+
+COMMANDS = {"run": cmd_run, "validate": cmd_validate, "list": cmd_list, "show": cmd_show, "env": cmd_env,
+            "verify": cmd_verify, "schema": cmd_schema, "merge": cmd_merge}
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    args = _parser().parse_args(argv)
     try:
+        args = _parser().parse_args(argv)
         if args.command in COMMANDS:
             return COMMANDS[args.command](args)
         return int(args.handler(args))
     except KbenchError as exc:
         print(f"kbench: error: {exc}", file=sys.stderr)
         return EXIT_USAGE
+    except KeyboardInterrupt:
+        print("kbench: interrupted", file=sys.stderr)
+        return EXIT_INTERRUPTED
 
 
 def entry() -> None:
-    sys.exit(main())
+    try:
+        sys.exit(main())
+    except KeyboardInterrupt:  # Ctrl-C while Python was still importing, before main's handler
+        print("kbench: interrupted", file=sys.stderr)
+        sys.exit(EXIT_INTERRUPTED)
 
 
 if __name__ == "__main__":

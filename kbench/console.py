@@ -1,4 +1,8 @@
-"""What a run shows on the terminal: a progress line while it measures, a verdict table after."""
+"""What a run shows on the terminal: a progress line while it measures, a verdict table after.
+
+Every string that comes from a file (claim ids, case labels, reasons) is escaped before rich sees
+it: a `[/]` in a label is text, not markup.
+"""
 
 from __future__ import annotations
 
@@ -9,15 +13,26 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
-from kbench.results import case_label, fmt, measured
+from kbench.results import case_label, fmt, measured, rule_text
 
 STYLE = {"reproduced": "green", "not-reproduced": "red", "inconclusive": "yellow", "skipped": "dim",
          "error": "bold red"}
 
 # A wide console when output goes to a file or a CI log, so tables do not fold.
 console = Console(stderr=True, width=None if sys.stderr.isatty() else 160)
+
+
+def plain(text: str) -> str:
+    """`text` shown as it is (rich markup escaped)."""
+    return escape(str(text))
+
+
+def say(message: str) -> None:
+    """One line with the time of day, as the progress line's milestones are printed."""
+    console.print(f"[dim]{time.strftime('%H:%M:%S')}[/] {message}", highlight=False)
 
 
 @contextlib.contextmanager
@@ -27,9 +42,9 @@ def progress() -> Iterator[Callable[[str], None]]:
     with console.status("starting") as status:
 
         def update(message: str) -> None:
-            status.update(f"[{time.perf_counter() - start:6.1f}s] {message}")
+            status.update(f"[{time.perf_counter() - start:6.1f}s] {plain(message)}")
             if message.startswith("claim "):
-                console.log(message)
+                say(plain(message))
 
         yield update
 
@@ -37,28 +52,29 @@ def progress() -> Iterator[Callable[[str], None]]:
 def verdict_table(result: dict[str, Any]) -> Table:
     env = result.get("env", {})
     title = f"{result['suite']} on {env.get('gpu', '?')} ({result['run_id']})"
-    table = Table(title=title, show_lines=False)
-    for col in ("claim", "verdict", "measured [95% CI]", "paper", "measured/paper", "rule", "reason"):
+    table = Table(title=plain(title), show_lines=False)
+    for col in ("claim", "verdict", "measured [95% CI]", "n", "paper", "measured/paper", "rule", "reason"):
         table.add_column(col, overflow="fold")
     for v in result["verdicts"]:
-        interval = v.get("interval")
-        value = measured(v["measured"], *interval) if interval else fmt(v["measured"])
+        interval = v.get("interval") or [None, None]
         style = STYLE.get(v["verdict"], "")
-        table.add_row(v["claim"], f"[{style}]{v['verdict']}[/]", value, fmt(v["paper_value"]),
-                      fmt(v["ratio_to_paper"]), v["rule"], v.get("reason") or "")
+        reason = "; ".join(filter(None, [v.get("reason"), *v.get("notes", [])]))
+        table.add_row(plain(v["claim"]), f"[{style}]{v['verdict']}[/]", measured(v["measured"], *interval),
+                      fmt(v.get("n")), fmt(v["paper_value"]), fmt(v["ratio_to_paper"]), plain(rule_text(v["rule"])),
+                      plain(reason))
     return table
 
 
 def case_table(result: dict[str, Any]) -> Table:
     """Per-case values of every claim that has them."""
     table = Table(title="per case")
-    for col in ("claim", "case", "value [95% CI]"):
+    for col in ("claim", "case", "value [95% CI]", "n", "paper"):
         table.add_column(col, overflow="fold")
     for v in result["verdicts"]:
         for c in v.get("per_case", []):
-            case = case_label(c["case"])
-            lo, hi = c["interval"]
-            table.add_row(v["claim"], case, measured(c["value"], lo, hi))
+            interval = c.get("interval") or [None, None]
+            table.add_row(plain(v["claim"]), plain(case_label(c["case"])), measured(c["value"], *interval),
+                          fmt(c.get("n")), fmt(c.get("paper_value")))
     return table
 
 

@@ -1,12 +1,28 @@
 """Correctness before speed: every implementation against the float64 reference.
 
-Each check draws fresh random inputs (never zeros) from its own seed, runs forward and backward,
-and compares the output and every gradient separately by ||out - ref64|| / ||ref64||. The errors
-are kept, not only a pass/fail; NaN never passes.
+Each check draws fresh random inputs from its own seed, runs forward and backward, and compares
+the output and every gradient with the reference computed in float64 on the same (rounded)
+inputs. Two criteria per output, both must hold:
+
+- norm: ||got - gold|| / ||gold||, which sees errors spread over the tensor;
+- max:  max |got - gold| / max |gold|, which sees a single wrong element (an error in one element
+  of 30 million vanishes in a norm).
+
+Tolerances are derived, not typed in: the reference itself is evaluated at the case's dtype on
+the same inputs, and its own errors under both criteria are the unit. An implementation may be
+`FACTOR` times worse than that (another order of operations, FMA contraction, a fast reciprocal),
+times sqrt(n) for an output that sums n terms per element (fp32 sums in another order differ by
+about sqrt(n) roundings: the random-walk model), and never less than the unit roundoff of the
+output's dtype (the reference can be exact, e.g. y = 2x). The errors and tolerances are stored
+with every measurement; NaN never passes.
+
+Each implementation is checked on the case as it will be timed and on the operation's variants
+of it (awkward row counts, other memory layouts, exact zeros: `Operation.check_variants`).
 """
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -16,24 +32,60 @@ import torch
 from kbench.registry import Implementation, Operation, OpInputs, implementation
 
 DTYPES = {"float32": torch.float32, "float16": torch.float16, "bfloat16": torch.bfloat16, "float64": torch.float64}
+FACTOR = 8.0  # how many times the reference's own rounding an implementation may be off
+UNIT_ROUNDOFF = {torch.float64: 2.0**-53, torch.float32: 2.0**-24, torch.float16: 2.0**-11, torch.bfloat16: 2.0**-8}
+
+
+@dataclass(frozen=True)
+class OutputError:
+    """One output's errors against float64 and the tolerances they are held to."""
+
+    norm: float
+    max: float
+    norm_tol: float
+    max_tol: float
+
+    @property
+    def ok(self) -> bool:
+        return self.norm <= self.norm_tol and self.max <= self.max_tol  # False for NaN
+
+    def as_dict(self) -> dict[str, float]:
+        return {"norm": self.norm, "max": self.max, "norm_tol": self.norm_tol, "max_tol": self.max_tol}
 
 
 @dataclass(frozen=True)
 class Check:
-    errors: dict[str, float]  # relative L2 error per output / gradient name
-    tolerance: float
+    variant: str  # "as timed", or the variant's name
+    case: Mapping[str, Any]
+    outputs: dict[str, OutputError]
+
+    @property
+    def errors(self) -> dict[str, float]:
+        """The relative L2 error per output (what error claims measure)."""
+        return {name: e.norm for name, e in self.outputs.items()}
 
     @property
     def failures(self) -> list[str]:
-        return [name for name, err in self.errors.items() if not err <= self.tolerance]
+        return [name for name, e in self.outputs.items() if not e.ok]
 
     @property
     def ok(self) -> bool:
         return not self.failures
 
     def describe(self) -> str:
-        worst = ", ".join(f"{n} {self.errors[n]:.2e}" for n in self.failures)
-        return f"wrong against float64: {worst} (tolerance {self.tolerance:.0e})"
+        worst = "; ".join(f"{n}: norm {e.norm:.2e} (tol {e.norm_tol:.1e}), max {e.max:.2e} (tol {e.max_tol:.1e})"
+                          for n, e in self.outputs.items() if not e.ok)
+        return f"wrong against float64 on {self.variant} {_label(self.case)}: {worst}"
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"variant": self.variant, "case": dict(self.case),
+                "outputs": {n: e.as_dict() for n, e in self.outputs.items()}}
+
+
+def _label(case: Mapping[str, Any]) -> str:
+    shape = "x".join(map(str, case.get("shape", [])))
+    layout = case.get("layout")
+    return f"{shape} {case.get('dtype', 'float32')}" + (f" ({layout})" if layout else "")
 
 
 def forward_backward(fn: Callable[..., torch.Tensor], op: Operation, inputs: OpInputs) -> dict[str, torch.Tensor]:
@@ -52,21 +104,79 @@ def relative_error(value: torch.Tensor, ref: torch.Tensor) -> float:
     return float(diff / scale) if scale > 0 else float(diff)
 
 
-def golden(op: Operation, case: Mapping[str, Any], device: torch.device, seed: int) -> dict[str, torch.Tensor]:
-    """The reference in float64 on exactly the inputs the implementation gets (rounded to the
-    case's dtype, then widened), so the error measures the implementation, not input rounding."""
+def max_error(value: torch.Tensor, ref: torch.Tensor) -> float:
+    """Largest element-wise deviation, in units of the reference's largest magnitude."""
+    if value.shape != ref.shape:
+        return math.inf
+    diff = float((value.double() - ref).abs().max())
+    scale = float(ref.abs().max())
+    return diff / scale if scale > 0 else diff
+
+
+def widened(inputs: OpInputs) -> OpInputs:
+    """The same inputs in float64 (rounded values, widened exactly), contiguous, as new leaves."""
+    return OpInputs(args=tuple(t.detach().double().requires_grad_(t.requires_grad) for t in inputs.args),
+                    grad_output=inputs.grad_output.double())
+
+
+@dataclass
+class Golden:
+    """The float64 answer for one set of inputs, and the tolerances an implementation is held to."""
+
+    gold: dict[str, torch.Tensor]
+    tolerance: dict[str, tuple[float, float]]  # output -> (norm tolerance, max tolerance)
+
+    def compare(self, got: Mapping[str, torch.Tensor]) -> dict[str, OutputError]:
+        out = {}
+        for name, ref in self.gold.items():
+            value = got.get(name)
+            if value is None or value.shape != ref.shape:
+                out[name] = OutputError(math.inf, math.inf, *self.tolerance[name])
+            else:
+                out[name] = OutputError(relative_error(value, ref), max_error(value, ref), *self.tolerance[name])
+        return out
+
+
+def golden(op: Operation, case: Mapping[str, Any], device: torch.device, seed: int) -> Golden:
+    """The reference in float64 on exactly the inputs an implementation gets for (case, seed), and
+    tolerances from the reference's own errors at the case's dtype on those inputs."""
     ref = implementation(op.name, op.reference)
     inputs = op.make_inputs(case, device, DTYPES[case.get("dtype", "float32")], seed)
-    wide = OpInputs(args=tuple(t.detach().double().requires_grad_(t.requires_grad) for t in inputs.args),
-                    grad_output=inputs.grad_output.double())
-    return forward_backward(ref.fn, op, wide)
+    gold = forward_backward(ref.fn, op, widened(inputs))
+    own = forward_backward(ref.fn, op, inputs)
+    terms = op.reduction_terms(case) if op.reduction_terms is not None else {}
+    tolerance = {}
+    for name, g in gold.items():
+        unit = UNIT_ROUNDOFF.get(own[name].dtype, 2.0**-24)
+        grow = FACTOR * math.sqrt(max(1, terms.get(name, 1)))
+        tolerance[name] = (grow * max(relative_error(own[name], g), unit), grow * max(max_error(own[name], g), unit))
+    return Golden(gold, tolerance)
 
 
 def check(op: Operation, impl: Implementation, case: Mapping[str, Any], device: torch.device, seed: int,
-          gold: Mapping[str, torch.Tensor] | None = None) -> Check:
+          gold: Golden | None = None, variant: str = "as timed") -> Check:
     """Compare `impl` with the float64 reference on the inputs of `seed` for `case`."""
-    dtype_name = case.get("dtype", "float32")
     gold = gold if gold is not None else golden(op, case, device, seed)
-    got = forward_backward(impl.fn, op, op.make_inputs(case, device, DTYPES[dtype_name], seed))
-    errors = {name: relative_error(got[name], gold[name]) for name in gold}
-    return Check(errors, op.tolerance[dtype_name])
+    try:
+        got = forward_backward(impl.fn, op, op.make_inputs(case, device, DTYPES[case.get("dtype", "float32")], seed))
+    except (TypeError, ValueError, NotImplementedError) as exc:  # a layout or dtype it refuses
+        raise UnsupportedInput(f"{impl.name} refused {variant} {_label(case)}: {exc}") from exc
+    return Check(variant, dict(case), gold.compare(got))
+
+
+class UnsupportedInput(Exception):
+    """An implementation refused an input (a dtype or layout it does not support): a clear failure."""
+
+
+def check_all(op: Operation, impl: Implementation, case: Mapping[str, Any], device: torch.device, seed: int
+              ) -> list[Check]:
+    """The case as timed, then every variant the operation defines for it; stops at the first
+    failure (its Check is last in the list)."""
+    checks = []
+    variants = [("as timed", dict(case))] + (op.check_variants(case, device.type) if op.check_variants else [])
+    for i, (name, variant) in enumerate(variants):
+        chk = check(op, impl, variant, device, seed + 7919 * i, variant=name)
+        checks.append(chk)
+        if not chk.ok:
+            break
+    return checks

@@ -17,6 +17,8 @@ from typing import Any
 
 import torch
 
+from kbench.errors import KbenchError
+
 IDENTITY = ("gpu", "torch", "triton", "cuda")
 REPO = Path(__file__).resolve().parent.parent
 
@@ -29,15 +31,34 @@ def _run(cmd: list[str]) -> str | None:
     return out.stdout.strip() if out.returncode == 0 else None
 
 
+TRUE = ("1", "true", "yes", "on")
+FALSE = ("0", "false", "no", "off", "")
+
+
+def flag(name: str) -> bool | None:
+    """An on/off environment variable: None when unset; KbenchError for anything but the usual
+    spellings (so that "false" never means "true")."""
+    raw = os.environ.get(name)
+    if raw is None:
+        return None
+    value = raw.strip().lower()
+    if value in TRUE:
+        return True
+    if value in FALSE:
+        return False
+    raise KbenchError(f"environment variable {name}={raw!r}: expected one of {', '.join(TRUE)} (on) "
+                      f"or {', '.join(v for v in FALSE if v)} (off)")
+
+
 def _git() -> dict[str, Any]:
     """Commit and dirty flag from git; where the tree is a copy without .git (a lent GPU host),
-    from KBENCH_GIT_COMMIT and KBENCH_GIT_DIRTY set by whoever copied it."""
+    from KBENCH_GIT_COMMIT and KBENCH_GIT_DIRTY set by whoever copied it (self-reported: the
+    source digest in the result's provenance is what anyone can check)."""
     commit = _run(["git", "rev-parse", "HEAD"])
     status = _run(["git", "status", "--porcelain", "--untracked-files=no"])
     if commit is None and os.environ.get("KBENCH_GIT_COMMIT"):
-        dirty = os.environ.get("KBENCH_GIT_DIRTY")
-        return {"git_commit": os.environ["KBENCH_GIT_COMMIT"],
-                "git_dirty": None if dirty is None else dirty not in ("0", "false", ""), "git_source": "environment"}
+        return {"git_commit": os.environ["KBENCH_GIT_COMMIT"], "git_dirty": flag("KBENCH_GIT_DIRTY"),
+                "git_source": "environment"}
     return {"git_commit": commit, "git_dirty": None if status is None or commit is None else bool(status)}
 
 

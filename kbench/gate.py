@@ -1,15 +1,26 @@
 """The regression gate: two result files in, pass/fail and a markdown summary out.
 
-For every timed metric present in both results (kernel time, train-step time; lower is better),
-the ratio candidate/baseline of medians with a bootstrap 95% interval and a Mann-Whitney U test.
-A regression is a slowdown both larger than the threshold (default 5%, or the claim's
-`max_slowdown` in its suite file) and statistically significant (p < alpha and the interval above
-1). A claim whose verdict flips from reproduced to not-reproduced (or to error) fails the gate too.
-Pure functions over result dictionaries: no devices, no files (the CLI reads them).
+Each metric is compared as its measurement declares (schema 2: unit, better direction, noise):
+
+- timing: the per-round medians of each side, a Welch t-test on their logs (p) and the ratio
+  candidate/baseline with its t interval. A regression is a change in the worse direction that is
+  larger than the tolerance and significant (p < alpha and the whole interval beyond 1). The
+  tolerance is the claim's `max_slowdown` (default 5%) or twice the baseline's own run-to-run
+  spread (sd of its round medians, log scale), whichever is larger: noise the baseline itself
+  shows is never called a regression. Each side needs MIN_ROUNDS rounds; fewer cannot show
+  significance honestly, and the gate refuses to judge (exit 2) and says how many it needs.
+- seeds: paired by seed (the same seed is the same input), paired t-test on the logs.
+- exact: compared exactly; a change in the worse direction is a regression.
+
+Also failing: a claim that was `reproduced` and is now anything else, a claim or a metric the
+baseline has and the candidate lacks. Unusable input (an interrupted run, different GPU models
+with nothing device-independent to compare, too few rounds) exits 2, never 0.
+Pure functions over loaded result dictionaries (kbench.results.load validates them).
 """
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
@@ -20,14 +31,15 @@ from kbench import stats
 from kbench.errors import KbenchError
 from kbench.results import case_label, subject_label
 
-TIMED_METRICS = ("time_ms", "step_ms")
 DEFAULT_THRESHOLD = 0.05
 DEFAULT_ALPHA = 0.01
-Status = Literal["regression", "improvement", "unchanged", "ambiguous"]
+MIN_ROUNDS = 3  # per side, for a timing comparison (Welch t with at least 2 df on each side)
+NOISE_MULTIPLE = 2.0  # the tolerance is at least this many baseline round-to-round sds
+Status = Literal["regression", "improvement", "unchanged", "ambiguous", "underpowered", "changed"]
 
 
 class GateInputError(KbenchError):
-    """The two results cannot be compared (different devices, nothing in common)."""
+    """The two results cannot be compared (different devices, nothing in common, an interrupted run)."""
 
 
 @dataclass(frozen=True)
@@ -36,14 +48,16 @@ class Comparison:
     metric: str
     subject: str
     case: str
-    baseline_median: float
-    candidate_median: float
-    ratio: float  # candidate / baseline; above 1 is slower
-    low: float
-    high: float
-    p_value: float
-    threshold: float
+    noise: str
+    baseline: float  # the baseline's value (median, or geometric mean over seeds)
+    candidate: float
+    ratio: float  # candidate / baseline
+    low: float | None
+    high: float | None
+    p_value: float | None
+    tolerance: float
     status: Status
+    reason: str = ""
 
 
 @dataclass(frozen=True)
@@ -60,7 +74,7 @@ class GateReport:
     device: str
     comparisons: list[Comparison] = field(default_factory=list)
     flips: list[Flip] = field(default_factory=list)
-    missing: list[str] = field(default_factory=list)  # metrics only the baseline has
+    missing: list[str] = field(default_factory=list)  # claims or metrics only the baseline has
     notes: list[str] = field(default_factory=list)
 
     @property
@@ -68,107 +82,205 @@ class GateReport:
         return [c for c in self.comparisons if c.status == "regression"]
 
     @property
+    def underpowered(self) -> list[Comparison]:
+        return [c for c in self.comparisons if c.status == "underpowered"]
+
+    @property
     def failed(self) -> bool:
-        return bool(self.regressions or self.flips)
+        return bool(self.regressions or self.flips or self.missing)
 
     @property
     def exit_code(self) -> int:
-        return 1 if self.failed else 0
+        if self.failed:
+            return 1
+        return 2 if self.underpowered else 0
+
+    @property
+    def verdict(self) -> str:
+        return {0: "PASS", 1: "FAIL", 2: "CANNOT JUDGE"}[self.exit_code]
 
 
-def _timed(result: Mapping[str, Any]) -> dict[tuple[str, str, str], dict[str, Any]]:
-    """Timed measurements by (metric, subject, case); the same one filed under several claims
-    (a shared, cached measurement) appears once, with every claim that uses it."""
+def _metrics(result: Mapping[str, Any], only_device_independent: bool) -> dict[tuple[str, str, str], dict[str, Any]]:
+    """Usable measurements by (metric, subject, case); one filed under several claims (shared in a
+    run) appears once, with every claim that uses it."""
     found: dict[tuple[str, str, str], dict[str, Any]] = {}
     for m in result["measurements"]:
-        if m.get("metric") not in TIMED_METRICS or m.get("status") != "ok" or not m.get("samples"):
+        if m.get("status") != "ok" or not m.get("samples") or m.get("role") == "rejected":
+            continue
+        if only_device_independent and not m.get("device_independent"):
             continue
         key = (m["metric"], subject_label(m.get("subject") or {}), case_label(m.get("case") or {}))
-        entry = found.setdefault(key, {"samples": m["samples"], "claims": []})
+        entry = found.setdefault(key, {"m": m, "claims": []})
         entry["claims"].append(m["claim"])
     return found
 
 
-def _classify(ratio: float, low: float, high: float, p: float, threshold: float, alpha: float) -> Status:
-    significant = p < alpha
-    if ratio - 1 > threshold:
-        return "regression" if significant and low > 1 else "ambiguous"
-    if 1 - ratio > threshold:
-        return "improvement" if significant and high < 1 else "ambiguous"
+def _worse(ratio: float, better: str) -> float:
+    """How much worse the candidate is, as a fraction (negative when better)."""
+    return ratio - 1 if better == "lower" else (1 / ratio - 1 if ratio > 0 else math.inf)
+
+
+def _classify(change: float, significant: bool, interval_beyond: bool, interval_better: bool, tolerance: float
+              ) -> Status:
+    if change > tolerance:
+        return "regression" if significant and interval_beyond else "ambiguous"
+    if -change > tolerance:
+        return "improvement" if significant and interval_better else "ambiguous"
     return "unchanged"
 
 
-def _check_comparable(base: Mapping[str, Any], cand: Mapping[str, Any]) -> list[str]:
+def _rounds(m: Mapping[str, Any]) -> np.ndarray:
+    return stats.group_medians(m["samples"], m.get("groups") or [0] * len(m["samples"]))
+
+
+def _compare_timing(key: tuple[str, str, str], b: Mapping[str, Any], c: Mapping[str, Any], claims: tuple[str, ...],
+                    threshold: float, alpha: float) -> Comparison:
+    br, cr = _rounds(b), _rounds(c)
+    base_value, cand_value = float(np.exp(np.log(br).mean())), float(np.exp(np.log(cr).mean()))
+    ratio = cand_value / base_value
+    spread = float(np.std(np.log(br), ddof=1)) if br.size > 1 else math.inf
+    tolerance = max(threshold, NOISE_MULTIPLE * spread) if math.isfinite(spread) else threshold
+    common = dict(claims=claims, metric=key[0], subject=key[1], case=key[2], noise="timing", baseline=base_value,
+                  candidate=cand_value, ratio=ratio)
+    if br.size < MIN_ROUNDS or cr.size < MIN_ROUNDS:
+        return Comparison(**common, low=None, high=None, p_value=None, tolerance=tolerance, status="underpowered",
+                          reason=f"{br.size} baseline and {cr.size} candidate round(s); the gate needs {MIN_ROUNDS} "
+                          "per side to tell a change from run-to-run noise")
+    est = stats.unpaired_log_ratio(cr, br)
+    p = stats.welch_p(cr, br)
+    better = b.get("better", "lower")
+    low, high = est.low, est.high
+    beyond = low is not None and (low > 1 if better == "lower" else high is not None and high < 1)
+    better_side = high is not None and (high < 1 if better == "lower" else low is not None and low > 1)
+    status = _classify(_worse(ratio, better), p < alpha, beyond, better_side, tolerance)
+    return Comparison(**common, low=low, high=high, p_value=p, tolerance=tolerance, status=status)
+
+
+def _compare_seeds(key: tuple[str, str, str], b: Mapping[str, Any], c: Mapping[str, Any], claims: tuple[str, ...],
+                   threshold: float, alpha: float) -> Comparison:
+    bs = dict(zip(b.get("groups") or range(len(b["samples"])), b["samples"], strict=True))
+    cs = dict(zip(c.get("groups") or range(len(c["samples"])), c["samples"], strict=True))
+    seeds = [s for s in bs if s in cs]
+    common = dict(claims=claims, metric=key[0], subject=key[1], case=key[2], noise="seeds")
+    if len(seeds) < 2 or min(bs[s] for s in seeds) <= 0 or min(cs[s] for s in seeds) <= 0:
+        return Comparison(**common, baseline=float(np.median(b["samples"])), candidate=float(np.median(c["samples"])),
+                          ratio=math.nan, low=None, high=None, p_value=None, tolerance=threshold,
+                          status="underpowered", reason=f"{len(seeds)} seed(s) in common with positive values; "
+                          "a paired comparison needs 2")
+    bv, cv = [bs[s] for s in seeds], [cs[s] for s in seeds]
+    est = stats.paired_log_ratio(cv, bv)
+    p = stats.paired_p(cv, bv)
+    better = b.get("better", "lower")
+    beyond = est.low is not None and (est.low > 1 if better == "lower" else est.high < 1)  # type: ignore[operator]
+    better_side = est.high is not None and (est.high < 1 if better == "lower" else est.low > 1)  # type: ignore[operator]
+    status = _classify(_worse(est.value, better), p < alpha, beyond, better_side, threshold)
+    return Comparison(**common, baseline=float(np.exp(np.log(bv).mean())), candidate=float(np.exp(np.log(cv).mean())),
+                      ratio=est.value, low=est.low, high=est.high, p_value=p, tolerance=threshold, status=status)
+
+
+def _compare_exact(key: tuple[str, str, str], b: Mapping[str, Any], c: Mapping[str, Any], claims: tuple[str, ...]
+                   ) -> Comparison:
+    bv, cv = float(np.mean(b["samples"])), float(np.mean(c["samples"]))
+    ratio = cv / bv if bv else (1.0 if cv == bv else math.inf)
+    better = b.get("better", "none")
+    if math.isclose(bv, cv, rel_tol=1e-12, abs_tol=0.0):
+        status: Status = "unchanged"
+    elif better == "none":
+        status = "changed"
+    else:
+        status = "regression" if _worse(ratio, better) > 0 else "improvement"
+    return Comparison(claims, key[0], key[1], key[2], "exact", bv, cv, ratio, cv, cv, None, 0.0, status)
+
+
+def _check_usable(base: Mapping[str, Any], cand: Mapping[str, Any]) -> tuple[bool, list[str]]:
+    """(compare only device-independent metrics?, notes); GateInputError when unusable."""
+    for name, r in (("baseline", base), ("candidate", cand)):
+        if r.get("interrupted"):
+            raise GateInputError(f"the {name} run was interrupted ({r.get('_path', r['run_id'])}): it is not a "
+                                 "complete run and cannot stand for its claims")
     b_env, c_env = base.get("env", {}), cand.get("env", {})
+    notes = [f"{key} differs: {b_env.get(key)} (baseline) vs {c_env.get(key)} (candidate)"
+             for key in ("torch", "triton", "cuda", "driver") if b_env.get(key) != c_env.get(key)]
     if b_env.get("gpu") != c_env.get("gpu"):
-        raise GateInputError(f"different devices: the baseline ran on {b_env.get('gpu')!r}, the candidate on "
-                             f"{c_env.get('gpu')!r}; timings from different devices are not comparable")
-    notes = []
-    for key in ("torch", "triton", "cuda", "driver"):
-        if b_env.get(key) != c_env.get(key):
-            notes.append(f"{key} differs: {b_env.get(key)} (baseline) vs {c_env.get(key)} (candidate)")
-    return notes
+        notes.append(f"different devices ({b_env.get('gpu')} vs {c_env.get('gpu')}): only device-independent "
+                     "metrics (FLOPs, parameter counts) are compared, and no verdicts")
+        return True, notes
+    return False, notes
 
 
 def compare(base: Mapping[str, Any], cand: Mapping[str, Any], *, default_threshold: float = DEFAULT_THRESHOLD,
             alpha: float = DEFAULT_ALPHA) -> GateReport:
     """Compare two loaded result files (kbench.results.load)."""
+    independent_only, notes = _check_usable(base, cand)
     report = GateReport(str(base.get("_path", base.get("run_id"))), str(cand.get("_path", cand.get("run_id"))),
-                        str(cand.get("env", {}).get("gpu")), notes=_check_comparable(base, cand))
-    thresholds: Mapping[str, float] = cand.get("thresholds") or {}
-    b_timed, c_timed = _timed(base), _timed(cand)
-    common = sorted(set(b_timed) & set(c_timed))
-    report.missing = [" / ".join(k) for k in sorted(set(b_timed) - set(c_timed))]
-    for key in common:
-        b, c = np.asarray(b_timed[key]["samples"]), np.asarray(c_timed[key]["samples"])
-        claims = tuple(c_timed[key]["claims"])
+                        str(cand.get("env", {}).get("gpu")), notes=notes)
+    thresholds: Mapping[str, float] = {**(base.get("thresholds") or {}), **(cand.get("thresholds") or {})}
+    b_metrics, c_metrics = _metrics(base, independent_only), _metrics(cand, independent_only)
+    for key, entry in sorted(b_metrics.items()):
+        if key not in c_metrics:
+            report.missing.append("metric " + " / ".join(key))
+            continue
+        b, c = entry["m"], c_metrics[key]["m"]
+        claims = tuple(dict.fromkeys(entry["claims"] + c_metrics[key]["claims"]))
         threshold = min([thresholds.get(cl, default_threshold) for cl in claims] or [default_threshold])
-        ratio = float(np.median(c) / np.median(b))
-        low, high = stats.interval(stats.ratio_draws(c, b))
-        p = stats.mann_whitney_p(c, b)
-        report.comparisons.append(Comparison(
-            claims, key[0], key[1], key[2], float(np.median(b)), float(np.median(c)), ratio, low, high, p, threshold,
-            _classify(ratio, low, high, p, threshold, alpha)))
-    b_verdicts = {v["claim"]: v["verdict"] for v in base["verdicts"]}
-    for v in cand["verdicts"]:
-        before = b_verdicts.get(v["claim"])
-        if before == "reproduced" and v["verdict"] in ("not-reproduced", "error"):
-            report.flips.append(Flip(v["claim"], before, v["verdict"]))
-    if not report.comparisons and not report.flips and not (set(b_verdicts) & {v["claim"] for v in cand["verdicts"]}):
-        raise GateInputError("the two results share no timed metric and no claim: nothing to compare "
+        noise = b.get("noise", "timing")
+        if noise == "timing":
+            report.comparisons.append(_compare_timing(key, b, c, claims, threshold, alpha))
+        elif noise == "seeds":
+            report.comparisons.append(_compare_seeds(key, b, c, claims, threshold, alpha))
+        else:
+            report.comparisons.append(_compare_exact(key, b, c, claims))
+    if not independent_only:
+        _compare_verdicts(base, cand, report)
+    if not report.comparisons and not report.flips and not report.missing:
+        raise GateInputError("the two results share no comparable metric and no claim: nothing to compare "
                              f"(suites {base.get('suite')!r} and {cand.get('suite')!r})")
     return report
 
 
-def _fmt_ms(value: float) -> str:
-    return f"{value:.4g}"
+def _compare_verdicts(base: Mapping[str, Any], cand: Mapping[str, Any], report: GateReport) -> None:
+    after = {v["claim"]: v["verdict"] for v in cand["verdicts"]}
+    for v in base["verdicts"]:
+        if v["claim"] not in after:
+            report.missing.append(f"claim {v['claim']}")
+        elif v["verdict"] == "reproduced" and after[v["claim"]] != "reproduced":
+            report.flips.append(Flip(v["claim"], v["verdict"], after[v["claim"]]))
+
+
+def _num(value: float | None) -> str:
+    return "-" if value is None or value != value else f"{value:.4g}"
 
 
 def _row(c: Comparison) -> str:
-    return (f"| {c.subject} | {c.case} | {c.metric} | {_fmt_ms(c.baseline_median)} | {_fmt_ms(c.candidate_median)} "
-            f"| {c.ratio:.3f} [{c.low:.3f}, {c.high:.3f}] | {c.p_value:.2g} | {c.threshold:.0%} | {c.status} |")
+    interval = f"[{_num(c.low)}, {_num(c.high)}]" if c.low is not None else "-"
+    return (f"| {c.subject} | {c.case} | {c.metric} ({c.noise}) | {_num(c.baseline)} | {_num(c.candidate)} "
+            f"| {c.ratio:.3f} {interval} | {_num(c.p_value)} | {c.tolerance:.1%} | {c.status} {c.reason} |")
 
 
 def markdown(report: GateReport) -> str:
     """A summary fit for a pull-request comment."""
-    head = "FAIL" if report.failed else "PASS"
-    lines = [f"## kbench gate: {head}", "",
+    count = lambda s: sum(c.status == s for c in report.comparisons)  # noqa: E731
+    lines = [f"## kbench gate: {report.verdict}", "",
              f"Device: **{report.device}**. Baseline `{report.baseline}`, candidate `{report.candidate}`.", "",
              f"{len(report.regressions)} regression(s), {len(report.flips)} verdict flip(s), "
-             f"{sum(c.status == 'improvement' for c in report.comparisons)} improvement(s), "
-             f"{sum(c.status == 'ambiguous' for c in report.comparisons)} ambiguous, "
-             f"{len(report.comparisons)} metric(s) compared.", ""]
-    header = ["| subject | case | metric | baseline ms | candidate ms | ratio [95% CI] | p | threshold | status |",
+             f"{len(report.missing)} missing, {count('improvement')} improvement(s), {count('ambiguous')} ambiguous, "
+             f"{count('underpowered')} that cannot be judged, {len(report.comparisons)} metric(s) compared.", ""]
+    header = ["| subject | case | metric | baseline | candidate | ratio [95% CI] | p | tolerance | status |",
               "|---|---|---|---:|---:|---|---:|---:|---|"]
     if report.regressions:
         lines += ["### Regressions", "", *header, *(_row(c) for c in report.regressions), ""]
     if report.flips:
-        lines += ["### Verdict flips", "", "| claim | before | after |", "|---|---|---|",
+        lines += ["### Verdict changes", "", "| claim | before | after |", "|---|---|---|",
                   *(f"| {f.claim} | {f.before} | {f.after} |" for f in report.flips), ""]
+    if report.missing:
+        lines += ["### Missing from the candidate", "", *(f"- {m}" for m in report.missing), ""]
+    if report.underpowered:
+        lines += ["### Cannot judge", "", *(f"- {c.subject} / {c.case} / {c.metric}: {c.reason}"
+                                            for c in report.underpowered),
+                  "", f"Record at least {MIN_ROUNDS} rounds per timing on each side: `kbench run` takes 5 per kernel "
+                  "timing and 3 per train step; `kbench merge` joins repeated runs of one commit into more rounds.", ""]
     if report.comparisons:
         lines += ["<details><summary>All compared metrics</summary>", "", *header,
                   *(_row(c) for c in report.comparisons), "", "</details>", ""]
-    if report.missing:
-        lines += ["Metrics in the baseline but not in the candidate: " + "; ".join(report.missing), ""]
     lines += [f"Note: {n}" for n in report.notes]
     return "\n".join(lines).rstrip() + "\n"

@@ -1,4 +1,4 @@
-"""`kbench gate [BASELINE] CANDIDATE`: exit 0 clean, 1 regression, 2 unusable input."""
+"""`kbench gate [BASELINE] CANDIDATE`: exit 0 clean, 1 regression, 2 unusable input or cannot judge."""
 
 from __future__ import annotations
 
@@ -43,5 +43,8 @@ def run_gate(args: argparse.Namespace) -> int:
     text = gate.markdown(report)
     print(text)
     if args.summary:
-        Path(args.summary).write_text(text, encoding="utf-8")
+        try:
+            Path(args.summary).write_text(text, encoding="utf-8")
+        except OSError as exc:
+            raise KbenchError(f"gate --summary {args.summary}: cannot write ({exc.strerror or exc})") from None
     return report.exit_code

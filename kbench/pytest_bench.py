@@ -2,10 +2,11 @@
 
 `benchmarks/test_suites.py` turns every (implementation, pass, case) that a suite's `speedup` and
 `bandwidth-fraction` claims time into one test. Each test checks the implementation against
-float64 first (a wrong one fails, untimed), then hands the call to pytest-benchmark, whose storage
-and `--benchmark-compare-fail` work as usual. pytest-benchmark times with a host clock, so each
-call ends with a device synchronisation; kbench's own result files (CUDA events or graphs) remain
-the record.
+float64 first, as a run does (the case and the operation's variants; a wrong one fails, untimed),
+then hands the call to pytest-benchmark, whose storage and `--benchmark-compare-fail` work as
+usual. Inputs rotate between calls as in kbench's own timings. pytest-benchmark times with a
+host clock, so each call ends with a device synchronisation; kbench's own result files (rounds,
+CUDA graphs) remain the record.
 
     KBENCH_SUITE=suites/grkan-kernels.toml pytest benchmarks --benchmark-autosave
 """
@@ -20,8 +21,13 @@ from typing import Any
 import torch
 
 from kbench import correctness, devices, registry, suite
+from kbench.kinds.base import case_key
 
 KERNEL_KINDS = ("speedup", "bandwidth-fraction")
+
+
+class Unavailable(Exception):
+    """The implementation cannot run on this machine (the reason says why): the test skips."""
 
 
 @dataclass(frozen=True)
@@ -50,34 +56,35 @@ def collect(suite_path: str, on: torch.device) -> list[BenchCase]:
             continue
         for subject in claim.subjects:
             for case in claim.cases_for(on.type):
-                key = tuple(sorted((k, tuple(v) if isinstance(v, list) else v) for k, v in case.items()))
-                found[BenchCase(str(claim.operation), str(subject.impl), str(subject.pass_), key)] = None
+                found[BenchCase(str(claim.operation), str(subject.impl), str(subject.pass_), case_key(case))] = None
     return list(found)
 
 
 def prepare(bench: BenchCase, on: torch.device) -> tuple[Callable[[], object], dict[str, Any]]:
     """The checked, timed call for pytest-benchmark, and what to put in its extra_info."""
-    from kbench.kinds.kernels import timed_call
+    from kbench.workloads import KernelWorkload
 
     op = registry.operation(bench.op)
     impl = registry.implementation(bench.op, bench.impl)
     reason = devices.unmet(impl.requires, on)
     if reason:
-        raise RuntimeError(f"skip: {impl.name}: {reason}")
+        raise Unavailable(f"{impl.name}: {reason}")
     case: dict[str, Any] = {k: list(v) if isinstance(v, tuple) else v for k, v in bench.case}
     dtype = correctness.DTYPES[case.get("dtype", "float32")]
-    check = correctness.check(op, impl, case, on, seed=1)
-    if not check.ok:
-        raise AssertionError(f"{impl.name}: {check.describe()}")
-    inputs = op.make_inputs(case, on, dtype, 2)
-    call = timed_call(impl, op, bench.pass_, inputs)  # type: ignore[arg-type]
+    checks = correctness.check_all(op, impl, case, on, seed=1)
+    if not checks[-1].ok:
+        raise AssertionError(f"{impl.name}: {checks[-1].describe()}")
+    work = KernelWorkload(op, impl, bench.pass_, case, on, dtype, [2, 3, 4])  # type: ignore[arg-type]
+    calls = [0]
 
     def synced() -> None:
-        call()
+        work.prepare(calls[0] % work.slots)
+        calls[0] += 1
+        work()
         if on.type == "cuda":
             torch.cuda.synchronize(on)
 
     info = {"kbench_impl": impl.name, "kbench_pass": bench.pass_, "kbench_case": str(case),
             "kbench_bytes": op.bytes_moved(case, bench.pass_, dtype),  # type: ignore[arg-type]
-            "kbench_errors": check.errors}
+            "kbench_errors": checks[0].errors}
     return synced, info

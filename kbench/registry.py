@@ -26,8 +26,14 @@ KERNEL_ROOT = "kernels"
 class OpInputs:
     """One fresh set of inputs for an operation, on one device."""
 
-    args: tuple[torch.Tensor, ...]  # positional arguments; leaves that need a gradient have requires_grad
+    args: tuple[torch.Tensor, ...]  # positional arguments; those that need a gradient have requires_grad
     grad_output: torch.Tensor  # the upstream gradient fed to backward
+    # The tensors that own the data, when an argument is a view of another (a coefficient table
+    # expanded from one row, a strided slice): refilling these refills the arguments.
+    storage: tuple[torch.Tensor, ...] | None = None
+
+    def owners(self) -> tuple[torch.Tensor, ...]:
+        return self.storage if self.storage is not None else (*self.args, self.grad_output)
 
 
 @dataclass(frozen=True)
@@ -39,11 +45,15 @@ class Operation:
     make_inputs: Callable[[Mapping[str, Any], torch.device, torch.dtype, int], OpInputs]
     # (case, pass, dtype) -> the fewest bytes that pass must move through device memory.
     bytes_moved: Callable[[Mapping[str, Any], Pass, torch.dtype], int]
-    # Largest accepted ||out - ref64|| / ||ref64|| per input dtype name.
-    tolerance: Mapping[str, float]
     reference: str  # name of the implementation that is run in float64 as the golden output
     output_name: str  # name of the forward output, e.g. "y"
     grad_names: tuple[str, ...]  # names of the gradients of the requires_grad arguments, in order
+    # How many terms each output sums per element (a coefficient gradient sums over every row and
+    # channel of its group); 1 where absent. Widens that output's tolerance by sqrt(terms).
+    reduction_terms: Callable[[Mapping[str, Any]], Mapping[str, int]] | None = None
+    # (case, device type) -> named variants of the case every implementation is also checked on:
+    # awkward row counts, other memory layouts, exact zeros.
+    check_variants: Callable[[Mapping[str, Any], str], list[tuple[str, dict[str, Any]]]] | None = None
 
 
 @dataclass(frozen=True)
@@ -61,14 +71,33 @@ class Implementation:
 
 @dataclass(frozen=True)
 class ModelFamily:
+    """A family of models built by keyword, in the style of timm's `create_model`: named presets
+    (today's sizes) and any architecture keyword on top of them (a width sweep, a depth)."""
+
     name: str
-    # (size, implementation of `plugs` or None) -> an nn.Module taking (B, 3, H, W) images
-    build: Callable[[str, str | None], torch.nn.Module]
-    sizes: tuple[str, ...]
+    # (implementation of `plugs` or None, **architecture keywords) -> an nn.Module taking `input_shape` batches
+    build: Callable[..., torch.nn.Module]
+    presets: Mapping[str, Mapping[str, Any]]  # size name -> architecture keywords
+    arch_keys: Mapping[str, type]  # the keywords `build` takes, with their types
+    # architecture keywords -> (channels, height, width) of one input image
+    input_shape: Callable[[Mapping[str, Any]], tuple[int, ...]]
     plugs: str | None = None  # the operation whose implementation the model takes, if any
-    # size -> cases of `plugs` at the model's layer widths, checked against float64 before timing
-    plug_cases: Callable[[str], list[dict[str, Any]]] = lambda size: []
+    # architecture keywords -> cases of `plugs` at the model's layer widths, laid out as the model
+    # passes them, checked against float64 before timing
+    plug_cases: Callable[[Mapping[str, Any]], list[dict[str, Any]]] = lambda arch: []
     description: str = ""
+
+    @property
+    def sizes(self) -> tuple[str, ...]:
+        return tuple(self.presets)
+
+    def arch(self, size: str, overrides: Mapping[str, Any] | None = None) -> dict[str, Any]:
+        """The architecture keywords of preset `size` with `overrides` on top."""
+        return {**self.presets[size], **(overrides or {})}
+
+    def create(self, size: str, impl: str | None = None, overrides: Mapping[str, Any] | None = None
+               ) -> torch.nn.Module:
+        return self.build(impl, **self.arch(size, overrides))
 
 
 @dataclass

@@ -1,16 +1,26 @@
 """Result files: one JSON file per run, `results/<suite>/<run-id>.json`, only ever added.
 
-A file is written under a temporary name in the same folder and linked to its final name, which
-fails if that name exists: an interrupted write leaves no half file and nothing is overwritten.
-Loading checks the schema version and skips (with a named problem) what it cannot read.
+Schema 2 (this file's dataclasses). Every measurement says what its numbers are: the unit, which
+direction is better, and its noise model: `timing` (samples in independent rounds, `groups` gives
+each sample's round), `seeds` (one sample per seed, `groups` gives the seed) or `exact` (no
+noise). Verdicts keep their rule as data and each case's value, interval and details.
+
+A file is written under a temporary name in the same folder and linked to its final name: an
+interrupted write leaves no half file, and an existing name is never replaced (a collision gets
+a new name). A folder that cannot be written is found before anything is measured; a write that
+still fails puts the result in a fallback folder and says where, so a finished run is never lost.
+Reading goes through kbench.result_schema (validation and the schema-1 migration).
 """
 
 from __future__ import annotations
 
 import json
+import math
 import os
+import re
 import secrets
 import tempfile
+import time
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
@@ -21,10 +31,27 @@ import pandas as pd
 
 from kbench.errors import ResultError
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 VerdictName = Literal["reproduced", "not-reproduced", "inconclusive", "skipped", "error"]
 VERDICTS: tuple[str, ...] = ("reproduced", "not-reproduced", "inconclusive", "skipped", "error")
 Status = Literal["ok", "skipped", "error"]
+Noise = Literal["timing", "seeds", "exact"]
+Better = Literal["lower", "higher", "none"]
+NOISES: tuple[str, ...] = ("timing", "seeds", "exact")
+BETTER: tuple[str, ...] = ("lower", "higher", "none")
+
+# Names that become parts of paths: a suite (paper) id and a run id. Nothing else from a file is
+# ever joined to a folder.
+NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
+
+
+def safe_name(value: object, what: str) -> str:
+    """`value` if it can be a file or folder name (letters, digits, '.', '_', '-'; no '..')."""
+    text = str(value)
+    if not NAME.match(text) or ".." in text:
+        raise ResultError(f"{what} {text!r} cannot be part of a path: expected letters, digits, '.', '_' or '-', "
+                          "starting with a letter or digit, without '..'")
+    return text
 
 
 @dataclass
@@ -34,12 +61,18 @@ class Measurement:
     claim: str
     case: dict[str, Any]
     subject: dict[str, Any]
-    metric: str  # e.g. "time_ms", "step_ms", "rel_err_dA", "flops", "share", "copy_fraction"
+    metric: str  # e.g. "time_ms", "step_ms", "rel_err_dA", "flops", "share", "bitwise_equal"
+    unit: str = ""
+    better: Better = "lower"
+    noise: Noise = "timing"
+    role: str = "subject"  # "baseline", "candidate" or "subject": the side of the claim it measures
     status: Status = "ok"
-    summary: dict[str, Any] | None = None
     samples: list[float] | None = None
+    groups: list[int] | None = None  # the round (timing) or seed (seeds) of each sample
+    summary: dict[str, Any] | None = None
     extra: dict[str, Any] = field(default_factory=dict)  # bytes, gbps, errors found by the check, ...
     reason: str | None = None
+    device_independent: bool = False  # comparable across devices (FLOPs, parameter counts)
 
 
 @dataclass
@@ -48,13 +81,18 @@ class Verdict:
     kind: str
     verdict: VerdictName
     measured: float | None
-    interval: list[float] | None  # 95% interval [low, high] of `measured`
+    interval: list[float] | None  # 95% interval [low, high] of `measured`, including between-round noise
     paper_value: float | None
-    ratio_to_paper: float | None  # measured / paper_value
-    rule: str
+    ratio_to_paper: float | None  # measured / paper_value, only where the conditions match
+    rule: dict[str, Any]  # kbench.verdicts.Rule as data
     quote: str
     reason: str | None = None
-    per_case: list[dict[str, Any]] = field(default_factory=list)  # each case's value and interval
+    per_case: list[dict[str, Any]] = field(default_factory=list)  # case, value, interval, n, details
+    combine: str = "geomean"
+    unit: str = ""
+    n: int = 0  # independent rounds or seeds behind the interval (the fewest over cases)
+    notes: list[str] = field(default_factory=list)  # host-bound cases, timing methods, paper conditions
+    paper: dict[str, Any] = field(default_factory=dict)  # the claim's paper value, its source and conditions
 
 
 @dataclass
@@ -67,15 +105,35 @@ class Result:
     env: dict[str, Any]
     paper: dict[str, Any]
     shard: str | None = None
+    plan: dict[str, Any] = field(default_factory=dict)  # rounds, repetitions and why
     peaks: dict[str, Any] = field(default_factory=dict)
+    provenance: dict[str, Any] = field(default_factory=dict)  # digest of the source files the run used
     measurements: list[Measurement] = field(default_factory=list)
     verdicts: list[Verdict] = field(default_factory=list)
     interrupted: bool = False
     finished: str | None = None
     thresholds: dict[str, float] = field(default_factory=dict)  # claim -> the gate's max_slowdown
+    nonfinite: list[str] = field(default_factory=list)  # where a NaN or infinity was stored as null
 
     def as_dict(self) -> dict[str, Any]:
-        return {"schema_version": SCHEMA_VERSION, **asdict(self)}
+        data = {"schema_version": SCHEMA_VERSION, **asdict(self)}
+        found: list[str] = []
+        clean = _finite(data, "", found)
+        clean["nonfinite"] = sorted(set(self.nonfinite) | set(found))
+        return clean  # type: ignore[no-any-return]
+
+
+def _finite(value: Any, where: str, found: list[str]) -> Any:
+    """`value` with every NaN or infinity replaced by null, their locations collected: JSON has no
+    NaN, and one must never stop a run from being written."""
+    if isinstance(value, float) and not math.isfinite(value):
+        found.append(where or "/")
+        return None
+    if isinstance(value, dict):
+        return {k: _finite(v, f"{where}/{k}", found) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_finite(v, f"{where}/{i}", found) for i, v in enumerate(value)]
+    return value
 
 
 def utc_now() -> datetime:
@@ -87,55 +145,132 @@ def new_run_id(created: datetime, device_slug: str) -> str:
     return f"{created:%Y%m%dT%H%M%SZ}-{device_slug}-{secrets.token_hex(3)}"
 
 
-def write(result: Result, results_dir: str | Path) -> Path:
-    """Write atomically to `<results_dir>/<suite>/<run_id>.json`; never overwrite."""
-    folder = Path(results_dir) / result.suite
-    folder.mkdir(parents=True, exist_ok=True)
-    final = folder / f"{result.run_id}.json"
-    text = json.dumps(result.as_dict(), indent=1, allow_nan=False, default=str)
-    fd, tmp = tempfile.mkstemp(prefix=f".{result.run_id}.", suffix=".tmp", dir=folder)
+# --------------------------------------------------------------------------------------------
+# Writing
+
+
+def check_writable(results_dir: str | Path, suite: str) -> Path:
+    """The folder a run of `suite` will write to, created and proven writable now: a run that
+    cannot be saved is refused before it measures anything."""
+    folder = Path(results_dir) / safe_name(suite, "suite id")
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        fd, probe = tempfile.mkstemp(prefix=".kbench-probe.", dir=folder)
+        os.close(fd)
+        os.unlink(probe)
+    except OSError as exc:
+        raise ResultError(f"results folder {folder} is not writable ({exc.strerror or exc}); "
+                          "choose another with --results") from None
+    return folder
+
+
+def _clean_stale_temporaries(folder: Path, max_age_s: float = 3600.0) -> None:
+    """Remove temporary files that a killed writer left (`.<run>.<pid>.tmp`): those of processes
+    that no longer exist, or older than an hour."""
+    for tmp in folder.glob(".*.tmp"):
+        parts = tmp.name.rsplit(".", 2)
+        try:
+            pid = int(parts[-2])
+            os.kill(pid, 0)
+            alive = True
+        except (ValueError, IndexError, ProcessLookupError):
+            alive = False
+        except PermissionError:
+            alive = True
+        try:
+            if not alive or time.time() - tmp.stat().st_mtime > max_age_s:
+                tmp.unlink()
+        except OSError:
+            pass
+
+
+def _write_new(folder: Path, result: Result) -> Path:
+    """Write under a temporary name, then link to a name that does not exist yet."""
+    text = json.dumps(result.as_dict(), indent=1, allow_nan=False, default=str) + "\n"
+    tmp = folder / f".{result.run_id}.{os.getpid()}.tmp"
+    mode = 0o666 & ~_umask()
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, mode)
     try:
         with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            fh.write(text + "\n")
+            fh.write(text)
             fh.flush()
             os.fsync(fh.fileno())
-        try:
-            os.link(tmp, final)  # atomic, and fails if `final` exists
-        except FileExistsError:
-            raise ResultError(f"{final}: a result with this run id exists; results are never overwritten") from None
+        base = result.run_id
+        for attempt in range(1, 100):
+            final = folder / f"{result.run_id}.json"
+            try:
+                os.link(tmp, final)  # atomic, and fails if `final` exists
+                return final
+            except FileExistsError:  # never overwrite: take the next free name, and say so inside
+                result.run_id = f"{base}-{attempt + 1}"
+                text = json.dumps(result.as_dict(), indent=1, allow_nan=False, default=str) + "\n"
+                with open(tmp, "w", encoding="utf-8") as fh:
+                    fh.write(text)
+                    fh.flush()
+                    os.fsync(fh.fileno())
+        raise ResultError(f"{folder}: no free name for run {base}")
     finally:
-        os.unlink(tmp)
-    return final
+        try:
+            os.unlink(tmp)
+        except OSError:
+            pass
+
+
+def _umask() -> int:
+    current = os.umask(0)
+    os.umask(current)
+    return current
+
+
+def write(result: Result, results_dir: str | Path) -> Path:
+    """Write atomically to `<results_dir>/<suite>/<run_id>.json`; never overwrite (a taken name
+    becomes `<run_id>-2.json`, and the file's run_id says so)."""
+    safe_name(result.run_id, "run id")
+    folder = Path(results_dir) / safe_name(result.suite, "suite id")
+    folder.mkdir(parents=True, exist_ok=True)
+    _clean_stale_temporaries(folder)
+    return _write_new(folder, result)
+
+
+FALLBACK_DIR = "kbench-unsaved"
+
+
+def write_or_rescue(result: Result, results_dir: str | Path) -> tuple[Path, str | None]:
+    """Write the result; if its folder fails now (disk full, permissions changed during the run),
+    write it to a fallback folder instead. Returns the path and, on fallback, why."""
+    try:
+        return write(result, results_dir), None
+    except (OSError, ResultError) as exc:
+        problem = f"{Path(results_dir)}: {getattr(exc, 'strerror', None) or exc}"
+    for fallback in (Path(tempfile.gettempdir()) / FALLBACK_DIR, Path.home() / FALLBACK_DIR, Path.cwd()):
+        try:
+            return write(result, fallback), problem
+        except (OSError, ResultError):
+            continue
+    raise ResultError(f"could not write the result anywhere ({problem}); nothing was saved")
+
+
+# --------------------------------------------------------------------------------------------
+# Reading: see kbench.result_schema for validation; these are the views every reader shares
 
 
 def load(path: str | Path) -> dict[str, Any]:
-    """Read one result file, checking that it is one this kbench understands."""
-    p = Path(path)
-    try:
-        data = json.loads(p.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError) as exc:
-        raise ResultError(f"{p}: cannot read: {exc}") from None
-    except json.JSONDecodeError as exc:
-        raise ResultError(f"{p}: not valid JSON (truncated or corrupt?): {exc}") from None
-    if not isinstance(data, dict):
-        raise ResultError(f"{p}: expected a JSON object at the top level")
-    version = data.get("schema_version")
-    if version != SCHEMA_VERSION:
-        raise ResultError(f"{p}: schema_version {version!r}; this kbench reads version {SCHEMA_VERSION}")
-    for key in ("suite", "run_id", "created", "env", "measurements", "verdicts"):
-        if key not in data:
-            raise ResultError(f"{p}: missing key {key!r}")
-    data["_path"] = str(p)
-    return data
+    """Read and validate one result file (schema 1 files are migrated); ResultError if unusable."""
+    from kbench.result_schema import read
+
+    return read(path)
 
 
 BASELINES = "baselines"  # results/baselines/<device>.json: the gate's references, not runs to report
 
 
 def load_all(results_dir: str | Path) -> tuple[list[dict[str, Any]], list[str]]:
-    """Every readable result under `results_dir`, oldest first, and a problem line per bad file."""
+    """Every usable result under `results_dir`, oldest first, and a problem line per bad file."""
+    root = Path(results_dir)
+    if not root.is_dir():
+        raise ResultError(f"results folder {root} does not exist (or is not a folder)")
     found, problems = [], []
-    for path in sorted(Path(results_dir).glob("*/*.json")):
+    for path in sorted(root.glob("*/*.json")):
         if path.parent.name == BASELINES:
             continue
         try:
@@ -144,6 +279,10 @@ def load_all(results_dir: str | Path) -> tuple[list[dict[str, Any]], list[str]]:
             problems.append(str(exc))
     found.sort(key=lambda r: str(r["created"]))
     return found, problems
+
+
+def samples_of(m: Mapping[str, Any]) -> list[float]:
+    return [float(s) for s in (m.get("samples") or [])]
 
 
 def verdict_table(results: list[dict[str, Any]]) -> pd.DataFrame:
@@ -158,7 +297,7 @@ def verdict_table(results: list[dict[str, Any]]) -> pd.DataFrame:
                 "commit": env.get("git_commit"), "dirty": env.get("git_dirty"), "claim": v["claim"],
                 "kind": v["kind"], "verdict": v["verdict"], "measured": v["measured"], "low": interval[0],
                 "high": interval[1], "paper_value": v["paper_value"], "ratio_to_paper": v["ratio_to_paper"],
-                "rule": v["rule"], "reason": v.get("reason"), "path": r.get("_path"),
+                "rule": rule_text(v["rule"]), "reason": v.get("reason") or "", "n": v.get("n"), "path": r.get("_path"),
             })
     return pd.DataFrame(rows)
 
@@ -170,16 +309,21 @@ def measurement_table(results: list[dict[str, Any]]) -> pd.DataFrame:
         env = r["env"]
         for m in r["measurements"]:
             summary = m.get("summary") or {}
-            case = m.get("case") or {}
             rows.append({
                 "suite": r["suite"], "run_id": r["run_id"], "created": r["created"], "device": env.get("gpu"),
-                "commit": env.get("git_commit"), "claim": m["claim"], "metric": m["metric"],
-                "subject": subject_label(m.get("subject") or {}), "case": case_label(case),
+                "commit": env.get("git_commit"), "claim": m["claim"], "metric": m["metric"], "unit": m.get("unit"),
+                "subject": subject_label(m.get("subject") or {}), "case": case_label(m.get("case") or {}),
                 "status": m["status"], "median": summary.get("median"), "low": summary.get("ci_low"),
-                "high": summary.get("ci_high"), "n": summary.get("n"), "reason": m.get("reason"),
+                "high": summary.get("ci_high"), "n": summary.get("n"), "rounds": summary.get("rounds"),
+                "between_sd_log": summary.get("between_sd_log"), "reason": m.get("reason"),
                 **{k: v for k, v in (m.get("extra") or {}).items() if isinstance(v, (int, float, str))},
             })
     return pd.DataFrame(rows)
+
+
+def rule_text(rule: Any) -> str:
+    """A rule as stored (schema 2: a dict with its text; schema 1: the text itself)."""
+    return str(rule.get("text", "")) if isinstance(rule, Mapping) else str(rule or "")
 
 
 def subject_label(subject: Mapping[str, Any]) -> str:
@@ -193,6 +337,8 @@ def fmt(value: Any) -> str:
     """A number as tables show it, on the terminal and in the report; "-" when missing."""
     if value is None or value != value:  # None or NaN
         return "-"
+    if isinstance(value, bool):
+        return str(value)
     if isinstance(value, (int, float)):
         if value == 0:
             return "0"
@@ -203,9 +349,11 @@ def fmt(value: Any) -> str:
 
 
 def measured(value: Any, low: Any, high: Any) -> str:
-    """'value [low, high]'."""
+    """'value [low, high]', or the value alone when there is no interval."""
     if value is None or value != value:
         return "-"
+    if low is None or high is None or low != low or high != high:
+        return f"{fmt(value)} [no interval]"
     return f"{fmt(value)} [{fmt(low)}, {fmt(high)}]"
 
 
@@ -215,5 +363,7 @@ def case_label(case: Mapping[str, Any]) -> str:
         return str(case["label"])
     parts = []
     for key, value in case.items():
+        if key == "paper_value":
+            continue
         parts.append("x".join(map(str, value)) if isinstance(value, list) else f"{key}={value}")
     return " ".join(parts)

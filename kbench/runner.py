@@ -1,14 +1,16 @@
 """The runner: suite -> (claims x cases x implementations on one device) -> Result.
 
-Claims run one after another; each becomes exactly one verdict. A claim that cannot run here is
-`skipped` with the reason, one whose implementation fails or computes the wrong answer is
-`error` with the message, and the others get a verdict from their measured interval. A
-deterministic slice of the claims (`shard`) can run on its own and write its own result file.
-Ctrl-C stops the run and keeps what was measured so far (the result is marked `interrupted`).
+Claims run one after another; each becomes exactly one verdict, and every measurement it took is
+kept whatever happens next. A claim that cannot run here is `skipped` with the reason, one whose
+implementation fails or computes the wrong answer is `error` with the message, one whose
+measurements cannot support a verdict is `inconclusive` with the reason, and the others are
+judged (kbench.judging). A deterministic slice of the claims (`shard`) can run on its own. Ctrl-C
+stops the run and keeps what was measured (the result is marked `interrupted`).
 """
 
 from __future__ import annotations
 
+import dataclasses
 import time
 import traceback
 from collections.abc import Callable
@@ -17,17 +19,24 @@ from dataclasses import dataclass, field
 import numpy as np
 import torch
 
-from kbench import devices, env, stats, timing, verdicts
+from kbench import devices, env, provenance, stats, timing
 from kbench.errors import KbenchError
-from kbench.kinds import COLLECTORS
-from kbench.kinds.base import ClaimData, Context, Failed, Skip
-from kbench.results import Measurement, Result, Verdict, VerdictName, new_run_id, utc_now
-from kbench.suite import KIND_SPECS, Claim, Suite
+from kbench.judging import ClaimInfo, judge
+from kbench.kinds.base import Context, Failed, NotJudged, Skip
+from kbench.results import Result, Verdict, VerdictName, new_run_id, utc_now
+from kbench.suite import Claim, Suite
 
-QUICK_KERNEL = timing.TimingConfig(warmup_ms=20, budget_ms=60, min_reps=5, max_reps=100)
-FULL_KERNEL = timing.TimingConfig()
-QUICK_MODEL = timing.TimingConfig(warmup_ms=200, budget_ms=500, min_reps=3, max_reps=20, flush_l2=False)
-FULL_MODEL = timing.TimingConfig(warmup_ms=1000, budget_ms=4000, min_reps=5, max_reps=60, flush_l2=False)
+FULL_KERNEL = timing.TimingConfig(warmup_ms=100, budget_ms=200, min_reps=10, max_reps=500, rounds=5)
+FULL_MODEL = timing.TimingConfig(warmup_ms=1000, budget_ms=3000, min_reps=3, max_reps=40, flush_l2=False, rounds=3)
+QUICK_KERNEL = timing.TimingConfig(warmup_ms=10, budget_ms=30, min_reps=5, max_reps=50, rounds=2)
+QUICK_MODEL = timing.TimingConfig(warmup_ms=100, budget_ms=300, min_reps=2, max_reps=10, flush_l2=False, rounds=2)
+QUICK_BUDGET = 0.25  # --quick: seeds, steps and rounds scaled by this (never below what a kind needs)
+PLAN_WHY = ("Each timing is taken in independent rounds (fresh allocation, warm-up and inputs; a claim's sides "
+            "interleaved round by round) and a verdict's interval is a Student t interval over the per-round values, "
+            "so it includes the run-to-run spread. Kernel timings take {k} rounds (t with {kd} df multiplies the "
+            "standard error by {kt:.2f}); train steps take {m} (t {mt:.2f}), as each step of a slow model costs "
+            "seconds. Seeded errors use one value per seed the same way. One round gives no interval, and no verdict "
+            "beyond inconclusive.")
 
 
 @dataclass(frozen=True)
@@ -53,11 +62,10 @@ class Shard:
 @dataclass(frozen=True)
 class RunOptions:
     device: torch.device
-    quick: bool = False  # smaller timing budgets, for smoke runs
+    quick: bool = False  # smaller budgets and fewer rounds, seeds and steps, for smoke runs
     only: tuple[str, ...] = ()  # claim ids; empty = all
     shard: Shard | None = None
     seed: int = 0
-    measure_peaks: bool = True
     progress: Callable[[str], None] = field(default=lambda message: None)
 
 
@@ -70,55 +78,43 @@ def select_claims(suite: Suite, only: tuple[str, ...], shard: Shard | None) -> l
     claims = [c for c in suite.claims if not only or c.id in only]
     if shard is not None:
         claims = [c for i, c in enumerate(claims) if i % shard.count == shard.index]
+        if not claims:
+            raise KbenchError(f"--shard {shard}: this shard holds no claims ({suite.path} selects "
+                              f"{len([c for c in suite.claims if not only or c.id in only])}); use at most that many shards")
     return claims
 
 
-def _skipped(claim: Claim, verdict: VerdictName, reason: str) -> Verdict:
-    return Verdict(claim.id, claim.kind, verdict, None, None, claim.paper_value, None, claim.rule.describe(),
-                   claim.quote, reason)
+def _unjudged(claim: Claim, verdict: VerdictName, reason: str) -> Verdict:
+    info = ClaimInfo.from_claim(claim)
+    return Verdict(claim.id, claim.kind, verdict, None, None, claim.paper_value, None, info.rule.as_dict(claim.paper_value),
+                   claim.quote, reason, combine=claim.combine, unit=claim.kind_object.unit, paper=info.paper)
 
 
-def combine(claim: Claim, data: ClaimData) -> stats.Estimate:
-    """The claim's value from its cases: geometric mean, or the worst case for error bounds."""
-    points, draws = [v.point for v in data.values], [v.draws for v in data.values]
-    if not points:
-        raise Skip("the claim has no cases for this device")
-    if KIND_SPECS[claim.kind].combine == "max":
-        lo, hi = stats.interval(np.max(np.vstack(draws), axis=0))
-        return stats.Estimate(max(points), lo, hi)
-    return stats.geomean_estimate(points, draws)
+def _short_traceback(exc: BaseException) -> str:
+    """The exception and the last frames that raised it: enough to find it, short enough to read."""
+    frames = traceback.extract_tb(exc.__traceback__)[-3:]
+    where = "; ".join(f"{f.filename.rsplit('/', 1)[-1]}:{f.lineno} in {f.name}" for f in frames)
+    detail = "".join(traceback.format_exception_only(type(exc), exc)).strip()
+    return f"{detail[-600:]} (at {where})"
 
 
-def judge(claim: Claim, data: ClaimData) -> Verdict:
-    """Combine the per-case values and apply the claim's rule."""
-    est = combine(claim, data)
-    verdict, reason = verdicts.decide(claim.rule, est)
-    per_case = [{"case": dict(v.case), "value": v.point, "interval": list(stats.interval(v.draws))}
-                for v in data.values]
-    return Verdict(claim.id, claim.kind, verdict, est.value, [est.low, est.high], claim.paper_value,
-                   verdicts.ratio_to_paper(est.value, claim.paper_value), claim.rule.describe(), claim.quote,
-                   reason, per_case)
-
-
-def run_claim(claim: Claim, ctx: Context) -> tuple[Verdict, list[Measurement]]:
+def run_claim(claim: Claim, ctx: Context) -> Verdict:
+    """Measure and judge one claim; its measurements are in ctx.recorded whatever the outcome."""
+    ctx.claim_id, ctx.recorded = claim.id, []
     reason = devices.unmet(claim.requires, ctx.device)
     if reason:
-        return _skipped(claim, "skipped", reason), []
+        return _unjudged(claim, "skipped", reason)
     try:
-        data = COLLECTORS[claim.kind](claim, ctx)
-        return judge(claim, data), data.measurements
+        claim.kind_object.collect(claim, ctx)
+        return judge(ClaimInfo.from_claim(claim), [dataclasses.asdict(m) for m in ctx.recorded], ctx.peaks)
     except Skip as exc:
-        return _skipped(claim, "skipped", str(exc)), []
+        return _unjudged(claim, "skipped", str(exc))
     except Failed as exc:
-        return _skipped(claim, "error", str(exc)), []
+        return _unjudged(claim, "error", str(exc))
+    except NotJudged as exc:
+        return _unjudged(claim, "inconclusive", f"not judged: {exc}")
     except Exception as exc:  # any failure of the code under test becomes this claim's error verdict
-        detail = "".join(traceback.format_exception_only(type(exc), exc)).strip()
-        return _skipped(claim, "error", f"{type(exc).__name__} while measuring: {detail[-800:]}"), []
-
-
-def _identity(m: Measurement) -> str:
-    """What a measurement measured, whichever claim it is filed under."""
-    return f"{m.metric}|{sorted(m.subject.items())}|{sorted((k, str(v)) for k, v in m.case.items())}"
+        return _unjudged(claim, "error", f"{type(exc).__name__} while measuring: {_short_traceback(exc)}")
 
 
 def _warm_device(device: torch.device, seconds: float = 2.0) -> None:
@@ -141,44 +137,60 @@ def _measure_peaks(ctx: Context, quick: bool) -> None:
                       "copy_bytes": nbytes})
 
 
-def run(suite: Suite, options: RunOptions) -> Result:
-    claims = select_claims(suite, options.only, options.shard)
+def plan(quick: bool, seed: int = 0) -> dict[str, object]:
+    kernel, model = (QUICK_KERNEL, QUICK_MODEL) if quick else (FULL_KERNEL, FULL_MODEL)
+    from scipy import stats as sps
+
+    t = lambda n: float(sps.t.ppf(0.975, n - 1))  # noqa: E731
+    return {"kernel_rounds": kernel.rounds, "model_rounds": model.rounds, "budget": QUICK_BUDGET if quick else 1.0,
+            "seed": seed,
+            "why": PLAN_WHY.format(k=kernel.rounds, kd=kernel.rounds - 1, kt=t(kernel.rounds), m=model.rounds,
+                                   mt=t(model.rounds))}
+
+
+def new_result(suite: Suite, options: RunOptions, claims: list[Claim]) -> Result:
     created = utc_now()
     info = env.collect(options.device)
-    result = Result(
+    return Result(
         suite=suite.name, suite_file=suite.path, suite_sha256=suite.sha256,
         run_id=new_run_id(created, env.device_slug(info)), created=created.isoformat(), env=info,
         paper={"id": suite.paper.id, "title": suite.paper.title, "arxiv": suite.paper.arxiv},
-        shard=None if options.shard is None else str(options.shard),
+        shard=None if options.shard is None else str(options.shard), plan=plan(options.quick, options.seed),
+        provenance=provenance.record(suite.path),
         thresholds={c.id: c.max_slowdown for c in claims if c.max_slowdown is not None},
     )
+
+
+def run(suite: Suite, options: RunOptions, claims: list[Claim] | None = None) -> Result:
+    claims = claims if claims is not None else select_claims(suite, options.only, options.shard)
+    result = new_result(suite, options, claims)
     ctx = Context(
-        device=options.device, seed=options.seed, progress=options.progress,
+        device=options.device, seed=options.seed, progress=options.progress, budget=QUICK_BUDGET if options.quick else 1.0,
         kernel_timing=QUICK_KERNEL if options.quick else FULL_KERNEL,
-        model_timing=QUICK_MODEL if options.quick else FULL_MODEL, max_clock_mhz=info.get("sm_clock_max_mhz"),
+        model_timing=QUICK_MODEL if options.quick else FULL_MODEL, max_clock_mhz=result.env.get("sm_clock_max_mhz"),
     )
     done: set[str] = set()
     try:
-        if options.measure_peaks:
+        if any(c.kind_object.needs_copy_bandwidth and not devices.unmet(c.requires, options.device) for c in claims):
             options.progress("warming up the device")
             _warm_device(options.device, 0.5 if options.quick else 2.0)
             _measure_peaks(ctx, options.quick)
         for claim in claims:
             options.progress(f"claim {claim.id}")
-            verdict, measurements = run_claim(claim, ctx)
+            verdict = run_claim(claim, ctx)
             result.verdicts.append(verdict)
-            result.measurements += measurements
+            result.measurements += ctx.recorded
             done.add(claim.id)
             if options.device.type == "cuda":
                 torch.cuda.empty_cache()
     except KeyboardInterrupt:
         result.interrupted = True
-        # Measurements of the claim in progress sit in the cache: keep those not recorded yet.
-        recorded = {_identity(m) for m in result.measurements}
-        result.measurements += [m for m in ctx.cache.values() if _identity(m) not in recorded]
-        result.verdicts += [_skipped(c, "skipped", "the run was interrupted (Ctrl-C) before this claim finished")
+        if ctx.claim_id and ctx.claim_id not in done:
+            result.measurements += ctx.recorded  # filed under the claim in progress
+        result.verdicts += [_unjudged(c, "skipped", "the run was interrupted (Ctrl-C) before this claim finished")
                             for c in claims if c.id not in done]
     result.peaks = ctx.peaks
     result.env["sm_clock_mhz_end"] = env.sm_clock_mhz(options.device)
     result.finished = utc_now().isoformat()
     return result
+

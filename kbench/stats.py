@@ -1,12 +1,23 @@
 """Summaries and intervals of measured samples: pure functions over arrays, no devices, no files.
 
-Medians with percentile-bootstrap 95% intervals. Ratios of two independent sample sets are
-bootstrapped by resampling each set on its own; a claim over several cases uses the geometric
-mean of the per-case ratios, bootstrapped draw by draw, so the interval covers every case's noise.
+Two sources of noise, two levels:
+
+- within a round (one warm-up, one allocation, many repetitions): described by the samples' median
+  and a percentile-bootstrap interval of it, kept for the record (`summarize`);
+- between rounds or seeds (independent repetitions of the whole measurement): what a verdict's
+  interval is built from. Each round contributes one value (its median, or a ratio of medians);
+  the claim's interval is a Student t interval over those values, on the log scale for positive
+  quantities (`Estimate.from_logs`), so it covers the run-to-run spread as well as the noise
+  inside each round. With few rounds a bootstrap over them is too narrow (three values resample
+  into at most ten distinct means); t widens with the degrees of freedom that were measured.
+
+One round (or one seed) has no between-round spread: such an estimate carries no interval, and
+the verdict it feeds is `inconclusive` by construction.
 """
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 
@@ -15,22 +26,24 @@ from scipy import stats as sps
 
 N_BOOT = 2000
 CONFIDENCE = 0.95
-SEED = 20251  # fixed: the same samples always give the same interval
+SEED = 20251  # the base of every bootstrap seed: the same samples always give the same interval
 
 
 @dataclass(frozen=True)
 class Summary:
-    """What is kept of a sample array besides the samples themselves."""
+    """What is kept of one measurement's samples besides the samples themselves."""
 
     median: float
-    ci_low: float
+    ci_low: float  # bootstrap interval of the median over all samples (within-round noise only)
     ci_high: float
     q1: float
     q3: float
     mean: float
     n: int
+    rounds: int = 1  # independent groups (rounds of timing, seeds) the samples came in
+    between_sd_log: float | None = None  # sd of the groups' log medians: the run-to-run spread
 
-    def as_dict(self) -> dict[str, float | int]:
+    def as_dict(self) -> dict[str, float | int | None]:
         return asdict(self)
 
 
@@ -41,6 +54,13 @@ def _as_array(samples: Sequence[float] | np.ndarray) -> np.ndarray:
     if not np.all(np.isfinite(arr)):
         raise ValueError("samples contain NaN or infinity")
     return arr
+
+
+def seed_for(*parts: object) -> int:
+    """A bootstrap seed of its own for each case or comparison (draws of different cases are
+    independent), reproducible from the parts' text."""
+    text = "|".join(map(str, parts))
+    return (SEED + sum((i + 1) * ord(c) for i, c in enumerate(text))) % (2**31)
 
 
 def median_draws(samples: Sequence[float] | np.ndarray, n_boot: int = N_BOOT, seed: int = SEED) -> np.ndarray:
@@ -59,36 +79,173 @@ def interval(draws: np.ndarray, confidence: float = CONFIDENCE) -> tuple[float, 
     return float(lo), float(hi)
 
 
-def summarize(samples: Sequence[float] | np.ndarray) -> Summary:
+def group_medians(samples: Sequence[float], groups: Sequence[int]) -> np.ndarray:
+    """The median of each group (round) of samples, in the order the groups first appear."""
     arr = _as_array(samples)
-    lo, hi = interval(median_draws(arr))
+    keys = list(dict.fromkeys(groups))
+    labels = np.asarray(groups)
+    if labels.shape != arr.shape:
+        raise ValueError(f"{arr.size} samples but {labels.size} group labels")
+    return np.array([np.median(arr[labels == k]) for k in keys])
+
+
+def summarize(samples: Sequence[float] | np.ndarray, groups: Sequence[int] | None = None, seed: int = SEED) -> Summary:
+    arr = _as_array(samples)
+    lo, hi = interval(median_draws(arr, seed=seed))
     q1, med, q3 = np.percentile(arr, [25, 50, 75])
-    return Summary(float(med), lo, hi, float(q1), float(q3), float(arr.mean()), int(arr.size))
+    rounds, spread = 1, None
+    if groups is not None:
+        per_group = group_medians(arr, groups)
+        rounds = int(per_group.size)
+        if rounds > 1 and np.all(per_group > 0):
+            spread = float(np.std(np.log(per_group), ddof=1))
+    return Summary(float(med), lo, hi, float(q1), float(q3), float(arr.mean()), int(arr.size), rounds, spread)
 
 
 @dataclass(frozen=True)
 class Estimate:
-    """A point value with its 95% interval."""
+    """A value with its 95% interval; `low`/`high` are None where no interval could be formed.
+
+    `center`, `se` and `df` describe the estimate on its working scale (log or linear) so that
+    estimates of several cases can be combined without losing the degrees of freedom.
+    """
 
     value: float
-    low: float
-    high: float
+    low: float | None
+    high: float | None
+    scale: str = "log"  # "log": positive quantities (times, ratios); "linear": differences, shares
+    se: float | None = None
+    df: float | None = None
+    n: int = 1  # independent values (rounds, seeds) behind it
+
+    @property
+    def has_interval(self) -> bool:
+        return self.low is not None and self.high is not None
+
+    @classmethod
+    def from_values(cls, values: Sequence[float] | np.ndarray, scale: str = "log") -> Estimate:
+        """Mean of independent values (per round or per seed) with a Student t interval; on the
+        log scale the value is their geometric mean."""
+        arr = _as_array(values)
+        if scale == "log":
+            if np.any(arr <= 0):
+                raise ValueError("log-scale values must be positive")
+            arr = np.log(arr)
+        n = int(arr.size)
+        center = float(arr.mean())
+        if n < 2:
+            return cls._build(center, None, None, scale, n)
+        se = float(np.std(arr, ddof=1) / math.sqrt(n))
+        return cls._build(center, se, float(n - 1), scale, n)
+
+    @classmethod
+    def exact(cls, value: float, scale: str = "log") -> Estimate:
+        """A value without noise (a count, a FLOP ratio): its interval is the value itself."""
+        return cls(value, value, value, scale, 0.0, math.inf, 1)
+
+    @classmethod
+    def _build(cls, center: float, se: float | None, df: float | None, scale: str, n: int) -> Estimate:
+        back = math.exp if scale == "log" else (lambda v: v)
+        if se is None or df is None or not df > 0:
+            return cls(back(center), None, None, scale, None, None, n)
+        half = float(sps.t.ppf(0.5 + CONFIDENCE / 2, df)) * se if se > 0 else 0.0
+        return cls(back(center), back(center - half), back(center + half), scale, se, df, n)
+
+    @property
+    def center(self) -> float:
+        return math.log(self.value) if self.scale == "log" else self.value
 
 
-def ratio_draws(numerator: Sequence[float] | np.ndarray, denominator: Sequence[float] | np.ndarray,
-                seed: int = SEED) -> np.ndarray:
-    """Bootstrap replicates of median(numerator) / median(denominator), sets resampled apart."""
-    return np.asarray(median_draws(numerator, seed=seed) / median_draws(denominator, seed=seed + 1))
+def paired_log_ratio(numerator: Sequence[float], denominator: Sequence[float]) -> Estimate:
+    """Ratio of two quantities measured in pairs (interleaved rounds, the same seed): the geometric
+    mean of the per-pair ratios, with a t interval over pairs."""
+    num, den = _as_array(numerator), _as_array(denominator)
+    if num.size != den.size:
+        raise ValueError(f"paired values: {num.size} against {den.size}")
+    return Estimate.from_values(num / den, "log")
 
 
-def geomean_estimate(point_ratios: Sequence[float], draws: Sequence[np.ndarray]) -> Estimate:
-    """Geometric mean of per-case ratios, with the interval of the draw-wise geometric mean."""
-    points = np.asarray(point_ratios, dtype=np.float64)
-    if points.size == 0 or np.any(points <= 0):
-        raise ValueError("ratios must be positive")
-    stacked = np.log(np.vstack([np.asarray(d, dtype=np.float64) for d in draws]))
-    lo, hi = interval(np.exp(stacked.mean(axis=0)))
-    return Estimate(float(np.exp(np.log(points).mean())), lo, hi)
+def unpaired_log_ratio(numerator: Sequence[float], denominator: Sequence[float]) -> Estimate:
+    """Ratio of the geometric means of two independent sets of values, with a Welch t interval."""
+    a, b = Estimate.from_values(numerator, "log"), Estimate.from_values(denominator, "log")
+    center = a.center - b.center
+    if a.se is None or b.se is None:
+        return Estimate._build(center, None, None, "log", min(a.n, b.n))
+    se, df = _welch(((a.se, a.df), (b.se, b.df)))
+    return Estimate._build(center, se, df, "log", min(a.n, b.n))
+
+
+def _welch(parts: Sequence[tuple[float, float | None]]) -> tuple[float, float]:
+    """Standard error of a sum of independent estimates and its Welch-Satterthwaite df."""
+    var = sum(se**2 for se, _ in parts)
+    if var == 0:
+        return 0.0, math.inf
+    denom = sum(se**4 / df for se, df in parts if df and math.isfinite(df) and se > 0)
+    return math.sqrt(var), (var**2 / denom if denom > 0 else math.inf)
+
+
+def geomean(estimates: Sequence[Estimate]) -> Estimate:
+    """Geometric mean of positive per-case estimates; its interval combines every case's."""
+    return _mean_of(estimates, "log")
+
+
+def mean(estimates: Sequence[Estimate]) -> Estimate:
+    """Arithmetic mean of per-case estimates on the linear scale."""
+    return _mean_of(estimates, "linear")
+
+
+def _mean_of(estimates: Sequence[Estimate], scale: str) -> Estimate:
+    if not estimates:
+        raise ValueError("no estimates to combine")
+    if scale == "log" and any(e.value <= 0 for e in estimates):
+        raise ValueError("a geometric mean needs positive values")
+    centers = [math.log(e.value) if scale == "log" else e.value for e in estimates]
+    k = len(estimates)
+    center = sum(centers) / k
+    if any(e.se is None for e in estimates):
+        return Estimate._build(center, None, None, scale, min(e.n for e in estimates))
+    se, df = _welch([(float(e.se) / k, e.df) for e in estimates])  # type: ignore[arg-type]
+    return Estimate._build(center, se, df, scale, min(e.n for e in estimates))
+
+
+def worst(estimates: Sequence[Estimate], lower_is_worse: bool) -> Estimate:
+    """The worst case in the rule's direction, with an interval that is conservative for "every
+    case satisfies the rule": the lowest low and lowest high (or the highest of both)."""
+    if not estimates:
+        raise ValueError("no estimates to combine")
+    pick = min if lower_is_worse else max
+    chosen = pick(estimates, key=lambda e: e.value)
+    if any(not e.has_interval for e in estimates):
+        return Estimate(chosen.value, None, None, chosen.scale, None, None, min(e.n for e in estimates))
+    low = pick(float(e.low) for e in estimates)  # type: ignore[arg-type]
+    high = pick(float(e.high) for e in estimates)  # type: ignore[arg-type]
+    return Estimate(chosen.value, low, high, chosen.scale, chosen.se, chosen.df, min(e.n for e in estimates))
+
+
+def welch_p(a: Sequence[float], b: Sequence[float]) -> float:
+    """Two-sided Welch t-test p-value on the log scale (ratios of positive values); 1.0 when it
+    cannot be computed (fewer than two values on a side)."""
+    x, y = np.log(_as_array(a)), np.log(_as_array(b))
+    if x.size < 2 or y.size < 2:
+        return 1.0
+    if _constant(x) and _constant(y):  # no spread at all: any difference is certain
+        return 0.0 if not np.isclose(x[0], y[0], rtol=0, atol=1e-12) else 1.0
+    return float(sps.ttest_ind(x, y, equal_var=False).pvalue)
+
+
+def _constant(values: np.ndarray) -> bool:
+    return bool(np.ptp(values) <= 1e-12 * max(1.0, float(np.abs(values).max())))
+
+
+def paired_p(a: Sequence[float], b: Sequence[float]) -> float:
+    """Two-sided paired t-test p-value on the log scale (seeds matched); 1.0 below two pairs."""
+    x, y = np.log(_as_array(a)), np.log(_as_array(b))
+    if x.size < 2:
+        return 1.0
+    d = x - y
+    if _constant(d):
+        return 0.0 if not np.isclose(d[0], 0, rtol=0, atol=1e-12) else 1.0
+    return float(sps.ttest_rel(x, y).pvalue)
 
 
 def mann_whitney_p(a: Sequence[float] | np.ndarray, b: Sequence[float] | np.ndarray) -> float:
@@ -97,3 +254,9 @@ def mann_whitney_p(a: Sequence[float] | np.ndarray, b: Sequence[float] | np.ndar
     if x.size < 2 or y.size < 2:
         return 1.0
     return float(sps.mannwhitneyu(x, y, alternative="two-sided").pvalue)
+
+
+def smallest_mann_whitney_p(n: int, m: int) -> float:
+    """The smallest two-sided p-value Mann-Whitney U can give with n and m samples (complete
+    separation): 2 / C(n + m, n). When it is above the gate's alpha, no difference can be seen."""
+    return min(1.0, 2.0 / math.comb(n + m, n))

@@ -1,30 +1,55 @@
-"""Timers: identically typed functions that return every sample, in milliseconds.
+"""Timers: one round of repetitions of a workload, every sample kept, in milliseconds.
 
-GPU: CUDA events around each call on the current stream, L2 flushed (a buffer of twice the L2
-size is zeroed) before every repetition and outside the events, after a warm-up that absorbs
-per-shape compilation. CPU: time.perf_counter with the same warm-up and repetition rules.
-Samples are never dropped; the caller summarises them (kbench.stats).
+A workload is what a claim times: `prepare(slot)` (untimed: load input set `slot` into the
+buffers the call reads, run a forward whose backward is timed) and `__call__()` (the timed work,
+returning its outputs). Before every timed call the inputs are refilled with another input set,
+so a call never sees data it has seen before as the same tensors: a kernel that caches results
+by its inputs' identity returns stale outputs, and the outputs of the last timed call on each
+input set are kept for the caller to check against float64.
+
+Methods (one per claim, named in every measurement):
+- "perf-counter": the CPU, time.perf_counter around each call.
+- "cuda-synced": a GPU call timed from launch until the whole device is idle (a device-wide
+  synchronize, so work sent to another stream is counted), minus the synchronize's own cost
+  measured the same way on an empty call. For eager kernel calls.
+- "cuda-graph": one call captured in a CUDA graph, replays timed with CUDA events (device time
+  without Python's launch overhead; capture fails for work on an unjoined stream).
+- "cuda-events": CUDA events around each call, calls queued back to back as a training loop runs
+  them (model train steps); a probe after the round says whether the host or the device set the pace.
+L2 is flushed (a buffer of twice its size zeroed) before every kernel repetition, outside the timer.
 """
 
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any, Protocol
 
 import numpy as np
 import torch
 
+Outputs = Mapping[str, torch.Tensor]
+
+
+class Workload(Protocol):
+    slots: int  # distinct input sets the timed calls rotate through
+
+    def prepare(self, slot: int) -> None: ...
+
+    def __call__(self) -> Outputs: ...
+
 
 @dataclass(frozen=True)
 class TimingConfig:
-    """How long to warm up and how many repetitions to take, by time budget and count."""
+    """How long to warm up and how many repetitions a round takes, and how many rounds."""
 
     warmup_ms: float = 100.0  # after the first (compiling) call
-    budget_ms: float = 400.0  # total time to spend on timed repetitions
+    budget_ms: float = 400.0  # time to spend on timed repetitions, per round
     min_reps: int = 10
     max_reps: int = 500
     flush_l2: bool = True
+    rounds: int = 5  # independent rounds (fresh allocation, warm-up, inputs)
 
     def reps_for(self, estimate_ms: float) -> tuple[int, int]:
         """(warm-up calls, timed calls) for a call that takes about `estimate_ms`."""
@@ -32,6 +57,16 @@ class TimingConfig:
         warm = int(min(max(self.warmup_ms / est, 1), self.max_reps))
         reps = int(min(max(self.budget_ms / est, self.min_reps), self.max_reps))
         return warm, reps
+
+
+@dataclass
+class Round:
+    """One round's samples (ms), the outputs of the last timed call on each input set, and facts
+    about how it was taken."""
+
+    samples: np.ndarray
+    outputs: dict[int, dict[str, torch.Tensor]] = field(default_factory=dict)
+    extra: dict[str, Any] = field(default_factory=dict)
 
 
 _flush_buffers: dict[int, torch.Tensor] = {}
@@ -49,91 +84,180 @@ def _l2_flush_buffer(device: torch.device) -> torch.Tensor:
     return _flush_buffers[index]
 
 
-def cuda_events(fn: Callable[[], object], config: TimingConfig, device: torch.device | None = None) -> np.ndarray:
-    device = device or torch.device("cuda")
+def _keep(out: Outputs) -> dict[str, torch.Tensor]:
+    return {k: v.detach().clone() for k, v in out.items()}
+
+
+def _reps(work: Workload, config: TimingConfig, clock: Callable[[], float], sync: Callable[[], None]
+          ) -> tuple[int, int]:
+    """First call (compilation, autotuning), then three to estimate the call's cost."""
+    work.prepare(0)
+    work()
+    sync()
+    spent = 0.0
+    for i in range(3):
+        work.prepare(i % work.slots)
+        sync()
+        t0 = clock()
+        work()
+        sync()
+        spent += clock() - t0
+    return config.reps_for(spent * 1e3 / 3)
+
+
+def cpu_round(work: Workload, config: TimingConfig) -> Round:
+    warm, reps = _reps(work, config, time.perf_counter, lambda: None)
+    for i in range(warm):
+        work.prepare(i % work.slots)
+        work()
+    samples = np.empty(reps, dtype=np.float64)
+    outputs: dict[int, dict[str, torch.Tensor]] = {}
+    for i in range(reps):
+        slot = i % work.slots
+        work.prepare(slot)
+        t0 = time.perf_counter()
+        out = work()
+        samples[i] = (time.perf_counter() - t0) * 1e3
+        if i >= reps - work.slots:
+            outputs[slot] = _keep(out)
+    return Round(samples, outputs)
+
+
+_sync_cost_ms: dict[int, float] = {}
+
+
+def sync_cost_ms(device: torch.device) -> float:
+    """The median time of an empty call timed the "cuda-synced" way: what that timer adds."""
+    index = device.index if device.index is not None else torch.cuda.current_device()
+    if index not in _sync_cost_ms:
+        costs = []
+        for _ in range(50):
+            torch.cuda.synchronize(device)
+            t0 = time.perf_counter()
+            torch.cuda.synchronize(device)
+            costs.append((time.perf_counter() - t0) * 1e3)
+        _sync_cost_ms[index] = float(np.median(costs))
+    return _sync_cost_ms[index]
+
+
+def cuda_synced_round(work: Workload, config: TimingConfig, device: torch.device) -> Round:
+    """Each call from launch to an idle device (every stream), minus the synchronize's own cost."""
+    sync = lambda: torch.cuda.synchronize(device)  # noqa: E731
     flush = _l2_flush_buffer(device) if config.flush_l2 else None
-    fn()  # first call: compilation, autotuning, allocator growth
-    torch.cuda.synchronize(device)
-    start, end = _event(), _event()
-    start.record()
-    for _ in range(3):
-        fn()
-    end.record()
-    torch.cuda.synchronize(device)
-    warm, reps = config.reps_for(start.elapsed_time(end) / 3)
-    for _ in range(warm):
-        fn()
-    starts = [_event() for _ in range(reps)]
-    ends = [_event() for _ in range(reps)]
-    for s, e in zip(starts, ends, strict=True):
+    warm, reps = _reps(work, config, time.perf_counter, sync)
+    for i in range(warm):
+        work.prepare(i % work.slots)
+        work()
+    overhead = sync_cost_ms(device)
+    samples = np.empty(reps, dtype=np.float64)
+    outputs: dict[int, dict[str, torch.Tensor]] = {}
+    for i in range(reps):
+        slot = i % work.slots
+        work.prepare(slot)
+        if flush is not None:
+            flush.zero_()
+        sync()
+        t0 = time.perf_counter()
+        out = work()
+        sync()
+        samples[i] = (time.perf_counter() - t0) * 1e3
+        if i >= reps - work.slots:
+            outputs[slot] = _keep(out)
+    net = np.maximum(samples - overhead, 1e-6)
+    return Round(net, outputs, {"sync_cost_ms": overhead})
+
+
+def cuda_graph_round(work: Workload, config: TimingConfig, device: torch.device) -> Round:
+    """Replays of the workload's captured graph, each timed with events on the replay's stream.
+    The workload captures itself (`capture()`), after warming up on a side stream."""
+    capture = getattr(work, "capture", None)
+    if capture is None:
+        raise TypeError("this workload cannot be captured in a CUDA graph")
+    capture()
+    sync = lambda: torch.cuda.synchronize(device)  # noqa: E731
+    flush = _l2_flush_buffer(device) if config.flush_l2 else None
+    warm, reps = _reps(work, config, time.perf_counter, sync)
+    for i in range(warm):
+        work.prepare(i % work.slots)
+        work()
+    starts, ends = [_event() for _ in range(reps)], [_event() for _ in range(reps)]
+    outputs: dict[int, dict[str, torch.Tensor]] = {}
+    for i, (s, e) in enumerate(zip(starts, ends, strict=True)):
+        slot = i % work.slots
+        work.prepare(slot)
         if flush is not None:
             flush.zero_()
         s.record()
-        fn()
+        out = work()
+        e.record()
+        if i >= reps - work.slots:
+            outputs[slot] = _keep(out)
+    sync()
+    return Round(np.array([s.elapsed_time(e) for s, e in zip(starts, ends, strict=True)]), outputs)
+
+
+def cuda_events_round(step: Callable[[], object], config: TimingConfig, device: torch.device) -> Round:
+    """Train steps back to back, each between two CUDA events; then a probe of who sets the pace:
+    the host's time to issue one step against the device's time to run it."""
+    step()  # compilation, allocator growth
+    torch.cuda.synchronize(device)
+    start, end = _event(), _event()
+    start.record()
+    for _ in range(2):
+        step()
+    end.record()
+    torch.cuda.synchronize(device)
+    warm, reps = config.reps_for(start.elapsed_time(end) / 2)
+    for _ in range(warm):
+        step()
+    starts, ends = [_event() for _ in range(reps)], [_event() for _ in range(reps)]
+    for s, e in zip(starts, ends, strict=True):
+        s.record()
+        step()
         e.record()
     torch.cuda.synchronize(device)
-    return np.array([s.elapsed_time(e) for s, e in zip(starts, ends, strict=True)], dtype=np.float64)
+    samples = np.array([s.elapsed_time(e) for s, e in zip(starts, ends, strict=True)])
+    return Round(samples, {}, {"host_fraction": host_fraction(step, device)})
 
 
-def cuda_graph_events(fn: Callable[[], object], config: TimingConfig, device: torch.device | None = None
-                      ) -> np.ndarray:
-    """Device time of `fn` without the host's launch overhead: capture one call in a CUDA graph
-    and time its replays with events, L2 flushed before each outside the events.
-
-    Small kernels behind Python launchers (Triton, autograd) are host-bound when timed one call at
-    a time: the events then measure the launcher, not the kernels. Warm-up (compilation,
-    autotuning) runs on a side stream before capture, as PyTorch's graph documentation asks.
-    """
-    device = device or torch.device("cuda")
-    side = torch.cuda.Stream(device)  # type: ignore[no-untyped-call]
-    side.wait_stream(torch.cuda.current_stream(device))
-    with torch.cuda.stream(side):
-        for _ in range(3):
-            fn()
-    torch.cuda.current_stream(device).wait_stream(side)
-    torch.cuda.synchronize(device)
-    graph = torch.cuda.CUDAGraph()
-    with torch.cuda.graph(graph):
-        fn()
-    return cuda_events(graph.replay, config, device)
-
-
-def cpu_perf_counter(fn: Callable[[], object], config: TimingConfig) -> np.ndarray:
-    fn()
-    t0 = time.perf_counter()
-    fn()
-    warm, reps = config.reps_for((time.perf_counter() - t0) * 1e3)
-    for _ in range(warm):
-        fn()
-    samples = np.empty(reps, dtype=np.float64)
-    for i in range(reps):
+def host_fraction(step: Callable[[], object], device: torch.device, probes: int = 3) -> float:
+    """Median over a few steps of (host time to issue the step) / (device time of the step).
+    Near or above 1, the device waited for the host: the step measures the launcher (host-bound)."""
+    ratios = []
+    for _ in range(probes):
+        torch.cuda.synchronize(device)
+        s, e = _event(), _event()
+        s.record()
         t0 = time.perf_counter()
-        fn()
-        samples[i] = (time.perf_counter() - t0) * 1e3
-    return samples
+        step()
+        host_ms = (time.perf_counter() - t0) * 1e3
+        e.record()
+        torch.cuda.synchronize(device)
+        ratios.append(host_ms / max(s.elapsed_time(e), 1e-6))
+    return float(np.median(ratios))
 
 
-def time_on(device: torch.device, fn: Callable[[], object], config: TimingConfig, graph: bool = False
-            ) -> tuple[np.ndarray, str]:
-    """Samples in ms of `fn` on `device`, and the method used: "cuda-graph" (asked for and
-    capturable), "cuda-events" or "perf-counter". A graph that cannot be captured falls back to
-    events, and the method says why."""
-    if device.type != "cuda":
-        return cpu_perf_counter(fn, config), "perf-counter"
-    if graph:
-        try:
-            return cuda_graph_events(fn, config, device), "cuda-graph"
-        except Exception as exc:  # not capturable (host sync, unsupported op): time it eagerly
-            torch.cuda.synchronize(device)
-            return cuda_events(fn, config, device), f"cuda-events (graph capture failed: {type(exc).__name__})"
-    return cuda_events(fn, config, device), "cuda-events"
+HOST_BOUND = 0.9  # host needs at least 90% of the device's time to issue a step: the GPU waits on it
 
 
-def copy_bandwidth_gbps(device: torch.device, nbytes: int = 1 << 30, config: TimingConfig | None = None
-                        ) -> np.ndarray:
-    """Samples of device-to-device copy bandwidth, bytes read + written per second, in GB/s."""
-    n = nbytes // 4
+def copy_bandwidth_gbps(device: torch.device, nbytes: int = 1 << 30, reps: int = 20) -> np.ndarray:
+    """Samples of device copy bandwidth, bytes read + written per second, in GB/s."""
+    n = max(nbytes // 4, 1)
     src = torch.randn(n, device=device)
     dst = torch.empty_like(src)
-    ms, _ = time_on(device, lambda: dst.copy_(src), config or TimingConfig(flush_l2=False, min_reps=20))
-    return 2 * n * 4 / (ms * 1e-3) / 1e9
+    dst.copy_(src)
+    samples = []
+    for _ in range(reps):
+        if device.type == "cuda":
+            s, e = _event(), _event()
+            s.record()
+            dst.copy_(src)
+            e.record()
+            torch.cuda.synchronize(device)
+            ms = s.elapsed_time(e)
+        else:
+            t0 = time.perf_counter()
+            dst.copy_(src)
+            ms = (time.perf_counter() - t0) * 1e3
+        samples.append(max(ms, 1e-6))
+    return 2 * n * 4 / (np.array(samples) * 1e-3) / 1e9

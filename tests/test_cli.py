@@ -1,4 +1,4 @@
-"""The command line: exit codes, one-line errors, a result file from a real (CPU) run."""
+"""The command line: exit codes, one-line errors, strict flags, a result file from a real (CPU) run."""
 
 from __future__ import annotations
 
@@ -7,16 +7,27 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from kbench import cli
+from tests.test_runner import HEAD, claim
 
 
 def test_bad_suite_exits_2_with_one_line(tmp_path: Path, capsys) -> None:  # type: ignore[no-untyped-def]
     bad = tmp_path / "bad.toml"
-    bad.write_text('schema_version = 1\n[paper]\nid = "x"\ntitle = "t"\n[[claims]]\nid = "c"\nkind = "magic"\n')
+    bad.write_text('schema_version = 2\n[paper]\nid = "x"\ntitle = "t"\n[[claims]]\nid = "c"\nkind = "magic"\n')
     assert cli.main(["validate", str(bad)]) == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "claims[0].kind" in err and str(bad) in err
     assert "Traceback" not in err
+
+
+@pytest.mark.parametrize("command", ["validate", "list"])
+def test_non_utf8_suite_exits_2(tmp_path: Path, capsys, command: str) -> None:  # type: ignore[no-untyped-def]
+    bad = tmp_path / "bad.toml"
+    bad.write_bytes(b'schema_version = 2\n[paper]\nid = "\xff"\n')
+    assert cli.main([command, str(bad)]) == 2
+    assert "UTF-8" in capsys.readouterr().err
 
 
 def test_missing_file_exits_2(capsys) -> None:  # type: ignore[no-untyped-def]
@@ -30,31 +41,71 @@ def test_require_gpu_fails_without_one(capsys, monkeypatch) -> None:  # type: ig
     assert "GPU is required" in capsys.readouterr().err
 
 
+@pytest.mark.parametrize(("value", "code"), [("false", None), ("0", None), ("no", None), ("maybe", 2)])
+def test_environment_flags_mean_what_they_say(tmp_path: Path, monkeypatch, capsys, value: str,  # type: ignore[no-untyped-def]
+                                              code: int | None) -> None:
+    monkeypatch.setenv("KBENCH_REQUIRE_GPU", value)
+    suite = tmp_path / "toy.toml"
+    suite.write_text(HEAD + claim("c", "good", "good", 'requires = ["cuda"]'))
+    result = cli.main(["run", str(suite), "--device", "cpu", "--no-write", "--quick"])
+    if code is None:
+        assert result == 0  # "false" does not demand a GPU: the claim is skipped on the CPU
+    else:
+        assert result == code and "KBENCH_REQUIRE_GPU" in capsys.readouterr().err
+
+
+def test_empty_shard_exits_2(tmp_path: Path, capsys) -> None:  # type: ignore[no-untyped-def]
+    suite = tmp_path / "toy.toml"
+    suite.write_text(HEAD + claim("a", "good", "good") + claim("b", "good", "good") + claim("c", "good", "good"))
+    assert cli.main(["run", str(suite), "--device", "cpu", "--shard", "4/4", "--no-write"]) == 2
+    assert "holds no claims" in capsys.readouterr().err
+
+
+def test_unwritable_results_are_refused_before_measuring(tmp_path: Path, capsys) -> None:  # type: ignore[no-untyped-def]
+    suite = tmp_path / "toy.toml"
+    suite.write_text(HEAD + claim("c", "good", "good"))
+    blocked = tmp_path / "results"
+    blocked.write_text("a file in the way")
+    assert cli.main(["run", str(suite), "--device", "cpu", "--results", str(blocked)]) == 2
+    err = capsys.readouterr().err
+    assert "not writable" in err and "claim c" not in err  # nothing was measured
+
+
+def test_markup_in_labels_is_shown_as_text(tmp_path: Path, capsys) -> None:  # type: ignore[no-untyped-def]
+    suite = tmp_path / "toy.toml"
+    suite.write_text(HEAD + claim("c", "good", "good", cases='[{ shape = [8, 8], label = "[/] [bold]x" }]'))
+    assert cli.main(["run", str(suite), "--device", "cpu", "--quick", "--results", str(tmp_path / "r")]) == 0
+    assert "[/] [bold]x" in capsys.readouterr().err
+    assert len(list((tmp_path / "r" / "toy").glob("*.json"))) == 1
+
+
+def test_show_refuses_a_corrupt_file(tmp_path: Path, capsys) -> None:  # type: ignore[no-untyped-def]
+    bad = tmp_path / "bad.json"
+    bad.write_text('{"schema_version": 2, "suite": "x"}')
+    assert cli.main(["show", str(bad)]) == 2
+    err = capsys.readouterr().err
+    assert "bad.json" in err and "Traceback" not in err
+
+
+def test_schema_prints_json(capsys) -> None:  # type: ignore[no-untyped-def]
+    assert cli.main(["schema"]) == 0
+    assert json.loads(capsys.readouterr().out)["title"] == "kbench suite file"
+
+
 def test_run_on_cpu_writes_a_result(tmp_path: Path, root: Path) -> None:
-    """A subprocess, as a user runs it: the CPU path of the FlashKAT suite, one claim."""
+    """A subprocess, as a user runs it: the CPU path of the FlashKAT suite, two claims."""
     out = subprocess.run(
         [sys.executable, "-m", "kbench", "run", "suites/flashkat.toml", "--device", "cpu", "--only", "flops-parity",
          "kat-slower-than-vit", "--results", str(tmp_path)],
         cwd=root, capture_output=True, text=True, timeout=300)
     assert out.returncode == 0, out.stderr
+    assert "cli.py:" not in out.stderr  # progress lines carry no source locations
     (path,) = (tmp_path / "flashkat").glob("*.json")
     data = json.loads(path.read_text())
-    assert data["env"]["gpu"] == "cpu" and data["env"]["torch"]
+    assert data["env"]["gpu"] == "cpu" and data["env"]["torch"] and data["schema_version"] == 2
+    assert data["provenance"]["digest"] and "kbench/stats.py" in data["provenance"]["files"]
     verdicts = {v["claim"]: v for v in data["verdicts"]}
     assert verdicts["flops-parity"]["verdict"] == "reproduced"
     assert verdicts["kat-slower-than-vit"]["verdict"] == "skipped"
     assert "CUDA" in verdicts["kat-slower-than-vit"]["reason"]
-
-
-def test_show_prints_the_per_case_table_only_when_it_has_rows(root: Path) -> None:
-    from kbench import console, results
-
-    (path,) = (root / "results" / "flashkat").glob("*-cpu-*.json")
-    data = results.load(path)
-    with console.console.capture() as shown:
-        console.print_result(data)
-    assert "per case" in shown.get() and "flops-parity" in shown.get()
-    data["verdicts"] = [dict(v, per_case=[]) for v in data["verdicts"]]  # as in a run where every claim skipped
-    with console.console.capture() as shown:
-        console.print_result(data)
-    assert "per case" not in shown.get() and "flops-parity" in shown.get()
+    assert cli.main(["verify", str(path)]) == 0

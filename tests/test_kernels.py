@@ -11,6 +11,7 @@ import pytest
 import torch
 
 from kbench import correctness, devices, registry
+from tests.fixtures.planted_rational import PLANTED
 
 AWKWARD_SHAPES = [[3, 5, 192], [1, 1, 8], [1, 48], [37, 200], [2, 70, 768]]
 CPU = torch.device("cpu")
@@ -19,7 +20,7 @@ OP = registry.operation("rational")
 
 def _runnable() -> list[str]:
     return [name for name, impl in registry.implementations("rational").items()
-            if devices.unmet(impl.requires, CPU) is None and name != "torch_compile"]
+            if devices.unmet(impl.requires, CPU) is None and name != "torch_compile" and name not in PLANTED]
 
 
 @pytest.mark.parametrize("name", _runnable())
@@ -27,8 +28,6 @@ def _runnable() -> list[str]:
 def test_implementation_matches_float64(name: str, shape: list[int]) -> None:
     impl = registry.implementation("rational", name)
     for dtype in impl.dtypes:
-        if dtype == "float64":
-            continue
         check = correctness.check(OP, impl, {"shape": shape, "dtype": dtype}, CPU, seed=sum(shape))
         assert check.ok, f"{name} {shape} {dtype}: {check.describe()}"
         assert set(check.errors) == {"y", "dx", "dA", "dB"}
@@ -49,12 +48,15 @@ def test_fp32_kernels_are_near_float64_precision() -> None:
 
 
 def test_kbench_triton_says_which_tiles_it_launched() -> None:
+    """The launch record follows the call: small tiles for a few rows, larger past 512 rows."""
     from kernels.rational import kbench_triton
 
-    for name in ("kbench_triton", "kbench_triton_det"):
-        config = registry.implementation("rational", name).launch_config
-        assert config is not None and config() == {"fwd": str(kbench_triton.INTERPRETER_FWD),
-                                                   "bwd": str(kbench_triton.INTERPRETER_BWD)}
+    impl = registry.implementation("rational", "kbench_triton_det")
+    for rows, fwd, bwd in ((37, kbench_triton.INTERPRETER_FWD, kbench_triton.INTERPRETER_BWD),
+                           (600, kbench_triton.INTERPRETER_FWD_LARGE, kbench_triton.INTERPRETER_BWD_LARGE)):
+        correctness.forward_backward(impl.fn, OP, OP.make_inputs({"shape": [rows, 64]}, CPU, torch.float32, 1))
+        assert impl.launch_config is not None and impl.launch_config() == {"fwd": str(fwd), "bwd": str(bwd)}
+    assert kbench_triton.INTERPRETER_BWD != kbench_triton.INTERPRETER_BWD_LARGE
 
 
 def test_deterministic_mode_gives_identical_bits() -> None:
@@ -76,6 +78,20 @@ def test_inputs_are_random_and_never_zero() -> None:
 def test_rejects_width_not_divisible_by_groups() -> None:
     with pytest.raises(ValueError, match="divisible"):
         OP.make_inputs({"shape": [2, 20]}, CPU, torch.float32, seed=0)
+    with pytest.raises(ValueError, match="layout"):
+        OP.make_inputs({"shape": [2, 16], "layout": "diagonal"}, CPU, torch.float32, seed=0)
+
+
+def test_layouts_are_what_they_say() -> None:
+    expanded = OP.make_inputs({"shape": [2, 16], "layout": "expanded"}, CPU, torch.float32, seed=0)
+    assert expanded.args[1].stride() == (0, 1) and torch.equal(expanded.args[1][0], expanded.args[1][7])
+    strided = OP.make_inputs({"shape": [3, 16], "layout": "strided"}, CPU, torch.float32, seed=0)
+    assert not strided.args[0].is_contiguous() and strided.args[0].stride() == (24, 1)
+    zeros = OP.make_inputs({"shape": [3, 16], "layout": "zeros"}, CPU, torch.float32, seed=0)
+    assert int((zeros.args[0] == 0).sum()) == 7
+    for inputs in (expanded, strided, zeros):
+        assert all(t.requires_grad for t in inputs.args)
+        assert len(inputs.owners()) == 4
 
 
 def test_bytes_moved_halve_with_half_precision() -> None:

@@ -34,4 +34,4 @@ def test_collect_deduplicates_shared_timings(tmp_path: Path) -> None:
     suite.write_text(HEAD + claim("a", "good", "good") + claim("b", "good", "zeros_only")
                      + claim("gpu", "good", "crashes", 'requires = ["cuda"]'))
     cases = pytest_bench.collect(str(suite), pytest_bench.torch.device("cpu"))
-    assert sorted(c.id for c in cases) == ["good-fwd+bwd-64x33-float32", "zeros_only-fwd+bwd-64x33-float32"]
+    assert sorted(c.id for c in cases) == ["good-fwd+bwd-64x8-float32", "zeros_only-fwd+bwd-64x8-float32"]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 import shutil
 import subprocess
@@ -9,7 +10,9 @@ from pathlib import Path
 
 import pytest
 
-from kbench.report import build
+from kbench import cli
+from kbench.errors import KbenchError
+from kbench.report import MARKER, build
 from tests.synthetic import make_result
 
 ARTIFACTS = Path(__file__).resolve().parent.parent / "build" / "test-artifacts"
@@ -27,6 +30,10 @@ def site(tmp_path_factory: pytest.TempPathFactory) -> Path:
     make_result(res, suite="beta", seed=4)
     corrupt = res / "beta" / "20260105T000000Z-truncated.json"
     corrupt.write_text('{"schema_version": 1, "suite": "beta", "run_')
+    escaping = res / "beta" / "20260106T000000Z-escape.json"
+    data = json.loads((next((res / "beta").glob("*000004.json"))).read_text())
+    data["run_id"] = "../../../outside"
+    escaping.write_text(json.dumps(data))
     out = tmp_path_factory.mktemp("site")
     build(res, out, log=lambda message: None)
     assert corrupt.read_text() == '{"schema_version": 1, "suite": "beta", "run_', "a corrupt file is never rewritten"
@@ -46,6 +53,49 @@ def test_index_merges_devices_side_by_side(site: Path) -> None:
 def test_corrupt_file_is_listed_not_fatal(site: Path) -> None:
     html = (site / "index.html").read_text()
     assert 'id="problems"' in html and "truncated.json" in html
+    assert "escape.json" in html and "cannot be part of a path" in html  # a run id with ../ is refused
+    assert not (site.parent / "outside.json").exists() and not list(site.parent.glob("run-*outside*"))
+
+
+def test_reasons_are_never_nan(site: Path) -> None:
+    for page in site.glob("*.html"):
+        assert ">nan<" not in page.read_text()
+
+
+def test_out_never_deletes_what_kbench_did_not_create(tmp_path: Path) -> None:
+    res = tmp_path / "results"
+    make_result(res, seed=1)
+    foreign = tmp_path / "mine"
+    foreign.mkdir()
+    (foreign / "thesis.tex").write_text("years of work")
+    with pytest.raises(KbenchError, match="not built by kbench"):
+        build(res, foreign, log=lambda message: None)
+    assert (foreign / "thesis.tex").read_text() == "years of work"
+    for bad in (res, tmp_path, res / "toy"):
+        with pytest.raises(KbenchError, match="results folder"):
+            build(res, bad, log=lambda message: None)
+    assert len(list(res.rglob("*.json"))) == 1
+    (tmp_path / "file").write_text("x")
+    with pytest.raises(KbenchError, match="file is in the way"):
+        build(res, tmp_path / "file", log=lambda message: None)
+
+
+def test_a_kbench_report_is_replaced_by_the_next_build(tmp_path: Path) -> None:
+    res = tmp_path / "results"
+    make_result(res, seed=1)
+    out = tmp_path / "site"
+    build(res, out, log=lambda message: None)
+    assert (out / MARKER).is_file()
+    (out / "stale.html").write_text("old")
+    make_result(res, seed=2, created="2026-01-02T00:00:00")
+    build(res, out, log=lambda message: None)
+    assert not (out / "stale.html").exists() and len(list((out / "runs").glob("*.json"))) == 2
+    assert not [p for p in tmp_path.iterdir() if p.name.startswith(".site")]  # no staging folder left
+
+
+def test_report_of_a_missing_folder_exits_2(tmp_path: Path, capsys) -> None:  # type: ignore[no-untyped-def]
+    assert cli.main(["report", "--results", str(tmp_path / "nope"), "--out", str(tmp_path / "site")]) == 2
+    assert "does not exist" in capsys.readouterr().err
 
 
 def test_pages_figures_and_raw_runs_exist(site: Path) -> None:
@@ -56,6 +106,8 @@ def test_pages_figures_and_raw_runs_exist(site: Path) -> None:
         for img in re.findall(r'src="(img/[^"]+)"', page):
             assert (site / img).stat().st_size > 1000
     assert len(list((site / "runs").glob("*.json"))) == 4
+    page = (site / "suite-alpha.html").read_text()
+    assert "<th>rounds</th>" in page and "run-to-run sd" in page and ">0.2%<" in page
     run_pages = list(site.glob("run-*.html"))
     assert len(run_pages) == 4 and all("Environment" in p.read_text() for p in run_pages)
 

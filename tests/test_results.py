@@ -1,8 +1,10 @@
-"""Result files: atomic, never overwritten, and loaded defensively."""
+"""Result files: atomic, never overwritten, never lost, and read through one validator."""
 
 from __future__ import annotations
 
 import json
+import os
+import stat
 from pathlib import Path
 
 import pytest
@@ -11,13 +13,15 @@ from kbench import results
 from kbench.errors import ResultError
 
 
-def _result(run_id: str = "20260101T000000Z-cpu-abc123") -> results.Result:
+def _result(run_id: str = "20260101T000000Z-cpu-abc123", suite: str = "toy") -> results.Result:
     return results.Result(
-        suite="toy", suite_file="suites/toy.toml", suite_sha256="0" * 64, run_id=run_id,
-        created="2026-01-01T00:00:00+00:00", env={"gpu": "cpu", "git_commit": "abc"}, paper={"id": "toy"},
+        suite=suite, suite_file="suites/toy.toml", suite_sha256="0" * 64, run_id=run_id,
+        created="2026-01-01T00:00:00+00:00", env={"gpu": "cpu", "git_commit": "abc"}, paper={"id": suite},
         measurements=[results.Measurement(claim="c", case={"shape": [2, 3]}, subject={"impl": "good"},
-                                          metric="time_ms", summary={"median": 1.0}, samples=[1.0, 1.1])],
-        verdicts=[results.Verdict("c", "speedup", "reproduced", 2.0, [1.8, 2.2], 2.0, 1.0, ">= 1.5", "q")],
+                                          metric="time_ms", unit="ms", samples=[1.0, 1.1], groups=[0, 1],
+                                          summary={"median": 1.05})],
+        verdicts=[results.Verdict("c", "speedup", "reproduced", 2.0, [1.8, 2.2], 2.0, 1.0,
+                                  {"at_least": 1.5, "at_most": None, "of_paper": False, "text": ">= 1.5"}, "q")],
     )
 
 
@@ -25,42 +29,153 @@ def test_write_then_load_round_trips(tmp_path: Path) -> None:
     path = results.write(_result(), tmp_path)
     assert path == tmp_path / "toy" / "20260101T000000Z-cpu-abc123.json"
     data = results.load(path)
-    for key in ("suite", "run_id", "created", "env", "measurements", "verdicts"):
-        assert key in data
-    v = data["verdicts"][0]
-    assert {"claim", "verdict", "measured", "interval", "paper_value", "reason"} <= set(v)
+    assert data["schema_version"] == 2 and data["measurements"][0]["groups"] == [0, 1]
+    assert data["verdicts"][0]["rule"]["text"] == ">= 1.5"
     assert list(path.parent.iterdir()) == [path], "no temporary file may remain"
 
 
-def test_never_overwrites(tmp_path: Path) -> None:
+def test_a_taken_name_gets_a_new_one_and_nothing_is_overwritten(tmp_path: Path) -> None:
     path = results.write(_result(), tmp_path)
     before = path.read_bytes()
     changed = _result()
     changed.verdicts[0].measured = 99.0
-    with pytest.raises(ResultError, match="never overwritten"):
-        results.write(changed, tmp_path)
+    second = results.write(changed, tmp_path)
     assert path.read_bytes() == before
-    assert [p.name for p in path.parent.iterdir()] == [path.name]
+    assert second.name == "20260101T000000Z-cpu-abc123-2.json"
+    assert results.load(second)["run_id"] == "20260101T000000Z-cpu-abc123-2"
+    assert results.load(second)["verdicts"][0]["measured"] == 99.0
 
 
-def test_nan_is_refused_not_written(tmp_path: Path) -> None:
+def test_nan_is_stored_as_null_with_a_flag(tmp_path: Path) -> None:
     bad = _result()
     bad.verdicts[0].measured = float("nan")
-    with pytest.raises(ValueError):
-        results.write(bad, tmp_path)
-    assert not list((tmp_path / "toy").glob("*.json"))
+    bad.measurements[0].extra["gbps"] = float("inf")
+    data = json.loads(results.write(bad, tmp_path).read_text())
+    assert data["verdicts"][0]["measured"] is None and data["measurements"][0]["extra"]["gbps"] is None
+    assert data["nonfinite"] == ["/measurements/0/extra/gbps", "/verdicts/0/measured"]
 
 
-def test_truncated_and_foreign_files_are_reported_and_skipped(tmp_path: Path) -> None:
+def test_files_follow_the_umask(tmp_path: Path) -> None:
+    old = os.umask(0o022)
+    try:
+        path = results.write(_result(), tmp_path)
+    finally:
+        os.umask(old)
+    assert stat.S_IMODE(path.stat().st_mode) == 0o644
+
+
+def test_stale_temporaries_of_dead_writers_are_removed(tmp_path: Path) -> None:
+    folder = tmp_path / "toy"
+    folder.mkdir()
+    dead = folder / ".20250101T000000Z-cpu-000000.999999999.tmp"  # no process has that pid
+    dead.write_text("{half")
+    alive = folder / f".20250101T000000Z-cpu-000001.{os.getpid()}.tmp"
+    alive.write_text("{half")
+    results.write(_result(), tmp_path)
+    assert not dead.exists() and alive.exists()
+
+
+@pytest.mark.parametrize("bad", ["../../escape", "a/b", "..", ".hidden", "x" * 200, ""])
+def test_names_from_files_never_leave_their_folder(tmp_path: Path, bad: str) -> None:
+    root = tmp_path / "a" / "results"
+    with pytest.raises(ResultError, match="cannot be part of a path"):
+        results.write(_result(suite=bad), root)
+    with pytest.raises(ResultError, match="cannot be part of a path"):
+        results.write(_result(run_id=bad), root)
+    assert not list(tmp_path.rglob("*.json")) and not root.exists()
+
+
+@pytest.mark.skipif(os.geteuid() == 0, reason="root can write a read-only folder")
+def test_unwritable_folder_is_found_before_measuring(tmp_path: Path) -> None:
+    tmp_path.chmod(0o500)
+    try:
+        with pytest.raises(ResultError, match="not writable"):
+            results.check_writable(tmp_path, "toy")
+    finally:
+        tmp_path.chmod(0o700)
+
+
+def test_a_file_in_the_way_is_found_before_measuring(tmp_path: Path) -> None:
+    (tmp_path / "toy").write_text("not a folder")
+    with pytest.raises(ResultError, match="not writable"):
+        results.check_writable(tmp_path, "toy")
+
+
+def test_a_failed_write_is_rescued_elsewhere(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    blocked = tmp_path / "blocked"
+    blocked.write_text("a file where the results folder should be")
+    monkeypatch.setattr(results.tempfile, "gettempdir", lambda: str(tmp_path / "tmp"))
+    path, problem = results.write_or_rescue(_result(), blocked)
+    assert problem and str(blocked) in problem
+    assert path.parent.parent == tmp_path / "tmp" / results.FALLBACK_DIR and results.load(path)["suite"] == "toy"
+
+
+def _valid() -> dict:
+    return json.loads(json.dumps(_result().as_dict()))
+
+
+CORRUPTIONS = {
+    "truncated": None,
+    "not an object": [1, 2],
+    "future schema": {"schema_version": 99},
+    "missing run_id": lambda d: d.pop("run_id"),
+    "run_id escapes": lambda d: d.update(run_id="../../x"),
+    "suite escapes": lambda d: d.update(suite="../x"),
+    "measurements not a list": lambda d: d.update(measurements={}),
+    "measurement not an object": lambda d: d["measurements"].append(3),
+    "samples with text": lambda d: d["measurements"][0].update(samples=["1"]),
+    "groups of another length": lambda d: d["measurements"][0].update(groups=[0]),
+    "ok without samples": lambda d: d["measurements"][0].update(samples=[]),
+    "unknown noise": lambda d: d["measurements"][0].update(noise="vibes"),
+    "status unknown": lambda d: d["measurements"][0].update(status="fine"),
+    "unknown verdict": lambda d: d["verdicts"][0].update(verdict="great"),
+    "interval of three": lambda d: d["verdicts"][0].update(interval=[1, 2, 3]),
+    "measured as text": lambda d: d["verdicts"][0].update(measured="2"),
+    "measured infinite": lambda d: d["verdicts"][0].update(measured=1e999),
+    "rule as a number": lambda d: d["verdicts"][0].update(rule=3),
+    "per_case without case": lambda d: d["verdicts"][0].update(per_case=[{"value": 1}]),
+    "duplicate claim": lambda d: d["verdicts"].append(dict(d["verdicts"][0])),
+    "env not an object": lambda d: d.update(env=None),
+    "interrupted not a flag": lambda d: d.update(interrupted="no"),
+    "thresholds with text": lambda d: d.update(thresholds={"c": "5%"}),
+}
+
+
+@pytest.mark.parametrize("name", list(CORRUPTIONS))
+def test_corrupt_files_are_refused_with_their_name(tmp_path: Path, name: str) -> None:
+    fix = CORRUPTIONS[name]
+    path = tmp_path / "bad.json"
+    if fix is None:
+        path.write_text(json.dumps(_valid())[:60])
+    elif callable(fix):
+        data = _valid()
+        fix(data)
+        path.write_text(json.dumps(data))
+    else:
+        path.write_text(json.dumps(fix))
+    with pytest.raises(ResultError) as info:
+        results.load(path)
+    assert str(path) in str(info.value)
+
+
+def test_non_utf8_and_deeply_nested_files_are_refused(tmp_path: Path) -> None:
+    (tmp_path / "a.json").write_bytes(b'{"schema_version": 2, "suite": "\xff"}')
+    (tmp_path / "b.json").write_text("[" * 100000 + "]" * 100000)
+    for name in ("a.json", "b.json"):
+        with pytest.raises(ResultError):
+            results.load(tmp_path / name)
+
+
+def test_load_all_lists_bad_files_and_keeps_good_ones(tmp_path: Path) -> None:
     good = results.write(_result(), tmp_path)
     (tmp_path / "toy" / "truncated.json").write_text(good.read_text()[:50])
     (tmp_path / "toy" / "future.json").write_text(json.dumps({"schema_version": 99}))
     found, problems = results.load_all(tmp_path)
     assert [r["run_id"] for r in found] == ["20260101T000000Z-cpu-abc123"]
-    assert len(problems) == 2
-    assert any("truncated.json" in p and "not valid JSON" in p for p in problems)
-    assert any("future.json" in p and "schema_version 99" in p for p in problems)
+    assert len(problems) == 2 and any("truncated.json" in p for p in problems)
     assert (tmp_path / "toy" / "truncated.json").read_text() == good.read_text()[:50], "never rewritten"
+    with pytest.raises(ResultError, match="does not exist"):
+        results.load_all(tmp_path / "missing")
 
 
 def test_tables(tmp_path: Path) -> None:
@@ -68,8 +183,24 @@ def test_tables(tmp_path: Path) -> None:
     found, _ = results.load_all(tmp_path)
     verdicts = results.verdict_table(found)
     assert verdicts.loc[0, "verdict"] == "reproduced" and verdicts.loc[0, "low"] == 1.8
+    assert verdicts.loc[0, "rule"] == ">= 1.5" and verdicts.loc[0, "reason"] == ""
     measurements = results.measurement_table(found)
     assert measurements.loc[0, "subject"] == "good" and measurements.loc[0, "case"] == "2x3"
+
+
+def test_committed_results_load_and_schema_1_is_judged_again(root: Path) -> None:
+    """Every committed file loads; in schema-1 files a timing of one round has no between-round
+    interval, so its verdict is inconclusive now, with the old verdict kept in the notes."""
+    found, problems = results.load_all(root / "results")
+    assert not problems, problems
+    old = [r for r in found if r["plan"].get("migrated_from_schema") == 1]
+    assert old
+    for r in old:
+        for v in r["verdicts"]:
+            assert any(n.startswith("schema 1 verdict") for n in v["notes"]), v["claim"]
+            timed = [m for m in r["measurements"] if m["claim"] == v["claim"] and m["noise"] == "timing"]
+            if timed and v["verdict"] not in ("skipped", "error"):
+                assert v["verdict"] == "inconclusive" and v["interval"] is None, (r["run_id"], v["claim"])
 
 
 def test_run_ids_do_not_collide() -> None:

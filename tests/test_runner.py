@@ -1,5 +1,5 @@
-"""The runner on the toy operation: checked before timed, skips and errors as verdicts, shards,
-and an interrupted run that keeps what it measured."""
+"""The runner on the toy operation: checked before timed, outputs of timed calls checked,
+impossible speeds refused, skips and errors as verdicts, every measurement kept, shards."""
 
 from __future__ import annotations
 
@@ -8,29 +8,31 @@ from pathlib import Path
 import pytest
 import torch
 
-from kbench import kinds, runner, suite
+from kbench import runner, suite
 from kbench.errors import KbenchError
-from kbench.kinds.base import ClaimData, Context
+from kbench.kinds import KINDS
+from kbench.kinds.kernels import measure_times
 
 HEAD = """
-schema_version = 1
+schema_version = 2
 [paper]
 id = "toy"
 title = "A toy paper"
 """
 
 
-def claim(cid: str, baseline: str, candidate: str, extra: str = "") -> str:
+def claim(cid: str, baseline: str, candidate: str, extra: str = "", op: str = "toy_scale",
+          cases: str = '[{ shape = [64, 8], dtype = "float32" }]') -> str:
     return f"""
 [[claims]]
 id = "{cid}"
 kind = "speedup"
 quote = "q"
-operation = "toy_scale"
+operation = "{op}"
 baseline = {{ impl = "{baseline}", pass = "fwd+bwd" }}
 candidate = {{ impl = "{candidate}", pass = "fwd+bwd" }}
-cases = [{{ shape = [64, 33], dtype = "float32" }}]
-pass = {{ at_least = 0.5 }}
+cases = {cases}
+rule = {{ at_least = 0.5 }}
 {extra}
 """
 
@@ -38,41 +40,70 @@ pass = {{ at_least = 0.5 }}
 def run(tmp_path: Path, text: str, **options: object) -> runner.Result:
     path = tmp_path / "toy.toml"
     path.write_text(HEAD + text)
-    opts = runner.RunOptions(device=torch.device("cpu"), quick=True, measure_peaks=False, **options)  # type: ignore[arg-type]
+    opts = runner.RunOptions(device=torch.device("cpu"), quick=True, **options)  # type: ignore[arg-type]
     return runner.run(suite.load(path), opts)
 
 
-def test_good_pair_is_timed_and_judged(tmp_path: Path) -> None:
+def test_good_pair_is_timed_in_rounds_and_judged(tmp_path: Path) -> None:
     result = run(tmp_path, claim("same", "good", "good"))
     (v,) = result.verdicts
-    assert v.verdict in ("reproduced", "inconclusive")  # same code both sides: ratio near 1
+    assert v.verdict in ("reproduced", "inconclusive") and v.n == 2  # --quick: 2 rounds
     assert v.interval is not None and v.interval[0] <= v.measured <= v.interval[1]
     m = result.measurements[0]
-    assert m.metric == "time_ms" and m.samples and len(m.samples) >= 5
-    assert m.extra["errors_before"]["dx"] < 1e-6 and m.extra["errors_after"]["y"] < 1e-6
+    assert m.metric == "time_ms" and m.unit == "ms" and m.noise == "timing" and m.better == "lower"
+    assert sorted(set(m.groups)) == [0, 1] and len(m.samples) >= 10
+    assert m.extra["errors_before"]["dx"] == 0.0 and m.extra["errors_after"]["y"] == 0.0
     assert m.extra["launch"] == {"fwd": "BLOCK: 64"}  # what the implementation says it launched
+    assert m.extra["timing"] == "perf-counter" and m.summary["rounds"] == 2
+    assert result.plan["kernel_rounds"] == 2 and "Student t" in result.plan["why"]
 
 
-@pytest.mark.parametrize("bad", ["off_by_last", "zeros_only"])
+@pytest.mark.parametrize("bad", ["off_by_last", "zeros_only", "half_inside", "wrong_past_64_rows", "layout_blind"])
 def test_wrong_implementation_is_refused_before_timing(tmp_path: Path, bad: str) -> None:
-    result = run(tmp_path, claim("bad", "good", bad))
+    result = run(tmp_path, claim("bad", "good", bad, cases='[{ shape = [37, 8], dtype = "float32" }]'))
     (v,) = result.verdicts
     assert v.verdict == "error" and v.measured is None
     assert bad in (v.reason or "") and "wrong against float64" in (v.reason or "")
     assert not any(m.subject.get("impl") == bad for m in result.measurements)
 
 
+def test_a_kernel_that_caches_results_is_caught_by_its_timed_outputs(tmp_path: Path) -> None:
+    result = run(tmp_path, claim("cheat", "good", "caches_by_identity"))
+    (v,) = result.verdicts
+    assert v.verdict == "error" and "a timed call" in (v.reason or "") and v.measured is None
+    assert not any(m.subject.get("impl") == "caches_by_identity" for m in result.measurements)
+
+
+def test_a_speed_beyond_the_copy_bandwidth_is_refused(tmp_path: Path) -> None:
+    result = run(tmp_path, claim("heavy", "good", "good", op="toy_heavy"))
+    (v,) = result.verdicts
+    assert v.verdict == "error" and "cannot be real" in (v.reason or "")
+    rejected = [m for m in result.measurements if m.role == "rejected"]
+    assert rejected and rejected[0].status == "error"
+    assert rejected[0].extra["slowest_round_gbps"] > rejected[0].extra["copy_ceiling_gbps"]
+
+
 def test_crash_becomes_an_error_verdict_and_the_run_goes_on(tmp_path: Path) -> None:
     result = run(tmp_path, claim("crash", "good", "crashes") + claim("after", "good", "good"))
-    assert [v.verdict for v in result.verdicts][0] == "error"
-    assert "planted crash" in (result.verdicts[0].reason or "")
+    assert result.verdicts[0].verdict == "error" and "planted crash" in (result.verdicts[0].reason or "")
+    assert "test_runner" not in (result.verdicts[0].reason or "")  # a short traceback: the kernel's frames
     assert result.verdicts[1].verdict != "error"
+
+
+def test_a_failing_claim_keeps_what_it_measured(tmp_path: Path) -> None:
+    cases = '[{ shape = [64, 8], dtype = "float32" }, { shape = [64, 64], dtype = "float32" }]'
+    result = run(tmp_path, claim("half", "good", "crashes_when_wide", cases=cases))
+    (v,) = result.verdicts
+    assert v.verdict == "error" and "wide" in (v.reason or "")
+    kept = [(m.claim, m.role, m.case["shape"]) for m in result.measurements]
+    assert kept == [("half", "baseline", [64, 8]), ("half", "candidate", [64, 8])]
 
 
 def test_cuda_claim_is_skipped_on_cpu_with_reason(tmp_path: Path) -> None:
     result = run(tmp_path, claim("gpu", "good", "good", 'requires = ["cuda"]'))
     (v,) = result.verdicts
     assert v.verdict == "skipped" and "CUDA" in (v.reason or "")
+    assert v.rule["text"] == ">= 0.5"
 
 
 def test_shards_partition_the_claims(tmp_path: Path) -> None:
@@ -81,44 +112,40 @@ def test_shards_partition_the_claims(tmp_path: Path) -> None:
     s = suite.load(path)
     shards = [runner.select_claims(s, (), runner.Shard(i, 3)) for i in range(3)]
     ids = [c.id for shard in shards for c in shard]
-    assert sorted(ids) == [f"c{i}" for i in range(5)]
-    assert [c.id for c in shards[1]] == [c.id for c in runner.select_claims(s, (), runner.Shard(1, 3))]
+    assert sorted(ids) == [f"c{i}" for i in range(5)] and len(ids) == 5
     assert runner.Shard.parse("2/3") == runner.Shard(1, 3)
     with pytest.raises(KbenchError, match="--shard"):
         runner.Shard.parse("4/3")
     with pytest.raises(KbenchError, match="no claim 'nope'"):
         runner.select_claims(s, ("nope",), None)
+    with pytest.raises(KbenchError, match="holds no claims"):
+        runner.select_claims(s, ("c0", "c1"), runner.Shard(2, 3))
 
 
-def interrupt_second_claim(monkeypatch: pytest.MonkeyPatch, measure_first: bool) -> None:
-    """Make the second speedup claim raise Ctrl-C, optionally after measuring its baseline."""
-    real = kinds.COLLECTORS["speedup"]
+def test_interrupt_keeps_measurements_under_their_claim(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    speedup = KINDS["speedup"]
+    real = speedup.collect
     calls = {"n": 0}
 
-    def collector(c: suite.Claim, ctx: Context) -> ClaimData:
+    def collect(c: suite.Claim, ctx: object) -> None:
         calls["n"] += 1
         if calls["n"] < 2:
             return real(c, ctx)
-        if measure_first:
-            kinds.kernels.measure_time(kinds.kernels.registry.operation("toy_scale"), c.baseline, c.cases[0], ctx)
+        measure_times(c, [("baseline", c.side("baseline"))], c.cases[0], ctx)  # type: ignore[arg-type]
         raise KeyboardInterrupt
 
-    monkeypatch.setitem(kinds.COLLECTORS, "speedup", collector)
-
-
-def test_interrupt_keeps_measurements(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    interrupt_second_claim(monkeypatch, measure_first=True)
-    text = claim("first", "good", "good") + claim("second", "good", "good").replace("[64, 33]", "[8, 9]")
+    monkeypatch.setattr(speedup, "collect", collect)
+    text = claim("first", "good", "good") + claim("second", "good", "good", cases='[{ shape = [8, 16] }]')
     result = run(tmp_path, text)
     assert result.interrupted
-    assert [v.verdict for v in result.verdicts][1] == "skipped"
-    assert "interrupted" in (result.verdicts[1].reason or "")
-    shapes = [m.case["shape"] for m in result.measurements]
-    assert [8, 9] in shapes, "the measurement taken before Ctrl-C is kept"
+    assert [v.verdict for v in result.verdicts][1] == "skipped" and "interrupted" in (result.verdicts[1].reason or "")
+    kept = [(m.claim, m.case["shape"]) for m in result.measurements]
+    assert ("second", [8, 16]) in kept, "the measurement taken before Ctrl-C is kept, under its claim"
+    assert len(kept) == 3  # the first claim's pair once each, and the second claim's baseline
 
 
-def test_interrupt_does_not_duplicate_recorded_measurements(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    interrupt_second_claim(monkeypatch, measure_first=False)
-    result = run(tmp_path, claim("first", "good", "good") + claim("second", "good", "good"))
-    assert result.interrupted
-    assert len(result.measurements) == 2  # the first claim's pair, once each
+def test_shared_timings_are_reused_not_retaken(tmp_path: Path) -> None:
+    result = run(tmp_path, claim("a", "good", "flaky_bits") + claim("b", "good", "flaky_bits"))
+    first = [m for m in result.measurements if m.claim == "a"]
+    second = [m for m in result.measurements if m.claim == "b"]
+    assert [m.samples for m in first] == [m.samples for m in second]

@@ -1,16 +1,8 @@
-"""Claim kinds: each turns a claim into measurements and per-case values (see base.ClaimData)."""
+"""Claim kinds: one object each (kbench.kinds.base.Kind), found here by name."""
 
-from kbench.kinds.base import Collector
-from kbench.kinds.kernels import bandwidth_fraction, bitwise_repeat, error_ratio, max_error, speedup
-from kbench.kinds.models import flops_ratio, time_share, train_speedup
+from kbench.kinds.base import Kind
+from kbench.kinds.kernels import BandwidthFraction, BitwiseRepeat, ErrorRatio, MaxError, Speedup
+from kbench.kinds.models import FlopsRatio, TimeShare, TrainSpeedup
 
-COLLECTORS: dict[str, Collector] = {
-    "speedup": speedup,
-    "error-ratio": error_ratio,
-    "max-error": max_error,
-    "bitwise-repeat": bitwise_repeat,
-    "bandwidth-fraction": bandwidth_fraction,
-    "train-speedup": train_speedup,
-    "time-share": time_share,
-    "flops-ratio": flops_ratio,
-}
+KINDS: dict[str, Kind] = {k.name: k for k in (Speedup(), BandwidthFraction(), ErrorRatio(), MaxError(),
+                                                BitwiseRepeat(), TrainSpeedup(), TimeShare(), FlopsRatio())}

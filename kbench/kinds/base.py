@@ -1,17 +1,26 @@
-"""What every claim kind hands back to the runner, and the context it measures in."""
+"""What a claim kind is, and the context every kind measures in.
+
+A kind is one object (`Kind`): its typed parameters (case keys, options, side fields), how its
+cases combine, what the run must provide (copy bandwidth), `collect` (measure on the device; each
+measurement is recorded in the context the moment it exists, so a claim that fails later keeps
+it) and `evaluate` (measurements -> one estimate per case: pure, no device, so the same code
+judges a fresh run, a merge of rounds and a schema-1 file). Adding a kind is one module plus
+one line in kbench/kinds/__init__.py.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
-from typing import Any
+import math
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field, replace
+from typing import Any, Protocol
 
-import numpy as np
 import torch
 
 from kbench import devices, env, registry
+from kbench.params import Param
 from kbench.results import Measurement
-from kbench.suite import Claim
+from kbench.stats import Estimate
 from kbench.timing import TimingConfig
 
 
@@ -23,19 +32,26 @@ class Failed(Exception):
     """A subject failed (wrong answer, crash); the claim gets an `error` verdict with this message."""
 
 
+class NotJudged(Exception):
+    """The measurements cannot support a verdict (e.g. timing methods differ); `inconclusive`."""
+
+
 @dataclass
 class CaseValue:
-    """One case's contribution to a claim's measured value."""
+    """One case's contribution to a claim's value: its estimate and what else it should show."""
 
     case: Mapping[str, Any]
-    point: float  # e.g. median(baseline) / median(candidate)
-    draws: np.ndarray  # bootstrap replicates of `point`
+    estimate: Estimate
+    details: dict[str, Any] = field(default_factory=dict)
+    notes: list[str] = field(default_factory=list)
 
 
-@dataclass
-class ClaimData:
-    measurements: list[Measurement] = field(default_factory=list)
-    values: list[CaseValue] = field(default_factory=list)
+class ClaimLike(Protocol):
+    """What evaluation needs of a claim (a parsed suite claim, or one rebuilt from a result file)."""
+
+    id: str
+    kind: str
+    options: Mapping[str, Any]
 
 
 @dataclass
@@ -46,9 +62,13 @@ class Context:
     kernel_timing: TimingConfig
     model_timing: TimingConfig
     seed: int = 0
+    budget: float = 1.0  # 1 = as the suite says; --quick scales seeds, steps and rounds down
     progress: Callable[[str], None] = lambda message: None
     cache: dict[tuple[Any, ...], Measurement] = field(default_factory=dict)
+    recorded: list[Measurement] = field(default_factory=list)  # the claim in progress
+    claim_id: str = ""
     peaks: dict[str, Any] = field(default_factory=dict)
+    ceilings: dict[int, float] = field(default_factory=dict)  # bytes -> best copy GB/s at that size
     max_clock_mhz: object = None  # the GPU's maximum SM clock, to flag throttled measurements
 
     def seed_for(self, *parts: object) -> int:
@@ -56,8 +76,41 @@ class Context:
         text = "|".join(map(str, parts))
         return (self.seed * 1_000_003 + sum((i + 1) * ord(c) for i, c in enumerate(text))) % (2**31)
 
+    def scaled(self, n: int, minimum: int) -> int:
+        """`n` (seeds, steps, rounds) scaled by the run's budget, never below `minimum`."""
+        return max(minimum, math.ceil(n * self.budget)) if self.budget < 1 else n
 
-Collector = Callable[[Claim, Context], ClaimData]
+    def record(self, m: Measurement, role: str) -> Measurement:
+        """File `m` under the claim in progress with its role, and keep it even if the claim fails."""
+        filed = replace(m, claim=self.claim_id, role=role, extra=dict(m.extra))
+        self.recorded.append(filed)
+        return filed
+
+
+class Kind:
+    """One claim kind. Subclasses set the class attributes and implement collect and evaluate."""
+
+    name: str = ""
+    description: str = ""
+    sides: tuple[str, ...] = ("subject",)  # ("baseline", "candidate") for comparisons
+    side_params: Mapping[str, Param] = {}
+    case_params: Mapping[str, Param] = {}
+    options: Mapping[str, Param] = {}
+    combine: str = "geomean"  # geomean | mean | worst | each
+    unit: str = ""
+    needs_operation: bool = True  # the claim names an operation under kernels/
+    needs_copy_bandwidth: bool = False  # the run measures the copy bandwidth when a claim needs it
+
+    def collect(self, claim: Any, ctx: Context) -> None:
+        raise NotImplementedError
+
+    def evaluate(self, claim: ClaimLike, case: Mapping[str, Any], measurements: Sequence[Mapping[str, Any]],
+                 peaks: Mapping[str, Any]) -> list[CaseValue]:
+        """This case's value(s) from its measurements (dicts as stored in a result file)."""
+        raise NotImplementedError
+
+    def check_references(self, claim: Any, path: str, where: str) -> None:
+        """Suite-level checks of names against the registry (implementations, model sizes)."""
 
 
 def runnable(op: str, name: str, device: torch.device) -> registry.Implementation:
@@ -77,10 +130,34 @@ def clock_state(ctx: Context) -> dict[str, Any]:
     return {"sm_clock_mhz": clock, "throttled": env.throttled(clock, ctx.max_clock_mhz)}
 
 
-def for_claim(m: Measurement, claim: Claim) -> Measurement:
-    """A copy of a (possibly cached, shared) measurement, filed under `claim`."""
-    return Measurement(**{**m.__dict__, "claim": claim.id})
-
-
 def case_key(case: Mapping[str, Any]) -> tuple[Any, ...]:
-    return tuple(sorted((k, tuple(v) if isinstance(v, list) else v) for k, v in case.items()))
+    return tuple(sorted((k, _hashable(v)) for k, v in case.items() if k not in ("label", "paper_value")))
+
+
+def _hashable(v: Any) -> Any:
+    if isinstance(v, list):
+        return tuple(_hashable(x) for x in v)
+    if isinstance(v, dict):
+        return tuple(sorted((k, _hashable(x)) for k, x in v.items()))
+    return v
+
+
+def by_role(measurements: Sequence[Mapping[str, Any]], role: str, metric: str) -> Mapping[str, Any]:
+    """The one measurement of `metric` for side `role` (NotJudged when it is missing or failed)."""
+    found = [m for m in measurements if m.get("role") == role and m.get("metric") == metric]
+    if not found:
+        raise NotJudged(f"no {metric} measurement of the {role}")
+    m = found[0]
+    if m.get("status") != "ok" or not m.get("samples"):
+        raise NotJudged(f"the {role}'s {metric} was not measured: {m.get('reason') or m.get('status')}")
+    return m
+
+
+def one_method(measurements: Sequence[Mapping[str, Any]]) -> str | None:
+    """The timing method every timed measurement of a claim shares, or NotJudged naming them."""
+    methods = {str((m.get("extra") or {}).get("timing")) for m in measurements
+               if m.get("noise") == "timing" and m.get("status") == "ok"}
+    if len(methods) > 1:
+        raise NotJudged(f"its timings were taken by different methods ({', '.join(sorted(methods))}); a claim's "
+                        "sides and cases must share one method to be compared")
+    return next(iter(methods), None)

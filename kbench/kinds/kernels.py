@@ -1,93 +1,289 @@
-"""Kernel-level claim kinds: speedup, error-ratio, max-error, bitwise-repeat, bandwidth-fraction.
+"""Kernel-level claim kinds: speedup, bandwidth-fraction, error-ratio, max-error, bitwise-repeat.
 
-Every implementation is checked against float64 on fresh inputs before it is timed and again
-after; a wrong one fails its claim with the errors found, and no time is recorded for it.
+Every implementation is checked against float64 before anything else is done with it: on the
+case as it will be run and on the operation's variants (kbench.correctness.check_all). Timings
+are taken in rounds interleaved across the claim's sides; the outputs of timed calls are checked
+against float64 too, the implementation is checked again afterwards, and a speed faster than the
+best copy of the same bytes on this device is refused as impossible. A wrong or impossible
+implementation fails its claim with the errors found; no time is kept as a speed.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any, cast
 
 import numpy as np
 import torch
 
 from kbench import correctness, registry, stats, timing
-from kbench.kinds.base import CaseValue, ClaimData, Context, Failed, Skip, case_key, clock_state, for_claim, runnable
+from kbench.kinds.base import (
+    CaseValue,
+    ClaimLike,
+    Context,
+    Failed,
+    Kind,
+    NotJudged,
+    Skip,
+    by_role,
+    case_key,
+    clock_state,
+    one_method,
+    runnable,
+)
+from kbench.params import Param
 from kbench.registry import Implementation, Operation, Pass
 from kbench.results import Measurement
-from kbench.suite import Claim, Subject
+from kbench.stats import Estimate
+from kbench.workloads import KernelWorkload
+
+MAX_ELEMENTS = 2**30  # a case's elements: beyond this no device here holds its float64 reference
+SLOTS = 3  # input sets the timed calls rotate through
+
+SHAPE_CASE: dict[str, Param] = {
+    "shape": Param(list, "tensor shape; the last dimension is the channels", required=True, low=1, high=4, item=int,
+                   item_low=1, item_high=2**31 - 1),
+    "dtype": Param(str, "input dtype", default="float32", choices=("float32", "float16", "bfloat16", "float64")),
+    "layout": Param(str, "memory layout of the inputs (the operation's layouts, e.g. 'expanded' coefficients)"),
+    "label": Param(str, "how tables name the case"),
+    "paper_value": Param(float, "the paper's value for this case (its conditions)", low=-1e300),
+}
+IMPL = Param(str, "a registered implementation of the claim's operation", required=True)
+PASS = Param(str, "the autograd direction timed", required=True, choices=("fwd", "bwd", "fwd+bwd"))
+ROUNDS = Param(int, "independent timing rounds (fresh allocation, warm-up, inputs)", low=1, high=100)
+GRAPH = Param(bool, "time CUDA-graph replays (device time, no launch overhead)", default=False)
 
 
-def _implementation(op: Operation, subject: Subject, case: Mapping[str, Any], ctx: Context) -> Implementation:
-    impl = runnable(op.name, cast(str, subject.impl), ctx.device)
+def _operation(claim: Any) -> Operation:
+    return registry.operation(cast(str, claim.operation))
+
+
+def implementation_for(op: Operation, name: str, case: Mapping[str, Any], ctx: Context) -> Implementation:
+    """The implementation, or Skip when it cannot run here or does not take the case's dtype (an
+    unsupported dtype is refused, never computed in another one)."""
+    impl = runnable(op.name, name, ctx.device)
     dtype = case.get("dtype", "float32")
     if dtype not in impl.dtypes:
         raise Skip(f"{impl.name}: does not take {dtype} inputs (takes {', '.join(impl.dtypes)})")
     return impl
 
 
-def timed_call(impl: Implementation, op: Operation, pass_: Pass, inputs: registry.OpInputs) -> Callable[[], object]:
-    """A zero-argument closure doing exactly the timed work; setup stays outside."""
-    leaves = [t for t in inputs.args if t.requires_grad]
-    dy = inputs.grad_output
-    if pass_ == "fwd":
-        return lambda: impl.fn(*inputs.args)
-    if pass_ == "bwd":
-        y = impl.fn(*inputs.args)
-        return lambda: torch.autograd.grad(y, leaves, dy, retain_graph=True)
-    return lambda: torch.autograd.grad(impl.fn(*inputs.args), leaves, dy)
+def check_first(op: Operation, impl: Implementation, case: Mapping[str, Any], ctx: Context, purpose: str
+                ) -> list[correctness.Check]:
+    """check_all, or Failed naming the first wrong variant."""
+    ctx.progress(f"{impl.name} {_shape(case)}: checking against float64")
+    try:
+        checks = correctness.check_all(op, impl, case, ctx.device, ctx.seed_for("check", purpose, impl.name,
+                                                                              case_key(case)))
+    except correctness.UnsupportedInput as exc:
+        raise Failed(str(exc)) from None
+    if not checks[-1].ok:
+        raise Failed(f"{impl.name}: {checks[-1].describe()}")
+    return checks
 
 
-def _check_or_fail(op: Operation, impl: Implementation, case: Mapping[str, Any], ctx: Context, when: str
-                   ) -> correctness.Check:
-    chk = correctness.check(op, impl, case, ctx.device, ctx.seed_for("check", when, impl.name, case_key(case)))
-    if not chk.ok:
-        raise Failed(f"{impl.name} {when} timing: {chk.describe()}")
-    return chk
+def _check_summary(checks: Sequence[correctness.Check]) -> list[dict[str, Any]]:
+    return [c.as_dict() for c in checks]
 
 
-def measure_time(op: Operation, subject: Subject, case: Mapping[str, Any], ctx: Context, graph: bool = False
-                 ) -> Measurement:
-    """Checked, timed samples (ms) of one implementation and pass on one case; cached per run.
-
-    `graph`: time CUDA-graph replays (device time, no launch overhead) instead of eager calls.
-    """
-    key = ("kernel", op.name, subject.impl, subject.pass_, case_key(case), graph)
-    if key in ctx.cache:
-        return ctx.cache[key]
-    impl = _implementation(op, subject, case, ctx)
-    pass_ = cast(Pass, subject.pass_)
-    ctx.progress(f"{impl.name} {pass_} {_shape(case)}: checking against float64")
-    before = _check_or_fail(op, impl, case, ctx, "before")
-    ctx.progress(f"{impl.name} {pass_} {_shape(case)}: timing")
-    dtype = correctness.DTYPES[case.get("dtype", "float32")]
-    inputs = op.make_inputs(case, ctx.device, dtype, ctx.seed_for("time", impl.name, case_key(case)))
-    samples, method = timing.time_on(ctx.device, timed_call(impl, op, pass_, inputs), ctx.kernel_timing, graph)
-    del inputs
-    after = _check_or_fail(op, impl, case, ctx, "after")
-    summary = stats.summarize(samples)
-    nbytes = op.bytes_moved(case, pass_, dtype)
-    extra: dict[str, Any] = {
-        "timing": method,
-        "bytes": nbytes,
-        "gbps": nbytes / (summary.median * 1e-3) / 1e9,
-        "errors_before": before.errors,
-        "errors_after": after.errors,
-        **clock_state(ctx),
-    }
-    copy = ctx.peaks.get("copy_gbps")
-    if copy:
-        extra["copy_fraction"] = extra["gbps"] / copy
-    if impl.launch_config is not None:
-        extra["launch"] = impl.launch_config()  # after the timed calls: the configuration they ran
-    m = Measurement(claim="", case=dict(case), subject=subject.as_dict(), metric="time_ms",
-                    summary=summary.as_dict(), samples=samples.tolist(), extra=extra)
-    ctx.cache[key] = m
-    return m
+def _shape(case: Mapping[str, Any]) -> str:
+    return "x".join(map(str, case.get("shape", []))) + f" {case.get('dtype', 'float32')}"
 
 
-def _per_output(case: Mapping[str, Any], key: str, name: str) -> dict[str, Any]:
+def method_for(device: torch.device, graph: bool) -> str:
+    if device.type != "cuda":
+        return "perf-counter"
+    return "cuda-graph" if graph else "cuda-synced"
+
+
+class _KernelTiming:
+    """One implementation's timing on one case, taken round by round (rounds of several timings
+    are interleaved by the caller), then checked and summarised."""
+
+    def __init__(self, op: Operation, impl: Implementation, pass_: Pass, case: Mapping[str, Any], ctx: Context,
+                 graph: bool) -> None:
+        self.op, self.impl, self.pass_, self.case, self.ctx = op, impl, pass_, dict(case), ctx
+        self.method = method_for(ctx.device, graph)
+        self.dtype = correctness.DTYPES[case.get("dtype", "float32")]
+        self.samples: list[float] = []
+        self.groups: list[int] = []
+        self.extra: dict[str, Any] = {}
+        self.before = check_first(op, impl, case, ctx, "before")
+
+    def seeds(self, r: int) -> list[int]:
+        return [self.ctx.seed_for("time", self.impl.name, self.pass_, case_key(self.case), r, s) for s in range(SLOTS)]
+
+    def take_round(self, r: int) -> None:
+        self.ctx.progress(f"{self.impl.name} {self.pass_} {_shape(self.case)}: round {r + 1}")
+        work = KernelWorkload(self.op, self.impl, self.pass_, self.case, self.ctx.device, self.dtype, self.seeds(r))
+        config = self.ctx.kernel_timing
+        try:
+            if self.method == "cuda-graph":
+                taken = timing.cuda_graph_round(work, config, self.ctx.device)
+            elif self.method == "cuda-synced":
+                taken = timing.cuda_synced_round(work, config, self.ctx.device)
+            else:
+                taken = timing.cpu_round(work, config)
+        except Exception as exc:
+            if self.method == "cuda-graph":
+                raise NotJudged(f"{self.impl.name} {self.pass_}: CUDA graph capture or replay failed "
+                                f"({type(exc).__name__}: {str(exc)[:200]}); the claim is timed with graphs only") from exc
+            raise
+        del work
+        self._check_outputs(r, taken.outputs)
+        self.samples += taken.samples.tolist()
+        self.groups += [r] * taken.samples.size
+        self.extra.update(taken.extra)
+
+    def _check_outputs(self, r: int, outputs: Mapping[int, Mapping[str, torch.Tensor]]) -> None:
+        """The outputs of the last timed call on each input set, against float64 for that set."""
+        for slot, got in outputs.items():
+            gold = correctness.golden(self.op, self.case, self.ctx.device, self.seeds(r)[slot])
+            errors = gold.compare(got)
+            bad = [n for n, e in errors.items() if n in got and not e.ok]
+            if bad:
+                detail = correctness.Check(f"a timed call (round {r + 1}, input set {slot + 1})", self.case,
+                                           {n: errors[n] for n in bad})
+                raise Failed(f"{self.impl.name} {self.pass_}: {detail.describe()}")
+
+    def finish(self) -> Measurement:
+        after = correctness.check(self.op, self.impl, self.case, self.ctx.device,
+                                  self.ctx.seed_for("check", "after", self.impl.name, case_key(self.case)))
+        if not after.ok:
+            raise Failed(f"{self.impl.name} after timing: {after.describe()}")
+        nbytes = self.op.bytes_moved(self.case, self.pass_, self.dtype)
+        summary = stats.summarize(self.samples, self.groups, seed=stats.seed_for(self.impl.name, self.pass_,
+                                                                                 case_key(self.case)))
+        extra: dict[str, Any] = {
+            **self.extra, "timing": self.method, "bytes": nbytes, "gbps": nbytes / (summary.median * 1e-3) / 1e9,
+            "errors_before": self.before[0].errors, "errors_after": after.errors,
+            "checks_before": _check_summary(self.before), **clock_state(self.ctx),
+        }
+        copy = self.ctx.peaks.get("copy_gbps")
+        if copy:
+            extra["copy_fraction"] = extra["gbps"] / copy
+        if self.impl.launch_config is not None:
+            extra["launch"] = self.impl.launch_config()  # after the timed calls: the configuration they ran
+        m = Measurement(claim="", case=self.case, subject={"impl": self.impl.name, "pass": self.pass_},
+                        metric="time_ms", unit="ms", better="lower", noise="timing", samples=self.samples,
+                        groups=self.groups, summary=summary.as_dict(), extra=extra)
+        self._refuse_impossible(m, nbytes)
+        return m
+
+    def _refuse_impossible(self, m: Measurement, nbytes: int) -> None:
+        """Even its slowest round faster than the best copy of the same bytes: not a real timing."""
+        slowest = float(np.max(stats.group_medians(self.samples, self.groups)))
+        achieved = nbytes / (slowest * 1e-3) / 1e9
+        ceiling = copy_ceiling(self.ctx, nbytes)
+        m.extra.update({"slowest_round_gbps": achieved, "copy_ceiling_gbps": ceiling})
+        if achieved > ceiling:
+            m.status, m.reason = "error", "faster than the device can copy the bytes it must move"
+            self.ctx.record(m, "rejected")
+            raise Failed(f"{self.impl.name} {self.pass_} {_shape(self.case)}: {achieved:.4g} GB/s in its slowest "
+                         f"round, above the best copy of the same {nbytes} bytes on this device ({ceiling:.4g} GB/s): "
+                         "the timing cannot be real (results reused, work outside the timer?)")
+
+
+COPY_CAP = {"cuda": 1 << 30, "cpu": 1 << 28}  # bytes: past these a copy's speed no longer depends on size
+
+
+def copy_ceiling(ctx: Context, nbytes: int) -> float:
+    """The best GB/s of a copy moving `nbytes` (half read, half written; at most COPY_CAP) on this
+    device, measured once per size in this run; a kernel that moves the same bytes cannot beat it."""
+    size = min(max(nbytes // 2, 4), COPY_CAP.get(ctx.device.type, 1 << 28))
+    if size not in ctx.ceilings:
+        ctx.ceilings[size] = float(np.max(timing.copy_bandwidth_gbps(ctx.device, size, reps=30)))
+    return ctx.ceilings[size]
+
+
+def measure_times(claim: Any, sides: Sequence[tuple[str, Any]], case: Mapping[str, Any], ctx: Context
+                  ) -> list[Measurement]:
+    """Time every (role, subject) on `case`, rounds interleaved across subjects so drift hits all
+    of them; timings already taken in this run (by another claim) are reused."""
+    op = _operation(claim)
+    graph = bool(claim.options.get("cuda_graph", False))
+    rounds = ctx.scaled(int(claim.options.get("rounds", ctx.kernel_timing.rounds)), 2)
+    pending: list[tuple[str, tuple[Any, ...], _KernelTiming]] = []
+    found: dict[str, Measurement] = {}
+    for role, subject in sides:
+        key = ("kernel", op.name, subject.impl, subject.pass_, case_key(case), graph, rounds)
+        if key in ctx.cache:
+            found[role] = ctx.record(ctx.cache[key], role)
+            continue
+        impl = implementation_for(op, subject.impl, case, ctx)
+        pending.append((role, key, _KernelTiming(op, impl, subject.pass_, case, ctx, graph)))
+    for r in range(rounds):
+        for _, _, job in pending:
+            job.take_round(r)
+    for role, key, job in pending:
+        m = job.finish()
+        ctx.cache[key] = m
+        found[role] = ctx.record(m, role)
+    return [found[role] for role, _ in sides]
+
+
+def _ratio_of_rounds(base: Mapping[str, Any], cand: Mapping[str, Any]) -> Estimate:
+    """median(baseline) / median(candidate) per round: paired when the rounds were interleaved
+    (same count), else a Welch interval over the two sets of round medians."""
+    b = stats.group_medians(base["samples"], base.get("groups") or [0] * len(base["samples"]))
+    c = stats.group_medians(cand["samples"], cand.get("groups") or [0] * len(cand["samples"]))
+    if b.size == c.size:
+        return stats.paired_log_ratio(b, c)
+    return stats.unpaired_log_ratio(b, c)
+
+
+class Speedup(Kind):
+    name = "speedup"
+    description = "kernel time of baseline / kernel time of candidate"
+    sides = ("baseline", "candidate")
+    side_params = {"impl": IMPL, "pass": PASS}
+    case_params = SHAPE_CASE
+    options = {"cuda_graph": GRAPH, "rounds": ROUNDS}
+    unit = "x"
+
+    def collect(self, claim: Any, ctx: Context) -> None:
+        for case in claim.cases_for(ctx.device.type):
+            measure_times(claim, [("baseline", claim.side("baseline")), ("candidate", claim.side("candidate"))],
+                          case, ctx)
+
+    def evaluate(self, claim: ClaimLike, case: Mapping[str, Any], measurements: Sequence[Mapping[str, Any]],
+                 peaks: Mapping[str, Any]) -> list[CaseValue]:
+        method = one_method(measurements)
+        base, cand = by_role(measurements, "baseline", "time_ms"), by_role(measurements, "candidate", "time_ms")
+        details = {"baseline_ms": base["summary"]["median"], "candidate_ms": cand["summary"]["median"],
+                   "method": method}
+        return [CaseValue(case, _ratio_of_rounds(base, cand), details)]
+
+
+class BandwidthFraction(Kind):
+    name = "bandwidth-fraction"
+    description = "achieved bytes/s of the subject / copy bandwidth measured in the same run"
+    side_params = {"impl": IMPL, "pass": PASS}
+    case_params = SHAPE_CASE
+    options = {"cuda_graph": GRAPH, "rounds": ROUNDS}
+    combine = "worst"  # a target stated per case holds only if it holds in every case
+    unit = "fraction"
+    needs_copy_bandwidth = True
+
+    def collect(self, claim: Any, ctx: Context) -> None:
+        if not ctx.peaks.get("copy_gbps"):
+            raise Skip("no copy bandwidth was measured in this run")
+        for case in claim.cases_for(ctx.device.type):
+            measure_times(claim, [("subject", claim.side("subject"))], case, ctx)
+
+    def evaluate(self, claim: ClaimLike, case: Mapping[str, Any], measurements: Sequence[Mapping[str, Any]],
+                 peaks: Mapping[str, Any]) -> list[CaseValue]:
+        copy = peaks.get("copy_gbps")
+        if not copy:
+            raise NotJudged("no copy bandwidth was measured in this run")
+        m = by_role(measurements, "subject", "time_ms")
+        rounds = stats.group_medians(m["samples"], m.get("groups") or [0] * len(m["samples"]))
+        fractions = m["extra"]["bytes"] / (rounds * 1e-3) / 1e9 / copy
+        return [CaseValue(case, Estimate.from_values(fractions, "log"),
+                          {"median_ms": m["summary"]["median"], "method": one_method(measurements)})]
+
+
+def _split(case: Mapping[str, Any], key: str, name: str) -> dict[str, Any]:
     """A case split by output or gradient name, its label (if any) extended to say which."""
     split = {**case, key: name}
     if "label" in case:
@@ -95,112 +291,138 @@ def _per_output(case: Mapping[str, Any], key: str, name: str) -> dict[str, Any]:
     return split
 
 
-def _shape(case: Mapping[str, Any]) -> str:
-    return "x".join(map(str, case.get("shape", []))) + f" {case.get('dtype', '')}".rstrip()
+def _error_measurement(name: str, values: list[float], seeds: list[int], case: Mapping[str, Any], impl: str
+                       ) -> Measurement:
+    return Measurement(claim="", case=dict(case), subject={"impl": impl}, metric=f"rel_err_{name}", unit="relative",
+                       better="lower", noise="seeds", samples=values, groups=seeds,
+                       summary=stats.summarize(values, seeds).as_dict())
 
 
-def speedup(claim: Claim, ctx: Context) -> ClaimData:
-    """cost(baseline) / cost(candidate) in kernel time, per case."""
-    op = registry.operation(cast(str, claim.operation))
-    data = ClaimData()
-    for case in claim.cases_for(ctx.device.type):
-        graph = bool(claim.options.get("cuda_graph", False))
-        base = measure_time(op, cast(Subject, claim.baseline), case, ctx, graph)
-        cand = measure_time(op, cast(Subject, claim.candidate), case, ctx, graph)
-        data.measurements += [for_claim(base, claim), for_claim(cand, claim)]
-        b, c = np.asarray(base.samples), np.asarray(cand.samples)
-        data.values.append(CaseValue(case, float(np.median(b) / np.median(c)), stats.ratio_draws(b, c)))
-    return data
+def _errors_over_seeds(op: Operation, impls: Sequence[Implementation], case: Mapping[str, Any], ctx: Context,
+                       seeds: int, purpose: str) -> tuple[list[int], dict[str, list[dict[str, float]]]]:
+    """Each implementation's errors against float64 on the same inputs, seed by seed; any seed on
+    which one is wrong fails the claim."""
+    found: dict[str, list[dict[str, float]]] = {impl.name: [] for impl in impls}
+    ids = list(range(seeds))
+    for s in ids:
+        ctx.progress(f"{ctx.claim_id} {_shape(case)}: seed {s + 1}/{seeds}")
+        seed = ctx.seed_for(purpose, ctx.claim_id, s, case_key(case))
+        gold = correctness.golden(op, case, ctx.device, seed)
+        for impl in impls:
+            chk = correctness.check(op, impl, case, ctx.device, seed, gold)
+            if not chk.ok:
+                raise Failed(f"{impl.name}: {chk.describe()}")
+            found[impl.name].append(chk.errors)
+    return ids, found
 
 
-def bandwidth_fraction(claim: Claim, ctx: Context) -> ClaimData:
-    """Achieved bytes/s of the subject over the copy bandwidth measured in this run."""
-    op = registry.operation(cast(str, claim.operation))
-    copy = ctx.peaks.get("copy_gbps")
-    if not copy:
-        raise Skip("no copy bandwidth was measured in this run")
-    data = ClaimData()
-    for case in claim.cases_for(ctx.device.type):
-        m = measure_time(op, cast(Subject, claim.subject), case, ctx, bool(claim.options.get("cuda_graph", False)))
-        data.measurements.append(for_claim(m, claim))
-        gbps = m.extra["bytes"] / (np.asarray(m.samples) * 1e-3) / 1e9
-        fractions = gbps / copy
-        data.values.append(CaseValue(case, float(np.median(fractions)), stats.median_draws(fractions)))
-    return data
+class ErrorRatio(Kind):
+    name = "error-ratio"
+    description = "error against float64 of baseline / of candidate, paired by seed"
+    sides = ("baseline", "candidate")
+    side_params = {"impl": IMPL}
+    case_params = SHAPE_CASE
+    options = {"seeds": Param(int, "independent input draws", default=5, low=2, high=1000),
+               "grads": Param(list, "outputs and gradients to compare", item=str, low=1, high=16)}
+    unit = "x"
 
-
-def error_ratio(claim: Claim, ctx: Context) -> ClaimData:
-    """Relative error against float64 of baseline over candidate, per case and gradient, over seeds."""
-    op = registry.operation(cast(str, claim.operation))
-    seeds = int(claim.options.get("seeds", 5))
-    grads = list(claim.options.get("grads", op.grad_names))
-    data = ClaimData()
-    for case in claim.cases_for(ctx.device.type):
-        impls = [_implementation(op, cast(Subject, s), case, ctx) for s in (claim.baseline, claim.candidate)]
-        errors: dict[str, list[dict[str, float]]] = {impl.name: [] for impl in impls}
-        for s in range(seeds):
-            ctx.progress(f"{claim.id} {_shape(case)}: seed {s + 1}/{seeds}")
-            seed = ctx.seed_for("error", claim.id, s, case_key(case))
-            gold = correctness.golden(op, case, ctx.device, seed)
+    def collect(self, claim: Any, ctx: Context) -> None:
+        op = _operation(claim)
+        seeds = ctx.scaled(int(claim.options.get("seeds", 5)), 2)
+        grads = list(claim.options.get("grads") or op.grad_names)
+        for case in claim.cases_for(ctx.device.type):
+            impls = [implementation_for(op, claim.side(r).impl, case, ctx) for r in ("baseline", "candidate")]
             for impl in impls:
-                chk = correctness.check(op, impl, case, ctx.device, seed, gold)
-                if not chk.ok:
-                    raise Failed(f"{impl.name}: {chk.describe()}")
-                errors[impl.name].append(chk.errors)
-            del gold
-        for grad in grads:
-            base, cand = ([e[grad] for e in errors[impl.name]] for impl in impls)
-            for impl, samples in zip(impls, (base, cand), strict=True):
-                data.measurements.append(Measurement(
-                    claim=claim.id, case=dict(case), subject={"impl": impl.name}, metric=f"rel_err_{grad}",
-                    summary=stats.summarize(samples).as_dict(), samples=samples))
-            if min(cand) <= 0:
-                raise Failed(f"{impls[1].name}: zero error on {grad}; a ratio is undefined")
-            data.values.append(CaseValue(_per_output(case, "grad", grad), float(np.median(base) / np.median(cand)),
-                                         stats.ratio_draws(base, cand)))
-    return data
+                check_first(op, impl, case, ctx, "error-ratio")
+            ids, found = _errors_over_seeds(op, impls, case, ctx, seeds, "error")
+            for grad in grads:
+                for role, impl in zip(("baseline", "candidate"), impls, strict=True):
+                    ctx.record(_error_measurement(grad, [e[grad] for e in found[impl.name]], ids, case, impl.name),
+                               role)
+
+    def evaluate(self, claim: ClaimLike, case: Mapping[str, Any], measurements: Sequence[Mapping[str, Any]],
+                 peaks: Mapping[str, Any]) -> list[CaseValue]:
+        out = []
+        for metric in dict.fromkeys(m["metric"] for m in measurements if m["metric"].startswith("rel_err_")):
+            base, cand = by_role(measurements, "baseline", metric), by_role(measurements, "candidate", metric)
+            b = dict(zip(base.get("groups") or range(len(base["samples"])), base["samples"], strict=True))
+            c = dict(zip(cand.get("groups") or range(len(cand["samples"])), cand["samples"], strict=True))
+            seeds = [s for s in b if s in c]
+            if not seeds or min(c[s] for s in seeds) <= 0 or min(b[s] for s in seeds) <= 0:
+                raise NotJudged(f"{metric}: an error of exactly zero makes the ratio undefined")
+            est = stats.paired_log_ratio([b[s] for s in seeds], [c[s] for s in seeds])
+            out.append(CaseValue(_split(case, "grad", metric.removeprefix("rel_err_")), est,
+                                 {"baseline": float(np.median(list(b.values()))),
+                                  "candidate": float(np.median(list(c.values()))), "seeds": len(seeds)}))
+        return out
 
 
-def max_error(claim: Claim, ctx: Context) -> ClaimData:
-    """Relative error against float64 of one implementation, per case and output, over seeds."""
-    op = registry.operation(cast(str, claim.operation))
-    seeds = int(claim.options.get("seeds", 3))
-    names = list(claim.options.get("grads", (op.output_name, *op.grad_names)))
-    data = ClaimData()
-    for case in claim.cases_for(ctx.device.type):
-        impl = _implementation(op, cast(Subject, claim.subject), case, ctx)
-        found: list[dict[str, float]] = []
-        for s in range(seeds):
-            ctx.progress(f"{claim.id} {impl.name} {_shape(case)}: seed {s + 1}/{seeds}")
-            found.append(correctness.check(op, impl, case, ctx.device,
-                                           ctx.seed_for("max-error", s, case_key(case))).errors)
-        for name in names:
-            samples = [e[name] for e in found]
-            data.measurements.append(Measurement(
-                claim=claim.id, case=dict(case), subject={"impl": impl.name}, metric=f"rel_err_{name}",
-                summary=stats.summarize(samples).as_dict(), samples=samples))
-            data.values.append(CaseValue(_per_output(case, "output", name), float(np.median(samples)),
-                                         stats.median_draws(samples)))
-    return data
+class MaxError(Kind):
+    name = "max-error"
+    description = "largest relative error against float64 over the named outputs and gradients, worst seed"
+    side_params = {"impl": IMPL}
+    case_params = SHAPE_CASE
+    options = {"seeds": Param(int, "independent input draws", default=3, low=1, high=1000),
+               "grads": Param(list, "outputs and gradients to report", item=str, low=1, high=16)}
+    combine = "worst"
+    unit = "relative"
+
+    def collect(self, claim: Any, ctx: Context) -> None:
+        op = _operation(claim)
+        seeds = ctx.scaled(int(claim.options.get("seeds", 3)), 1)
+        names = list(claim.options.get("grads") or (op.output_name, *op.grad_names))
+        for case in claim.cases_for(ctx.device.type):
+            impl = implementation_for(op, claim.side("subject").impl, case, ctx)
+            check_first(op, impl, case, ctx, "max-error")
+            ids, found = _errors_over_seeds(op, [impl], case, ctx, seeds, "max-error")
+            for name in names:
+                ctx.record(_error_measurement(name, [e[name] for e in found[impl.name]], ids, case, impl.name),
+                           "subject")
+
+    def evaluate(self, claim: ClaimLike, case: Mapping[str, Any], measurements: Sequence[Mapping[str, Any]],
+                 peaks: Mapping[str, Any]) -> list[CaseValue]:
+        out = []
+        for m in measurements:
+            if not m["metric"].startswith("rel_err_") or m.get("role") != "subject":
+                continue
+            if m.get("status") != "ok" or not m.get("samples"):
+                raise NotJudged(f"{m['metric']} was not measured")
+            worst = float(max(m["samples"]))  # the worst seed: a bound must hold on every draw
+            est = Estimate(worst, worst, worst, "log", 0.0, None, len(m["samples"]))
+            out.append(CaseValue(_split(case, "output", m["metric"].removeprefix("rel_err_")), est,
+                                 {"median": m["summary"]["median"], "seeds": len(m["samples"])}))
+        return out
 
 
-def bitwise_repeat(claim: Claim, ctx: Context) -> ClaimData:
-    """Repeat forward and backward on identical inputs; count results equal to the first, bit for bit."""
-    op = registry.operation(cast(str, claim.operation))
-    repeats = int(claim.options.get("repeats", 5))
-    data = ClaimData()
-    for case in claim.cases_for(ctx.device.type):
-        impl = _implementation(op, cast(Subject, claim.subject), case, ctx)
-        inputs = op.make_inputs(case, ctx.device, correctness.DTYPES[case.get("dtype", "float32")],
-                                ctx.seed_for("repeat", case_key(case)))
-        first = correctness.forward_backward(impl.fn, op, inputs)
-        same = []
-        for _ in range(repeats):
-            again = correctness.forward_backward(impl.fn, op, inputs)
-            same.append(float(all(torch.equal(again[k], first[k]) for k in first)))
-        data.measurements.append(Measurement(
-            claim=claim.id, case=dict(case), subject={"impl": impl.name}, metric="bitwise_equal",
-            summary=stats.summarize(same).as_dict(), samples=same))
-        share = float(np.mean(same))
-        data.values.append(CaseValue(case, share, np.full(stats.N_BOOT, share)))
-    return data
+class BitwiseRepeat(Kind):
+    name = "bitwise-repeat"
+    description = "share of repeated calls on the same inputs whose outputs and gradients equal the first bit for bit"
+    side_params = {"impl": IMPL}
+    case_params = SHAPE_CASE
+    options = {"repeats": Param(int, "calls compared with the first", default=5, low=1, high=1000)}
+    combine = "worst"
+    unit = "share"
+
+    def collect(self, claim: Any, ctx: Context) -> None:
+        op = _operation(claim)
+        repeats = ctx.scaled(int(claim.options.get("repeats", 5)), 2)
+        for case in claim.cases_for(ctx.device.type):
+            impl = implementation_for(op, claim.side("subject").impl, case, ctx)
+            check_first(op, impl, case, ctx, "bitwise-repeat")  # identical zeros would repeat perfectly
+            inputs = op.make_inputs(case, ctx.device, correctness.DTYPES[case.get("dtype", "float32")],
+                                    ctx.seed_for("repeat", case_key(case)))
+            first = correctness.forward_backward(impl.fn, op, inputs)
+            same = []
+            for _ in range(repeats):
+                again = correctness.forward_backward(impl.fn, op, inputs)
+                same.append(float(all(torch.equal(again[k], first[k]) for k in first)))
+            ctx.record(Measurement(claim="", case=dict(case), subject={"impl": impl.name}, metric="bitwise_equal",
+                                   unit="share", better="higher", noise="exact", samples=same,
+                                   summary=stats.summarize(same).as_dict()), "subject")
+
+    def evaluate(self, claim: ClaimLike, case: Mapping[str, Any], measurements: Sequence[Mapping[str, Any]],
+                 peaks: Mapping[str, Any]) -> list[CaseValue]:
+        m = by_role(measurements, "subject", "bitwise_equal")
+        share = float(np.mean(m["samples"]))
+        return [CaseValue(case, Estimate(share, share, share, "linear", 0.0, None, len(m["samples"])),
+                          {"repeats": len(m["samples"])})]

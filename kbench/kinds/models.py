@@ -1,15 +1,19 @@
 """Model-level claim kinds: train-speedup, time-share, flops-ratio.
 
 A train step is AdamW on synthetic images and random labels (nothing downloaded), under bf16
-autocast on a GPU, timed step by step after warm-up. The implementation a model plugs in is
-checked against float64 at the model's layer widths before any step is timed.
+autocast on a GPU. Before any step is timed, the implementation a model plugs in is checked
+against float64 at the model's layer widths with its inputs laid out as the model passes them,
+and the whole model is checked against the same model built on the reference implementation
+(logits and parameter gradients, float64 as the gold). Steps are timed in rounds (a fresh model,
+optimizer and warm-up each), interleaved between the claim's sides; each round also measures
+whether the host or the device set the pace.
 """
 
 from __future__ import annotations
 
-import dataclasses
+import math
 import re
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any, cast
 
 import numpy as np
@@ -18,85 +22,280 @@ import torch.nn.functional as F
 from torch.utils.flop_counter import FlopCounterMode
 
 from kbench import correctness, registry, stats, timing
-from kbench.kinds.base import CaseValue, ClaimData, Context, Failed, Skip, case_key, clock_state, for_claim, runnable
+from kbench.errors import SuiteError
+from kbench.kinds.base import (
+    CaseValue,
+    ClaimLike,
+    Context,
+    Failed,
+    Kind,
+    NotJudged,
+    Skip,
+    by_role,
+    case_key,
+    clock_state,
+    one_method,
+    runnable,
+)
+from kbench.params import Param
 from kbench.results import Measurement
-from kbench.suite import Claim, Subject
+from kbench.stats import Estimate
 
-NUM_CLASSES = 1000
+MODEL_CASE: dict[str, Param] = {
+    "size": Param(str, "a preset of the model family (e.g. tiny)", required=True),
+    "batch": Param(int, "images per train step", default=1, low=1, high=65536),
+    "arch": Param(dict, "architecture keywords on top of the preset (e.g. depth, embed_dim, img_size)"),
+    "label": Param(str, "how tables name the case"),
+    "paper_value": Param(float, "the paper's value for this case (its conditions)", low=-1e300),
+}
+MODEL_SIDE = {"model": Param(str, "a registered model family", required=True),
+              "impl": Param(str, "the implementation of the family's pluggable operation")}
+STEPS = Param(int, "timed train steps per round (at least)", low=1, high=10000)
+ROUNDS = Param(int, "independent rounds (fresh model, optimizer, warm-up)", low=1, high=100)
+MODEL_CHECK_BATCH = 2
 
 
-def _check_plugged(family: registry.ModelFamily, subject: Subject, size: str, ctx: Context) -> None:
+def _family(subject: Any) -> registry.ModelFamily:
+    return registry.model_family(cast(str, subject.model))
+
+
+def _input_batch(family: registry.ModelFamily, arch: Mapping[str, Any], batch: int, device: torch.device,
+                 seed: int) -> tuple[torch.Tensor, torch.Tensor]:
+    gen = torch.Generator(device=device).manual_seed(seed)
+    images = torch.randn((batch, *family.input_shape(arch)), generator=gen, device=device)
+    labels = torch.randint(0, int(arch.get("num_classes", 1000)), (batch,), generator=gen, device=device)
+    return images, labels
+
+
+def _logits_and_grads(model: torch.nn.Module, images: torch.Tensor, labels: torch.Tensor) -> dict[str, torch.Tensor]:
+    model.zero_grad(set_to_none=True)
+    logits = model(images)
+    F.cross_entropy(logits, labels).backward()  # type: ignore[no-untyped-call]
+    grads = torch.cat([p.grad.reshape(-1) for p in model.parameters() if p.grad is not None])
+    return {"logits": logits.detach(), "grads": grads.detach()}
+
+
+def check_model(subject: Any, case: Mapping[str, Any], ctx: Context) -> list[dict[str, Any]]:
+    """The plugged implementation at the model's widths and layouts, then the model built on it
+    against the model built on the reference (same weights); Failed when either is wrong."""
+    family = _family(subject)
     if family.plugs is None:
-        return
+        return []
+    arch = family.arch(case["size"], case.get("arch"))
     impl = runnable(family.plugs, cast(str, subject.impl), ctx.device)
     op = registry.operation(family.plugs)
-    for case in family.plug_cases(size):
-        ctx.progress(f"{subject.label} {size}: checking {impl.name} at {case['shape']} against float64")
-        chk = correctness.check(op, impl, case, ctx.device, ctx.seed_for("plug", impl.name, case_key(case)))
-        if not chk.ok:
-            raise Failed(f"{impl.name} inside {family.name}: {chk.describe()}")
+    summaries = []
+    for plug in family.plug_cases(arch):
+        ctx.progress(f"{subject.label}: checking {impl.name} at {plug['shape']} ({plug.get('layout', 'contiguous')})")
+        try:
+            checks = correctness.check_all(op, impl, plug, ctx.device, ctx.seed_for("plug", impl.name, case_key(plug)))
+        except correctness.UnsupportedInput as exc:
+            raise Failed(f"{impl.name} inside {family.name}: {exc}") from None
+        if not checks[-1].ok:
+            raise Failed(f"{impl.name} inside {family.name}: {checks[-1].describe()}")
+        summaries += [c.as_dict() for c in checks]
+    summaries.append(_check_whole_model(family, case["size"], arch, subject, op, ctx))
+    return summaries
 
 
-def _train_step(subject: Subject, case: Mapping[str, Any], claim: Claim, ctx: Context
-                ) -> tuple[Callable[[], torch.Tensor], torch.nn.Module]:
-    family = registry.model_family(cast(str, subject.model))
-    _check_plugged(family, subject, case["size"], ctx)
-    torch.manual_seed(ctx.seed_for("model", subject.label, case_key(case)))
-    model = family.build(case["size"], subject.impl).to(ctx.device).train()
-    opt = torch.optim.AdamW(model.parameters(), lr=1e-4)
-    side = int(claim.options.get("image_size", 224))
-    images = torch.randn(case["batch"], 3, side, side, device=ctx.device)
-    labels = torch.randint(0, NUM_CLASSES, (case["batch"],), device=ctx.device)
-    use_amp = ctx.device.type == "cuda"
+def _check_whole_model(family: registry.ModelFamily, size: str, arch: Mapping[str, Any], subject: Any,
+                       op: registry.Operation, ctx: Context) -> dict[str, Any]:
+    ctx.progress(f"{subject.label}: checking the whole model against the reference model in float64")
+    seed = ctx.seed_for("model-check", subject.label, size)
+    torch.manual_seed(seed)
+    ref = family.create(size, op.reference, arch).to(ctx.device).eval()
+    plugged = family.create(size, subject.impl, arch).to(ctx.device).eval()
+    plugged.load_state_dict(ref.state_dict())
+    images, labels = _input_batch(family, arch, MODEL_CHECK_BATCH, ctx.device, seed)
+    own = _logits_and_grads(ref, images, labels)
+    got = _logits_and_grads(plugged, images, labels)
+    gold = _logits_and_grads(ref.double(), images.double(), labels)
+    tokens = int(np.prod(family.input_shape(arch)[1:])) // int(arch.get("patch_size", 1)) ** 2
+    terms = {"logits": 1, "grads": MODEL_CHECK_BATCH * max(tokens, 1) * int(arch.get("embed_dim", 1))}
+    outputs = {}
+    for name in ("logits", "grads"):
+        grow = correctness.FACTOR * math.sqrt(terms[name])
+        unit = correctness.UNIT_ROUNDOFF[torch.float32]
+        norm_tol = grow * max(correctness.relative_error(own[name], gold[name]), unit)
+        max_tol = grow * max(correctness.max_error(own[name], gold[name]), unit)
+        outputs[name] = correctness.OutputError(correctness.relative_error(got[name], gold[name]),
+                                                correctness.max_error(got[name], gold[name]), norm_tol, max_tol)
+    chk = correctness.Check("the whole model", {"size": size, "arch": dict(arch)}, outputs)
+    del ref, plugged
+    if not chk.ok:
+        raise Failed(f"{family.name}[{subject.impl}]: {chk.describe()}")
+    return chk.as_dict()
 
-    def step() -> torch.Tensor:
-        opt.zero_grad(set_to_none=True)
-        with torch.autocast(ctx.device.type, dtype=torch.bfloat16, enabled=use_amp):
-            loss = F.cross_entropy(model(images), labels)
+
+def _model_stats(family: registry.ModelFamily, size: str, arch: Mapping[str, Any]) -> dict[str, int]:
+    """Parameters and counted forward FLOPs of one image, on the meta device (no compute)."""
+    ref = registry.operation(family.plugs).reference if family.plugs else None
+    with torch.device("meta"):
+        model = family.create(size, ref, arch)
+    return {"params": sum(p.numel() for p in model.parameters()),
+            "flops": count_flops(model, family.input_shape(arch))}
+
+
+class _TrainStep:
+    """A fresh model, optimizer and batch: one round of one side's train-step timing."""
+
+    def __init__(self, subject: Any, case: Mapping[str, Any], ctx: Context, r: int) -> None:
+        family = _family(subject)
+        arch = family.arch(case["size"], case.get("arch"))
+        torch.manual_seed(ctx.seed_for("model", subject.label, case_key(case), r))
+        self.model = family.create(case["size"], subject.impl, arch).to(ctx.device).train()
+        self.opt = torch.optim.AdamW(self.model.parameters(), lr=1e-4)
+        self.images, self.labels = _input_batch(family, arch, int(case["batch"]), ctx.device,
+                                                ctx.seed_for("batch", case_key(case), r))
+        self.amp = ctx.device.type == "cuda"
+        self.device_type = ctx.device.type
+        self.loss = torch.zeros(())
+        self.slots = 1
+        self.label = subject.label
+
+    def prepare(self, slot: int) -> None:
+        pass  # every step trains on: the weights change, so no step repeats an earlier one
+
+    def __call__(self) -> dict[str, torch.Tensor]:
+        self.opt.zero_grad(set_to_none=True)
+        with torch.autocast(self.device_type, dtype=torch.bfloat16, enabled=self.amp):
+            loss = F.cross_entropy(self.model(self.images), self.labels)
         loss.backward()  # type: ignore[no-untyped-call]
-        opt.step()
-        return loss.detach()
+        self.opt.step()
+        self.loss = loss.detach()
+        return {}
 
-    return step, model
 
-
-def measure_step(subject: Subject, case: Mapping[str, Any], claim: Claim, ctx: Context) -> Measurement:
-    """Samples (ms) of one train step; cached per run so claims sharing a model share its timing."""
-    key = ("step", subject.model, subject.impl, case_key(case), claim.options.get("image_size", 224))
-    if key in ctx.cache:
-        return ctx.cache[key]
-    step, model = _train_step(subject, case, claim, ctx)
-    ctx.progress(f"{subject.label} {case['size']} batch {case['batch']}: timing train steps")
+def measure_steps(claim: Any, sides: Sequence[tuple[str, Any]], case: Mapping[str, Any], ctx: Context
+                  ) -> list[Measurement]:
+    """Train-step samples (ms) of every side, rounds interleaved; shared timings reused."""
+    rounds = ctx.scaled(int(claim.options.get("rounds", ctx.model_timing.rounds)), 2)
     config = ctx.model_timing
     if "steps" in claim.options:
-        config = dataclasses.replace(config, min_reps=int(claim.options["steps"]))
-    samples, method = timing.time_on(ctx.device, step, config)
-    loss = float(step())
-    if not np.isfinite(loss):
-        raise Failed(f"{subject.label}: the training loss became {loss} while timing")
-    summary = stats.summarize(samples)
-    extra = {"timing": method, "images_per_s": case["batch"] / (summary.median * 1e-3), "loss_after": loss,
-             "params": sum(p.numel() for p in model.parameters()), **clock_state(ctx)}
-    m = Measurement(claim="", case=dict(case), subject=subject.as_dict(), metric="step_ms",
-                    summary=summary.as_dict(), samples=samples.tolist(), extra=extra)
-    del model
-    ctx.cache[key] = m
-    return m
+        config = timing.TimingConfig(**{**config.__dict__, "min_reps": ctx.scaled(int(claim.options["steps"]), 2)})
+    found: dict[str, Measurement] = {}
+    pending = []
+    for role, subject in sides:
+        key = ("step", subject.model, subject.impl, case_key(case), rounds, config.min_reps)
+        if key in ctx.cache:
+            found[role] = ctx.record(ctx.cache[key], role)
+        else:
+            checks = check_model(subject, case, ctx)
+            pending.append((role, key, subject, checks, {"samples": [], "groups": [], "host": []}))
+    method = "cuda-events" if ctx.device.type == "cuda" else "perf-counter"
+    for r in range(rounds):
+        for _, _, subject, _, acc in pending:
+            ctx.progress(f"{subject.label} {case_label(case)}: round {r + 1}/{rounds} of train steps")
+            step = _TrainStep(subject, case, ctx, r)
+            taken = (timing.cuda_events_round(step, config, ctx.device) if method == "cuda-events"
+                     else timing.cpu_round(step, config))
+            loss = float(step.loss)
+            if not math.isfinite(loss):
+                raise Failed(f"{subject.label}: the training loss became {loss} while timing")
+            acc["samples"] += taken.samples.tolist()
+            acc["groups"] += [r] * taken.samples.size
+            if "host_fraction" in taken.extra:
+                acc["host"].append(taken.extra["host_fraction"])
+            del step
+    for role, key, subject, checks, acc in pending:
+        m = _step_measurement(subject, case, acc, method, checks, ctx)
+        ctx.cache[key] = m
+        found[role] = ctx.record(m, role)
+    return [found[role] for role, _ in sides]
 
 
-def train_speedup(claim: Claim, ctx: Context) -> ClaimData:
-    """Train-step time of baseline over candidate (= images/s of candidate over baseline)."""
-    data = ClaimData()
-    for case in claim.cases_for(ctx.device.type):
-        base = measure_step(cast(Subject, claim.baseline), case, claim, ctx)
-        cand = measure_step(cast(Subject, claim.candidate), case, claim, ctx)
-        data.measurements += [for_claim(base, claim), for_claim(cand, claim)]
-        b, c = np.asarray(base.samples), np.asarray(cand.samples)
-        data.values.append(CaseValue(case, float(np.median(b) / np.median(c)), stats.ratio_draws(b, c)))
-    return data
+def _step_measurement(subject: Any, case: Mapping[str, Any], acc: dict[str, list[float]], method: str,
+                      checks: list[dict[str, Any]], ctx: Context) -> Measurement:
+    family = _family(subject)
+    summary = stats.summarize(acc["samples"], [int(g) for g in acc["groups"]],
+                              seed=stats.seed_for(subject.label, case_key(case)))
+    extra: dict[str, Any] = {"timing": method, "images_per_s": case["batch"] / (summary.median * 1e-3),
+                             **_model_stats(family, case["size"], family.arch(case["size"], case.get("arch"))),
+                             "checks_before": checks, **clock_state(ctx)}
+    if acc["host"]:
+        fraction = float(np.median(acc["host"]))
+        extra.update({"host_fraction": fraction, "host_bound": fraction >= timing.HOST_BOUND})
+    return Measurement(claim="", case=dict(case), subject=subject.as_dict(), metric="step_ms", unit="ms",
+                       better="lower", noise="timing", samples=acc["samples"], groups=[int(g) for g in acc["groups"]],
+                       summary=summary.as_dict(), extra=extra)
 
 
-def _kernel_share(step: Callable[[], torch.Tensor], pattern: re.Pattern[str]) -> float:
+def case_label(case: Mapping[str, Any]) -> str:
+    return str(case.get("label") or f"{case['size']} batch {case.get('batch', 1)}")
+
+
+def _host_notes(measurements: Sequence[Mapping[str, Any]]) -> list[str]:
+    return [f"{m['subject'].get('model')}[{m['subject'].get('impl') or ''}] is host-bound: the host needed "
+            f"{m['extra']['host_fraction']:.0%} of the device's step time to issue a step, so this timing measures "
+            "the launcher, not the device" for m in measurements if (m.get("extra") or {}).get("host_bound")]
+
+
+class _ModelKind(Kind):
+    side_params = MODEL_SIDE
+    case_params = MODEL_CASE
+    needs_operation = False
+
+    def check_references(self, claim: Any, path: str, where: str) -> None:
+        for role in self.sides:
+            check_model_side(claim, role, path, f"{where}.{role}")
+
+
+def check_model_side(claim: Any, role: str, path: str, where: str) -> None:
+    """The side's family exists, takes (or refuses) an implementation, has every case's size and
+    architecture keywords (with the right types)."""
+    from kbench.suite import check_impl
+
+    subject = claim.side(role)
+    families = registry.model_families()
+    if subject.model not in families:
+        raise SuiteError(path, f"{where}.model", f"a model family ({', '.join(sorted(families))})", subject.model)
+    family = families[subject.model]
+    if family.plugs is None and subject.impl is not None:
+        raise SuiteError(path, f"{where}.impl", f"no impl: model family {family.name!r} has no pluggable layer")
+    if family.plugs is not None:
+        if subject.impl is None:
+            raise SuiteError(path, f"{where}.impl", f"the implementation of {family.plugs!r} that {family.name!r} uses")
+        check_impl(path, f"{where}.impl", family.plugs, subject.impl)
+    for key, cases in (("cases", claim.cases), ("cpu_cases", claim.cpu_cases or ())):
+        for i, case in enumerate(cases):
+            loc = f"{where.rsplit('.', 1)[0]}.{key}[{i}]"
+            if case["size"] not in family.presets:
+                raise SuiteError(path, f"{loc}.size", f"a size of {family.name} ({', '.join(family.sizes)})",
+                                 case["size"])
+            for name, value in (case.get("arch") or {}).items():
+                kind = family.arch_keys.get(name)
+                if kind is None:
+                    raise SuiteError(path, f"{loc}.arch.{name}",
+                                     f"an architecture keyword of {family.name} ({', '.join(family.arch_keys)})")
+                if not isinstance(value, kind) or isinstance(value, bool) != (kind is bool) or \
+                        (isinstance(value, (int, float)) and not 0 < value < 1e6):
+                    raise SuiteError(path, f"{loc}.arch.{name}", f"a {kind.__name__} between 0 and 1e6", value)
+
+
+class TrainSpeedup(_ModelKind):
+    name = "train-speedup"
+    description = "train-step time of baseline / of candidate (images/s of candidate / of baseline)"
+    sides = ("baseline", "candidate")
+    options = {"steps": STEPS, "rounds": ROUNDS}
+    unit = "x"
+
+    def collect(self, claim: Any, ctx: Context) -> None:
+        for case in claim.cases_for(ctx.device.type):
+            measure_steps(claim, [("baseline", claim.side("baseline")), ("candidate", claim.side("candidate"))],
+                          case, ctx)
+
+    def evaluate(self, claim: ClaimLike, case: Mapping[str, Any], measurements: Sequence[Mapping[str, Any]],
+                 peaks: Mapping[str, Any]) -> list[CaseValue]:
+        from kbench.kinds.kernels import _ratio_of_rounds
+
+        method = one_method(measurements)
+        base, cand = by_role(measurements, "baseline", "step_ms"), by_role(measurements, "candidate", "step_ms")
+        details = {"baseline_ms": base["summary"]["median"], "candidate_ms": cand["summary"]["median"],
+                   "method": method}
+        return [CaseValue(case, _ratio_of_rounds(base, cand), details, _host_notes([base, cand]))]
+
+
+def _kernel_share(step: Callable[[], object], pattern: re.Pattern[str]) -> float:
     """Share of one step's device kernel time spent in kernels whose name matches `pattern`."""
     from torch.autograd import DeviceType  # type: ignore[attr-defined]
     from torch.profiler import ProfilerActivity, profile
@@ -117,32 +316,51 @@ def _kernel_share(step: Callable[[], torch.Tensor], pattern: re.Pattern[str]) ->
     return matched / total
 
 
-def time_share(claim: Claim, ctx: Context) -> ClaimData:
-    if ctx.device.type != "cuda":
-        raise Skip("kernel time shares are read from the CUDA profiler; this run is on the CPU")
-    pattern = re.compile(str(claim.options.get("kernel_pattern", ".")))
-    steps = int(claim.options.get("steps", 3))
-    data = ClaimData()
-    subject = cast(Subject, claim.subject)
-    for case in claim.cases_for(ctx.device.type):
-        step, model = _train_step(subject, case, claim, ctx)
-        for _ in range(2):  # warm-up: compilation and allocator growth stay out
-            step()
-        ctx.progress(f"{subject.label} {case['size']}: profiling {steps} train steps")
-        shares = np.array([_kernel_share(step, pattern) for _ in range(steps)])
-        if not np.any(shares > 0):
-            raise Failed(f"no device kernel matched {pattern.pattern!r}; is the pattern right?")
-        data.measurements.append(Measurement(
-            claim=claim.id, case=dict(case), subject=subject.as_dict(), metric="share",
-            summary=stats.summarize(shares).as_dict(), samples=shares.tolist(),
-            extra={"kernel_pattern": pattern.pattern}))
-        data.values.append(CaseValue(case, float(np.median(shares)), stats.median_draws(shares)))
-        del model
-    return data
+def _pattern(text: str) -> str:
+    try:
+        re.compile(text)
+    except re.error as exc:
+        raise ValueError(str(exc)) from None
+    return text
 
 
-def count_flops(model: torch.nn.Module, image_size: int = 224) -> int:
-    """Forward FLOPs for one image: torch's FlopCounterMode (matmuls, attention as explicit matmuls)
+class TimeShare(_ModelKind):
+    name = "time-share"
+    description = "share of a train step's device time spent in kernels whose name matches"
+    options = {"kernel_pattern": Param(str, "regular expression over kernel names", default="."),
+               "steps": Param(int, "profiled train steps", default=3, low=2, high=1000)}
+    combine = "worst"
+    unit = "share"
+
+    def collect(self, claim: Any, ctx: Context) -> None:
+        if ctx.device.type != "cuda":
+            raise Skip("kernel time shares are read from the CUDA profiler; this run is on the CPU")
+        pattern = re.compile(str(claim.options.get("kernel_pattern", ".")))
+        steps = ctx.scaled(int(claim.options.get("steps", 3)), 2)
+        subject = claim.side("subject")
+        for case in claim.cases_for(ctx.device.type):
+            checks = check_model(subject, case, ctx)
+            step = _TrainStep(subject, case, ctx, 0)
+            for _ in range(2):  # warm-up: compilation and allocator growth stay out
+                step()
+            ctx.progress(f"{subject.label} {case_label(case)}: profiling {steps} train steps")
+            shares = [_kernel_share(step, pattern) for _ in range(steps)]
+            if not any(s > 0 for s in shares):
+                raise Failed(f"no device kernel matched {pattern.pattern!r}; is the pattern right?")
+            ctx.record(Measurement(claim="", case=dict(case), subject=subject.as_dict(), metric="share",
+                                   unit="share", better="none", noise="seeds", samples=shares,
+                                   groups=list(range(steps)), summary=stats.summarize(shares).as_dict(),
+                                   extra={"kernel_pattern": pattern.pattern, "checks_before": checks}), "subject")
+            del step
+
+    def evaluate(self, claim: ClaimLike, case: Mapping[str, Any], measurements: Sequence[Mapping[str, Any]],
+                 peaks: Mapping[str, Any]) -> list[CaseValue]:
+        m = by_role(measurements, "subject", "share")
+        return [CaseValue(case, Estimate.from_values(m["samples"], "linear"), {"steps": len(m["samples"])})]
+
+
+def count_flops(model: torch.nn.Module, input_shape: Sequence[int] = (3, 224, 224)) -> int:
+    """Forward FLOPs for one input: torch's FlopCounterMode (matmuls, attention as explicit matmuls)
     plus what modules with a `counted_flops(x)` method report for themselves (custom kernels that
     the counter cannot see). Other elementwise work is not counted, as in fvcore and KAT's tool."""
     extra = [0]
@@ -156,31 +374,36 @@ def count_flops(model: torch.nn.Module, image_size: int = 224) -> int:
             setattr(m, "fused_attn", False)  # noqa: B010  (Module's typing forbids a plain bool)
     try:
         with torch.no_grad(), FlopCounterMode(display=False) as counter:
-            model(torch.randn(1, 3, image_size, image_size, device="meta"))
+            model(torch.randn(1, *input_shape, device="meta"))
     finally:
         for h in handles:
             h.remove()
     return int(counter.get_total_flops()) + extra[0]
 
 
-def flops_ratio(claim: Claim, ctx: Context) -> ClaimData:
-    """Counted FLOPs of baseline over candidate, one image, on the meta device (no compute)."""
-    data = ClaimData()
-    side = int(claim.options.get("image_size", 224))
-    for case in claim.cases_for(ctx.device.type):
-        counts = []
-        for subject in (cast(Subject, claim.baseline), cast(Subject, claim.candidate)):
-            family = registry.model_family(cast(str, subject.model))
-            # FLOPs do not depend on the implementation: count with the plain reference.
-            ref = registry.operation(family.plugs).reference if family.plugs else None
-            with torch.device("meta"):
-                model = family.build(case["size"], ref)
-            flops = count_flops(model, side)
-            counts.append(flops)
-            data.measurements.append(Measurement(
-                claim=claim.id, case=dict(case), subject=subject.as_dict(), metric="flops",
-                summary=stats.summarize([flops]).as_dict(), samples=[float(flops)],
-                extra={"params": sum(p.numel() for p in model.parameters())}))
-        ratio = counts[0] / counts[1]
-        data.values.append(CaseValue(case, ratio, np.full(stats.N_BOOT, ratio)))
-    return data
+class FlopsRatio(_ModelKind):
+    name = "flops-ratio"
+    description = "counted forward FLOPs of baseline / of candidate, one input"
+    sides = ("baseline", "candidate")
+    combine = "each"
+    unit = "x"
+
+    def collect(self, claim: Any, ctx: Context) -> None:
+        for case in claim.cases_for(ctx.device.type):
+            for role in self.sides:
+                subject = claim.side(role)
+                family = _family(subject)
+                counts = _model_stats(family, case["size"], family.arch(case["size"], case.get("arch")))
+                ctx.record(Measurement(claim="", case=dict(case), subject=subject.as_dict(), metric="flops",
+                                       unit="FLOPs", better="none", noise="exact", samples=[float(counts["flops"])],
+                                       summary=stats.summarize([counts["flops"]]).as_dict(),
+                                       extra={"params": counts["params"]}, device_independent=True), role)
+
+    def evaluate(self, claim: ClaimLike, case: Mapping[str, Any], measurements: Sequence[Mapping[str, Any]],
+                 peaks: Mapping[str, Any]) -> list[CaseValue]:
+        base, cand = by_role(measurements, "baseline", "flops"), by_role(measurements, "candidate", "flops")
+        if cand["samples"][0] <= 0:
+            raise NotJudged("the candidate counted zero FLOPs")
+        ratio = base["samples"][0] / cand["samples"][0]
+        return [CaseValue(case, Estimate.exact(ratio), {"baseline_flops": base["samples"][0],
+                                                        "candidate_flops": cand["samples"][0]})]

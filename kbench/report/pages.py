@@ -8,7 +8,7 @@ from typing import Any
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 
 from kbench.report.tables import ReportModel, kernel_rows
-from kbench.results import fmt, measured
+from kbench.results import fmt, measured, rule_text
 
 TEMPLATES = Path(__file__).parent / "templates"
 
@@ -38,8 +38,8 @@ def _claim_rows(model: ReportModel, suite: str, claim: str) -> list[dict[str, An
         v = model.latest_verdict(suite, claim, device)
         if v is not None:
             rows.append({"device": device, "verdict": v.verdict, "measured": measured(v.measured, v.low, v.high),
-                         "paper": fmt(v.paper_value), "ratio": fmt(v.ratio_to_paper), "reason": v.reason or "",
-                         "run_id": v.run_id, "created": str(v.created)[:19]})
+                         "n": fmt(v.n), "paper": fmt(v.paper_value), "ratio": fmt(v.ratio_to_paper),
+                         "reason": v.reason or "", "run_id": v.run_id, "created": str(v.created)[:19]})
     return rows
 
 
@@ -55,17 +55,24 @@ def _kernel_tables(model: ReportModel, suite: str) -> list[dict[str, Any]]:
             floor = r["median_ms"] * r["copy_fraction"] if r["copy_fraction"] else None
             out.append({"impl": r["impl"], "pass": r["pass"], "shape": r["shape"], "dtype": r["dtype"],
                         "median": fmt(r["median_ms"]), "ci": f"{fmt(r['ci_low'])}-{fmt(r['ci_high'])}", "n": r["n"],
+                        "rounds": r["rounds"], "spread": _spread(r["between_sd_log"]),
                         "gbps": fmt(r["gbps"]), "fraction": fmt(r["copy_fraction"]), "floor": fmt(floor),
                         "err": fmt(r["max_err"]), "timing": r["timing"], "launch": r["launch"]})
         tables.append({"device": device, "run_id": run["run_id"], "copy": fmt(copy), "rows": out})
     return tables
 
 
+def _spread(sd_log: float | None) -> str:
+    """The run-to-run spread as a percentage (sd of the round medians, log scale)."""
+    return "-" if sd_log is None else f"{sd_log:.1%}"
+
+
 def _run_page(run: dict[str, Any]) -> dict[str, Any]:
     env = sorted((k, v) for k, v in run["env"].items() if k != "argv")
     verdicts = [{"claim": v["claim"], "verdict": v["verdict"],
                  "measured": measured(v["measured"], *(v.get("interval") or [None, None])),
-                 "paper": fmt(v["paper_value"]), "rule": v["rule"], "reason": v.get("reason") or ""}
+                 "n": fmt(v.get("n")), "paper": fmt(v["paper_value"]), "rule": rule_text(v["rule"]),
+                 "reason": "; ".join(filter(None, [v.get("reason"), *v.get("notes", [])]))}
                 for v in run["verdicts"]]
     return {"run": run, "env": env + [("peaks", run.get("peaks", {}).get("copy_gbps"))], "verdicts": verdicts}
 

@@ -28,6 +28,7 @@ def _slug(text: str) -> str:
 
 
 def _bounds(rule: str) -> list[float]:
+    """The absolute bounds a rule's text states ('>= 43.25 (0.5 x paper)' -> 43.25)."""
     return [float(v) for v in re.findall(r"[<>]= ([0-9.eE+-]+)", rule)]
 
 
@@ -44,8 +45,8 @@ def _cases_axis(ax: Any, model: ReportModel, suite: str, claim: str, info: dict[
         if not cases:
             continue
         ys = [c["value"] for c in cases]
-        lo = [c["value"] - c["interval"][0] for c in cases]
-        hi = [c["interval"][1] - c["value"] for c in cases]
+        lo = [c["value"] - (c.get("interval") or [c["value"]] * 2)[0] for c in cases]  # no interval: a bare point
+        hi = [(c.get("interval") or [c["value"]] * 2)[1] - c["value"] for c in cases]
         xs = [j + 0.12 * i for j in range(len(cases))]
         ax.errorbar(xs, ys, yerr=[lo, hi], fmt="o", capsize=4, color=COLORS[i % len(COLORS)], label=device)
         ax.set_xticks(range(len(cases)), [case_label(c["case"])[:28] for c in cases], rotation=20, ha="right",

@@ -7,7 +7,7 @@ from typing import Any
 
 import pandas as pd
 
-from kbench.results import measurement_table, verdict_table
+from kbench.results import measurement_table, rule_text, verdict_table
 
 
 @dataclass
@@ -47,7 +47,7 @@ def build(runs: list[dict[str, Any]], problems: list[str]) -> ReportModel:
     for r in runs:
         info = model.suites.setdefault(r["suite"], {"paper": r.get("paper", {}), "claims": {}})
         for v in r["verdicts"]:
-            info["claims"].setdefault(v["claim"], {"kind": v["kind"], "quote": v["quote"], "rule": v["rule"],
+            info["claims"].setdefault(v["claim"], {"kind": v["kind"], "quote": v["quote"], "rule": rule_text(v["rule"]),
                                                    "paper_value": v["paper_value"]})
     return model
 
@@ -56,7 +56,7 @@ def kernel_rows(run: dict[str, Any]) -> list[dict[str, Any]]:
     """Every timed kernel of a run once (shared measurements appear under several claims)."""
     seen: dict[tuple[str, str, str], dict[str, Any]] = {}
     for m in run["measurements"]:
-        if m.get("metric") != "time_ms" or not m.get("summary"):
+        if m.get("metric") != "time_ms" or not m.get("summary") or m.get("role") == "rejected":
             continue
         case = m.get("case") or {}
         subject = m.get("subject") or {}
@@ -68,7 +68,8 @@ def kernel_rows(run: dict[str, Any]) -> list[dict[str, Any]]:
         seen[key] = {
             "impl": key[0], "pass": key[1], "shape": "x".join(map(str, case.get("shape", []))),
             "dtype": case.get("dtype", ""), "median_ms": m["summary"]["median"], "ci_low": m["summary"]["ci_low"],
-            "ci_high": m["summary"]["ci_high"], "n": m["summary"]["n"], "gbps": extra.get("gbps"),
+            "ci_high": m["summary"]["ci_high"], "n": m["summary"]["n"], "rounds": m["summary"].get("rounds", 1),
+            "between_sd_log": m["summary"].get("between_sd_log"), "gbps": extra.get("gbps"),
             "copy_fraction": extra.get("copy_fraction"), "timing": extra.get("timing", ""),
             "max_err": max(errors.values()) if errors else None,
             "launch": "; ".join(f"{k}: {v}" for k, v in (extra.get("launch") or {}).items()),

@@ -10,6 +10,7 @@ implementation can be chosen. Coefficients: numerator (1, 6) shared by all group
 from __future__ import annotations
 
 import functools
+from collections.abc import Mapping
 from typing import Any
 
 import numpy as np
@@ -17,7 +18,7 @@ import torch
 from torch import nn
 
 from kbench.registry import ModelFamily, implementation, register_model
-from kernels.models.vit import SIZES, build_vit
+from kernels.models.vit import ARCH_KEYS, PRESETS, build_vit, input_shape, tokens
 from kernels.rational.ops import DEN_COEFFS, FLOPS_PER_ELEMENT, GROUPS, NUM_COEFFS
 
 
@@ -53,9 +54,11 @@ class Rational(nn.Module):
         self._fn = implementation("rational", impl).fn
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        # Runs in fp32 under autocast, as KAT's kernels (custom_fwd(cast_inputs=float32)).
+        # Runs in fp32 under autocast, as KAT's kernels (custom_fwd(cast_inputs=float32)); a model
+        # cast to float64 (the float64 gold of the model check) stays in float64.
+        x = x if x.dtype == torch.float64 else x.float()
         a = self.numerator.expand(self.groups, NUM_COEFFS)  # autograd sums the groups' gradients
-        return self._fn(x.float(), a, self.denominator)
+        return self._fn(x, a, self.denominator)
 
     def counted_flops(self, x: torch.Tensor) -> int:
         """FLOPs of one forward call, as KAT counts them: 21 per element."""
@@ -87,21 +90,27 @@ class GRKANMlp(nn.Module):
         return self.drop(self.fc2(x))  # (B, N, 4D) -> (B, N, D)
 
 
-def build_kat(size: str, impl: str = "torch_reference") -> nn.Module:
-    return build_vit(size, mlp_layer=functools.partial(GRKANMlp, impl=impl))
+def build_kat(size: str | None = None, impl: str = "torch_reference", **arch: Any) -> nn.Module:
+    """KAT at a preset size, or any ViT architecture keywords (the preset's, then `arch`)."""
+    keywords = {**(PRESETS[size] if size else {}), **arch}
+    return build_vit(mlp_layer=functools.partial(GRKANMlp, impl=impl), **keywords)
 
 
-def plug_cases(size: str) -> list[dict[str, Any]]:
-    """Inputs of the model's rational layers, at a small batch, for the pre-timing check."""
-    dim = SIZES[size][0]
-    return [{"shape": [2, 197, dim], "dtype": "float32"}, {"shape": [2, 197, 4 * dim], "dtype": "float32"}]
+def plug_cases(arch: Mapping[str, Any]) -> list[dict[str, Any]]:
+    """Inputs of the model's two rational layers, at batch 2, laid out as the model passes them:
+    x dense, the numerator one shared row expanded to every group."""
+    dim, hidden = int(arch["embed_dim"]), int(int(arch["embed_dim"]) * float(arch.get("mlp_ratio", 4.0)))
+    n = tokens(arch)
+    return [{"shape": [2, n, dim], "dtype": "float32", "layout": "expanded"},
+            {"shape": [2, n, hidden], "dtype": "float32", "layout": "expanded"}]
 
 
-def _build(size: str, impl: str | None) -> nn.Module:
-    return build_kat(size, impl or "torch_reference")
+def _build(impl: str | None, **arch: Any) -> nn.Module:
+    return build_kat(None, impl or "torch_reference", **arch)
 
 
 register_model(ModelFamily(
-    name="kat", build=_build, sizes=tuple(SIZES), plugs="rational", plug_cases=plug_cases,
+    name="kat", build=_build, presets=PRESETS, arch_keys=ARCH_KEYS, input_shape=input_shape, plugs="rational",
+    plug_cases=plug_cases,
     description="KAT: timm ViT with GR-KAN MLPs (rational -> fc1 -> rational -> fc2), 8 groups",
 ))

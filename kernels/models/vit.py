@@ -1,8 +1,8 @@
-"""timm's VisionTransformer at the DeiT/ViT Tiny, Small and Base sizes: the MLP baseline."""
+"""timm's VisionTransformer by keyword, with the DeiT/ViT Tiny, Small and Base presets: the MLP baseline."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import torch
@@ -10,25 +10,42 @@ from timm.models.vision_transformer import VisionTransformer
 
 from kbench.registry import ModelFamily, register_model
 
-# size -> (embed dim, heads); depth 12, MLP ratio 4, patch 16, class token: as timm's vit_*_patch16_224.
-SIZES: dict[str, tuple[int, int]] = {"tiny": (192, 3), "small": (384, 6), "base": (768, 12)}
+# As timm's vit_*_patch16_224: depth 12, MLP ratio 4, patch 16, class token, 1000 classes.
+_BASE: dict[str, Any] = {"depth": 12, "mlp_ratio": 4.0, "img_size": 224, "patch_size": 16, "num_classes": 1000,
+                         "in_chans": 3}
+PRESETS: dict[str, dict[str, Any]] = {
+    "tiny": {**_BASE, "embed_dim": 192, "num_heads": 3},
+    "small": {**_BASE, "embed_dim": 384, "num_heads": 6},
+    "base": {**_BASE, "embed_dim": 768, "num_heads": 12},
+}
+ARCH_KEYS: dict[str, type] = {"embed_dim": int, "num_heads": int, "depth": int, "mlp_ratio": float, "img_size": int,
+                              "patch_size": int, "num_classes": int, "in_chans": int}
+SIZES = {name: (p["embed_dim"], p["num_heads"]) for name, p in PRESETS.items()}
 
 
-def build_vit(size: str, mlp_layer: Callable[..., torch.nn.Module] | None = None, **kwargs: Any
-              ) -> VisionTransformer:
-    if size not in SIZES:
-        raise ValueError(f"ViT size: expected one of {', '.join(SIZES)}, got {size!r}")
-    dim, heads = SIZES[size]
+def build_vit(mlp_layer: Callable[..., torch.nn.Module] | None = None, **arch: Any) -> VisionTransformer:
+    unknown = set(arch) - set(ARCH_KEYS)
+    if unknown:
+        raise ValueError(f"ViT: unknown architecture keywords {sorted(unknown)} (takes {', '.join(ARCH_KEYS)})")
     extra: dict[str, Any] = {"mlp_layer": mlp_layer} if mlp_layer is not None else {}
-    return VisionTransformer(img_size=224, patch_size=16, embed_dim=dim, depth=12, num_heads=heads, mlp_ratio=4,
-                             num_classes=1000, **extra, **kwargs)
+    return VisionTransformer(**{**_BASE, **arch}, **extra)
 
 
-def _build(size: str, impl: str | None) -> torch.nn.Module:
-    return build_vit(size)
+def input_shape(arch: Mapping[str, Any]) -> tuple[int, int, int]:
+    side = int(arch.get("img_size", 224))
+    return int(arch.get("in_chans", 3)), side, side
+
+
+def tokens(arch: Mapping[str, Any]) -> int:
+    """Patches plus the class token."""
+    return (int(arch.get("img_size", 224)) // int(arch.get("patch_size", 16))) ** 2 + 1
+
+
+def _build(impl: str | None, **arch: Any) -> torch.nn.Module:
+    return build_vit(**arch)
 
 
 register_model(ModelFamily(
-    name="vit", build=_build, sizes=tuple(SIZES), plugs=None,
-    description="timm VisionTransformer, GELU MLP (ViT-T/S/B, patch 16, 224px)",
+    name="vit", build=_build, presets=PRESETS, arch_keys=ARCH_KEYS, input_shape=input_shape, plugs=None,
+    description="timm VisionTransformer, GELU MLP (ViT-T/S/B presets, any width, depth, patch or image size)",
 ))

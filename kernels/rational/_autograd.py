@@ -16,7 +16,16 @@ Backward = Callable[[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor],
                     tuple[torch.Tensor, torch.Tensor, torch.Tensor]]
 
 
+KERNEL_DTYPES = (torch.float32, torch.float16, torch.bfloat16)
+
+
 def check_args(x: torch.Tensor, a: torch.Tensor, b: torch.Tensor) -> None:
+    """Shapes, and dtypes the kernels compute exactly: anything else is refused, never downcast."""
+    if x.dtype not in KERNEL_DTYPES:
+        raise TypeError(f"x: the kernels take float32, float16 or bfloat16, got {x.dtype} (it is not computed "
+                        "in another dtype)")
+    if a.dtype != torch.float32 or b.dtype != torch.float32:
+        raise TypeError(f"coefficients: the kernels take float32, got {a.dtype} and {b.dtype}")
     groups = a.shape[0]
     if a.shape != (groups, 6) or b.shape != (groups, 4):
         raise ValueError(f"coefficients: expected a (G, 6) and b (G, 4), got {tuple(a.shape)} and {tuple(b.shape)}")
@@ -32,7 +41,7 @@ def make_function(name: str, forward: Forward, backward: Backward) -> Callable[.
         def forward(ctx: Any, x: torch.Tensor, a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
             check_args(x, a, b)
             x2 = x.contiguous().view(-1, x.shape[-1])  # (..., D) -> (rows, D)
-            a32, b32 = a.float().contiguous(), b.float().contiguous()
+            a32, b32 = a.contiguous(), b.contiguous()
             ctx.save_for_backward(x2, a32, b32)
             ctx.shape, ctx.coeff_dtypes = x.shape, (a.dtype, b.dtype)
             return forward(x2, a32, b32).view(x.shape)

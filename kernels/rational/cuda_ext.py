@@ -51,9 +51,9 @@ def extension() -> ModuleType:
         cpp_extension.CUDA_HOME = home
     load = cpp_extension.load
     capability = torch.cuda.get_device_capability()
-    from kbench.console import console  # beside the run's progress line
+    from kbench.console import say  # beside the run's progress line
 
-    console.log(f"kbench_cuda: compiling or loading the CUDA extension for sm_{capability[0]}{capability[1]} "
+    say(f"kbench_cuda: compiling or loading the CUDA extension for sm_{capability[0]}{capability[1]} "
                 "(about a minute the first time, then cached by torch)")
     return load(
         name=f"kbench_rational_sm{capability[0]}{capability[1]}",

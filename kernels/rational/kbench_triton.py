@@ -41,9 +41,22 @@ FWD_TILES = [(32, 4), (64, 4), (64, 8), (128, 8)]
 # element-wise sums in registers, so the cross-thread reduction runs once per program; the row loop's
 # loads go through NUM_STAGES shared-memory buffers (cp.async), so later rows load while one computes.
 BWD_TILES = [(16, 4, 8, 3), (16, 4, 16, 3), (32, 4, 8, 3), (32, 8, 8, 3), (8, 2, 16, 4), (64, 8, 4, 2)]
-# The interpreter (CPU tests) runs one small tile that still loops over rows.
+# The interpreter (CPU tests) runs small tiles that still loop over rows, so that a few rows make
+# several programs; past 512 rows the tiles grow (the interpreter's cost is per program).
 INTERPRETER_FWD = {"BLOCK_R": 32}
 INTERPRETER_BWD = {"BLOCK_R": 8, "ROW_ITERS": 2, "NUM_STAGES": 2}
+INTERPRETER_FWD_LARGE = {"BLOCK_R": 256}
+INTERPRETER_BWD_LARGE = {"BLOCK_R": 64, "ROW_ITERS": 2, "NUM_STAGES": 2}
+_last_interpreted: dict[str, dict[str, int]] = {}
+
+
+def interpreter_tiles(rows: int, backward: bool) -> dict[str, int]:
+    """The tiles the interpreter launches for `rows` rows (recorded for launch_config)."""
+    large = rows > 512
+    tiles = (INTERPRETER_BWD_LARGE if large else INTERPRETER_BWD) if backward else \
+        (INTERPRETER_FWD_LARGE if large else INTERPRETER_FWD)
+    _last_interpreted["bwd" if backward else "fwd"] = tiles
+    return tiles
 REDUCE_BLOCK = 512
 
 
@@ -198,7 +211,7 @@ def forward(x: torch.Tensor, a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
     rows, d = x.shape
     groups = a.shape[0]
     dg = d // groups
-    meta = INTERPRETER_FWD if interpreting() else {}
+    meta = interpreter_tiles(rows, backward=False) if interpreting() else {}
     _rational_fwd_kernel[_grid(rows, groups, dg)](x, a, b, y, rows, d, dg, _tiles_per_group(dg), groups,
                                                   BLOCK_C=tile_columns(dg), **meta)
     return y
@@ -211,10 +224,10 @@ def _backward(x: torch.Tensor, dy: torch.Tensor, a: torch.Tensor, b: torch.Tenso
     dg = d // groups
     per_group = _tiles_per_group(dg)
     dx = torch.empty_like(x)
+    meta = interpreter_tiles(rows, backward=True) if interpreting() else {}
     if deterministic:
         # Sized for the most programs any candidate tile launches; unused slots are never read.
-        candidates = [(INTERPRETER_BWD["BLOCK_R"], INTERPRETER_BWD["ROW_ITERS"])] if interpreting() \
-            else [(r, i) for r, _, i, _ in BWD_TILES]
+        candidates = [(meta["BLOCK_R"], meta["ROW_ITERS"])] if meta else [(r, i) for r, _, i, _ in BWD_TILES]
         max_slots = max(triton.cdiv(rows, r * i) for r, i in candidates) * per_group
         part = torch.empty(10 * groups * max_slots, dtype=torch.float32, device=x.device)
         da = torch.empty_like(a, dtype=torch.float32)
@@ -223,7 +236,6 @@ def _backward(x: torch.Tensor, dy: torch.Tensor, a: torch.Tensor, b: torch.Tenso
         part = torch.empty(1, dtype=torch.float32, device=x.device)
         da = torch.zeros_like(a, dtype=torch.float64)  # fp64 atomics: sums of thousands of programs
         db = torch.zeros_like(b, dtype=torch.float64)
-    meta = INTERPRETER_BWD if interpreting() else {}
     _rational_bwd_kernel[_grid(rows, groups, dg)](
         x, dy, a, b, dx, part, da, db, rows, d, dg, per_group, groups,
         DETERMINISTIC=deterministic, BLOCK_C=tile_columns(dg), **meta)
@@ -248,7 +260,7 @@ def backward_deterministic(x: torch.Tensor, dy: torch.Tensor, a: torch.Tensor, b
 def launch_config() -> dict[str, str]:
     """The tiles of the last forward and backward launch: the autotuner's pick on a GPU."""
     if interpreting():
-        return {"fwd": str(INTERPRETER_FWD), "bwd": str(INTERPRETER_BWD)}
+        return {name: str(tiles) for name, tiles in _last_interpreted.items()}
     picks = {"fwd": getattr(_rational_fwd_kernel, "best_config", None),
              "bwd": getattr(_rational_bwd_kernel, "best_config", None)}
     return {name: str(config) for name, config in picks.items() if config is not None}

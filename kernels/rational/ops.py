@@ -1,4 +1,5 @@
-"""The GR-KAN rational operation: inputs, bytes that must move, tolerances.
+"""The GR-KAN rational operation: inputs in every layout its callers use, bytes that must move,
+and what each implementation is checked on.
 
 The function (KAT's kernel form, "PAU version A"; DESIGN.md pins it), per channel c of group g:
 
@@ -21,18 +22,25 @@ GROUPS = 8  # KAT's default group count; every shape's last dimension must divid
 NUM_COEFFS = 6  # a0..a5 (numerator degree 5)
 DEN_COEFFS = 4  # b0..b3 (denominator degree 4, constant term fixed to 1)
 FLOPS_PER_ELEMENT = 21  # 2m + 2n + 3 with m=5, n=4: KAT's own count (tools/calculate_flops.py)
-
-DTYPES = {"float32": torch.float32, "float16": torch.float16, "bfloat16": torch.bfloat16, "float64": torch.float64}
+# Layouts of the inputs, as callers pass them:
+# - contiguous: every tensor dense;
+# - expanded: the numerator is one row shared by all groups, passed as a (G, 6) stride-0 view (the
+#   KAT model's layout: its numerator is (1, 6));
+# - strided: x is a slice of a wider tensor (its rows are not D apart in memory);
+# - zeros: every seventh element of x is exactly 0 (|x| and sign(x) at 0).
+LAYOUTS = ("contiguous", "expanded", "strided", "zeros")
+ROWS_PAST_TILES = 4099  # more rows than any kernel's tile, and not a multiple of any power of two
 
 
 def make_inputs(case: Mapping[str, Any], device: torch.device, dtype: torch.dtype, seed: int) -> OpInputs:
-    """x and dy standard normal, coefficients normal * 0.5 (as notes/anchors-h100.md), seeded.
-
-    Drawn on `device` (fast at GPU sizes), so one seed gives different numbers on CPU and GPU.
-    """
+    """x and dy standard normal, coefficients normal * 0.5 (as notes/anchors-h100.md), seeded, in
+    the case's layout. Drawn on `device`, so one seed gives different numbers on CPU and GPU."""
     shape = tuple(case["shape"])
-    if shape[-1] % GROUPS:
-        raise ValueError(f"shape {list(shape)}: the last dimension must be divisible by {GROUPS} groups")
+    layout = case.get("layout") or "contiguous"
+    if layout not in LAYOUTS:
+        raise ValueError(f"layout {layout!r}: expected one of {', '.join(LAYOUTS)}")
+    if len(shape) < 2 or shape[-1] % GROUPS:
+        raise ValueError(f"shape {list(shape)}: expected (..., D) with D divisible by {GROUPS} groups")
     gen = torch.Generator(device=device).manual_seed(seed)
     coeff_dtype = torch.float64 if dtype == torch.float64 else torch.float32
     draw = torch.float64 if dtype == torch.float64 else torch.float32
@@ -40,24 +48,26 @@ def make_inputs(case: Mapping[str, Any], device: torch.device, dtype: torch.dtyp
     def normal(*size: int, to: torch.dtype, scale: float = 1.0) -> torch.Tensor:
         return (torch.randn(size, generator=gen, device=device, dtype=draw) * scale).to(to)
 
-    return OpInputs(
-        args=(
-            normal(*shape, to=dtype).requires_grad_(),
-            normal(GROUPS, NUM_COEFFS, to=coeff_dtype, scale=0.5).requires_grad_(),
-            normal(GROUPS, DEN_COEFFS, to=coeff_dtype, scale=0.5).requires_grad_(),
-        ),
-        grad_output=normal(*shape, to=dtype),
-    )
+    wide = normal(*shape[:-1], shape[-1] + (GROUPS if layout == "strided" else 0), to=dtype)
+    if layout == "zeros":
+        wide.view(-1)[::7] = 0.0
+    wide.requires_grad_()
+    x = wide[..., :shape[-1]] if layout == "strided" else wide
+    if layout == "expanded":
+        shared = normal(1, NUM_COEFFS, to=coeff_dtype, scale=0.5).requires_grad_()
+        a = shared.expand(GROUPS, NUM_COEFFS)
+    else:
+        shared = a = normal(GROUPS, NUM_COEFFS, to=coeff_dtype, scale=0.5).requires_grad_()
+    b = normal(GROUPS, DEN_COEFFS, to=coeff_dtype, scale=0.5).requires_grad_()
+    dy = normal(*shape, to=dtype)
+    return OpInputs(args=(x, a, b), grad_output=dy, storage=(wide, shared, b, dy))
 
 
 def bytes_moved(case: Mapping[str, Any], pass_: Pass, dtype: torch.dtype) -> int:
     """The fewest bytes each pass must move: forward reads x, writes y; backward reads x and dy,
     writes dx. Coefficients (40 floats per group) are negligible and not counted."""
-    n = 1
-    for d in case["shape"]:
-        n *= d
     words = {"fwd": 2, "bwd": 3, "fwd+bwd": 5}[pass_]
-    return words * n * torch.tensor([], dtype=dtype).element_size()
+    return words * elements(case["shape"]) * torch.tensor([], dtype=dtype).element_size()
 
 
 def elements(shape: list[int] | tuple[int, ...]) -> int:
@@ -67,16 +77,36 @@ def elements(shape: list[int] | tuple[int, ...]) -> int:
     return n
 
 
+def reduction_terms(case: Mapping[str, Any]) -> dict[str, int]:
+    """A coefficient's gradient sums over every row and every channel of its group."""
+    shape = case["shape"]
+    per_coefficient = elements(shape) // GROUPS
+    return {"dA": per_coefficient, "dB": per_coefficient}
+
+
+def check_variants(case: Mapping[str, Any], device_type: str) -> list[tuple[str, dict[str, Any]]]:
+    """Besides the case as timed: other layouts (the model's among them), exact zeros, one row,
+    and more rows than any tile (at the narrowest width, 3 channels a group)."""
+    d, dtype = case["shape"][-1], case.get("dtype", "float32")
+    small = [37, d] if d <= 4096 else [5, d]
+    variants = [(f"{layout} layout", {"shape": small, "dtype": dtype, "layout": layout})
+                for layout in LAYOUTS if layout != (case.get("layout") or "contiguous")]
+    variants += [("one row", {"shape": [1, d], "dtype": dtype}),
+                 ("rows past every tile", {"shape": [ROWS_PAST_TILES, 3 * GROUPS], "dtype": dtype})]
+    if device_type == "cuda":
+        variants.append(("many rows", {"shape": [16 * ROWS_PAST_TILES + 1, 3 * GROUPS], "dtype": dtype}))
+    return variants
+
+
 OPERATION = register_operation(
     Operation(
         name="rational",
         make_inputs=make_inputs,
         bytes_moved=bytes_moved,
-        # ||out - ref64|| / ||ref64||: fp32 arithmetic lands far under 1e-3; half-precision
-        # outputs carry their own rounding (2^-8 for bf16, 2^-11 for fp16).
-        tolerance={"float32": 1e-3, "float16": 5e-3, "bfloat16": 2e-2, "float64": 1e-10},
         reference="torch_reference",
         output_name="y",
         grad_names=("dx", "dA", "dB"),
+        reduction_terms=reduction_terms,
+        check_variants=check_variants,
     )
 )

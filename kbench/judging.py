@@ -1,0 +1,151 @@
+"""Measurements -> verdict: the one place a claim is judged (a fresh run, merged rounds, a
+migrated schema-1 file). Pure: dictionaries as stored in result files in, a Verdict out.
+
+1. The claim's kind turns each case's measurements into an estimate (kinds.base.Kind.evaluate).
+2. Cases combine as the claim says: geometric or arithmetic mean, the worst case in the rule's
+   direction, or `each` (every case judged, the claim takes the worst verdict).
+3. Paper values belong to the conditions they were measured at: a case that carries its own
+   `paper_value` is compared with it alone, and a rule relative to the paper judges exactly the
+   cases that have the paper's conditions; other cases are shown, not judged.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from kbench import stats, verdicts
+from kbench.kinds import KINDS
+from kbench.kinds.base import CaseValue, NotJudged, case_key
+from kbench.results import Verdict
+from kbench.stats import Estimate
+from kbench.verdicts import Rule
+
+
+@dataclass(frozen=True)
+class ClaimInfo:
+    """What judging needs of a claim: from a suite file (`from_claim`) or a stored verdict."""
+
+    id: str
+    kind: str
+    rule: Rule
+    quote: str = ""
+    paper_value: float | None = None  # the claim's own (cases may carry theirs)
+    combine: str = "geomean"
+    options: Mapping[str, Any] = field(default_factory=dict)
+    paper_source: str = ""
+    paper_conditions: str = ""
+
+    @classmethod
+    def from_claim(cls, claim: Any) -> ClaimInfo:
+        return cls(claim.id, claim.kind, claim.rule, claim.quote, claim.paper_value, claim.combine, claim.options,
+                   claim.paper_source, claim.paper_conditions)
+
+    @classmethod
+    def from_verdict(cls, v: Mapping[str, Any]) -> ClaimInfo:
+        """The claim as a stored verdict describes it (for judging merged measurements again)."""
+        paper = v.get("paper") or {}
+        return cls(v["claim"], v["kind"], Rule.from_dict(v["rule"]), v.get("quote", ""),
+                   paper.get("value", v.get("paper_value")), v.get("combine") or KINDS[v["kind"]].combine, {},
+                   paper.get("source", ""), paper.get("conditions", ""))
+
+    @property
+    def paper(self) -> dict[str, Any]:
+        return {"value": self.paper_value, "source": self.paper_source, "conditions": self.paper_conditions}
+
+
+def _cases(measurements: Sequence[Mapping[str, Any]]) -> list[tuple[Mapping[str, Any], list[Mapping[str, Any]]]]:
+    """Measurements grouped by case, in the order the cases were measured."""
+    grouped: dict[tuple[Any, ...], tuple[Mapping[str, Any], list[Mapping[str, Any]]]] = {}
+    for m in measurements:
+        if m.get("role") == "rejected":
+            continue
+        entry = grouped.setdefault(case_key(m.get("case") or {}), (m.get("case") or {}, []))
+        entry[1].append(m)
+    return list(grouped.values())
+
+
+def _interval(est: Estimate) -> list[float] | None:
+    return [float(est.low), float(est.high)] if est.has_interval else None  # type: ignore[arg-type]
+
+
+def _combine(values: Sequence[CaseValue], how: str, rule: Rule) -> Estimate:
+    estimates = [v.estimate for v in values]
+    if len(estimates) == 1:
+        return estimates[0]
+    if how == "geomean":
+        return stats.geomean(estimates)
+    if how == "mean":
+        return stats.mean(estimates)
+    return stats.worst(estimates, lower_is_worse=bool(rule.lower_is_worse))
+
+
+def _case_entry(v: CaseValue, paper_value: float | None) -> dict[str, Any]:
+    entry: dict[str, Any] = {"case": dict(v.case), "value": v.estimate.value, "interval": _interval(v.estimate),
+                             "n": v.estimate.n, "details": v.details}
+    if paper_value is not None:
+        entry["paper_value"] = paper_value
+        entry["ratio_to_paper"] = verdicts.ratio_to_paper(v.estimate.value, paper_value)
+    return entry
+
+
+def judge(claim: ClaimInfo, measurements: Sequence[Mapping[str, Any]], peaks: Mapping[str, Any]) -> Verdict:
+    """The claim's verdict from its measurements; NotJudged inside becomes `inconclusive`."""
+    base = dict(claim=claim.id, kind=claim.kind, paper_value=claim.paper_value, quote=claim.quote,
+                combine=claim.combine, unit=KINDS[claim.kind].unit, paper=claim.paper)
+    try:
+        values: list[CaseValue] = []
+        for case, ms in _cases(measurements):
+            values += KINDS[claim.kind].evaluate(claim, case, ms, peaks)
+        if not values:
+            raise NotJudged("no case was measured")
+        return _decide(claim, values, base)
+    except NotJudged as exc:
+        return Verdict(verdict="inconclusive", measured=None, interval=None, ratio_to_paper=None,
+                       rule=claim.rule.as_dict(claim.paper_value), reason=f"not judged: {exc}", **base)
+
+
+def _decide(claim: ClaimInfo, values: list[CaseValue], base: dict[str, Any]) -> Verdict:
+    rule = claim.rule
+    notes = [n for v in values for n in v.notes]
+    with_paper = [v for v in values if v.case.get("paper_value") is not None]
+    if with_paper:
+        notes.append(f"{len(with_paper)} of {len(values)} case(s) carry the paper's own value and conditions; "
+                     "the paper is compared with those cases only")
+    per_case = [_case_entry(v, v.case.get("paper_value", claim.paper_value)) for v in values]
+    if rule.of_paper and claim.paper_value is None:
+        if not with_paper:
+            raise NotJudged("the rule is relative to the paper's value, and no case run here has the paper's "
+                            "conditions")
+        return _each(claim, with_paper, per_case, notes, base, case_paper=True)
+    if claim.combine == "each" or (claim.combine == "worst" and rule.lower_is_worse is None):
+        return _each(claim, values, per_case, notes, base, case_paper=False)
+    est = _combine(values, claim.combine, rule)
+    verdict, reason = verdicts.decide(rule, est, claim.paper_value)
+    ratio = verdicts.ratio_to_paper(est.value, claim.paper_value)
+    if ratio is None and len(with_paper) == 1:
+        ratio = per_case[values.index(with_paper[0])]["ratio_to_paper"]
+    return Verdict(verdict=verdict, measured=est.value, interval=_interval(est), ratio_to_paper=ratio,
+                   rule=rule.as_dict(claim.paper_value), reason=reason, per_case=per_case, n=est.n, notes=notes,
+                   **base)
+
+
+def _each(claim: ClaimInfo, judged: list[CaseValue], per_case: list[dict[str, Any]], notes: list[str],
+          base: dict[str, Any], case_paper: bool) -> Verdict:
+    """Every judged case against the rule; the claim takes the worst verdict (and that case's value)."""
+    results = []
+    for v in judged:
+        paper = v.case.get("paper_value") if case_paper else claim.paper_value
+        verdict, reason = verdicts.decide(claim.rule, v.estimate, paper)
+        results.append((verdict, reason, v, paper))
+    worst = min(results, key=lambda r: verdicts.SEVERITY[r[0]])
+    verdict, reason, v, paper = worst
+    label = v.case.get("label") or ", ".join(f"{k}={x}" for k, x in v.case.items() if k != "paper_value")
+    if reason and len(judged) > 1:
+        reason = f"case {label}: {reason}"
+    base = {**base, "paper_value": paper if case_paper else claim.paper_value}
+    return Verdict(verdict=verdict, measured=v.estimate.value, interval=_interval(v.estimate),
+                   ratio_to_paper=verdicts.ratio_to_paper(v.estimate.value, paper), rule=claim.rule.as_dict(paper),
+                   reason=reason, per_case=per_case, n=min(r[2].estimate.n for r in results), notes=notes,
+                   combine="each", **{k: x for k, x in base.items() if k != "combine"})

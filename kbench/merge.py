@@ -1,0 +1,149 @@
+"""Joining result files of one suite and one source tree into one result.
+
+Two uses: shards of one run (disjoint claims, `--shard i/N`), and repeated runs of the same claims
+(each run's timing rounds become more rounds of one measurement, so the merged verdict's interval
+covers the spread between the runs: how CI gates a pull request against its merge base measured
+in the same job, runs interleaved). Files of different suites, suite files, source digests or
+GPU models are refused with the reason; so are shards of different splits or the same shard
+twice. Every claim is judged again (kbench.judging) from the merged measurements.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from kbench import stats
+from kbench.env import device_slug
+from kbench.errors import KbenchError
+from kbench.judging import ClaimInfo, judge
+from kbench.results import Measurement, Result, Verdict, new_run_id, utc_now
+
+
+class MergeError(KbenchError):
+    """Result files that cannot be joined; the message says which and why."""
+
+
+def _same(results: Sequence[Mapping[str, Any]], what: str, get: Any) -> None:
+    values = {json.dumps(get(r), sort_keys=True, default=str) for r in results}
+    if len(values) > 1:
+        names = ", ".join(f"{r.get('_path', r['run_id'])}: {get(r)!r}" for r in results)
+        raise MergeError(f"merge: the files differ in {what} ({names})")
+
+
+def _shards(results: Sequence[Mapping[str, Any]]) -> list[str] | None:
+    shards = [r.get("shard") for r in results]
+    if all(s is None for s in shards):
+        return None
+    if any(s is None for s in shards):
+        raise MergeError("merge: some files are shards and some are whole runs")
+    counts = {str(s).split("/")[1] for s in shards}
+    if len(counts) > 1:
+        raise MergeError(f"merge: shards of different splits ({', '.join(map(str, shards))})")
+    if len(set(shards)) != len(shards):
+        raise MergeError(f"merge: the same shard appears twice ({', '.join(map(str, shards))})")
+    return [str(s) for s in shards]
+
+
+def _identity(m: Mapping[str, Any]) -> str:
+    return json.dumps([m["claim"], m.get("role"), m["metric"], m.get("subject"), m.get("case")], sort_keys=True)
+
+
+def _merge_measurements(results: Sequence[Mapping[str, Any]]) -> list[Measurement]:
+    """Timings: rounds appended (new round numbers per file). Seeds: appended when the runs drew
+    other seeds, else kept once (the same seed is the same draw). Exact: must agree."""
+    merged: dict[str, dict[str, Any]] = {}
+    seeds_used: dict[str, set[int]] = {}
+    for r in results:
+        run_seed = (r.get("plan") or {}).get("seed", 0)
+        for m in r["measurements"]:
+            key = _identity(m)
+            if key not in merged:
+                merged[key] = {**m, "samples": list(m.get("samples") or []), "groups": list(m.get("groups") or [])}
+                seeds_used[key] = {run_seed}
+                continue
+            into = merged[key]
+            if m.get("status") != "ok" or into.get("status") != "ok":
+                if m.get("status") == "error":
+                    into.update(status="error", reason=m.get("reason"))
+                continue
+            if m["noise"] == "timing":
+                offset = max(into["groups"] or [-1]) + 1
+                into["samples"] += m["samples"]
+                into["groups"] += [offset + g for g in (m.get("groups") or [0] * len(m["samples"]))]
+            elif m["noise"] == "seeds" and run_seed not in seeds_used[key]:
+                offset = max(into["groups"] or [-1]) + 1
+                into["samples"] += m["samples"]
+                into["groups"] += [offset + g for g in (m.get("groups") or range(len(m["samples"])))]
+                seeds_used[key].add(run_seed)
+            elif m["noise"] == "exact" and m["samples"] != into["samples"]:
+                raise MergeError(f"merge: {m['metric']} of {m.get('subject')} is exact but differs between runs")
+    out = []
+    for m in merged.values():
+        fields = {k: v for k, v in m.items() if k in Measurement.__dataclass_fields__}
+        fields["groups"] = fields["groups"] or None
+        if fields.get("status") == "ok" and fields["samples"]:
+            fields["summary"] = stats.summarize(fields["samples"], fields["groups"]).as_dict()
+        out.append(Measurement(**fields))
+    return out
+
+
+def _verdicts(results: Sequence[Mapping[str, Any]], measurements: list[Measurement], peaks: Mapping[str, Any]
+              ) -> list[Verdict]:
+    import dataclasses
+
+    stored: dict[str, list[Mapping[str, Any]]] = {}
+    for r in results:
+        for v in r["verdicts"]:
+            stored.setdefault(v["claim"], []).append(v)
+    dicts = [dataclasses.asdict(m) for m in measurements]
+    out = []
+    for claim, versions in stored.items():
+        errors = [v for v in versions if v["verdict"] == "error"]
+        ms = [m for m in dicts if m["claim"] == claim and m["status"] == "ok"]
+        first = versions[0]
+        if errors:  # a wrong or crashing implementation in any run is wrong
+            out.append(Verdict(**{k: v for k, v in errors[0].items() if k in Verdict.__dataclass_fields__}))
+        elif not ms:
+            measured = [v for v in versions if v["verdict"] not in ("skipped",)] or versions
+            out.append(Verdict(**{k: v for k, v in measured[0].items() if k in Verdict.__dataclass_fields__}))
+        else:
+            out.append(judge(ClaimInfo.from_verdict(first), ms, peaks))
+    return out
+
+
+def merge(results: Sequence[Mapping[str, Any]]) -> Result:
+    """One result from several of the same suite, suite file, source and GPU model."""
+    if len(results) < 2:
+        raise MergeError("merge: give at least two result files")
+    _same(results, "suite", lambda r: r["suite"])
+    _same(results, "suite file (sha256)", lambda r: r.get("suite_sha256"))
+    _same(results, "source digest", lambda r: (r.get("provenance") or {}).get("digest"))
+    _same(results, "GPU model", lambda r: r["env"].get("gpu"))
+    shards = _shards(results)
+    first = results[0]
+    measurements = _merge_measurements(results)
+    copies = [r["peaks"]["copy_gbps"] for r in results if (r.get("peaks") or {}).get("copy_gbps")]
+    peaks = {**(first.get("peaks") or {}), **({"copy_gbps": float(stats.np.median(copies))} if copies else {})}
+    created = max(str(r["created"]) for r in results)
+    merged = Result(
+        suite=first["suite"], suite_file=first["suite_file"], suite_sha256=first["suite_sha256"],
+        run_id=new_run_id(utc_now(), device_slug(first["env"])), created=created,
+        env=dict(first["env"]), paper=dict(first["paper"]), shard=None, peaks=peaks,
+        plan={**(first.get("plan") or {}), "merged_from": [r["run_id"] for r in results],
+              "shards": shards, "missing_shards": _missing(shards)},
+        provenance=dict(first.get("provenance") or {}), measurements=measurements,
+        interrupted=any(r.get("interrupted") for r in results), finished=utc_now().isoformat(),
+        thresholds={k: v for r in results for k, v in (r.get("thresholds") or {}).items()},
+    )
+    merged.verdicts = _verdicts(results, measurements, peaks)
+    return merged
+
+
+def _missing(shards: list[str] | None) -> list[str]:
+    if not shards:
+        return []
+    n = int(shards[0].split("/")[1])
+    have = {int(s.split("/")[0]) for s in shards}
+    return [f"{i}/{n}" for i in range(1, n + 1) if i not in have]

@@ -1,0 +1,217 @@
+"""Reading result files: the one place that decides whether a file is usable.
+
+`read(path)` parses, migrates a schema-1 file to schema 2, and validates every field the readers
+(show, report, gate, merge) rely on: types, allowed values, sample and group counts, names that
+become paths. Anything else is a ResultError naming the file and the field, never a traceback
+further down.
+
+Schema 1 -> 2: each measurement gets its unit, better direction, noise model, round/seed groups
+and role (the side it measured: schema 1 wrote a pair's baseline first), and each verdict is
+judged again by kbench.judging from the stored samples: one round of timing carries no
+between-round noise, so such verdicts become `inconclusive` with that reason. The original
+verdict is kept in the verdict's notes.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import math
+import re
+from collections.abc import Callable, Mapping
+from pathlib import Path
+from typing import Any
+
+from kbench.errors import ResultError
+from kbench.results import BETTER, NOISES, SCHEMA_VERSION, VERDICTS, safe_name
+
+Check = Callable[[Any], bool]
+
+
+def _number(v: Any) -> bool:
+    return isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
+
+
+def _opt(check: Check) -> Check:
+    return lambda v: v is None or check(v)
+
+
+def _list_of(check: Check) -> Check:
+    return lambda v: isinstance(v, list) and all(check(x) for x in v)
+
+
+_str: Check = lambda v: isinstance(v, str)  # noqa: E731
+_dict: Check = lambda v: isinstance(v, dict)  # noqa: E731
+_bool: Check = lambda v: isinstance(v, bool)  # noqa: E731
+_int: Check = lambda v: isinstance(v, int) and not isinstance(v, bool)  # noqa: E731
+_interval: Check = lambda v: v is None or (isinstance(v, list) and len(v) == 2 and all(_number(x) for x in v))  # noqa: E731
+
+TOP: dict[str, tuple[Check, str]] = {
+    "suite": (_str, "a string"), "suite_file": (_str, "a string"), "suite_sha256": (_str, "a string"),
+    "run_id": (_str, "a string"), "created": (_str, "a string"), "env": (_dict, "an object"),
+    "paper": (_dict, "an object"), "measurements": (lambda v: isinstance(v, list), "a list"),
+    "verdicts": (lambda v: isinstance(v, list), "a list"),
+}
+TOP_OPTIONAL: dict[str, tuple[Check, str]] = {
+    "shard": (_opt(_str), "a string or null"), "plan": (_dict, "an object"), "peaks": (_dict, "an object"),
+    "provenance": (_dict, "an object"), "interrupted": (_bool, "true or false"),
+    "finished": (_opt(_str), "a string or null"), "nonfinite": (_list_of(_str), "a list of strings"),
+    "thresholds": (lambda v: isinstance(v, dict) and all(_number(x) for x in v.values()), "an object of numbers"),
+}
+MEASUREMENT: dict[str, tuple[Check, str]] = {
+    "claim": (_str, "a string"), "case": (_dict, "an object"), "subject": (_dict, "an object"),
+    "metric": (_str, "a string"), "unit": (_str, "a string"), "better": (lambda v: v in BETTER, f"one of {BETTER}"),
+    "noise": (lambda v: v in NOISES, f"one of {NOISES}"), "role": (_str, "a string"),
+    "status": (lambda v: v in ("ok", "skipped", "error"), "ok, skipped or error"),
+    "samples": (_opt(_list_of(_opt(_number))), "a list of numbers or null"),
+    "groups": (_opt(_list_of(_int)), "a list of integers or null"), "summary": (_opt(_dict), "an object or null"),
+    "extra": (_dict, "an object"), "reason": (_opt(_str), "a string or null"),
+}
+VERDICT: dict[str, tuple[Check, str]] = {
+    "claim": (_str, "a string"), "kind": (_str, "a string"), "verdict": (lambda v: v in VERDICTS, f"one of {VERDICTS}"),
+    "measured": (_opt(_number), "a number or null"), "interval": (_interval, "[low, high] or null"),
+    "paper_value": (_opt(_number), "a number or null"), "ratio_to_paper": (_opt(_number), "a number or null"),
+    "rule": (_dict, "an object"), "quote": (_str, "a string"), "reason": (_opt(_str), "a string or null"),
+    "per_case": (_list_of(lambda c: isinstance(c, dict) and _dict(c.get("case")) and _opt(_number)(c.get("value"))
+                          and _interval(c.get("interval"))), "a list of {case, value, interval}"),
+    "notes": (_list_of(_str), "a list of strings"),
+}
+
+
+def _fields(data: Mapping[str, Any], spec: Mapping[str, tuple[Check, str]], where: str, required: bool) -> None:
+    for key, (check, expected) in spec.items():
+        if key not in data:
+            if required:
+                raise ValueError(f"{where}{key}: missing (expected {expected})")
+            continue
+        if not check(data[key]):
+            raise ValueError(f"{where}{key}: expected {expected}, got {str(data[key])[:80]!r}")
+
+
+def validate(data: Any) -> None:
+    """Raise ValueError naming the first field that is not what readers expect."""
+    if not isinstance(data, dict):
+        raise ValueError("expected a JSON object at the top level")
+    _fields(data, TOP, "", True)
+    _fields(data, TOP_OPTIONAL, "", False)
+    for key in ("suite", "run_id"):
+        try:
+            safe_name(data[key], key)
+        except ResultError as exc:
+            raise ValueError(str(exc)) from None
+    for i, m in enumerate(data["measurements"]):
+        if not isinstance(m, dict):
+            raise ValueError(f"measurements[{i}]: expected an object")
+        _fields(m, MEASUREMENT, f"measurements[{i}].", True)
+        samples, groups = m.get("samples") or [], m.get("groups")
+        if groups is not None and len(groups) != len(samples):
+            raise ValueError(f"measurements[{i}].groups: {len(groups)} labels for {len(samples)} samples")
+        if m["status"] == "ok" and (not samples or any(s is None for s in samples)):
+            raise ValueError(f"measurements[{i}].samples: an ok measurement needs finite samples")
+    seen = set()
+    for i, v in enumerate(data["verdicts"]):
+        if not isinstance(v, dict):
+            raise ValueError(f"verdicts[{i}]: expected an object")
+        _fields(v, VERDICT, f"verdicts[{i}].", True)
+        if v["claim"] in seen:
+            raise ValueError(f"verdicts[{i}].claim: {v['claim']!r} appears twice")
+        seen.add(v["claim"])
+
+
+def read(path: str | Path) -> dict[str, Any]:
+    """Read, migrate and validate one result file; ResultError naming the file when unusable."""
+    p = Path(path)
+    try:
+        data = json.loads(p.read_bytes().decode("utf-8"))
+    except OSError as exc:
+        raise ResultError(f"{p}: cannot read: {exc.strerror or exc}") from None
+    except UnicodeDecodeError as exc:
+        raise ResultError(f"{p}: not UTF-8 text (byte {exc.start})") from None
+    except json.JSONDecodeError as exc:
+        raise ResultError(f"{p}: not valid JSON (truncated or corrupt?): {exc}") from None
+    except RecursionError:
+        raise ResultError(f"{p}: nested too deeply to be a result file") from None
+    if not isinstance(data, dict):
+        raise ResultError(f"{p}: expected a JSON object at the top level")
+    version = data.get("schema_version")
+    try:
+        if version == 1:
+            data = migrate_v1(data)
+        elif version != SCHEMA_VERSION:
+            raise ValueError(f"schema_version {version!r}; this kbench reads versions 1 and {SCHEMA_VERSION}")
+        validate(data)
+    except (ValueError, TypeError, KeyError, AttributeError) as exc:
+        raise ResultError(f"{p}: not a usable result file: {exc}") from None
+    data["_path"] = str(p)
+    return data
+
+
+# --------------------------------------------------------------------------------------------
+# Schema 1 -> 2
+
+V1_METRICS: dict[str, tuple[str, str, str]] = {  # metric -> (unit, better, noise)
+    "time_ms": ("ms", "lower", "timing"), "step_ms": ("ms", "lower", "timing"), "flops": ("FLOPs", "none", "exact"),
+    "bitwise_equal": ("share", "higher", "exact"), "share": ("share", "none", "seeds"),
+}
+PAIR_KINDS = ("speedup", "train-speedup", "error-ratio", "flops-ratio")
+
+
+def parse_rule_text(text: str) -> dict[str, Any]:
+    """'>= 61.5', '<= 1e-06', '>= 0.95 and <= 1.05' (schema 1's stored rules) as rule data."""
+    rule: dict[str, Any] = {"at_least": None, "at_most": None, "of_paper": False, "text": text}
+    for sign, number in re.findall(r"([<>]=)\s*([-+0-9.eE]+)", text):
+        rule["at_least" if sign == ">=" else "at_most"] = float(number)
+    if rule["at_least"] is None and rule["at_most"] is None:
+        raise ValueError(f"rule {text!r} is not 'at least' or 'at most' a number")
+    return rule
+
+
+def _migrate_measurement(m: dict[str, Any]) -> dict[str, Any]:
+    metric = str(m.get("metric", ""))
+    unit, better, noise = V1_METRICS.get(metric, ("relative", "lower", "seeds") if metric.startswith("rel_err_")
+                                         else ("", "none", "timing"))
+    n = len(m.get("samples") or [])
+    groups = [0] * n if noise == "timing" else list(range(n)) if noise == "seeds" else None
+    return {**m, "unit": unit, "better": better, "noise": noise, "role": "subject", "groups": groups,
+            "device_independent": metric == "flops"}
+
+
+def _assign_roles(measurements: list[dict[str, Any]], kinds: Mapping[str, str]) -> None:
+    """Schema 1 wrote each pair's baseline measurement before its candidate, per case and metric."""
+    seen: dict[tuple[str, str, str], int] = {}
+    for m in measurements:
+        if kinds.get(m["claim"]) not in PAIR_KINDS:
+            continue
+        key = (m["claim"], json.dumps(m.get("case"), sort_keys=True), m["metric"])
+        m["role"] = ("baseline", "candidate")[min(seen.get(key, 0), 1)]
+        seen[key] = seen.get(key, 0) + 1
+
+
+def migrate_v1(data: dict[str, Any]) -> dict[str, Any]:
+    """A schema-1 result as schema 2, its verdicts judged again from its samples."""
+    from kbench.judging import ClaimInfo, judge
+    from kbench.kinds import KINDS
+    from kbench.verdicts import Rule
+
+    out = {**data, "schema_version": SCHEMA_VERSION, "plan": {"migrated_from_schema": 1}, "provenance": {},
+           "nonfinite": []}
+    kinds = {v["claim"]: v["kind"] for v in data["verdicts"]}
+    out["measurements"] = [_migrate_measurement(m) for m in data["measurements"]]
+    _assign_roles(out["measurements"], kinds)
+    verdicts = []
+    for v in data["verdicts"]:
+        rule = parse_rule_text(str(v["rule"]))
+        old = f"schema 1 verdict: {v['verdict']}" + (f" ({v['measured']:.4g}, within-run interval "
+                                                       f"[{v['interval'][0]:.4g}, {v['interval'][1]:.4g}])"
+                                                       if _number(v.get("measured")) and v.get("interval") else "")
+        ms = [m for m in out["measurements"] if m["claim"] == v["claim"] and m.get("status") == "ok"]
+        if not ms or v["kind"] not in KINDS:
+            verdicts.append({**v, "rule": rule, "combine": "", "unit": "", "n": 0, "notes": [old]})
+            continue
+        info = ClaimInfo(v["claim"], v["kind"], Rule.from_dict(rule), v.get("quote", ""), v.get("paper_value"),
+                         KINDS[v["kind"]].combine)
+        new = judge(info, ms, data.get("peaks") or {})
+        new.notes.append(old)
+        verdicts.append(dataclasses.asdict(new))
+    out["verdicts"] = verdicts
+    return out

@@ -1,0 +1,140 @@
+"""Each kind's collector end to end on the CPU with fakes of known value: a timer with known
+times, implementations with known answers, a toy model with FLOPs known by hand."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import torch
+
+from kbench import runner, stats, suite
+from tests.fakes import fake_timer
+from tests.fixtures import toy_model
+
+HEAD = 'schema_version = 2\n[paper]\nid = "toy"\ntitle = "A toy paper"\n'
+
+
+def run(tmp_path: Path, body: str, **options: object) -> runner.Result:
+    path = tmp_path / "toy.toml"
+    path.write_text(HEAD + body)
+    return runner.run(suite.load(path), runner.RunOptions(device=torch.device("cpu"), quick=True, **options))  # type: ignore[arg-type]
+
+
+def kernel_claim(kind: str, sides: str, rule: str, extra: str = "") -> str:
+    return f"""
+[[claims]]
+id = "c"
+kind = "{kind}"
+quote = "q"
+operation = "toy_scale"
+{sides}
+cases = [{{ shape = [64, 33], dtype = "float32" }}]
+rule = {rule}
+{extra}
+"""
+
+
+def test_speedup_collects_both_sides_in_interleaved_rounds(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    fake_timer(monkeypatch, {"good": [2.0, 2.4], "flaky_bits": [1.0, 1.0]})
+    sides = 'baseline = { impl = "good", pass = "fwd+bwd" }\ncandidate = { impl = "flaky_bits", pass = "fwd+bwd" }'
+    result = run(tmp_path, kernel_claim("speedup", sides, "{ at_least = 1.5 }"))
+    (v,) = result.verdicts
+    assert v.measured == pytest.approx(stats.Estimate.from_values([2.0, 2.4]).value)
+    roles = {m.role: m for m in result.measurements}
+    assert set(roles) == {"baseline", "candidate"}
+    assert roles["baseline"].groups == [0] * 5 + [1] * 5 and roles["baseline"].noise == "timing"
+    assert roles["baseline"].extra["errors_before"]["y"] == 0.0  # 2x is exact in fp32
+    assert roles["baseline"].extra["checks_before"][1]["variant"] == "strided layout"
+
+
+def test_bandwidth_fraction_uses_the_runs_copy_bandwidth(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    fake_timer(monkeypatch, {"good": [0.01, 0.02]})
+    result = run(tmp_path, kernel_claim("bandwidth-fraction", 'subject = { impl = "good", pass = "fwd" }',
+                                        "{ at_least = 0.001 }"))
+    (v,) = result.verdicts
+    nbytes = 2 * 64 * 33 * 4
+    expected = stats.Estimate.from_values([nbytes / (ms * 1e-3) / 1e9 / 100.0 for ms in (0.01, 0.02)])
+    assert result.peaks["copy_gbps"] == 100.0
+    assert v.measured == pytest.approx(expected.value) and v.interval == pytest.approx([expected.low, expected.high])
+
+
+def test_no_copy_bandwidth_is_measured_when_no_claim_needs_it(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    fake_timer(monkeypatch, {"good": [1.0, 1.0]})
+    sides = 'baseline = { impl = "good", pass = "fwd" }\ncandidate = { impl = "good", pass = "fwd" }'
+    assert run(tmp_path, kernel_claim("speedup", sides, "{ at_least = 0.5 }")).peaks == {}
+
+
+def test_error_ratio_records_errors_per_seed(tmp_path: Path) -> None:
+    sides = 'baseline = { impl = "good" }\ncandidate = { impl = "flaky_bits" }'
+    result = run(tmp_path, kernel_claim("error-ratio", sides, "{ at_least = 2 }", "options = { seeds = 8 }"))
+    (v,) = result.verdicts
+    base = [m for m in result.measurements if m.role == "baseline"]
+    assert [m.metric for m in base] == ["rel_err_dx"]  # the gradients, by default
+    assert len(base[0].samples) == 2 and base[0].groups == [0, 1]  # --quick: 8 seeds scaled by 0.25
+    assert base[0].samples == [0.0, 0.0]  # good is exact: the ratio is undefined
+    assert v.verdict == "inconclusive" and "zero" in (v.reason or "")
+
+
+def test_max_error_reports_the_worst_seed(tmp_path: Path) -> None:
+    result = run(tmp_path, kernel_claim("max-error", 'subject = { impl = "good" }', "{ at_most = 1e-9 }",
+                                        'options = { seeds = 4, grads = ["y"] }'))
+    (v,) = result.verdicts
+    assert v.measured == 0.0 and v.verdict == "reproduced"
+    assert [m.metric for m in result.measurements] == ["rel_err_y"]
+
+
+def test_bitwise_repeat_counts_identical_repeats(tmp_path: Path) -> None:
+    body = kernel_claim("bitwise-repeat", 'subject = { impl = "flaky_bits" }', "{ at_least = 1.0 }",
+                        "options = { repeats = 8 }")
+    (v,) = run(tmp_path, body).verdicts
+    assert v.measured == 0.5 and v.verdict == "not-reproduced"  # every other call differs in some last bit
+    (good,) = run(tmp_path, body.replace("flaky_bits", "good")).verdicts
+    assert good.measured == 1.0 and good.verdict == "reproduced"
+
+
+def model_claim(kind: str, sides: str, rule: str, cases: str = '[{ size = "mini", batch = 4 }]', extra: str = "") -> str:
+    return f"""
+[[claims]]
+id = "m"
+kind = "{kind}"
+quote = "q"
+{sides}
+cases = {cases}
+rule = {rule}
+{extra}
+"""
+
+
+def test_flops_ratio_counts_what_the_model_does(tmp_path: Path) -> None:
+    sides = 'baseline = { model = "toy_mlp", impl = "good" }\ncandidate = { model = "toy_plain" }'
+    cases = '[{ size = "mini" }, { size = "mini", arch = { hidden = 32 } }]'
+    result = run(tmp_path, model_claim("flops-ratio", sides, "{ at_least = 0.5, at_most = 2 }", cases))
+    (v,) = result.verdicts
+    mini = toy_model.PRESETS["mini"]
+    wide = {**mini, "hidden": 32}
+    # the plain model counts the same matmuls; its activation is not a counted module
+    assert v.per_case[0]["value"] == pytest.approx(toy_model.flops(mini) / (toy_model.flops(mini) - 16))
+    assert v.per_case[1]["value"] == pytest.approx(toy_model.flops(wide) / (toy_model.flops(wide) - 32))
+    flops = [m.samples[0] for m in result.measurements if m.role == "baseline"]
+    assert flops == [toy_model.flops(mini), toy_model.flops(wide)]
+    assert result.measurements[0].extra["params"] == 16 * 16 + 16 + 16 * 3 + 3
+
+
+def test_train_speedup_times_fresh_models_in_rounds(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    fake_timer(monkeypatch, {"toy_mlp[good]": [6.0, 6.6], "toy_mlp[flaky_bits]": [2.0, 2.0]})
+    sides = ('baseline = { model = "toy_mlp", impl = "good" }\n'
+             'candidate = { model = "toy_mlp", impl = "flaky_bits" }')
+    result = run(tmp_path, model_claim("train-speedup", sides, "{ at_least = 2 }"))
+    (v,) = result.verdicts
+    assert v.measured == pytest.approx(stats.Estimate.from_values([3.0, 3.3]).value)
+    m = result.measurements[0]
+    assert m.metric == "step_ms" and m.extra["params"] == 16 * 16 + 16 + 16 * 3 + 3
+    assert m.extra["flops"] == toy_model.flops(toy_model.PRESETS["mini"])
+    assert m.extra["checks_before"][-1]["variant"] == "the whole model"
+
+
+def test_time_share_needs_the_cuda_profiler(tmp_path: Path) -> None:
+    body = model_claim("time-share", 'subject = { model = "toy_mlp", impl = "good" }', "{ at_least = 0.5 }")
+    (v,) = run(tmp_path, body).verdicts
+    assert v.verdict == "skipped" and "CUDA profiler" in (v.reason or "")

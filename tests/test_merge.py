@@ -1,0 +1,79 @@
+"""Merging result files: repeated runs become more rounds, shards become one run; mismatches refused."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from kbench import cli, merge, results
+from tests.synthetic import make_result
+
+
+def _load(*paths: Path) -> list[dict]:
+    return [results.load(p) for p in paths]
+
+
+def test_repeated_runs_become_rounds_of_one_measurement(tmp_path: Path) -> None:
+    a = make_result(tmp_path / "a", seed=1, rounds=2, n=4)
+    b = make_result(tmp_path / "b", seed=2, rounds=3, n=4)
+    merged = merge.merge(_load(a, b))
+    slow = next(m for m in merged.measurements if m.subject["impl"] == "slow")
+    assert len(slow.samples) == 20 and sorted(set(slow.groups)) == [0, 1, 2, 3, 4]
+    assert slow.summary["rounds"] == 5
+    seeded = next(m for m in merged.measurements if m.noise == "seeds")
+    assert len(seeded.samples) == 10  # the runs drew other seeds (plan.seed 1 and 2): 5 + 5
+    (v,) = merged.verdicts
+    assert v.n == 5 and v.interval is not None and v.measured == pytest.approx(2.0, rel=0.02)
+    assert merged.plan["merged_from"] == [r["run_id"] for r in _load(a, b)]
+
+
+def test_the_same_seeds_are_not_counted_twice(tmp_path: Path) -> None:
+    a = make_result(tmp_path / "a", seed=1)
+    merged = merge.merge(_load(a, a))
+    assert len(next(m for m in merged.measurements if m.noise == "seeds").samples) == 5
+
+
+def test_shards_join_and_say_what_is_missing(tmp_path: Path) -> None:
+    a = make_result(tmp_path / "a", seed=1, shard="1/3")
+    b = make_result(tmp_path / "b", seed=2, shard="3/3")
+    merged = merge.merge(_load(a, b))
+    assert merged.plan["shards"] == ["1/3", "3/3"] and merged.plan["missing_shards"] == ["2/3"]
+
+
+@pytest.mark.parametrize(("change", "message"), [
+    ({"suite": "other"}, "suite"), ({"device": "cpu"}, "GPU model"), ({"digest": "e" * 64}, "source digest"),
+    ({"shard": "1/2"}, "shards and some are whole"),
+])
+def test_mismatches_are_refused_with_the_reason(tmp_path: Path, change: dict, message: str) -> None:
+    a = make_result(tmp_path / "a", seed=1)
+    b = make_result(tmp_path / "b", seed=2, **change)
+    with pytest.raises(merge.MergeError, match=message):
+        merge.merge(_load(a, b))
+
+
+def test_overlapping_or_mismatched_shards_are_refused(tmp_path: Path) -> None:
+    a = make_result(tmp_path / "a", seed=1, shard="1/2")
+    b = make_result(tmp_path / "b", seed=2, shard="1/2")
+    c = make_result(tmp_path / "c", seed=3, shard="2/3")
+    with pytest.raises(merge.MergeError, match="same shard"):
+        merge.merge(_load(a, b))
+    with pytest.raises(merge.MergeError, match="different splits"):
+        merge.merge(_load(a, c))
+
+
+def test_an_exact_metric_that_differs_is_refused(tmp_path: Path) -> None:
+    a = make_result(tmp_path / "a", seed=1)
+    b = make_result(tmp_path / "b", seed=2, flops=2e9)
+    with pytest.raises(merge.MergeError, match="exact"):
+        merge.merge(_load(a, b))
+
+
+def test_merge_command_writes_a_result_the_gate_reads(tmp_path: Path, capsys) -> None:  # type: ignore[no-untyped-def]
+    a = make_result(tmp_path / "a", seed=1, rounds=2)
+    b = make_result(tmp_path / "b", seed=2, rounds=2)
+    assert cli.main(["merge", str(a), str(b), "--results", str(tmp_path / "out")]) == 0
+    (path,) = (tmp_path / "out" / "toy").glob("*.json")
+    assert results.load(path)["plan"]["merged_from"]
+    assert cli.main(["merge", str(a), "--results", str(tmp_path / "out")]) == 2
+    assert "at least two" in capsys.readouterr().err

@@ -1,0 +1,65 @@
+"""Verdict rules on hand-made estimates."""
+
+from __future__ import annotations
+
+import pytest
+
+from kbench import verdicts
+from kbench.stats import Estimate
+from kbench.verdicts import Rule
+
+
+@pytest.mark.parametrize(("rule", "interval", "expected"), [
+    (Rule(at_least=10), (12.0, 15.0), "reproduced"),
+    (Rule(at_least=10), (10.0, 15.0), "reproduced"),  # a bound is inclusive
+    (Rule(at_least=10), (5.0, 8.0), "not-reproduced"),
+    (Rule(at_least=10), (8.0, 12.0), "inconclusive"),
+    (Rule(at_most=1e-6), (1e-7, 5e-7), "reproduced"),
+    (Rule(at_most=1e-6), (2e-6, 3e-6), "not-reproduced"),
+    (Rule(at_most=1e-6), (5e-7, 2e-6), "inconclusive"),
+    (Rule(at_least=0.95, at_most=1.05), (1.0, 1.02), "reproduced"),
+    (Rule(at_least=0.95, at_most=1.05), (1.04, 1.07), "inconclusive"),
+    (Rule(at_least=0.95, at_most=1.05), (1.06, 1.07), "not-reproduced"),
+    (Rule(at_least=0.95, at_most=1.05), (0.90, 0.94), "not-reproduced"),
+])
+def test_verdict_rules(rule: Rule, interval: tuple[float, float], expected: str) -> None:
+    est = Estimate(sum(interval) / 2, *interval)
+    verdict, reason = verdicts.decide(rule, est)
+    assert verdict == expected
+    assert (reason is None) == (expected == "reproduced")
+
+
+def test_no_interval_is_never_more_than_inconclusive() -> None:
+    verdict, reason = verdicts.decide(Rule(at_least=1), Estimate(100.0, None, None, n=1))
+    assert verdict == "inconclusive" and "1 independent round" in (reason or "")
+
+
+def test_rules_relative_to_the_paper() -> None:
+    rule = Rule(at_least=0.5, of_paper=True)
+    assert rule.bounds(86.5) == (43.25, None)
+    assert rule.describe(86.5) == ">= 43.25 (0.5 x paper)"
+    assert verdicts.decide(rule, Estimate(50, 45, 55), 86.5)[0] == "reproduced"
+    assert verdicts.decide(rule, Estimate(42, 41, 43), 86.5)[0] == "not-reproduced"
+    verdict, reason = verdicts.decide(rule, Estimate(50, 45, 55), None)
+    assert verdict == "inconclusive" and "paper" in (reason or "")
+    assert Rule(at_most=2.0, of_paper=True).bounds(3.0) == (None, 6.0)
+
+
+def test_rule_round_trips_as_data() -> None:
+    rule = Rule(at_least=0.5, at_most=None, of_paper=True)
+    data = rule.as_dict(10.0)
+    assert data == {"at_least": 0.5, "at_most": None, "of_paper": True, "text": ">= 5 (0.5 x paper)"}
+    assert Rule.from_dict(data) == rule
+
+
+def test_rule_direction() -> None:
+    assert Rule(at_least=1).lower_is_worse is True
+    assert Rule(at_most=1).lower_is_worse is False
+    assert Rule(at_least=1, at_most=2).lower_is_worse is None
+
+
+def test_worst_verdict_and_ratio() -> None:
+    assert verdicts.worst_verdict(["reproduced", "inconclusive", "not-reproduced"]) == "not-reproduced"
+    assert verdicts.worst_verdict(["reproduced", "error"]) == "error"
+    assert verdicts.ratio_to_paper(43.25, 86.5) == pytest.approx(0.5)
+    assert verdicts.ratio_to_paper(1.0, None) is None and verdicts.ratio_to_paper(1.0, 0) is None
