@@ -140,8 +140,8 @@ def _compare_timing(key: tuple[str, str, str], b: Mapping[str, Any], c: Mapping[
     ratio = cand_value / base_value
     spread = float(np.std(np.log(br), ddof=1)) if br.size > 1 else math.inf
     tolerance = max(threshold, NOISE_MULTIPLE * spread) if math.isfinite(spread) else threshold
-    common = dict(claims=claims, metric=key[0], subject=key[1], case=key[2], noise="timing", baseline=base_value,
-                  candidate=cand_value, ratio=ratio)
+    common: dict[str, Any] = dict(claims=claims, metric=key[0], subject=key[1], case=key[2], noise="timing",
+                                  baseline=base_value, candidate=cand_value, ratio=ratio)
     if br.size < MIN_ROUNDS or cr.size < MIN_ROUNDS:
         return Comparison(**common, low=None, high=None, p_value=None, tolerance=tolerance, status="underpowered",
                           reason=f"{br.size} baseline and {cr.size} candidate round(s); the gate needs {MIN_ROUNDS} "
@@ -161,7 +161,7 @@ def _compare_seeds(key: tuple[str, str, str], b: Mapping[str, Any], c: Mapping[s
     bs = dict(zip(b.get("groups") or range(len(b["samples"])), b["samples"], strict=True))
     cs = dict(zip(c.get("groups") or range(len(c["samples"])), c["samples"], strict=True))
     seeds = [s for s in bs if s in cs]
-    common = dict(claims=claims, metric=key[0], subject=key[1], case=key[2], noise="seeds")
+    common: dict[str, Any] = dict(claims=claims, metric=key[0], subject=key[1], case=key[2], noise="seeds")
     if len(seeds) < 2 or min(bs[s] for s in seeds) <= 0 or min(cs[s] for s in seeds) <= 0:
         return Comparison(**common, baseline=float(np.median(b["samples"])), candidate=float(np.median(c["samples"])),
                           ratio=math.nan, low=None, high=None, p_value=None, tolerance=threshold,
@@ -259,7 +259,10 @@ def _row(c: Comparison) -> str:
 
 def markdown(report: GateReport) -> str:
     """A summary fit for a pull-request comment."""
-    count = lambda s: sum(c.status == s for c in report.comparisons)  # noqa: E731
+
+    def count(status: str) -> int:
+        return sum(c.status == status for c in report.comparisons)
+
     lines = [f"## kbench gate: {report.verdict}", "",
              f"Device: **{report.device}**. Baseline `{report.baseline}`, candidate `{report.candidate}`.", "",
              f"{len(report.regressions)} regression(s), {len(report.flips)} verdict flip(s), "

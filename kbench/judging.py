@@ -92,8 +92,8 @@ def _case_entry(v: CaseValue, paper_value: float | None) -> dict[str, Any]:
 
 def judge(claim: ClaimInfo, measurements: Sequence[Mapping[str, Any]], peaks: Mapping[str, Any]) -> Verdict:
     """The claim's verdict from its measurements; NotJudged inside becomes `inconclusive`."""
-    base = dict(claim=claim.id, kind=claim.kind, paper_value=claim.paper_value, quote=claim.quote,
-                combine=claim.combine, unit=KINDS[claim.kind].unit, paper=claim.paper)
+    base: dict[str, Any] = dict(claim=claim.id, kind=claim.kind, paper_value=claim.paper_value, quote=claim.quote,
+                                combine=claim.combine, unit=KINDS[claim.kind].unit, paper=claim.paper)
     try:
         values: list[CaseValue] = []
         for case, ms in _cases(measurements):

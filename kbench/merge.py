@@ -14,6 +14,8 @@ import json
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+import numpy as np
+
 from kbench import stats
 from kbench.env import device_slug
 from kbench.errors import KbenchError
@@ -125,7 +127,7 @@ def merge(results: Sequence[Mapping[str, Any]]) -> Result:
     first = results[0]
     measurements = _merge_measurements(results)
     copies = [r["peaks"]["copy_gbps"] for r in results if (r.get("peaks") or {}).get("copy_gbps")]
-    peaks = {**(first.get("peaks") or {}), **({"copy_gbps": float(stats.np.median(copies))} if copies else {})}
+    peaks = {**(first.get("peaks") or {}), **({"copy_gbps": float(np.median(copies))} if copies else {})}
     created = max(str(r["created"]) for r in results)
     merged = Result(
         suite=first["suite"], suite_file=first["suite_file"], suite_sha256=first["suite_sha256"],

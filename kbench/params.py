@@ -12,7 +12,7 @@ import math
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
 from kbench.errors import SuiteError
 
@@ -29,7 +29,7 @@ class Param:
     `pattern` (regular expression the whole string must match).
     """
 
-    type: type
+    kind: type
     help: str = ""
     required: bool = False
     default: Any = None
@@ -43,17 +43,17 @@ class Param:
 
     @property
     def type_name(self) -> str:
-        name = _NAMES.get(self.type, self.type.__name__)
-        if self.type is float:
+        name = _NAMES.get(self.kind, self.kind.__name__)
+        if self.kind is float:
             name = "number"
-        return f"list of {_NAMES.get(self.item, 'values')}s" if self.type is list and self.item else name
+        return f"list of {_NAMES.get(self.item, 'values')}s" if self.kind is list and self.item else name
 
     def read(self, value: Any, path: str, where: str) -> Any:
         """`value` checked and normalised (integers widened where numbers are expected)."""
-        value = _typed(value, self.type, path, where, self.type_name)
-        if self.type in (int, float):
+        value = _typed(value, self.kind, path, where, self.type_name)
+        if self.kind in (int, float):
             _bounded(value, self.low, self.high, path, where)
-        if self.type is list:
+        if self.kind is list:
             _bounded(len(value), self.low, self.high, path, where, "a list with")
             if self.item is not None:
                 value = [_bounded(_typed(v, self.item, path, f"{where}[{i}]", _NAMES.get(self.item, "value")),
@@ -66,18 +66,18 @@ class Param:
         return value
 
     def json_schema(self) -> dict[str, Any]:
-        out: dict[str, Any] = {"type": _JSON.get(self.type, "string")}
+        out: dict[str, Any] = {"type": _JSON.get(self.kind, "string")}
         if self.help:
             out["description"] = self.help
         if self.choices is not None:
             out["enum"] = list(self.choices)
         if self.pattern is not None:
             out["pattern"] = f"^(?:{self.pattern})$"
-        bound_keys = ("minItems", "maxItems") if self.type is list else ("minimum", "maximum")
+        bound_keys = ("minItems", "maxItems") if self.kind is list else ("minimum", "maximum")
         for key, bound in zip(bound_keys, (self.low, self.high), strict=True):
             if bound is not None:
-                out[key] = int(bound) if self.type is list else bound
-        if self.type is list and self.item is not None:
+                out[key] = int(bound) if self.kind is list else bound
+        if self.kind is list and self.item is not None:
             item: dict[str, Any] = {"type": _JSON[self.item]}
             if self.item_low is not None:
                 item["minimum"] = self.item_low
@@ -97,7 +97,7 @@ def _typed(value: Any, kind: type, path: str, where: str, name: str) -> Any:
         return float(value)
     if not isinstance(value, kind):
         raise SuiteError(path, where, f"a {name}", value)
-    if kind is float and not math.isfinite(value):
+    if kind is float and not math.isfinite(cast(float, value)):
         raise SuiteError(path, where, "a finite number", value)
     return value
 
@@ -111,13 +111,16 @@ def _bounded(value: Any, low: float | None, high: float | None, path: str, where
     return value
 
 
-def read_table(data: Mapping[str, Any], params: Mapping[str, Param], path: str, where: str,
+def read_table(data: Any, params: Mapping[str, Param], path: str, where: str,
                extra: frozenset[str] = frozenset()) -> dict[str, Any]:
     """Every declared field of a table read through its Param; unknown fields refused (except
     `extra`, left for the caller), missing required ones named, defaults filled in."""
     if not isinstance(data, Mapping):
         raise SuiteError(path, where, "a table", type(data).__name__)
-    loc = (lambda k: f"{where}.{k}" if where else k)
+
+    def loc(key: str) -> str:
+        return f"{where}.{key}" if where else key
+
     for key in data:
         if key not in params and key not in extra:
             raise SuiteError(path, loc(key), f"one of the fields {sorted(set(params) | extra)}", "an unknown field")

@@ -74,7 +74,7 @@ def verify(recorded: Mapping[str, Any], commit: str | None = None, root: Path = 
     if not recorded or "files" not in recorded:
         raise KbenchError("verify: the result records no source digest (written before kbench recorded one)")
     theirs: Mapping[str, str] = recorded["files"]
-    suites = [p for p in theirs if p not in source_paths(root) and not p.split("/")[0] in PACKAGES]
+    suites = [p for p in theirs if p not in source_paths(root) and p.split("/")[0] not in PACKAGES]
     if commit is None:
         ours = {path: _sha((root / path).read_bytes()) for path in source_paths(root)}
         ours.update({p: _sha((root / p).read_bytes()) for p in suites if (root / p).is_file()})

@@ -20,7 +20,7 @@ import math
 import re
 from collections.abc import Callable, Mapping
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 from kbench.errors import ResultError
 from kbench.results import BETTER, NOISES, SCHEMA_VERSION, VERDICTS, safe_name
@@ -143,7 +143,7 @@ def read(path: str | Path) -> dict[str, Any]:
     except (ValueError, TypeError, KeyError, AttributeError) as exc:
         raise ResultError(f"{p}: not a usable result file: {exc}") from None
     data["_path"] = str(p)
-    return data
+    return cast(dict[str, Any], data)
 
 
 # --------------------------------------------------------------------------------------------

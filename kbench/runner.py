@@ -79,15 +79,17 @@ def select_claims(suite: Suite, only: tuple[str, ...], shard: Shard | None) -> l
     if shard is not None:
         claims = [c for i, c in enumerate(claims) if i % shard.count == shard.index]
         if not claims:
-            raise KbenchError(f"--shard {shard}: this shard holds no claims ({suite.path} selects "
-                              f"{len([c for c in suite.claims if not only or c.id in only])}); use at most that many shards")
+            selected = len([c for c in suite.claims if not only or c.id in only])
+            raise KbenchError(f"--shard {shard}: this shard holds no claims ({suite.path} selects {selected}); "
+                              "use at most that many shards")
     return claims
 
 
 def _unjudged(claim: Claim, verdict: VerdictName, reason: str) -> Verdict:
     info = ClaimInfo.from_claim(claim)
-    return Verdict(claim.id, claim.kind, verdict, None, None, claim.paper_value, None, info.rule.as_dict(claim.paper_value),
-                   claim.quote, reason, combine=claim.combine, unit=claim.kind_object.unit, paper=info.paper)
+    return Verdict(claim.id, claim.kind, verdict, None, None, claim.paper_value, None,
+                   info.rule.as_dict(claim.paper_value), claim.quote, reason, combine=claim.combine,
+                   unit=claim.kind_object.unit, paper=info.paper)
 
 
 def _short_traceback(exc: BaseException) -> str:
@@ -141,7 +143,10 @@ def plan(quick: bool, seed: int = 0) -> dict[str, object]:
     kernel, model = (QUICK_KERNEL, QUICK_MODEL) if quick else (FULL_KERNEL, FULL_MODEL)
     from scipy import stats as sps
 
-    t = lambda n: float(sps.t.ppf(0.975, n - 1))  # noqa: E731
+
+    def t(rounds: int) -> float:
+        return float(sps.t.ppf(0.975, rounds - 1))
+
     return {"kernel_rounds": kernel.rounds, "model_rounds": model.rounds, "budget": QUICK_BUDGET if quick else 1.0,
             "seed": seed,
             "why": PLAN_WHY.format(k=kernel.rounds, kd=kernel.rounds - 1, kt=t(kernel.rounds), m=model.rounds,
@@ -165,7 +170,8 @@ def run(suite: Suite, options: RunOptions, claims: list[Claim] | None = None) ->
     claims = claims if claims is not None else select_claims(suite, options.only, options.shard)
     result = new_result(suite, options, claims)
     ctx = Context(
-        device=options.device, seed=options.seed, progress=options.progress, budget=QUICK_BUDGET if options.quick else 1.0,
+        device=options.device, seed=options.seed, progress=options.progress,
+        budget=QUICK_BUDGET if options.quick else 1.0,
         kernel_timing=QUICK_KERNEL if options.quick else FULL_KERNEL,
         model_timing=QUICK_MODEL if options.quick else FULL_MODEL, max_clock_mhz=result.env.get("sm_clock_max_mhz"),
     )

@@ -20,6 +20,7 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
+from typing import TypeAlias
 
 import numpy as np
 from scipy import stats as sps
@@ -27,6 +28,7 @@ from scipy import stats as sps
 N_BOOT = 2000
 CONFIDENCE = 0.95
 SEED = 20251  # the base of every bootstrap seed: the same samples always give the same interval
+Values: TypeAlias = Sequence[float] | np.ndarray
 
 
 @dataclass(frozen=True)
@@ -47,7 +49,7 @@ class Summary:
         return asdict(self)
 
 
-def _as_array(samples: Sequence[float] | np.ndarray) -> np.ndarray:
+def _as_array(samples: Values) -> np.ndarray:
     arr = np.asarray(samples, dtype=np.float64)
     if arr.ndim != 1 or arr.size == 0:
         raise ValueError("need a non-empty 1-D array of samples")
@@ -63,7 +65,7 @@ def seed_for(*parts: object) -> int:
     return (SEED + sum((i + 1) * ord(c) for i, c in enumerate(text))) % (2**31)
 
 
-def median_draws(samples: Sequence[float] | np.ndarray, n_boot: int = N_BOOT, seed: int = SEED) -> np.ndarray:
+def median_draws(samples: Values, n_boot: int = N_BOOT, seed: int = SEED) -> np.ndarray:
     """Bootstrap replicates of the median (resampling with replacement)."""
     arr = _as_array(samples)
     if arr.size == 1:
@@ -79,7 +81,7 @@ def interval(draws: np.ndarray, confidence: float = CONFIDENCE) -> tuple[float, 
     return float(lo), float(hi)
 
 
-def group_medians(samples: Sequence[float], groups: Sequence[int]) -> np.ndarray:
+def group_medians(samples: Values, groups: Sequence[int]) -> np.ndarray:
     """The median of each group (round) of samples, in the order the groups first appear."""
     arr = _as_array(samples)
     keys = list(dict.fromkeys(groups))
@@ -89,7 +91,7 @@ def group_medians(samples: Sequence[float], groups: Sequence[int]) -> np.ndarray
     return np.array([np.median(arr[labels == k]) for k in keys])
 
 
-def summarize(samples: Sequence[float] | np.ndarray, groups: Sequence[int] | None = None, seed: int = SEED) -> Summary:
+def summarize(samples: Values, groups: Sequence[int] | None = None, seed: int = SEED) -> Summary:
     arr = _as_array(samples)
     lo, hi = interval(median_draws(arr, seed=seed))
     q1, med, q3 = np.percentile(arr, [25, 50, 75])
@@ -123,7 +125,7 @@ class Estimate:
         return self.low is not None and self.high is not None
 
     @classmethod
-    def from_values(cls, values: Sequence[float] | np.ndarray, scale: str = "log") -> Estimate:
+    def from_values(cls, values: Values, scale: str = "log") -> Estimate:
         """Mean of independent values (per round or per seed) with a Student t interval; on the
         log scale the value is their geometric mean."""
         arr = _as_array(values)
@@ -156,7 +158,7 @@ class Estimate:
         return math.log(self.value) if self.scale == "log" else self.value
 
 
-def paired_log_ratio(numerator: Sequence[float], denominator: Sequence[float]) -> Estimate:
+def paired_log_ratio(numerator: Values, denominator: Values) -> Estimate:
     """Ratio of two quantities measured in pairs (interleaved rounds, the same seed): the geometric
     mean of the per-pair ratios, with a t interval over pairs."""
     num, den = _as_array(numerator), _as_array(denominator)
@@ -165,7 +167,7 @@ def paired_log_ratio(numerator: Sequence[float], denominator: Sequence[float]) -
     return Estimate.from_values(num / den, "log")
 
 
-def unpaired_log_ratio(numerator: Sequence[float], denominator: Sequence[float]) -> Estimate:
+def unpaired_log_ratio(numerator: Values, denominator: Values) -> Estimate:
     """Ratio of the geometric means of two independent sets of values, with a Welch t interval."""
     a, b = Estimate.from_values(numerator, "log"), Estimate.from_values(denominator, "log")
     center = a.center - b.center
@@ -222,7 +224,7 @@ def worst(estimates: Sequence[Estimate], lower_is_worse: bool) -> Estimate:
     return Estimate(chosen.value, low, high, chosen.scale, chosen.se, chosen.df, min(e.n for e in estimates))
 
 
-def welch_p(a: Sequence[float], b: Sequence[float]) -> float:
+def welch_p(a: Values, b: Values) -> float:
     """Two-sided Welch t-test p-value on the log scale (ratios of positive values); 1.0 when it
     cannot be computed (fewer than two values on a side)."""
     x, y = np.log(_as_array(a)), np.log(_as_array(b))
@@ -237,7 +239,7 @@ def _constant(values: np.ndarray) -> bool:
     return bool(np.ptp(values) <= 1e-12 * max(1.0, float(np.abs(values).max())))
 
 
-def paired_p(a: Sequence[float], b: Sequence[float]) -> float:
+def paired_p(a: Values, b: Values) -> float:
     """Two-sided paired t-test p-value on the log scale (seeds matched); 1.0 below two pairs."""
     x, y = np.log(_as_array(a)), np.log(_as_array(b))
     if x.size < 2:
@@ -248,7 +250,7 @@ def paired_p(a: Sequence[float], b: Sequence[float]) -> float:
     return float(sps.ttest_rel(x, y).pvalue)
 
 
-def mann_whitney_p(a: Sequence[float] | np.ndarray, b: Sequence[float] | np.ndarray) -> float:
+def mann_whitney_p(a: Values, b: Values) -> float:
     """Two-sided Mann-Whitney U p-value (asv's significance test); 1.0 when it cannot be computed."""
     x, y = _as_array(a), _as_array(b)
     if x.size < 2 or y.size < 2:

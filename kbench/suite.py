@@ -289,7 +289,8 @@ def load(path: str | Path) -> Suite:
     except OSError as exc:
         raise SuiteError(str(path), "", "a readable suite file", exc.strerror) from None
     except UnicodeDecodeError as exc:
-        raise SuiteError(str(path), "", "a UTF-8 text file", f"a byte that is not UTF-8 at offset {exc.start}") from None
+        raise SuiteError(str(path), "", "a UTF-8 text file", f"a byte that is not UTF-8 at offset {exc.start}"
+                         ) from None
     suite = parse(text, str(path))
     check_references(suite)
     return suite

@@ -140,9 +140,16 @@ def sync_cost_ms(device: torch.device) -> float:
     return _sync_cost_ms[index]
 
 
+def _syncer(device: torch.device) -> Callable[[], None]:
+    def sync() -> None:
+        torch.cuda.synchronize(device)
+
+    return sync
+
+
 def cuda_synced_round(work: Workload, config: TimingConfig, device: torch.device) -> Round:
     """Each call from launch to an idle device (every stream), minus the synchronize's own cost."""
-    sync = lambda: torch.cuda.synchronize(device)  # noqa: E731
+    sync = _syncer(device)
     flush = _l2_flush_buffer(device) if config.flush_l2 else None
     warm, reps = _reps(work, config, time.perf_counter, sync)
     for i in range(warm):
@@ -174,7 +181,7 @@ def cuda_graph_round(work: Workload, config: TimingConfig, device: torch.device)
     if capture is None:
         raise TypeError("this workload cannot be captured in a CUDA graph")
     capture()
-    sync = lambda: torch.cuda.synchronize(device)  # noqa: E731
+    sync = _syncer(device)
     flush = _l2_flush_buffer(device) if config.flush_l2 else None
     warm, reps = _reps(work, config, time.perf_counter, sync)
     for i in range(warm):

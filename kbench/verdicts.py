@@ -38,8 +38,9 @@ class Rule:
             return self.at_least, self.at_most
         if paper_value is None:
             return None, None
-        scale = lambda f: None if f is None else f * paper_value  # noqa: E731
-        return scale(self.at_least), scale(self.at_most)
+        lo = None if self.at_least is None else self.at_least * paper_value
+        hi = None if self.at_most is None else self.at_most * paper_value
+        return lo, hi
 
     def describe(self, paper_value: float | None = None) -> str:
         lo, hi = self.bounds(paper_value)
@@ -48,7 +49,8 @@ class Rule:
             if frac is None:
                 continue
             if self.of_paper:
-                parts.append(f"{sign} {bound:.4g} ({frac:g} x paper)" if bound is not None else f"{sign} {frac:g} x paper")
+                parts.append(f"{sign} {bound:.4g} ({frac:g} x paper)" if bound is not None
+                             else f"{sign} {frac:g} x paper")
             else:
                 parts.append(f"{sign} {bound:g}")
         return " and ".join(parts)
@@ -78,7 +80,8 @@ def decide(rule: Rule, est: Estimate, paper_value: float | None = None) -> tuple
         return "inconclusive", "the rule is relative to the paper's value, which this case does not have"
     if not est.has_interval:
         return "inconclusive", (f"measured {est.value:.4g} without an interval: {est.n} independent round(s) or "
-                                f"seed(s), so the run-to-run noise was not measured (rule {rule.describe(paper_value)})")
+                                "seed(s), so the run-to-run noise was not measured "
+                                f"(rule {rule.describe(paper_value)})")
     lo, hi = float(est.low), float(est.high)  # type: ignore[arg-type]
     if not (math.isfinite(lo) and math.isfinite(hi)):
         return "inconclusive", f"the interval [{lo}, {hi}] is not finite"
@@ -100,5 +103,5 @@ def ratio_to_paper(measured: float | None, paper_value: float | None) -> float |
     return measured / paper_value
 
 
-def worst_verdict(names: list[str]) -> VerdictName:
-    return min(names, key=lambda n: SEVERITY[n])  # type: ignore[return-value]
+def worst_verdict(names: list[VerdictName]) -> VerdictName:
+    return min(names, key=lambda n: SEVERITY[n])

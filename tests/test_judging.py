@@ -83,8 +83,8 @@ def test_error_ratio_is_paired_by_seed() -> None:
     v = judge(claim("error-ratio", Rule(at_least=2)), ms, {})
     assert v.measured == pytest.approx(stats.paired_log_ratio([40, 30, 10], [1, 1, 1]).value)
     assert v.per_case[0]["case"]["grad"] == "dA"
-    inverted = judge(claim("error-ratio", Rule(at_least=2)), list(reversed([dict(m, role=r) for m, r in
-                                                                             zip(ms, ("candidate", "baseline"))])), {})
+    swapped = [dict(m, role=r) for m, r in zip(ms, ("candidate", "baseline"), strict=True)]
+    inverted = judge(claim("error-ratio", Rule(at_least=2)), list(reversed(swapped)), {})
     assert inverted.measured == pytest.approx(1 / v.measured)
 
 

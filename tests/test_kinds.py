@@ -93,7 +93,8 @@ def test_bitwise_repeat_counts_identical_repeats(tmp_path: Path) -> None:
     assert good.measured == 1.0 and good.verdict == "reproduced"
 
 
-def model_claim(kind: str, sides: str, rule: str, cases: str = '[{ size = "mini", batch = 4 }]', extra: str = "") -> str:
+def model_claim(kind: str, sides: str, rule: str, cases: str = '[{ size = "mini", batch = 4 }]',
+                extra: str = "") -> str:
     return f"""
 [[claims]]
 id = "m"

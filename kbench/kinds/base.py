@@ -49,9 +49,14 @@ class CaseValue:
 class ClaimLike(Protocol):
     """What evaluation needs of a claim (a parsed suite claim, or one rebuilt from a result file)."""
 
-    id: str
-    kind: str
-    options: Mapping[str, Any]
+    @property
+    def id(self) -> str: ...
+
+    @property
+    def kind(self) -> str: ...
+
+    @property
+    def options(self) -> Mapping[str, Any]: ...
 
 
 @dataclass

@@ -127,7 +127,8 @@ class _KernelTiming:
         except Exception as exc:
             if self.method == "cuda-graph":
                 raise NotJudged(f"{self.impl.name} {self.pass_}: CUDA graph capture or replay failed "
-                                f"({type(exc).__name__}: {str(exc)[:200]}); the claim is timed with graphs only") from exc
+                                f"({type(exc).__name__}: {str(exc)[:200]}); the claim is timed with graphs only"
+                                ) from exc
             raise
         del work
         self._check_outputs(r, taken.outputs)

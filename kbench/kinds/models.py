@@ -174,7 +174,7 @@ def measure_steps(claim: Any, sides: Sequence[tuple[str, Any]], case: Mapping[st
     if "steps" in claim.options:
         config = timing.TimingConfig(**{**config.__dict__, "min_reps": ctx.scaled(int(claim.options["steps"]), 2)})
     found: dict[str, Measurement] = {}
-    pending = []
+    pending: list[tuple[str, tuple[Any, ...], Any, list[dict[str, Any]], dict[str, list[float]]]] = []
     for role, subject in sides:
         key = ("step", subject.model, subject.impl, case_key(case), rounds, config.min_reps)
         if key in ctx.cache:

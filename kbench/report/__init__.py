@@ -15,6 +15,7 @@ import os
 import shutil
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 from kbench import results
 from kbench.errors import KbenchError
@@ -60,11 +61,11 @@ def build(results_dir: str | Path, out_dir: str | Path, log: Callable[[str], Non
     return index
 
 
-def _render(found: list[dict[str, object]], problems: list[str], site: Path, log: Callable[[str], None]) -> None:
+def _render(found: list[dict[str, Any]], problems: list[str], site: Path, log: Callable[[str], None]) -> None:
     (site / "img").mkdir(parents=True)
     (site / "runs").mkdir()
     (site / MARKER).write_text("built by kbench report; this folder is replaced by the next build\n", encoding="utf-8")
-    model = tables.build(found, problems)  # type: ignore[arg-type]
+    model = tables.build(found, problems)
     log("drawing figures")
     figures = plots.draw_all(model, site / "img")
     log("rendering pages")
