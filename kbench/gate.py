@@ -147,7 +147,7 @@ def _compare_timing(key: tuple[str, str, str], b: Mapping[str, Any], c: Mapping[
                           reason=f"{br.size} baseline and {cr.size} candidate round(s); the gate needs {MIN_ROUNDS} "
                           "per side to tell a change from run-to-run noise")
     est = stats.unpaired_log_ratio(cr, br)
-    p = stats.welch_p(cr, br)
+    p = est.p_value
     better = b.get("better", "lower")
     low, high = est.low, est.high
     beyond = low is not None and (low > 1 if better == "lower" else high is not None and high < 1)
@@ -169,7 +169,7 @@ def _compare_seeds(key: tuple[str, str, str], b: Mapping[str, Any], c: Mapping[s
                           "a paired comparison needs 2")
     bv, cv = [bs[s] for s in seeds], [cs[s] for s in seeds]
     est = stats.paired_log_ratio(cv, bv)
-    p = stats.paired_p(cv, bv)
+    p = est.p_value
     better = b.get("better", "lower")
     beyond = est.low is not None and (est.low > 1 if better == "lower" else est.high < 1)  # type: ignore[operator]
     better_side = est.high is not None and (est.high < 1 if better == "lower" else est.low > 1)  # type: ignore[operator]

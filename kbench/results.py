@@ -58,10 +58,10 @@ def safe_name(value: object, what: str) -> str:
 class Measurement:
     """One metric of one subject on one case: samples and their summary, or why there are none."""
 
-    claim: str
     case: dict[str, Any]
     subject: dict[str, Any]
     metric: str  # e.g. "time_ms", "step_ms", "rel_err_dA", "flops", "share", "bitwise_equal"
+    claim: str = ""  # filed when the measurement is recorded under a claim (kinds.base.Context.record)
     unit: str = ""
     better: Better = "lower"
     noise: Noise = "timing"

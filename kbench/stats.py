@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from typing import TypeAlias
 
 import numpy as np
@@ -141,9 +141,10 @@ class Estimate:
         return cls._build(center, se, float(n - 1), scale, n)
 
     @classmethod
-    def exact(cls, value: float, scale: str = "log") -> Estimate:
-        """A value without noise (a count, a FLOP ratio): its interval is the value itself."""
-        return cls(value, value, value, scale, 0.0, math.inf, 1)
+    def exact(cls, value: float, scale: str = "log", n: int = 1) -> Estimate:
+        """A value without noise (a count, a FLOP ratio, the worst of n seeds): its interval is the
+        value itself."""
+        return cls(value, value, value, scale, 0.0, None, n)
 
     @classmethod
     def _build(cls, center: float, se: float | None, df: float | None, scale: str, n: int) -> Estimate:
@@ -156,6 +157,16 @@ class Estimate:
     @property
     def center(self) -> float:
         return math.log(self.value) if self.scale == "log" else self.value
+
+    @property
+    def p_value(self) -> float:
+        """Two-sided p-value of "the center is 0" (a ratio of 1 on the log scale): Student t with the
+        estimate's df; 1.0 without a standard error, 0.0 for a nonzero center without any spread."""
+        if self.se is None or self.df is None:
+            return 1.0
+        if self.se == 0:
+            return 1.0 if self.center == 0 else 0.0
+        return float(2 * sps.t.sf(abs(self.center) / self.se, self.df))
 
 
 def paired_log_ratio(numerator: Values, denominator: Values) -> Estimate:
@@ -178,12 +189,11 @@ def unpaired_log_ratio(numerator: Values, denominator: Values) -> Estimate:
 
 
 def _welch(parts: Sequence[tuple[float, float | None]]) -> tuple[float, float]:
-    """Standard error of a sum of independent estimates and its Welch-Satterthwaite df."""
+    """Standard error of a sum of independent estimates and its Welch-Satterthwaite df (parts
+    without spread add nothing to either)."""
     var = sum(se**2 for se, _ in parts)
-    if var == 0:
-        return 0.0, math.inf
-    denom = sum(se**4 / df for se, df in parts if df and math.isfinite(df) and se > 0)
-    return math.sqrt(var), (var**2 / denom if denom > 0 else math.inf)
+    denom = sum(se**4 / df for se, df in parts if se > 0 and df)
+    return math.sqrt(var), (var**2 / denom if denom else math.inf)
 
 
 def geomean(estimates: Sequence[Estimate]) -> Estimate:
@@ -204,10 +214,11 @@ def _mean_of(estimates: Sequence[Estimate], scale: str) -> Estimate:
     centers = [math.log(e.value) if scale == "log" else e.value for e in estimates]
     k = len(estimates)
     center = sum(centers) / k
+    n = min(e.n for e in estimates)
     if any(e.se is None for e in estimates):
-        return Estimate._build(center, None, None, scale, min(e.n for e in estimates))
+        return Estimate._build(center, None, None, scale, n)
     se, df = _welch([(float(e.se) / k, e.df) for e in estimates])  # type: ignore[arg-type]
-    return Estimate._build(center, se, df, scale, min(e.n for e in estimates))
+    return Estimate._build(center, se, df, scale, n)
 
 
 def worst(estimates: Sequence[Estimate], lower_is_worse: bool) -> Estimate:
@@ -217,48 +228,9 @@ def worst(estimates: Sequence[Estimate], lower_is_worse: bool) -> Estimate:
         raise ValueError("no estimates to combine")
     pick = min if lower_is_worse else max
     chosen = pick(estimates, key=lambda e: e.value)
+    n = min(e.n for e in estimates)
     if any(not e.has_interval for e in estimates):
-        return Estimate(chosen.value, None, None, chosen.scale, None, None, min(e.n for e in estimates))
+        return replace(chosen, low=None, high=None, se=None, df=None, n=n)
     low = pick(float(e.low) for e in estimates)  # type: ignore[arg-type]
     high = pick(float(e.high) for e in estimates)  # type: ignore[arg-type]
-    return Estimate(chosen.value, low, high, chosen.scale, chosen.se, chosen.df, min(e.n for e in estimates))
-
-
-def welch_p(a: Values, b: Values) -> float:
-    """Two-sided Welch t-test p-value on the log scale (ratios of positive values); 1.0 when it
-    cannot be computed (fewer than two values on a side)."""
-    x, y = np.log(_as_array(a)), np.log(_as_array(b))
-    if x.size < 2 or y.size < 2:
-        return 1.0
-    if _constant(x) and _constant(y):  # no spread at all: any difference is certain
-        return 0.0 if not np.isclose(x[0], y[0], rtol=0, atol=1e-12) else 1.0
-    return float(sps.ttest_ind(x, y, equal_var=False).pvalue)
-
-
-def _constant(values: np.ndarray) -> bool:
-    return bool(np.ptp(values) <= 1e-12 * max(1.0, float(np.abs(values).max())))
-
-
-def paired_p(a: Values, b: Values) -> float:
-    """Two-sided paired t-test p-value on the log scale (seeds matched); 1.0 below two pairs."""
-    x, y = np.log(_as_array(a)), np.log(_as_array(b))
-    if x.size < 2:
-        return 1.0
-    d = x - y
-    if _constant(d):
-        return 0.0 if not np.isclose(d[0], 0, rtol=0, atol=1e-12) else 1.0
-    return float(sps.ttest_rel(x, y).pvalue)
-
-
-def mann_whitney_p(a: Values, b: Values) -> float:
-    """Two-sided Mann-Whitney U p-value (asv's significance test); 1.0 when it cannot be computed."""
-    x, y = _as_array(a), _as_array(b)
-    if x.size < 2 or y.size < 2:
-        return 1.0
-    return float(sps.mannwhitneyu(x, y, alternative="two-sided").pvalue)
-
-
-def smallest_mann_whitney_p(n: int, m: int) -> float:
-    """The smallest two-sided p-value Mann-Whitney U can give with n and m samples (complete
-    separation): 2 / C(n + m, n). When it is above the gate's alpha, no difference can be seen."""
-    return min(1.0, 2.0 / math.comb(n + m, n))
+    return replace(chosen, low=low, high=high, n=n)

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from kbench import runner, stats, suite
+from kbench import results, runner, stats, suite
 from tests.fakes import fake_timer
 from tests.fixtures import toy_model
 
@@ -16,9 +16,17 @@ HEAD = 'schema_version = 2\n[paper]\nid = "toy"\ntitle = "A toy paper"\n'
 
 
 def run(tmp_path: Path, body: str, **options: object) -> runner.Result:
+    """Run, then write and read the result back: every recorded field must pass the schema."""
     path = tmp_path / "toy.toml"
     path.write_text(HEAD + body)
-    return runner.run(suite.load(path), runner.RunOptions(device=torch.device("cpu"), quick=True, **options))  # type: ignore[arg-type]
+    result = runner.run(suite.load(path), runner.RunOptions(device=torch.device("cpu"), quick=True, **options))  # type: ignore[arg-type]
+    stored = results.load(results.write(result, tmp_path / "results"))
+    assert len(stored["measurements"]) == len(result.measurements)
+    return result
+
+
+def described(m: results.Measurement) -> tuple[object, ...]:
+    return (m.claim, m.role, m.metric, m.unit, m.better, m.noise, m.device_independent)
 
 
 def kernel_claim(kind: str, sides: str, rule: str, extra: str = "") -> str:
@@ -42,7 +50,10 @@ def test_speedup_collects_both_sides_in_interleaved_rounds(tmp_path: Path, monke
     (v,) = result.verdicts
     assert v.measured == pytest.approx(stats.Estimate.from_values([2.0, 2.4]).value)
     roles = {m.role: m for m in result.measurements}
-    assert set(roles) == {"baseline", "candidate"}
+    assert [described(m) for m in result.measurements] == [("c", "baseline", "time_ms", "ms", "lower", "timing", False),
+                                                          ("c", "candidate", "time_ms", "ms", "lower", "timing", False)]
+    assert roles["candidate"].subject == {"impl": "flaky_bits", "pass": "fwd+bwd"}
+    assert roles["candidate"].case == {"shape": [64, 33], "dtype": "float32"}
     assert roles["baseline"].groups == [0] * 5 + [1] * 5 and roles["baseline"].noise == "timing"
     assert roles["baseline"].extra["errors_before"]["y"] == 0.0  # 2x is exact in fp32
     assert roles["baseline"].extra["checks_before"][1]["variant"] == "strided layout"
@@ -65,6 +76,22 @@ def test_no_copy_bandwidth_is_measured_when_no_claim_needs_it(tmp_path: Path, mo
     assert run(tmp_path, kernel_claim("speedup", sides, "{ at_least = 0.5 }")).peaks == {}
 
 
+def test_error_ratio_pairs_fresh_draws_by_seed(tmp_path: Path) -> None:
+    sides = 'baseline = { impl = "thirds" }\ncandidate = { impl = "thirds" }'
+    body = kernel_claim("error-ratio", sides, "{ at_least = 0.5 }", 'options = { seeds = 16, grads = ["y"] }')
+    body = body.replace('cases = [{ shape = [64, 33], dtype = "float32" }]',
+                        'cases = [{ shape = [64, 33], dtype = "float32" }, { shape = [8, 16], dtype = "float32" }]')
+    result = run(tmp_path, body)
+    (v,) = result.verdicts
+    base = [m for m in result.measurements if m.role == "baseline"]
+    assert [described(m) for m in base] == [("c", "baseline", "rel_err_y", "relative", "lower", "seeds", False)] * 2
+    assert base[0].subject == {"impl": "thirds"} and [m.case["shape"] for m in base] == [[64, 33], [8, 16]]
+    first, second = (m.samples for m in base)
+    assert len(first) == 4 and len(set(first)) == 4 and set(first).isdisjoint(second)  # 16 seeds x 0.25
+    assert all(0 < e < 4.8e-7 for e in first)
+    assert v.measured == pytest.approx(1.0) and v.n == 4  # the same code on both sides, paired by seed
+
+
 def test_error_ratio_records_errors_per_seed(tmp_path: Path) -> None:
     sides = 'baseline = { impl = "good" }\ncandidate = { impl = "flaky_bits" }'
     result = run(tmp_path, kernel_claim("error-ratio", sides, "{ at_least = 2 }", "options = { seeds = 8 }"))
@@ -81,14 +108,25 @@ def test_max_error_reports_the_worst_seed(tmp_path: Path) -> None:
                                         'options = { seeds = 4, grads = ["y"] }'))
     (v,) = result.verdicts
     assert v.measured == 0.0 and v.verdict == "reproduced"
-    assert [m.metric for m in result.measurements] == ["rel_err_y"]
+    assert [described(m) for m in result.measurements] == [("c", "subject", "rel_err_y", "relative", "lower", "seeds",
+                                                           False)]
+    thirds = run(tmp_path, kernel_claim("max-error", 'subject = { impl = "thirds" }', "{ at_most = 1e-6 }",
+                                        "options = { seeds = 12 }"))
+    (v,) = thirds.verdicts
+    worst = max(max(m.samples) for m in thirds.measurements)
+    assert [m.metric for m in thirds.measurements] == ["rel_err_y", "rel_err_dx"]  # output and gradients by default
+    assert v.measured == worst and len(thirds.measurements[0].samples) == 3
 
 
 def test_bitwise_repeat_counts_identical_repeats(tmp_path: Path) -> None:
     body = kernel_claim("bitwise-repeat", 'subject = { impl = "flaky_bits" }', "{ at_least = 1.0 }",
-                        "options = { repeats = 8 }")
-    (v,) = run(tmp_path, body).verdicts
-    assert v.measured == 0.5 and v.verdict == "not-reproduced"  # every other call differs in some last bit
+                        "options = { repeats = 20 }")
+    flaky = run(tmp_path, body)
+    (v,) = flaky.verdicts
+    assert v.measured == pytest.approx(0.4) and v.verdict == "not-reproduced"  # every other call differs a bit
+    (m,) = flaky.measurements
+    assert described(m) == ("c", "subject", "bitwise_equal", "share", "higher", "exact", False)
+    assert m.samples == [0.0, 1.0, 0.0, 1.0, 0.0] and m.subject == {"impl": "flaky_bits"}  # 20 x 0.25
     (good,) = run(tmp_path, body.replace("flaky_bits", "good")).verdicts
     assert good.measured == 1.0 and good.verdict == "reproduced"
 
@@ -119,6 +157,11 @@ def test_flops_ratio_counts_what_the_model_does(tmp_path: Path) -> None:
     assert v.per_case[1]["value"] == pytest.approx(toy_model.flops(wide) / (toy_model.flops(wide) - 32))
     flops = [m.samples[0] for m in result.measurements if m.role == "baseline"]
     assert flops == [toy_model.flops(mini), toy_model.flops(wide)]
+    assert [described(m) for m in result.measurements[:2]] == [("m", "baseline", "flops", "FLOPs", "none", "exact", True),
+                                                               ("m", "candidate", "flops", "FLOPs", "none", "exact",
+                                                                True)]
+    assert result.measurements[1].subject == {"model": "toy_plain"}
+    assert result.measurements[2].case == {"size": "mini", "batch": 1, "arch": {"hidden": 32}}
     assert result.measurements[0].extra["params"] == 16 * 16 + 16 + 16 * 3 + 3
 
 
@@ -130,7 +173,9 @@ def test_train_speedup_times_fresh_models_in_rounds(tmp_path: Path, monkeypatch:
     (v,) = result.verdicts
     assert v.measured == pytest.approx(stats.Estimate.from_values([3.0, 3.3]).value)
     m = result.measurements[0]
-    assert m.metric == "step_ms" and m.extra["params"] == 16 * 16 + 16 + 16 * 3 + 3
+    assert described(m) == ("m", "baseline", "step_ms", "ms", "lower", "timing", False)
+    assert m.extra["params"] == 16 * 16 + 16 + 16 * 3 + 3 and m.groups == [0] * 5 + [1] * 5
+    assert m.extra["images_per_s"] == pytest.approx(4 / (m.summary["median"] * 1e-3))
     assert m.extra["flops"] == toy_model.flops(toy_model.PRESETS["mini"])
     assert m.extra["checks_before"][-1]["variant"] == "the whole model"
 

@@ -95,6 +95,12 @@ def test_unwritable_folder_is_found_before_measuring(tmp_path: Path) -> None:
         tmp_path.chmod(0o700)
 
 
+def test_the_results_folder_is_created_with_its_parents(tmp_path: Path) -> None:
+    folder = results.check_writable(tmp_path / "a" / "b", "toy")
+    assert folder == tmp_path / "a" / "b" / "toy" and folder.is_dir() and not list(folder.iterdir())
+    assert results.check_writable(tmp_path / "a" / "b", "toy") == folder  # an existing folder is fine
+
+
 def test_a_file_in_the_way_is_found_before_measuring(tmp_path: Path) -> None:
     (tmp_path / "toy").write_text("not a folder")
     with pytest.raises(ResultError, match="not writable"):
@@ -108,6 +114,13 @@ def test_a_failed_write_is_rescued_elsewhere(tmp_path: Path, monkeypatch: pytest
     path, problem = results.write_or_rescue(_result(), blocked)
     assert problem and str(blocked) in problem
     assert path.parent.parent == tmp_path / "tmp" / results.FALLBACK_DIR and results.load(path)["suite"] == "toy"
+    (tmp_path / "tmp").rename(tmp_path / "tmp-done")
+    (tmp_path / "tmp").write_text("the first fallback is blocked too")
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    path, problem = results.write_or_rescue(_result(), blocked)
+    assert path.parent.parent == tmp_path / "home" / results.FALLBACK_DIR
+    ok, none = results.write_or_rescue(_result(run_id="20260101T000000Z-cpu-fff000"), tmp_path / "fine")
+    assert none is None and ok.parent == tmp_path / "fine" / "toy"
 
 
 def _valid() -> dict:
@@ -179,13 +192,41 @@ def test_load_all_lists_bad_files_and_keeps_good_ones(tmp_path: Path) -> None:
 
 
 def test_tables(tmp_path: Path) -> None:
-    results.write(_result(), tmp_path)
+    r = _result()
+    r.env.update(git_dirty=False)
+    r.measurements[0].extra = {"gbps": 12.5, "timing": "perf-counter", "launch": {"fwd": "x"}}
+    r.measurements[0].summary = {"median": 1.05, "ci_low": 1.0, "ci_high": 1.1, "n": 2, "rounds": 2,
+                                 "between_sd_log": 0.07}
+    r.verdicts[0].reason, r.verdicts[0].n = "why", 2
+    path = results.write(r, tmp_path)
     found, _ = results.load_all(tmp_path)
     verdicts = results.verdict_table(found)
-    assert verdicts.loc[0, "verdict"] == "reproduced" and verdicts.loc[0, "low"] == 1.8
-    assert verdicts.loc[0, "rule"] == ">= 1.5" and verdicts.loc[0, "reason"] == ""
+    assert verdicts.to_dict("records") == [{
+        "suite": "toy", "run_id": r.run_id, "created": r.created, "device": "cpu", "commit": "abc", "dirty": False,
+        "claim": "c", "kind": "speedup", "verdict": "reproduced", "measured": 2.0, "low": 1.8, "high": 2.2,
+        "paper_value": 2.0, "ratio_to_paper": 1.0, "rule": ">= 1.5", "reason": "why", "n": 2, "path": str(path)}]
     measurements = results.measurement_table(found)
-    assert measurements.loc[0, "subject"] == "good" and measurements.loc[0, "case"] == "2x3"
+    assert measurements.to_dict("records") == [{
+        "suite": "toy", "run_id": r.run_id, "created": r.created, "device": "cpu", "commit": "abc", "claim": "c",
+        "metric": "time_ms", "unit": "ms", "subject": "good", "case": "2x3", "status": "ok", "median": 1.05,
+        "low": 1.0, "high": 1.1, "n": 2, "rounds": 2, "between_sd_log": 0.07, "reason": None, "gbps": 12.5,
+        "timing": "perf-counter"}]
+
+
+def test_labels_and_formats() -> None:
+    assert results.rule_text({"text": ">= 2", "at_least": 2}) == ">= 2"
+    assert results.rule_text({"at_least": 2}) == "" and results.rule_text(">= 3") == ">= 3"
+    assert results.rule_text(None) == ""
+    assert results.subject_label({"impl": "k", "pass": "fwd"}) == "k:fwd"
+    assert results.subject_label({"impl": "k"}) == "k"
+    assert results.subject_label({"model": "kat", "impl": "k"}) == "kat[k]"
+    assert results.subject_label({"model": "vit"}) == "vit"
+    assert results.case_label({"shape": [2, 3], "dtype": "float32", "paper_value": 9.0}) == "2x3 dtype=float32"
+    assert results.case_label({"label": "mine", "shape": [2]}) == "mine"
+    assert [results.fmt(v) for v in (None, float("nan"), 0, 1234.56, 0.012345, True, "x")] == \
+        ["-", "-", "0", "1234.6", "0.0123", "True", "x"]
+    assert results.measured(2.0, 1.5, 2.5) == "2 [1.5, 2.5]"
+    assert results.measured(2.0, None, None) == "2 [no interval]" and results.measured(None, 1, 2) == "-"
 
 
 def test_committed_results_load_and_schema_1_is_judged_again(root: Path) -> None:
@@ -193,8 +234,11 @@ def test_committed_results_load_and_schema_1_is_judged_again(root: Path) -> None
     interval, so its verdict is inconclusive now, with the old verdict kept in the notes."""
     found, problems = results.load_all(root / "results")
     assert not problems, problems
-    old = [r for r in found if r["plan"].get("migrated_from_schema") == 1]
-    assert old
+    old = [r for r in found if r["plan"].get("migrated_from_schema") == 1 and "merged_from" not in r["plan"]]
+    merged = [r for r in found if "merged_from" in r["plan"]]
+    assert old and merged
+    for r in merged:  # back-to-back runs of one commit, joined: two rounds, a verdict with an interval
+        assert all(v["n"] == 2 and v["interval"] for v in r["verdicts"] if v["verdict"] != "skipped")
     for r in old:
         for v in r["verdicts"]:
             assert any(n.startswith("schema 1 verdict") for n in v["notes"]), v["claim"]

@@ -17,12 +17,16 @@ def test_summary_of_samples_in_rounds() -> None:
     assert s.median == pytest.approx(1.6) and s.n == 6 and s.rounds == 2
     assert s.between_sd_log == pytest.approx(np.std(np.log([1.1, 2.1]), ddof=1))
     assert s.ci_low <= s.median <= s.ci_high
+    assert (s.q1, s.q3, s.mean) == pytest.approx((1.125, 2.075, 1.6))
     assert stats.summarize(samples).rounds == 1 and stats.summarize(samples).between_sd_log is None
+    assert stats.summarize([1.0, -1.0], [0, 1]).between_sd_log is None  # no log of a negative value
+    assert stats.summarize([2.0, 2.0], [0, 0]).rounds == 1
 
 
 def test_summary_refuses_nan_and_mismatched_groups() -> None:
-    with pytest.raises(ValueError):
-        stats.summarize([1.0, float("nan")])
+    for bad in ([1.0, float("nan")], [1.0, float("inf")], [], [[1.0, 2.0]]):
+        with pytest.raises(ValueError):
+            stats.summarize(bad)
     with pytest.raises(ValueError, match="group labels"):
         stats.group_medians([1.0, 2.0], [0])
 
@@ -52,11 +56,19 @@ def test_linear_scale_interval() -> None:
 def test_one_value_has_no_interval() -> None:
     est = stats.Estimate.from_values([3.0])
     assert est.value == pytest.approx(3.0) and not est.has_interval and est.n == 1
+    assert est.se is None and est.df is None and est.low is None and est.high is None
+    half = stats.Estimate(3.0, 2.0, None)
+    assert not half.has_interval
+    with pytest.raises(ValueError, match="positive"):
+        stats.Estimate.from_values([1.0, -1.0])
+    with pytest.raises(ValueError):
+        stats.Estimate.from_values([])
 
 
 def test_exact_values_have_a_point_interval() -> None:
-    est = stats.Estimate.exact(1.5)
-    assert (est.low, est.high) == (1.5, 1.5) and est.has_interval
+    est = stats.Estimate.exact(1.5, "linear", n=4)
+    assert (est.value, est.low, est.high, est.scale, est.se, est.df, est.n) == (1.5, 1.5, 1.5, "linear", 0.0, None, 4)
+    assert est.has_interval and stats.Estimate.exact(2.0).scale == "log" and stats.Estimate.exact(2.0).n == 1
 
 
 def test_paired_ratio_is_the_geometric_mean_of_per_pair_ratios() -> None:
@@ -66,6 +78,9 @@ def test_paired_ratio_is_the_geometric_mean_of_per_pair_ratios() -> None:
     inverted = stats.paired_log_ratio([2.0, 3.0, 2.0], [4.0, 9.0, 6.0])
     assert inverted.value == pytest.approx(1 / est.value)
     assert inverted.high == pytest.approx(1 / est.low)
+    assert est.n == 3 and est.df == 2 and est.scale == "log"
+    with pytest.raises(ValueError, match="paired"):
+        stats.paired_log_ratio([1.0, 2.0], [1.0])
 
 
 def test_unpaired_ratio_uses_welch() -> None:
@@ -75,7 +90,23 @@ def test_unpaired_ratio_uses_welch() -> None:
     se = math.sqrt(np.var(la, ddof=1) / 3 + np.var(lb, ddof=1) / 4)
     assert est.value == pytest.approx(math.exp(la.mean() - lb.mean()))
     assert est.se == pytest.approx(se)
-    assert stats.unpaired_log_ratio([1.0], [2.0, 3.0]).has_interval is False
+    lone = stats.unpaired_log_ratio([1.0], [2.0, 3.0])
+    assert lone.has_interval is False and lone.value == pytest.approx(1 / math.sqrt(6)) and lone.n == 1
+    assert lone.scale == "log" and lone.se is None
+
+
+def test_interval_percentiles() -> None:
+    draws = np.arange(1001, dtype=float)
+    assert stats.interval(draws) == pytest.approx((25.0, 975.0))
+    assert stats.interval(draws, confidence=0.5) == pytest.approx((250.0, 750.0))
+
+
+def test_median_draws_resample_with_replacement() -> None:
+    draws = stats.median_draws([1.0, 2.0, 3.0, 4.0, 100.0], n_boot=500, seed=3)
+    assert draws.shape == (500,) and set(np.unique(draws)) <= {1.0, 1.5, 2.0, 2.5, 3.0, 3.5, 4.0, 52.0, 100.0}
+    assert draws.min() < 2.5 < draws.max()
+    assert np.array_equal(draws, stats.median_draws([1.0, 2.0, 3.0, 4.0, 100.0], n_boot=500, seed=3))
+    assert stats.median_draws([7.0], n_boot=4).tolist() == [7.0] * 4
 
 
 def test_geomean_combines_cases_with_their_noise() -> None:
@@ -90,32 +121,55 @@ def test_geomean_combines_cases_with_their_noise() -> None:
 
 
 def test_mean_on_the_linear_scale() -> None:
-    m = stats.mean([stats.Estimate.exact(1.0, "linear"), stats.Estimate.exact(3.0, "linear")])
-    assert m.value == pytest.approx(2.0)
+    m = stats.mean([stats.Estimate.exact(1.0, "linear", n=3), stats.Estimate.exact(-3.0, "linear", n=5)])
+    assert m.value == pytest.approx(-1.0) and m.scale == "linear" and m.n == 3 and m.low == pytest.approx(-1.0)
+    a = stats.Estimate.from_values([0.5, 0.7, 0.6], "linear")
+    noisy = stats.mean([a, stats.Estimate.exact(1.0, "linear")])
+    assert noisy.se == pytest.approx(a.se / 2) and noisy.df == pytest.approx(2.0)
+    partial = stats.mean([stats.Estimate.from_values([0.5], "linear"), a])
+    assert not partial.has_interval and partial.n == 1 and partial.scale == "linear"
+    with pytest.raises(ValueError, match="positive"):
+        stats.geomean([stats.Estimate.exact(1.0), stats.Estimate.exact(0.0)])
+    with pytest.raises(ValueError):
+        stats.mean([])
 
 
 def test_worst_case_is_conservative_in_the_rule_direction() -> None:
-    a = stats.Estimate(2.0, 1.5, 2.5)
-    b = stats.Estimate(3.0, 1.0, 4.0)
+    a = stats.Estimate(2.0, 1.5, 2.5, "linear", 0.2, 4.0, 5)
+    b = stats.Estimate(3.0, 1.0, 4.0, "linear", 0.4, 2.0, 3)
     low = stats.worst([a, b], lower_is_worse=True)
-    assert (low.value, low.low, low.high) == (2.0, 1.0, 2.5)
+    assert (low.value, low.low, low.high, low.scale, low.se, low.df, low.n) == (2.0, 1.0, 2.5, "linear", 0.2, 4.0, 3)
     high = stats.worst([a, b], lower_is_worse=False)
-    assert (high.value, high.low, high.high) == (3.0, 1.5, 4.0)
+    assert (high.value, high.low, high.high, high.se, high.df, high.n) == (3.0, 1.5, 4.0, 0.4, 2.0, 3)
+    bare = stats.worst([a, stats.Estimate(5.0, None, None, "linear", n=1)], lower_is_worse=True)
+    assert (bare.value, bare.low, bare.high, bare.se, bare.df, bare.n, bare.scale) == \
+        (2.0, None, None, None, None, 1, "linear")
+    with pytest.raises(ValueError):
+        stats.worst([], lower_is_worse=True)
 
 
-def test_tests_of_significance() -> None:
-    assert stats.welch_p([1.0, 1.01, 0.99], [2.0, 2.02, 1.98]) < 0.001
-    assert stats.welch_p([1.0, 1.2, 0.8], [1.0, 1.1, 0.9]) > 0.5
-    assert stats.welch_p([1.0], [2.0, 3.0]) == 1.0
-    assert stats.paired_p([1.0, 2.0, 3.0], [2.0, 4.1, 5.9]) < 0.01
-    assert stats.paired_p([1.0], [2.0]) == 1.0
+def test_p_values_are_the_t_tests_of_the_same_estimates() -> None:
+    a, b = [1.0, 1.1, 0.95, 1.05], [1.3, 1.2, 1.4]
+    unpaired = stats.unpaired_log_ratio(a, b)
+    assert unpaired.p_value == pytest.approx(sps.ttest_ind(np.log(a), np.log(b), equal_var=False).pvalue)
+    x, y = [1.0, 2.0, 3.0, 4.0], [2.1, 3.9, 6.3, 7.6]
+    paired = stats.paired_log_ratio(x, y)
+    assert paired.p_value == pytest.approx(sps.ttest_rel(np.log(x), np.log(y)).pvalue)
+    assert stats.Estimate.from_values([2.0]).p_value == 1.0  # no spread measured: no evidence
+    assert stats.paired_log_ratio([3.0, 3.0], [1.0, 1.0]).p_value == 0.0  # a certain change
+    assert stats.paired_log_ratio([3.0, 3.0], [3.0, 3.0]).p_value == 1.0
+    assert stats.Estimate.exact(2.0).p_value == 1.0 and stats.Estimate.exact(1.0).p_value == 1.0
 
 
-def test_smallest_mann_whitney_p() -> None:
-    assert stats.smallest_mann_whitney_p(5, 3) == pytest.approx(2 / 56)
-    assert stats.smallest_mann_whitney_p(5, 5) == pytest.approx(2 / 252)
-    separated = stats.mann_whitney_p([1, 2, 3, 4, 5], [6, 7, 8])
-    assert separated == pytest.approx(stats.smallest_mann_whitney_p(5, 3))
+def test_welch_degrees_of_freedom() -> None:
+    a, b = [10.0, 11.0, 12.5], [5.0, 5.5, 5.2, 4.9, 5.1]
+    est = stats.unpaired_log_ratio(a, b)
+    va, vb = np.var(np.log(a), ddof=1) / 3, np.var(np.log(b), ddof=1) / 5
+    assert est.df == pytest.approx((va + vb) ** 2 / (va**2 / 2 + vb**2 / 4))
+    assert est.n == 3 and est.scale == "log"
+    with_exact = stats.geomean([stats.Estimate.from_values(a), stats.Estimate.exact(2.0)])
+    assert with_exact.df == pytest.approx(2.0)  # the exact part adds no noise and no df
+    assert stats.geomean([stats.Estimate.exact(2.0), stats.Estimate.exact(8.0)]).df == math.inf
 
 
 def test_bootstrap_seeds_differ_per_case() -> None:

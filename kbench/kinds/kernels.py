@@ -165,7 +165,7 @@ class _KernelTiming:
             extra["copy_fraction"] = extra["gbps"] / copy
         if self.impl.launch_config is not None:
             extra["launch"] = self.impl.launch_config()  # after the timed calls: the configuration they ran
-        m = Measurement(claim="", case=self.case, subject={"impl": self.impl.name, "pass": self.pass_},
+        m = Measurement(case=self.case, subject={"impl": self.impl.name, "pass": self.pass_},
                         metric="time_ms", unit="ms", better="lower", noise="timing", samples=self.samples,
                         groups=self.groups, summary=summary.as_dict(), extra=extra)
         self._refuse_impossible(m, nbytes)
@@ -294,26 +294,26 @@ def _split(case: Mapping[str, Any], key: str, name: str) -> dict[str, Any]:
 
 def _error_measurement(name: str, values: list[float], seeds: list[int], case: Mapping[str, Any], impl: str
                        ) -> Measurement:
-    return Measurement(claim="", case=dict(case), subject={"impl": impl}, metric=f"rel_err_{name}", unit="relative",
+    return Measurement(case=dict(case), subject={"impl": impl}, metric=f"rel_err_{name}", unit="relative",
                        better="lower", noise="seeds", samples=values, groups=seeds,
                        summary=stats.summarize(values, seeds).as_dict())
 
 
 def _errors_over_seeds(op: Operation, impls: Sequence[Implementation], case: Mapping[str, Any], ctx: Context,
-                       seeds: int, purpose: str) -> tuple[list[int], dict[str, list[dict[str, float]]]]:
-    """Each implementation's errors against float64 on the same inputs, seed by seed; any seed on
-    which one is wrong fails the claim."""
-    found: dict[str, list[dict[str, float]]] = {impl.name: [] for impl in impls}
+                       seeds: int, purpose: str) -> tuple[list[int], list[list[dict[str, float]]]]:
+    """Each implementation's errors against float64 on the same inputs, seed by seed (one list per
+    implementation, in order: both sides may be the same code); any wrong seed fails the claim."""
+    found: list[list[dict[str, float]]] = [[] for _ in impls]
     ids = list(range(seeds))
     for s in ids:
         ctx.progress(f"{ctx.claim_id} {_shape(case)}: seed {s + 1}/{seeds}")
         seed = ctx.seed_for(purpose, ctx.claim_id, s, case_key(case))
         gold = correctness.golden(op, case, ctx.device, seed)
-        for impl in impls:
+        for impl, errors in zip(impls, found, strict=True):
             chk = correctness.check(op, impl, case, ctx.device, seed, gold)
             if not chk.ok:
                 raise Failed(f"{impl.name}: {chk.describe()}")
-            found[impl.name].append(chk.errors)
+            errors.append(chk.errors)
     return ids, found
 
 
@@ -337,9 +337,8 @@ class ErrorRatio(Kind):
                 check_first(op, impl, case, ctx, "error-ratio")
             ids, found = _errors_over_seeds(op, impls, case, ctx, seeds, "error")
             for grad in grads:
-                for role, impl in zip(("baseline", "candidate"), impls, strict=True):
-                    ctx.record(_error_measurement(grad, [e[grad] for e in found[impl.name]], ids, case, impl.name),
-                               role)
+                for role, impl, errors in zip(("baseline", "candidate"), impls, found, strict=True):
+                    ctx.record(_error_measurement(grad, [e[grad] for e in errors], ids, case, impl.name), role)
 
     def evaluate(self, claim: ClaimLike, case: Mapping[str, Any], measurements: Sequence[Mapping[str, Any]],
                  peaks: Mapping[str, Any]) -> list[CaseValue]:
@@ -375,10 +374,9 @@ class MaxError(Kind):
         for case in claim.cases_for(ctx.device.type):
             impl = implementation_for(op, claim.side("subject").impl, case, ctx)
             check_first(op, impl, case, ctx, "max-error")
-            ids, found = _errors_over_seeds(op, [impl], case, ctx, seeds, "max-error")
+            ids, (errors,) = _errors_over_seeds(op, [impl], case, ctx, seeds, "max-error")
             for name in names:
-                ctx.record(_error_measurement(name, [e[name] for e in found[impl.name]], ids, case, impl.name),
-                           "subject")
+                ctx.record(_error_measurement(name, [e[name] for e in errors], ids, case, impl.name), "subject")
 
     def evaluate(self, claim: ClaimLike, case: Mapping[str, Any], measurements: Sequence[Mapping[str, Any]],
                  peaks: Mapping[str, Any]) -> list[CaseValue]:
@@ -389,7 +387,7 @@ class MaxError(Kind):
             if m.get("status") != "ok" or not m.get("samples"):
                 raise NotJudged(f"{m['metric']} was not measured")
             worst = float(max(m["samples"]))  # the worst seed: a bound must hold on every draw
-            est = Estimate(worst, worst, worst, "log", 0.0, None, len(m["samples"]))
+            est = Estimate.exact(worst, n=len(m["samples"]))
             out.append(CaseValue(_split(case, "output", m["metric"].removeprefix("rel_err_")), est,
                                  {"median": m["summary"]["median"], "seeds": len(m["samples"])}))
         return out
@@ -417,7 +415,7 @@ class BitwiseRepeat(Kind):
             for _ in range(repeats):
                 again = correctness.forward_backward(impl.fn, op, inputs)
                 same.append(float(all(torch.equal(again[k], first[k]) for k in first)))
-            ctx.record(Measurement(claim="", case=dict(case), subject={"impl": impl.name}, metric="bitwise_equal",
+            ctx.record(Measurement(case=dict(case), subject={"impl": impl.name}, metric="bitwise_equal",
                                    unit="share", better="higher", noise="exact", samples=same,
                                    summary=stats.summarize(same).as_dict()), "subject")
 
@@ -425,5 +423,5 @@ class BitwiseRepeat(Kind):
                  peaks: Mapping[str, Any]) -> list[CaseValue]:
         m = by_role(measurements, "subject", "bitwise_equal")
         share = float(np.mean(m["samples"]))
-        return [CaseValue(case, Estimate(share, share, share, "linear", 0.0, None, len(m["samples"])),
+        return [CaseValue(case, Estimate.exact(share, "linear", len(m["samples"])),
                           {"repeats": len(m["samples"])})]

@@ -215,7 +215,7 @@ def _step_measurement(subject: Any, case: Mapping[str, Any], acc: dict[str, list
     if acc["host"]:
         fraction = float(np.median(acc["host"]))
         extra.update({"host_fraction": fraction, "host_bound": fraction >= timing.HOST_BOUND})
-    return Measurement(claim="", case=dict(case), subject=subject.as_dict(), metric="step_ms", unit="ms",
+    return Measurement(case=dict(case), subject=subject.as_dict(), metric="step_ms", unit="ms",
                        better="lower", noise="timing", samples=acc["samples"], groups=[int(g) for g in acc["groups"]],
                        summary=summary.as_dict(), extra=extra)
 
@@ -295,7 +295,7 @@ class TrainSpeedup(_ModelKind):
         return [CaseValue(case, _ratio_of_rounds(base, cand), details, _host_notes([base, cand]))]
 
 
-def _kernel_share(step: Callable[[], object], pattern: re.Pattern[str]) -> float:
+def _kernel_share(step: Callable[[], object], pattern: re.Pattern[str]) -> float:  # pragma: no mutate block
     """Share of one step's device kernel time spent in kernels whose name matches `pattern`."""
     from torch.autograd import DeviceType  # type: ignore[attr-defined]
     from torch.profiler import ProfilerActivity, profile
@@ -332,7 +332,7 @@ class TimeShare(_ModelKind):
     combine = "worst"
     unit = "share"
 
-    def collect(self, claim: Any, ctx: Context) -> None:
+    def collect(self, claim: Any, ctx: Context) -> None:  # pragma: no mutate block (GPU only)
         if ctx.device.type != "cuda":
             raise Skip("kernel time shares are read from the CUDA profiler; this run is on the CPU")
         pattern = re.compile(str(claim.options.get("kernel_pattern", ".")))
@@ -347,7 +347,7 @@ class TimeShare(_ModelKind):
             shares = [_kernel_share(step, pattern) for _ in range(steps)]
             if not any(s > 0 for s in shares):
                 raise Failed(f"no device kernel matched {pattern.pattern!r}; is the pattern right?")
-            ctx.record(Measurement(claim="", case=dict(case), subject=subject.as_dict(), metric="share",
+            ctx.record(Measurement(case=dict(case), subject=subject.as_dict(), metric="share",
                                    unit="share", better="none", noise="seeds", samples=shares,
                                    groups=list(range(steps)), summary=stats.summarize(shares).as_dict(),
                                    extra={"kernel_pattern": pattern.pattern, "checks_before": checks}), "subject")
@@ -394,7 +394,7 @@ class FlopsRatio(_ModelKind):
                 subject = claim.side(role)
                 family = _family(subject)
                 counts = _model_stats(family, case["size"], family.arch(case["size"], case.get("arch")))
-                ctx.record(Measurement(claim="", case=dict(case), subject=subject.as_dict(), metric="flops",
+                ctx.record(Measurement(case=dict(case), subject=subject.as_dict(), metric="flops",
                                        unit="FLOPs", better="none", noise="exact", samples=[float(counts["flops"])],
                                        summary=stats.summarize([counts["flops"]]).as_dict(),
                                        extra={"params": counts["params"]}, device_independent=True), role)
