@@ -1,4 +1,4 @@
-"""nox sessions: tests, lint, reproduce-<suite> (one per file in suites/), report, gate, resources.
+"""nox sessions: tests, lint, mutation, reproduce-<suite> (one per file in suites/), report, gate, resources.
 
 Sessions are thin: they install, then call the `kbench` command line. On a GPU host with torch
 preinstalled and no network, run them on the existing interpreter: `nox --no-venv -s ...`
@@ -8,6 +8,7 @@ the session instead of quietly running on the CPU.
 
 from __future__ import annotations
 
+import os
 import sys
 from pathlib import Path
 
@@ -46,6 +47,17 @@ def lint(session: nox.Session) -> None:
     _install(session, "-e", ".[test]", "ruff", "mypy")
     session.run("ruff", "check", "kbench", "kernels", "tests", "benchmarks", "noxfile.py")
     session.run("mypy", "kbench")
+
+
+@nox.session(default=False)
+def mutation(session: nox.Session) -> None:
+    """Mutation testing of kbench's core modules (mutmut; [tool.mutmut] in pyproject.toml lists them
+    and the fast tests that must kill each mutant), then the score per module. Hours on 2 cores;
+    `nox -s mutation -- kbench.stats*` runs the mutants of one module."""
+    _install(session, "-e", ".[test]", "mutmut")
+    session.run("mutmut", "run", "--max-children", str(os.cpu_count() or 2), *session.posargs,
+                env={"TRITON_INTERPRET": "1"})
+    session.run(_python(session), "scripts/mutation_score.py", "--min", "0.9")
 
 
 def _reproduce(session: nox.Session, suite: Path) -> None:
