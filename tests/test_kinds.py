@@ -157,9 +157,8 @@ def test_flops_ratio_counts_what_the_model_does(tmp_path: Path) -> None:
     assert v.per_case[1]["value"] == pytest.approx(toy_model.flops(wide) / (toy_model.flops(wide) - 32))
     flops = [m.samples[0] for m in result.measurements if m.role == "baseline"]
     assert flops == [toy_model.flops(mini), toy_model.flops(wide)]
-    assert [described(m) for m in result.measurements[:2]] == [("m", "baseline", "flops", "FLOPs", "none", "exact", True),
-                                                               ("m", "candidate", "flops", "FLOPs", "none", "exact",
-                                                                True)]
+    expected = [("m", role, "flops", "FLOPs", "none", "exact", True) for role in ("baseline", "candidate")]
+    assert [described(m) for m in result.measurements[:2]] == expected
     assert result.measurements[1].subject == {"model": "toy_plain"}
     assert result.measurements[2].case == {"size": "mini", "batch": 1, "arch": {"hidden": 32}}
     assert result.measurements[0].extra["params"] == 16 * 16 + 16 + 16 * 3 + 3
