@@ -82,6 +82,11 @@ def cmd_run(args: argparse.Namespace) -> int:
     require_gpu = args.require_gpu or bool(env.flag("KBENCH_REQUIRE_GPU"))
     if require_gpu and args.device == "cpu":
         raise KbenchError("--require-gpu: a GPU is required but --device cpu was given")
+    if require_gpu:
+        import torch
+
+        if not torch.cuda.is_available():
+            raise KbenchError("a GPU is required (--require-gpu or KBENCH_REQUIRE_GPU) but torch sees no CUDA device")
     device = _prepare("cuda" if require_gpu else args.device)
     from kbench import console, results, runner, suite  # after _prepare: they import Triton
 

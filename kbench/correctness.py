@@ -10,11 +10,11 @@ inputs. Two criteria per output, both must hold:
 
 Tolerances are derived, not typed in: the reference itself is evaluated at the case's dtype on
 the same inputs, and its own errors under both criteria are the unit. An implementation may be
-`FACTOR` times worse than that (another order of operations, FMA contraction, a fast reciprocal),
-times sqrt(n) for an output that sums n terms per element (fp32 sums in another order differ by
-about sqrt(n) roundings: the random-walk model), and never less than the unit roundoff of the
-output's dtype (the reference can be exact, e.g. y = 2x). The errors and tolerances are stored
-with every measurement; NaN never passes.
+`FACTOR` times worse than the larger of that and the rounding any order of summation may add
+(u * sqrt(n) for an output that sums n terms: fp32 sums in another order differ by about
+sqrt(n) roundings, the random-walk model; u alone for an element-wise output, so an exact
+reference, e.g. y = 2x, still allows one rounding). An output of another dtype or shape than the
+reference's fails. The errors and tolerances are stored with every measurement; NaN never passes.
 
 Each implementation is checked on the case as it will be timed and on the operation's variants
 of it (awkward row counts, other memory layouts, exact zeros: `Operation.check_variants`).
@@ -121,36 +121,43 @@ def widened(inputs: OpInputs) -> OpInputs:
 
 @dataclass
 class Golden:
-    """The float64 answer for one set of inputs, and the tolerances an implementation is held to."""
+    """The float64 answer for one set of inputs, the dtype each output must have, and the
+    tolerances an implementation is held to."""
 
     gold: dict[str, torch.Tensor]
     tolerance: dict[str, tuple[float, float]]  # output -> (norm tolerance, max tolerance)
+    dtypes: dict[str, torch.dtype]  # output -> the dtype the reference returns at the case's dtype
 
     def compare(self, got: Mapping[str, torch.Tensor]) -> dict[str, OutputError]:
+        """Errors of the outputs in `got` (a timing's outputs may be a subset of the gold's)."""
         out = {}
-        for name, ref in self.gold.items():
-            value = got.get(name)
-            if value is None or value.shape != ref.shape:
+        for name, value in got.items():
+            ref = self.gold[name]
+            if not isinstance(value, torch.Tensor) or value.shape != ref.shape or value.dtype != self.dtypes[name]:
                 out[name] = OutputError(math.inf, math.inf, *self.tolerance[name])
             else:
                 out[name] = OutputError(relative_error(value, ref), max_error(value, ref), *self.tolerance[name])
         return out
 
 
-def golden(op: Operation, case: Mapping[str, Any], device: torch.device, seed: int) -> Golden:
-    """The reference in float64 on exactly the inputs an implementation gets for (case, seed), and
-    tolerances from the reference's own errors at the case's dtype on those inputs."""
+def golden_for(op: Operation, case: Mapping[str, Any], inputs: OpInputs) -> Golden:
+    """The reference in float64 on `inputs` (rounded values widened), and tolerances from the
+    reference's own errors at the inputs' dtype on the same values."""
     ref = implementation(op.name, op.reference)
-    inputs = op.make_inputs(case, device, DTYPES[case.get("dtype", "float32")], seed)
     gold = forward_backward(ref.fn, op, widened(inputs))
     own = forward_backward(ref.fn, op, inputs)
     terms = op.reduction_terms(case) if op.reduction_terms is not None else {}
     tolerance = {}
     for name, g in gold.items():
-        unit = UNIT_ROUNDOFF.get(own[name].dtype, 2.0**-24)
-        grow = FACTOR * math.sqrt(max(1, terms.get(name, 1)))
-        tolerance[name] = (grow * max(relative_error(own[name], g), unit), grow * max(max_error(own[name], g), unit))
-    return Golden(gold, tolerance)
+        unit = UNIT_ROUNDOFF.get(own[name].dtype, 2.0**-24) * math.sqrt(max(1, terms.get(name, 1)))
+        tolerance[name] = (FACTOR * max(relative_error(own[name], g), unit),
+                           FACTOR * max(max_error(own[name], g), unit))
+    return Golden(gold, tolerance, {name: t.dtype for name, t in own.items()})
+
+
+def golden(op: Operation, case: Mapping[str, Any], device: torch.device, seed: int) -> Golden:
+    """golden_for the inputs an implementation gets for (case, seed)."""
+    return golden_for(op, case, op.make_inputs(case, device, DTYPES[case.get("dtype", "float32")], seed))
 
 
 def check(op: Operation, impl: Implementation, case: Mapping[str, Any], device: torch.device, seed: int,
@@ -162,6 +169,12 @@ def check(op: Operation, impl: Implementation, case: Mapping[str, Any], device: 
     except (TypeError, ValueError, NotImplementedError) as exc:  # a layout or dtype it refuses
         raise UnsupportedInput(f"{impl.name} refused {variant} {_label(case)}: {exc}") from exc
     return Check(variant, dict(case), gold.compare(got))
+
+
+def snapshot(inputs: OpInputs) -> OpInputs:
+    """A copy of the values in `inputs` (dense; for checking what a timed call was given)."""
+    return OpInputs(args=tuple(t.detach().clone().requires_grad_(t.requires_grad) for t in inputs.args),
+                    grad_output=inputs.grad_output.detach().clone())
 
 
 class UnsupportedInput(Exception):

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import platform
+import re
 import socket
 import subprocess
 import sys
@@ -57,8 +58,11 @@ def _git() -> dict[str, Any]:
     commit = _run(["git", "rev-parse", "HEAD"])
     status = _run(["git", "status", "--porcelain", "--untracked-files=no"])
     if commit is None and os.environ.get("KBENCH_GIT_COMMIT"):
-        return {"git_commit": os.environ["KBENCH_GIT_COMMIT"], "git_dirty": flag("KBENCH_GIT_DIRTY"),
-                "git_source": "environment"}
+        given = os.environ["KBENCH_GIT_COMMIT"].strip()
+        if not re.fullmatch(r"[0-9a-f]{7,40}", given):
+            raise KbenchError(f"environment variable KBENCH_GIT_COMMIT={given!r}: expected a commit id "
+                              "(7 to 40 lower-case hex digits)")
+        return {"git_commit": given, "git_dirty": flag("KBENCH_GIT_DIRTY"), "git_source": "environment"}
     return {"git_commit": commit, "git_dirty": None if status is None or commit is None else bool(status)}
 
 

@@ -100,19 +100,44 @@ class GateReport:
         return {0: "PASS", 1: "FAIL", 2: "CANNOT JUDGE"}[self.exit_code]
 
 
-def _metrics(result: Mapping[str, Any], only_device_independent: bool) -> dict[tuple[str, str, str], dict[str, Any]]:
-    """Usable measurements by (metric, subject, case); one filed under several claims (shared in a
-    run) appears once, with every claim that uses it."""
-    found: dict[tuple[str, str, str], dict[str, Any]] = {}
+Key = tuple[str, str, str]
+
+
+def _metrics(result: Mapping[str, Any], only_device_independent: bool) -> dict[Key, list[dict[str, Any]]]:
+    """Usable measurements by (metric, subject, case): each distinct set of samples once, with every
+    claim it is filed under (a run shares one timing between claims; merged shards can hold two
+    timings of the same thing, and each is compared)."""
+    found: dict[Key, list[dict[str, Any]]] = {}
     for m in result["measurements"]:
         if m.get("status") != "ok" or not m.get("samples") or m.get("role") == "rejected":
             continue
         if only_device_independent and not m.get("device_independent"):
             continue
         key = (m["metric"], subject_label(m.get("subject") or {}), case_label(m.get("case") or {}))
-        entry = found.setdefault(key, {"m": m, "claims": []})
-        entry["claims"].append(m["claim"])
+        entries = found.setdefault(key, [])
+        same = next((e for e in entries if e["m"]["samples"] == m["samples"]), None)
+        if same is None:
+            entries.append({"m": m, "claims": [m["claim"]]})
+        else:
+            same["claims"].append(m["claim"])
     return found
+
+
+def _pairs(b: list[dict[str, Any]], c: list[dict[str, Any]]) -> tuple[list[tuple[dict[str, Any], dict[str, Any]]],
+                                                                       list[str]]:
+    """Baseline and candidate entries of one key to compare, and the claims without a partner.
+    One entry a side: compared once. Several: matched by the claims they are filed under."""
+    if len(b) == 1 and len(c) == 1:
+        return [(b[0], c[0])], []
+    pairs, missing = [], []
+    for entry in b:
+        for claim in entry["claims"]:
+            partner = next((e for e in c if claim in e["claims"]), None)
+            if partner is None:
+                missing.append(claim)
+            else:
+                pairs.append(({"m": entry["m"], "claims": [claim]}, {"m": partner["m"], "claims": [claim]}))
+    return pairs, missing
 
 
 def _worse(ratio: float, better: str) -> float:
@@ -133,7 +158,7 @@ def _rounds(m: Mapping[str, Any]) -> np.ndarray:
     return stats.group_medians(m["samples"], m.get("groups") or [0] * len(m["samples"]))
 
 
-def _compare_timing(key: tuple[str, str, str], b: Mapping[str, Any], c: Mapping[str, Any], claims: tuple[str, ...],
+def _compare_timing(key: Key, b: Mapping[str, Any], c: Mapping[str, Any], claims: tuple[str, ...],
                     threshold: float, alpha: float) -> Comparison:
     br, cr = _rounds(b), _rounds(c)
     base_value, cand_value = float(np.exp(np.log(br).mean())), float(np.exp(np.log(cr).mean()))
@@ -156,7 +181,7 @@ def _compare_timing(key: tuple[str, str, str], b: Mapping[str, Any], c: Mapping[
     return Comparison(**common, low=low, high=high, p_value=p, tolerance=tolerance, status=status)
 
 
-def _compare_seeds(key: tuple[str, str, str], b: Mapping[str, Any], c: Mapping[str, Any], claims: tuple[str, ...],
+def _compare_seeds(key: Key, b: Mapping[str, Any], c: Mapping[str, Any], claims: tuple[str, ...],
                    threshold: float, alpha: float) -> Comparison:
     bs = dict(zip(b.get("groups") or range(len(b["samples"])), b["samples"], strict=True))
     cs = dict(zip(c.get("groups") or range(len(c["samples"])), c["samples"], strict=True))
@@ -178,7 +203,7 @@ def _compare_seeds(key: tuple[str, str, str], b: Mapping[str, Any], c: Mapping[s
                       ratio=est.value, low=est.low, high=est.high, p_value=p, tolerance=threshold, status=status)
 
 
-def _compare_exact(key: tuple[str, str, str], b: Mapping[str, Any], c: Mapping[str, Any], claims: tuple[str, ...]
+def _compare_exact(key: Key, b: Mapping[str, Any], c: Mapping[str, Any], claims: tuple[str, ...]
                    ) -> Comparison:
     bv, cv = float(np.mean(b["samples"])), float(np.mean(c["samples"]))
     ratio = cv / bv if bv else (1.0 if cv == bv else math.inf)
@@ -190,6 +215,16 @@ def _compare_exact(key: tuple[str, str, str], b: Mapping[str, Any], c: Mapping[s
     else:
         status = "regression" if _worse(ratio, better) > 0 else "improvement"
     return Comparison(claims, key[0], key[1], key[2], "exact", bv, cv, ratio, cv, cv, None, 0.0, status)
+
+
+def _compare(key: Key, b: Mapping[str, Any], c: Mapping[str, Any], claims: tuple[str, ...], threshold: float,
+             alpha: float) -> Comparison:
+    noise = b.get("noise", "timing")
+    if noise == "timing":
+        return _compare_timing(key, b, c, claims, threshold, alpha)
+    if noise == "seeds":
+        return _compare_seeds(key, b, c, claims, threshold, alpha)
+    return _compare_exact(key, b, c, claims)
 
 
 def _check_usable(base: Mapping[str, Any], cand: Mapping[str, Any]) -> tuple[bool, list[str]]:
@@ -216,20 +251,17 @@ def compare(base: Mapping[str, Any], cand: Mapping[str, Any], *, default_thresho
                         str(cand.get("env", {}).get("gpu")), notes=notes)
     thresholds: Mapping[str, float] = {**(base.get("thresholds") or {}), **(cand.get("thresholds") or {})}
     b_metrics, c_metrics = _metrics(base, independent_only), _metrics(cand, independent_only)
-    for key, entry in sorted(b_metrics.items()):
+    for key, entries in sorted(b_metrics.items()):
         if key not in c_metrics:
             report.missing.append("metric " + " / ".join(key))
             continue
-        b, c = entry["m"], c_metrics[key]["m"]
-        claims = tuple(dict.fromkeys(entry["claims"] + c_metrics[key]["claims"]))
-        threshold = min([thresholds.get(cl, default_threshold) for cl in claims] or [default_threshold])
-        noise = b.get("noise", "timing")
-        if noise == "timing":
-            report.comparisons.append(_compare_timing(key, b, c, claims, threshold, alpha))
-        elif noise == "seeds":
-            report.comparisons.append(_compare_seeds(key, b, c, claims, threshold, alpha))
-        else:
-            report.comparisons.append(_compare_exact(key, b, c, claims))
+        pairs, unmatched = _pairs(entries, c_metrics[key])
+        report.missing += [f"metric {' / '.join(key)} of claim {claim}" for claim in unmatched]
+        for b_entry, c_entry in pairs:
+            b, c = b_entry["m"], c_entry["m"]
+            claims = tuple(dict.fromkeys(b_entry["claims"] + c_entry["claims"]))
+            threshold = min([thresholds.get(cl, default_threshold) for cl in claims] or [default_threshold])
+            report.comparisons.append(_compare(key, b, c, claims, threshold, alpha))
     if not independent_only:
         _compare_verdicts(base, cand, report)
     if not report.comparisons and not report.flips and not report.missing:
@@ -247,17 +279,17 @@ def _compare_verdicts(base: Mapping[str, Any], cand: Mapping[str, Any], report: 
             report.flips.append(Flip(v["claim"], v["verdict"], after[v["claim"]]))
 
 
-def _num(value: float | None) -> str:
+def _num(value: float | None) -> str:  # pragma: no mutate block (presentation)
     return "-" if value is None or value != value else f"{value:.4g}"
 
 
-def _row(c: Comparison) -> str:
+def _row(c: Comparison) -> str:  # pragma: no mutate block (presentation)
     interval = f"[{_num(c.low)}, {_num(c.high)}]" if c.low is not None else "-"
     return (f"| {c.subject} | {c.case} | {c.metric} ({c.noise}) | {_num(c.baseline)} | {_num(c.candidate)} "
             f"| {c.ratio:.3f} {interval} | {_num(c.p_value)} | {c.tolerance:.1%} | {c.status} {c.reason} |")
 
 
-def markdown(report: GateReport) -> str:
+def markdown(report: GateReport) -> str:  # pragma: no mutate block (presentation)
     """A summary fit for a pull-request comment."""
 
     def count(status: str) -> int:

@@ -59,6 +59,10 @@ class Param:
                 value = [_bounded(_typed(v, self.item, path, f"{where}[{i}]", _NAMES.get(self.item, "value")),
                                   self.item_low, self.item_high, path, f"{where}[{i}]")
                          for i, v in enumerate(value)]
+        if self.kind is list and self.item is str and len(set(value)) != len(value):  # names: each once
+            raise SuiteError(path, where, "a list without repeated entries", value)
+        if isinstance(value, str) and any(ord(c) < 32 and c not in "\n\t" for c in value):
+            raise SuiteError(path, where, "text without control characters", value)
         if self.choices is not None and value not in self.choices:
             raise SuiteError(path, where, f"one of {', '.join(map(str, self.choices))}", value)
         if self.pattern is not None and not re.fullmatch(self.pattern, value):

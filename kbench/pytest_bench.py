@@ -78,7 +78,7 @@ def prepare(bench: BenchCase, on: torch.device) -> tuple[Callable[[], object], d
     calls = [0]
 
     def synced() -> None:
-        work.prepare(calls[0] % work.slots)
+        work.prepare(calls[0])
         calls[0] += 1
         work()
         if on.type == "cuda":

@@ -54,6 +54,9 @@ class Operation:
     # (case, device type) -> named variants of the case every implementation is also checked on:
     # awkward row counts, other memory layouts, exact zeros.
     check_variants: Callable[[Mapping[str, Any], str], list[tuple[str, dict[str, Any]]]] | None = None
+    # case -> None, or (field, what was expected, what was given) for a case this operation cannot
+    # take (a width its groups do not divide, an unknown layout): refused when a suite is loaded.
+    check_case: Callable[[Mapping[str, Any]], tuple[str, str, Any] | None] | None = None
 
 
 @dataclass(frozen=True)

@@ -19,6 +19,7 @@ import json
 import math
 import re
 from collections.abc import Callable, Mapping
+from datetime import datetime
 from pathlib import Path
 from typing import Any, cast
 
@@ -44,7 +45,8 @@ _str: Check = lambda v: isinstance(v, str)  # noqa: E731
 _dict: Check = lambda v: isinstance(v, dict)  # noqa: E731
 _bool: Check = lambda v: isinstance(v, bool)  # noqa: E731
 _int: Check = lambda v: isinstance(v, int) and not isinstance(v, bool)  # noqa: E731
-_interval: Check = lambda v: v is None or (isinstance(v, list) and len(v) == 2 and all(_number(x) for x in v))  # noqa: E731
+_interval: Check = lambda v: v is None or (isinstance(v, list) and len(v) == 2  # noqa: E731
+                                           and all(_number(x) for x in v) and v[0] <= v[1])
 
 TOP: dict[str, tuple[Check, str]] = {
     "suite": (_str, "a string"), "suite_file": (_str, "a string"), "suite_sha256": (_str, "a string"),
@@ -64,12 +66,13 @@ MEASUREMENT: dict[str, tuple[Check, str]] = {
     "noise": (lambda v: v in NOISES, f"one of {NOISES}"), "role": (_str, "a string"),
     "status": (lambda v: v in ("ok", "skipped", "error"), "ok, skipped or error"),
     "samples": (_opt(_list_of(_opt(_number))), "a list of numbers or null"),
-    "groups": (_opt(_list_of(_int)), "a list of integers or null"), "summary": (_opt(_dict), "an object or null"),
+    "groups": (_opt(_list_of(lambda g: _int(g) and g >= 0)), "a list of round or seed numbers (0 or more) or null"),
+    "summary": (_opt(_dict), "an object or null"),
     "extra": (_dict, "an object"), "reason": (_opt(_str), "a string or null"),
 }
 VERDICT: dict[str, tuple[Check, str]] = {
     "claim": (_str, "a string"), "kind": (_str, "a string"), "verdict": (lambda v: v in VERDICTS, f"one of {VERDICTS}"),
-    "measured": (_opt(_number), "a number or null"), "interval": (_interval, "[low, high] or null"),
+    "measured": (_opt(_number), "a number or null"), "interval": (_interval, "[low, high] with low <= high, or null"),
     "paper_value": (_opt(_number), "a number or null"), "ratio_to_paper": (_opt(_number), "a number or null"),
     "rule": (_dict, "an object"), "quote": (_str, "a string"), "reason": (_opt(_str), "a string or null"),
     "per_case": (_list_of(lambda c: isinstance(c, dict) and _dict(c.get("case")) and _opt(_number)(c.get("value"))
@@ -99,23 +102,40 @@ def validate(data: Any) -> None:
             safe_name(data[key], key)
         except ResultError as exc:
             raise ValueError(str(exc)) from None
-    for i, m in enumerate(data["measurements"]):
-        if not isinstance(m, dict):
-            raise ValueError(f"measurements[{i}]: expected an object")
-        _fields(m, MEASUREMENT, f"measurements[{i}].", True)
-        samples, groups = m.get("samples") or [], m.get("groups")
-        if groups is not None and len(groups) != len(samples):
-            raise ValueError(f"measurements[{i}].groups: {len(groups)} labels for {len(samples)} samples")
-        if m["status"] == "ok" and (not samples or any(s is None for s in samples)):
-            raise ValueError(f"measurements[{i}].samples: an ok measurement needs finite samples")
-    seen = set()
+    try:
+        datetime.fromisoformat(data["created"])
+    except ValueError:
+        raise ValueError(f"created: expected an ISO date and time, got {data['created'][:40]!r}") from None
+    claims = set()
     for i, v in enumerate(data["verdicts"]):
         if not isinstance(v, dict):
             raise ValueError(f"verdicts[{i}]: expected an object")
         _fields(v, VERDICT, f"verdicts[{i}].", True)
-        if v["claim"] in seen:
+        if v["claim"] in claims:
             raise ValueError(f"verdicts[{i}].claim: {v['claim']!r} appears twice")
-        seen.add(v["claim"])
+        claims.add(v["claim"])
+    for i, m in enumerate(data["measurements"]):
+        if not isinstance(m, dict):
+            raise ValueError(f"measurements[{i}]: expected an object")
+        _fields(m, MEASUREMENT, f"measurements[{i}].", True)
+        _check_samples(m, f"measurements[{i}]")
+        if m["claim"] not in claims:
+            raise ValueError(f"measurements[{i}].claim: {m['claim']!r} has no verdict in the file")
+
+
+def _check_samples(m: dict[str, Any], where: str) -> None:
+    """Sample and group counts agree (missing groups: one round, or one seed per sample); an ok
+    measurement has finite samples, and times are positive."""
+    samples = m.get("samples") or []
+    if m.get("groups") is None and m["noise"] != "exact" and samples:
+        m["groups"] = [0] * len(samples) if m["noise"] == "timing" else list(range(len(samples)))
+    groups = m.get("groups")
+    if groups is not None and len(groups) != len(samples):
+        raise ValueError(f"{where}.groups: {len(groups)} labels for {len(samples)} samples")
+    if m["status"] == "ok" and (not samples or any(s is None for s in samples)):
+        raise ValueError(f"{where}.samples: an ok measurement needs finite samples")
+    if m["noise"] == "timing" and any(s is not None and s <= 0 for s in samples):
+        raise ValueError(f"{where}.samples: a time must be positive")
 
 
 def read(path: str | Path) -> dict[str, Any]:

@@ -270,13 +270,20 @@ def load_all(results_dir: str | Path) -> tuple[list[dict[str, Any]], list[str]]:
     if not root.is_dir():
         raise ResultError(f"results folder {root} does not exist (or is not a folder)")
     found, problems = [], []
+    seen: dict[str, Path] = {}
     for path in sorted(root.glob("*/*.json")):
         if path.parent.name == BASELINES:
             continue
         try:
-            found.append(load(path))
+            data = load(path)
         except ResultError as exc:
             problems.append(str(exc))
+            continue
+        if data["run_id"] in seen:  # a copied file: one run, one page
+            problems.append(f"{path}: run id {data['run_id']} is also the run id of {seen[data['run_id']]}; skipped")
+            continue
+        seen[data["run_id"]] = path
+        found.append(data)
     found.sort(key=lambda r: str(r["created"]))
     return found, problems
 

@@ -28,7 +28,7 @@ from kbench.verdicts import Rule
 SCHEMA_VERSION = 2
 REQUIREMENTS = ("cuda", "triton", "nvcc")
 COMBINES = ("geomean", "mean", "worst", "each")
-ID_PATTERN = r"[A-Za-z0-9][A-Za-z0-9._-]{0,127}"
+ID_PATTERN = r"(?!.*\.\.)[A-Za-z0-9][A-Za-z0-9._-]{0,127}"  # also a folder or file name: no '..'
 MAX_ELEMENTS = 2**30  # a kernel case's elements: beyond this no device here holds its float64 reference
 
 PAPER_FIELDS = {
@@ -223,8 +223,10 @@ def parse(text: str, path: str) -> Suite:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         raise SuiteError(path, "", "valid TOML", str(exc)) from None
+    except RecursionError:
+        raise SuiteError(path, "", "TOML nested to a sane depth", "values nested too deeply to read") from None
     version = data.get("schema_version")
-    if version != SCHEMA_VERSION:
+    if type(version) is not int or version != SCHEMA_VERSION:
         hint = " (schema 1: the verdict rule `pass = {...}` is now `rule = {...}`)" if version == 1 else ""
         raise SuiteError(path, "schema_version", f"{SCHEMA_VERSION} (this kbench's suite schema){hint}", version)
     for key in data:
@@ -264,6 +266,7 @@ def check_references(suite: Suite) -> None:
                                  f"an operation under kernels/ ({', '.join(registry.operations()) or 'none'})",
                                  claim.operation)
             op = registry.operation(claim.operation)
+            _check_cases(suite.path, where, claim, op)
             for role, subject in claim.sides.items():
                 if subject.impl is not None:
                     check_impl(suite.path, f"{where}.{role}.impl", claim.operation, subject.impl)
@@ -275,6 +278,18 @@ def check_references(suite: Suite) -> None:
         kind.check_references(claim, suite.path, where)
 
 
+def _check_cases(path: str, where: str, claim: Claim, op: registry.Operation) -> None:
+    """Cases the operation itself cannot take (a width its groups do not divide), refused now."""
+    if op.check_case is None:
+        return
+    for key, cases in (("cases", claim.cases), ("cpu_cases", claim.cpu_cases or ())):
+        for i, case in enumerate(cases):
+            problem = op.check_case(case)
+            if problem is not None:
+                field, expected, got = problem
+                raise SuiteError(path, f"{where}.{key}[{i}].{field}", f"{expected} (operation {op.name!r})", got)
+
+
 def check_impl(path: str, loc: str, op: str, name: str) -> None:
     known = registry.implementations(op)
     if name not in known:
@@ -284,6 +299,8 @@ def check_impl(path: str, loc: str, op: str, name: str) -> None:
 def load(path: str | Path) -> Suite:
     """Read, parse and check a suite file; raises SuiteError naming the file and field."""
     p = Path(path)
+    if p.exists() and not p.is_file():
+        raise SuiteError(str(path), "", "a regular file", "a folder, a pipe or a device")
     try:
         text = p.read_bytes().decode("utf-8")
     except OSError as exc:

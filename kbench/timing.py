@@ -1,11 +1,10 @@
 """Timers: one round of repetitions of a workload, every sample kept, in milliseconds.
 
-A workload is what a claim times: `prepare(slot)` (untimed: load input set `slot` into the
+A workload is what a claim times: `prepare(i)` (untimed: load the inputs of call i into the
 buffers the call reads, run a forward whose backward is timed) and `__call__()` (the timed work,
-returning its outputs). Before every timed call the inputs are refilled with another input set,
-so a call never sees data it has seen before as the same tensors: a kernel that caches results
-by its inputs' identity returns stale outputs, and the outputs of the last timed call on each
-input set are kept for the caller to check against float64.
+returning its outputs). Every call gets values it has not seen (kbench.workloads), so a kernel
+that reuses earlier results returns wrong ones; for the last few timed calls the round keeps the
+outputs and a copy of the inputs (`given()`), for the caller to check against float64.
 
 Methods (one per claim, named in every measurement):
 - "perf-counter": the CPU, time.perf_counter around each call.
@@ -33,9 +32,11 @@ Outputs = Mapping[str, torch.Tensor]
 
 
 class Workload(Protocol):
-    slots: int  # distinct input sets the timed calls rotate through
+    slots: int  # how many of the last timed calls are kept for checking
 
-    def prepare(self, slot: int) -> None: ...
+    def prepare(self, i: int) -> None: ...
+
+    def given(self) -> Any: ...
 
     def __call__(self) -> Outputs: ...
 
@@ -61,11 +62,11 @@ class TimingConfig:
 
 @dataclass
 class Round:
-    """One round's samples (ms), the outputs of the last timed call on each input set, and facts
-    about how it was taken."""
+    """One round's samples (ms), the inputs and outputs of its last timed calls, and facts about
+    how it was taken."""
 
     samples: np.ndarray
-    outputs: dict[int, dict[str, torch.Tensor]] = field(default_factory=dict)
+    kept: list[tuple[Any, dict[str, torch.Tensor]]] = field(default_factory=list)  # (inputs given, outputs)
     extra: dict[str, Any] = field(default_factory=dict)
 
 
@@ -95,8 +96,8 @@ def _reps(work: Workload, config: TimingConfig, clock: Callable[[], float], sync
     work()
     sync()
     spent = 0.0
-    for i in range(3):
-        work.prepare(i % work.slots)
+    for i in range(1, 4):
+        work.prepare(i)
         sync()
         t0 = clock()
         work()
@@ -107,20 +108,21 @@ def _reps(work: Workload, config: TimingConfig, clock: Callable[[], float], sync
 
 def cpu_round(work: Workload, config: TimingConfig) -> Round:
     warm, reps = _reps(work, config, time.perf_counter, lambda: None)
-    for i in range(warm):
-        work.prepare(i % work.slots)
+    start = 4 + warm  # call numbers go on from the warm-up, so the timed ones get new values
+    for i in range(4, start):
+        work.prepare(i)
         work()
     samples = np.empty(reps, dtype=np.float64)
-    outputs: dict[int, dict[str, torch.Tensor]] = {}
+    kept = []
     for i in range(reps):
-        slot = i % work.slots
-        work.prepare(slot)
+        work.prepare(start + i)
+        given = work.given() if i >= reps - work.slots else None
         t0 = time.perf_counter()
         out = work()
         samples[i] = (time.perf_counter() - t0) * 1e3
-        if i >= reps - work.slots:
-            outputs[slot] = _keep(out)
-    return Round(samples, outputs)
+        if given is not None:
+            kept.append((given, _keep(out)))
+    return Round(samples, kept)
 
 
 _sync_cost_ms: dict[int, float] = {}
@@ -152,15 +154,16 @@ def cuda_synced_round(work: Workload, config: TimingConfig, device: torch.device
     sync = _syncer(device)
     flush = _l2_flush_buffer(device) if config.flush_l2 else None
     warm, reps = _reps(work, config, time.perf_counter, sync)
-    for i in range(warm):
-        work.prepare(i % work.slots)
+    start = 4 + warm
+    for i in range(4, start):
+        work.prepare(i)
         work()
     overhead = sync_cost_ms(device)
     samples = np.empty(reps, dtype=np.float64)
-    outputs: dict[int, dict[str, torch.Tensor]] = {}
+    kept = []
     for i in range(reps):
-        slot = i % work.slots
-        work.prepare(slot)
+        work.prepare(start + i)
+        given = work.given() if i >= reps - work.slots else None
         if flush is not None:
             flush.zero_()
         sync()
@@ -168,10 +171,10 @@ def cuda_synced_round(work: Workload, config: TimingConfig, device: torch.device
         out = work()
         sync()
         samples[i] = (time.perf_counter() - t0) * 1e3
-        if i >= reps - work.slots:
-            outputs[slot] = _keep(out)
+        if given is not None:
+            kept.append((given, _keep(out)))
     net = np.maximum(samples - overhead, 1e-6)
-    return Round(net, outputs, {"sync_cost_ms": overhead})
+    return Round(net, kept, {"sync_cost_ms": overhead})
 
 
 def cuda_graph_round(work: Workload, config: TimingConfig, device: torch.device) -> Round:
@@ -184,23 +187,24 @@ def cuda_graph_round(work: Workload, config: TimingConfig, device: torch.device)
     sync = _syncer(device)
     flush = _l2_flush_buffer(device) if config.flush_l2 else None
     warm, reps = _reps(work, config, time.perf_counter, sync)
-    for i in range(warm):
-        work.prepare(i % work.slots)
+    start = 4 + warm
+    for i in range(4, start):
+        work.prepare(i)
         work()
     starts, ends = [_event() for _ in range(reps)], [_event() for _ in range(reps)]
-    outputs: dict[int, dict[str, torch.Tensor]] = {}
+    kept = []
     for i, (s, e) in enumerate(zip(starts, ends, strict=True)):
-        slot = i % work.slots
-        work.prepare(slot)
+        work.prepare(start + i)
+        given = work.given() if i >= reps - work.slots else None
         if flush is not None:
             flush.zero_()
         s.record()
         out = work()
         e.record()
-        if i >= reps - work.slots:
-            outputs[slot] = _keep(out)
+        if given is not None:
+            kept.append((given, _keep(out)))
     sync()
-    return Round(np.array([s.elapsed_time(e) for s, e in zip(starts, ends, strict=True)]), outputs)
+    return Round(np.array([s.elapsed_time(e) for s, e in zip(starts, ends, strict=True)]), kept)
 
 
 def cuda_events_round(step: Callable[[], object], config: TimingConfig, device: torch.device) -> Round:
@@ -224,7 +228,7 @@ def cuda_events_round(step: Callable[[], object], config: TimingConfig, device: 
         e.record()
     torch.cuda.synchronize(device)
     samples = np.array([s.elapsed_time(e) for s, e in zip(starts, ends, strict=True)])
-    return Round(samples, {}, {"host_fraction": host_fraction(step, device)})
+    return Round(samples, [], {"host_fraction": host_fraction(step, device)})
 
 
 def host_fraction(step: Callable[[], object], device: torch.device, probes: int = 3) -> float:

@@ -1,10 +1,12 @@
 """What a kernel timing runs: one implementation, one pass, one case, over rotating input sets.
 
-The timed call reads `live` buffers; before every call `prepare(slot)` copies input set `slot`
-of a pool into them (no autograd history, outside the timer) and, for a backward timing, runs a
-fresh forward, so each backward is the one backward of its forward (no graph reuse). Calls
-return their outputs by name ("y", and the operation's gradient names), which the timer keeps
-for the last call on each input set so they can be checked against float64.
+The timed call reads `live` buffers; before every call `prepare(i)` copies input set i mod K of a
+pool into them, scaled by a factor of its own for call i (1 + (i mod 61 + 1) / 256), so no two
+calls in a row see the same values, whatever a kernel keys a cache on; for a backward timing it
+then runs a fresh forward, so each backward is the one backward of its forward (no graph reuse).
+All of this is outside the timer. Calls return their outputs by name ("y", and the operation's
+gradient names); the timer keeps, for the last calls, the outputs and a copy of the inputs they
+were given (`given()`), which are checked against float64.
 
 `capture()` turns the workload into CUDA-graph replays: the forward and backward of a "bwd"
 timing are two graphs in one memory pool (the forward replayed in `prepare`, untimed), the other
@@ -18,6 +20,7 @@ from typing import Any
 
 import torch
 
+from kbench.correctness import snapshot
 from kbench.registry import Implementation, Operation, OpInputs, Pass
 
 
@@ -34,10 +37,11 @@ class KernelWorkload:
         self._graphs: dict[str, torch.cuda.CUDAGraph] = {}
         self._static: dict[str, torch.Tensor] = {}
 
-    def prepare(self, slot: int) -> None:
+    def prepare(self, i: int) -> None:
+        scale = 1.0 + (i % 61 + 1) / 256
         with torch.no_grad():
-            for dst, src in zip(self.live.owners(), self.pool[slot].owners(), strict=True):
-                dst.copy_(src)
+            for dst, src in zip(self.live.owners(), self.pool[i % self.slots].owners(), strict=True):
+                dst.copy_(src).mul_(scale)
         if self.pass_ == "bwd":
             if self._graphs:
                 self._graphs["fwd"].replay()
@@ -58,6 +62,10 @@ class KernelWorkload:
             return self._grads(y)
         y = self.impl.fn(*self.live.args)
         return {self.op.output_name: y, **self._grads(y)}
+
+    def given(self) -> OpInputs:
+        """A copy of the values the next call reads."""
+        return snapshot(self.live)
 
     def __call__(self) -> dict[str, torch.Tensor]:
         if not self._graphs:

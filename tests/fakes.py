@@ -7,7 +7,6 @@ from typing import Any
 
 import numpy as np
 import pytest
-import torch
 
 from kbench import timing
 
@@ -22,11 +21,12 @@ def fake_timer(monkeypatch: pytest.MonkeyPatch, ms: Mapping[str, Sequence[float]
         name = work.impl.name if hasattr(work, "impl") else work.label
         r = rounds.get(name, 0)
         rounds[name] = r + 1
-        outputs: dict[int, dict[str, torch.Tensor]] = {}
-        for slot in range(work.slots):
-            work.prepare(slot)
-            outputs[slot] = {k: v.detach().clone() for k, v in work().items()}
-        return timing.Round(np.full(reps, float(ms[name][r])), outputs)
+        kept = []
+        for i in range(work.slots):
+            work.prepare(i)
+            given = work.given()
+            kept.append((given, {k: v.detach().clone() for k, v in work().items()}))
+        return timing.Round(np.full(reps, float(ms[name][r])), kept)
 
     monkeypatch.setattr(timing, "cpu_round", fake_round)
     monkeypatch.setattr(timing, "copy_bandwidth_gbps", lambda device, nbytes=0, reps=20: np.full(reps, 100.0))

@@ -44,7 +44,13 @@ def make_result(tmp: Path, *, suite: str = "toy", device: str = "NVIDIA H100 80G
     verdicts = [results.Verdict("speed", "speedup", verdict, value, [value * 0.98, value * 1.02], 2.0, value / 2.0,
                                 RULE, "twice as fast", None,
                                 [{"case": {"shape": [128, 197, 768]}, "value": value,
-                                  "interval": [value * 0.98, value * 1.02]}], n=rounds)]
+                                  "interval": [value * 0.98, value * 1.02]}], n=rounds),
+                results.Verdict("precise", "max-error", "reproduced", max(errors), [max(errors)] * 2, None, None,
+                                {"at_most": 1e-6, "at_least": None, "of_paper": False, "text": "<= 1e-06"}, "exact",
+                                combine="worst", n=5),
+                results.Verdict("flops", "flops-ratio", "reproduced", 1.0, [1.0, 1.0], None, None,
+                                {"at_least": 0.95, "at_most": 1.05, "of_paper": False, "text": ">= 0.95 and <= 1.05"},
+                                "similar", combine="each", n=1)]
     run_id = f"{created.replace('-', '').replace(':', '')}Z-{device[:6].lower().replace(' ', '-')}-{seed:06d}"
     r = results.Result(suite=suite, suite_file=f"suites/{suite}.toml", suite_sha256="0" * 64, run_id=run_id,
                        created=created, env={"gpu": device, "git_commit": commit, "torch": "2.11", "triton": "3.6"},

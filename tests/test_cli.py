@@ -54,6 +54,26 @@ def test_environment_flags_mean_what_they_say(tmp_path: Path, monkeypatch, capsy
         assert result == code and "KBENCH_REQUIRE_GPU" in capsys.readouterr().err
 
 
+def test_a_required_gpu_that_is_missing_is_named(tmp_path: Path, monkeypatch, capsys) -> None:  # type: ignore[no-untyped-def]
+    monkeypatch.setenv("KBENCH_REQUIRE_GPU", "yes")
+    suite = tmp_path / "toy.toml"
+    suite.write_text(HEAD + claim("c", "good", "good"))
+    assert cli.main(["run", str(suite), "--no-write"]) == 2
+    assert "torch sees no CUDA device" in capsys.readouterr().err
+
+
+def test_a_commit_id_from_the_environment_must_look_like_one(monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    from kbench import env
+
+    monkeypatch.setattr(env, "_run", lambda cmd: None)  # a copy of the tree without .git
+    monkeypatch.setenv("KBENCH_GIT_COMMIT", "garbage")
+    with pytest.raises(env.KbenchError, match="KBENCH_GIT_COMMIT"):
+        env._git()
+    monkeypatch.setenv("KBENCH_GIT_COMMIT", "316e0aaf")
+    monkeypatch.setenv("KBENCH_GIT_DIRTY", "no")
+    assert env._git() == {"git_commit": "316e0aaf", "git_dirty": False, "git_source": "environment"}
+
+
 def test_empty_shard_exits_2(tmp_path: Path, capsys) -> None:  # type: ignore[no-untyped-def]
     suite = tmp_path / "toy.toml"
     suite.write_text(HEAD + claim("a", "good", "good") + claim("b", "good", "good") + claim("c", "good", "good"))

@@ -24,9 +24,10 @@ def test_tolerance_is_the_reference_rounding_times_the_factor() -> None:
     g = correctness.golden(RATIONAL, case, CPU, seed=3)
     inputs = RATIONAL.make_inputs(case, CPU, torch.float32, 3)
     own = correctness.forward_backward(registry.implementation("rational", "torch_reference").fn, RATIONAL, inputs)
-    terms = 4 * 197 * 192 // 8
-    expected = 8 * math.sqrt(terms) * max(correctness.relative_error(own["dA"], g.gold["dA"]), u)
+    terms = 4 * 197 * 192 // 8  # a coefficient's gradient sums this many terms
+    expected = 8 * max(correctness.relative_error(own["dA"], g.gold["dA"]), u * math.sqrt(terms))
     assert g.tolerance["dA"][0] == pytest.approx(expected)
+    assert expected == pytest.approx(8 * u * math.sqrt(terms))  # here the summation term is the larger
     assert g.tolerance["y"][0] == pytest.approx(8 * max(correctness.relative_error(own["y"], g.gold["y"]), u))
 
 

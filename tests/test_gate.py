@@ -153,3 +153,19 @@ def test_the_committed_single_round_baseline_cannot_judge(root: Path, tmp_path: 
     base = results.load(root / "results" / "baselines" / "nvidia-h100-80gb-hbm3.json")
     report = gate.compare(base, base)
     assert report.exit_code == 2 and report.underpowered
+
+
+def test_two_timings_of_one_kernel_under_two_claims_are_both_compared(tmp_path: Path) -> None:
+    """Merged shards can hold two timings of the same kernel and case, one per claim: a slowdown of
+    either one must be seen."""
+    base = results.load(make_result(tmp_path / "a", seed=1))
+    cand = results.load(make_result(tmp_path / "b", seed=2))
+    for r, factor in ((base, 1.0), (cand, 3.0)):
+        copy = dict(r["measurements"][0], claim="other",
+                    samples=[s * factor * 1.001 for s in r["measurements"][0]["samples"]])
+        r["measurements"].append(copy)
+        r["verdicts"].append(dict(r["verdicts"][0], claim="other"))
+    report = gate.compare(base, cand)
+    fast = [c for c in report.comparisons if c.subject == "fast:fwd"]
+    assert sorted((c.claims, c.status) for c in fast) == [(("other",), "regression"), (("speed",), "unchanged")]
+    assert report.exit_code == 1

@@ -37,7 +37,8 @@ kind = "{kind}"
 quote = "q"
 operation = "toy_scale"
 {sides}
-cases = [{{ shape = [64, 33], dtype = "float32" }}]
+cpu_cases = [{{ shape = [64, 33], dtype = "float32" }}]
+cases = [{{ shape = [2, 3, 16], dtype = "float32" }}]
 rule = {rule}
 {extra}
 """
@@ -116,6 +117,7 @@ def test_max_error_reports_the_worst_seed(tmp_path: Path) -> None:
     worst = max(max(m.samples) for m in thirds.measurements)
     assert [m.metric for m in thirds.measurements] == ["rel_err_y", "rel_err_dx"]  # output and gradients by default
     assert v.measured == worst and len(thirds.measurements[0].samples) == 3
+    assert [c["details"]["median"] for c in v.per_case] == [m.summary["median"] for m in thirds.measurements]
 
 
 def test_bitwise_repeat_counts_identical_repeats(tmp_path: Path) -> None:
@@ -139,7 +141,8 @@ id = "m"
 kind = "{kind}"
 quote = "q"
 {sides}
-cases = {cases}
+cpu_cases = {cases}
+cases = [{{ size = "wide", batch = 2 }}]
 rule = {rule}
 {extra}
 """

@@ -23,7 +23,7 @@ def test_repeated_runs_become_rounds_of_one_measurement(tmp_path: Path) -> None:
     assert slow.summary["rounds"] == 5
     seeded = next(m for m in merged.measurements if m.noise == "seeds")
     assert len(seeded.samples) == 10  # the runs drew other seeds (plan.seed 1 and 2): 5 + 5
-    (v,) = merged.verdicts
+    v = merged.verdicts[0]
     assert v.n == 5 and v.interval is not None and v.measured == pytest.approx(2.0, rel=0.02)
     assert merged.plan["merged_from"] == [r["run_id"] for r in _load(a, b)]
 

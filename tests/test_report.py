@@ -57,6 +57,16 @@ def test_corrupt_file_is_listed_not_fatal(site: Path) -> None:
     assert not (site.parent / "outside.json").exists() and not list(site.parent.glob("run-*outside*"))
 
 
+def test_a_copied_file_is_one_run_not_two(tmp_path: Path) -> None:
+    res = tmp_path / "results"
+    first = make_result(res, seed=1)
+    (first.parent / "copy.json").write_bytes(first.read_bytes())
+    from kbench import results
+
+    found, problems = results.load_all(res)
+    assert len(found) == 1 and "also the run id" in problems[0]
+
+
 def test_reasons_are_never_nan(site: Path) -> None:
     for page in site.glob("*.html"):
         assert ">nan<" not in page.read_text()
@@ -86,10 +96,13 @@ def test_a_kbench_report_is_replaced_by_the_next_build(tmp_path: Path) -> None:
     out = tmp_path / "site"
     build(res, out, log=lambda message: None)
     assert (out / MARKER).is_file()
-    (out / "stale.html").write_text("old")
     make_result(res, seed=2, created="2026-01-02T00:00:00")
     build(res, out, log=lambda message: None)
-    assert not (out / "stale.html").exists() and len(list((out / "runs").glob("*.json"))) == 2
+    assert len(list((out / "runs").glob("*.json"))) == 2
+    (out / "img" / "my-notes.txt").write_text("mine")  # a file of the user's inside the report
+    with pytest.raises(KbenchError, match="did not write .*img/my-notes.txt"):
+        build(res, out, log=lambda message: None)
+    assert (out / "img" / "my-notes.txt").read_text() == "mine"
     assert not [p for p in tmp_path.iterdir() if p.name.startswith(".site")]  # no staging folder left
 
 
@@ -108,6 +121,7 @@ def test_pages_figures_and_raw_runs_exist(site: Path) -> None:
     assert len(list((site / "runs").glob("*.json"))) == 4
     page = (site / "suite-alpha.html").read_text()
     assert "<th>rounds</th>" in page and "run-to-run sd" in page and ">0.2%<" in page
+    assert "copy bandwidth 3000.0 GB/s" in page
     run_pages = list(site.glob("run-*.html"))
     assert len(run_pages) == 4 and all("Environment" in p.read_text() for p in run_pages)
 

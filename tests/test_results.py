@@ -151,6 +151,12 @@ CORRUPTIONS = {
     "env not an object": lambda d: d.update(env=None),
     "interrupted not a flag": lambda d: d.update(interrupted="no"),
     "thresholds with text": lambda d: d.update(thresholds={"c": "5%"}),
+    "negative time": lambda d: d["measurements"][0].update(samples=[-1.0, 1.1]),
+    "zero time": lambda d: d["measurements"][0].update(samples=[0.0, 1.1]),
+    "negative round": lambda d: d["measurements"][0].update(groups=[-1, 0]),
+    "inverted interval": lambda d: d["verdicts"][0].update(interval=[5, 1]),
+    "created is not a date": lambda d: d.update(created="yesterday"),
+    "measurement of no claim": lambda d: d["measurements"][0].update(claim="ghost"),
 }
 
 
@@ -169,6 +175,13 @@ def test_corrupt_files_are_refused_with_their_name(tmp_path: Path, name: str) ->
     with pytest.raises(ResultError) as info:
         results.load(path)
     assert str(path) in str(info.value)
+
+
+def test_missing_groups_mean_one_round(tmp_path: Path) -> None:
+    data = _valid()
+    data["measurements"][0]["groups"] = None
+    (tmp_path / "r.json").write_text(json.dumps(data))
+    assert results.load(tmp_path / "r.json")["measurements"][0]["groups"] == [0, 0]
 
 
 def test_non_utf8_and_deeply_nested_files_are_refused(tmp_path: Path) -> None:

@@ -67,11 +67,39 @@ def test_wrong_implementation_is_refused_before_timing(tmp_path: Path, bad: str)
     assert not any(m.subject.get("impl") == bad for m in result.measurements)
 
 
-def test_a_kernel_that_caches_results_is_caught_by_its_timed_outputs(tmp_path: Path) -> None:
-    result = run(tmp_path, claim("cheat", "good", "caches_by_identity"))
+def test_a_cache_keyed_on_values_never_hits_while_timed(tmp_path: Path) -> None:
+    """Every timed call gets values never seen before, so a cache that would be right is never used."""
+    from tests.fixtures import toy_scale
+
+    before = toy_scale.MEMO_HITS[0]
+    result = run(tmp_path, claim("memo", "good", "memo_by_values"))
+    assert toy_scale.MEMO_HITS[0] == before and result.verdicts[0].verdict != "error"
+
+
+@pytest.mark.parametrize("cheat", ["caches_by_identity", "stale_by_pointer"])
+def test_a_kernel_that_reuses_results_is_caught_by_its_timed_outputs(tmp_path: Path, cheat: str) -> None:
+    result = run(tmp_path, claim("cheat", "good", cheat))
     (v,) = result.verdicts
-    assert v.verdict == "error" and "a timed call" in (v.reason or "") and v.measured is None
-    assert not any(m.subject.get("impl") == "caches_by_identity" for m in result.measurements)
+    assert v.verdict == "error" and v.measured is None
+    assert "a timed call" in (v.reason or "") or "as timed" in (v.reason or ""), v.reason
+    assert not any(m.subject.get("impl") == cheat and m.role != "rejected" for m in result.measurements)
+
+
+@pytest.mark.parametrize(("impl", "dtype"), [("returns_float64", "float32"), ("bf16_returns_float32", "bfloat16")])
+def test_an_output_of_another_dtype_is_wrong(tmp_path: Path, impl: str, dtype: str) -> None:
+    result = run(tmp_path, claim("dtype", "good", impl, cases=f'[{{ shape = [16, 8], dtype = "{dtype}" }}]'))
+    (v,) = result.verdicts
+    assert v.verdict == "error" and "wrong against float64" in (v.reason or "") and "inf" in (v.reason or "")
+
+
+@pytest.mark.parametrize("impl", ["stale_by_pointer", "right_first_calls"])
+def test_bitwise_repeat_checks_every_repeat_against_float64(tmp_path: Path, impl: str) -> None:
+    text = claim("bits", "good", "good").replace('kind = "speedup"', 'kind = "bitwise-repeat"').replace(
+        'baseline = { impl = "good", pass = "fwd+bwd" }\ncandidate = { impl = "good", pass = "fwd+bwd" }',
+        f'subject = {{ impl = "{impl}" }}').replace("rule = { at_least = 0.5 }",
+                                                   "rule = { at_least = 1.0 }\noptions = { repeats = 40 }")
+    (v,) = run(tmp_path, text).verdicts
+    assert v.verdict == "error" and "wrong against float64" in (v.reason or ""), v.reason
 
 
 def test_a_speed_beyond_the_copy_bandwidth_is_refused(tmp_path: Path) -> None:
@@ -142,6 +170,26 @@ def test_interrupt_keeps_measurements_under_their_claim(tmp_path: Path, monkeypa
     kept = [(m.claim, m.case["shape"]) for m in result.measurements]
     assert ("second", [8, 16]) in kept, "the measurement taken before Ctrl-C is kept, under its claim"
     assert len(kept) == 3  # the first claim's pair once each, and the second claim's baseline
+
+
+def test_interrupted_rounds_are_kept_marked(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from kbench import timing
+
+    real, calls = timing.cpu_round, {"n": 0}
+
+    def round_then_stop(work: object, config: timing.TimingConfig) -> timing.Round:
+        calls["n"] += 1
+        if calls["n"] > 2:  # both sides took round 1; Ctrl-C during round 2
+            raise KeyboardInterrupt
+        return real(work, config)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(timing, "cpu_round", round_then_stop)
+    result = run(tmp_path, claim("c", "good", "flaky_bits"))
+    assert result.interrupted
+    kept = [(m.claim, m.role, m.status, m.reason) for m in result.measurements]
+    assert kept == [("c", "baseline", "skipped", "interrupted after 1 round(s)"),
+                    ("c", "candidate", "skipped", "interrupted after 1 round(s)")]
+    assert all(m.samples for m in result.measurements)
 
 
 def test_shared_timings_are_reused_not_retaken(tmp_path: Path) -> None:

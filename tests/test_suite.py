@@ -91,6 +91,11 @@ def test_non_utf8_bytes_are_refused(tmp_path: Path) -> None:
     ("schema_version = 2", "schema_version = 1", "schema_version", "is now `rule"),
     ('id = "twice-as-fast"', 'id = "bad[/]id"', "claims[0].id", "a string matching"),
     ('id = "toy"', 'id = "../../escape"', "paper.id", "a string matching"),
+    ('id = "toy"', 'id = "a.."', "paper.id", "a string matching"),
+    ("schema_version = 2", "schema_version = 2.0", "schema_version", "2 (this kbench's suite schema)"),
+    ('quote = "twice as fast"', 'quote = "twice\\u0000 as fast"', "claims[0].quote", "without control characters"),
+    ('rule = { at_least = 1.5 }', 'rule = { at_least = 1.5 }\nrequires = ["cuda", "cuda"]', "claims[0].requires",
+     "without repeated entries"),
     ('rule = { at_least = 1.5 }', 'rule = { at_least = 1.5 }\noptions = { rounds = 100000000000 }',
      "claims[0].options.rounds", "a number in 1 to 100"),
     ('rule = { at_least = 1.5 }', 'rule = { at_least = 1.5 }\noptions = { cuda_graph = 1 }',
@@ -107,6 +112,37 @@ def test_bad_field_is_named(tmp_path: Path, old: str, new: str, field: str, expe
     err = _error(tmp_path, GOOD.replace(old, new, 1))
     assert err.field == field, str(err)
     assert expected in str(err)
+
+
+def test_deep_nesting_is_refused_not_a_traceback(tmp_path: Path) -> None:
+    nested = "[" * 2000 + "]" * 2000
+    err = _error(tmp_path, GOOD.replace('pass = "fwd" }\ncases', f'pass = "fwd" }}\nnotes = {nested}\ncases'))
+    assert "nested" in str(err)
+
+
+def test_a_pipe_or_folder_is_not_read(tmp_path: Path) -> None:
+    import os
+
+    fifo = tmp_path / "pipe.toml"
+    os.mkfifo(fifo)
+    with pytest.raises(SuiteError, match="a regular file"):
+        suite.load(fifo)
+    with pytest.raises(SuiteError, match="a regular file"):
+        suite.load(tmp_path)
+
+
+RATIONAL = GOOD.replace('operation = "toy_scale"', 'operation = "rational"').replace(
+    'impl = "good"', 'impl = "torch_reference"').replace("shape = [4, 8]", "shape = [4, 16]")
+
+
+@pytest.mark.parametrize(("old", "new", "field"), [
+    ("shape = [4, 16]", "shape = [37, 63]", "claims[0].cases[0].shape"),
+    ("shape = [4, 16]", 'shape = [4, 16], layout = "diagonal"', "claims[0].cases[0].layout"),
+])
+def test_cases_the_operation_cannot_take_are_refused_at_load(tmp_path: Path, old: str, new: str, field: str) -> None:
+    assert _load(tmp_path, RATIONAL).claims
+    err = _error(tmp_path, RATIONAL.replace(old, new))
+    assert err.field == field and "operation 'rational'" in str(err)
 
 
 def test_numbers_are_bounded_by_what_a_kind_can_run(tmp_path: Path) -> None:

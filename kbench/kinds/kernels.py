@@ -62,19 +62,19 @@ def implementation_for(op: Operation, name: str, case: Mapping[str, Any], ctx: C
     """The implementation, or Skip when it cannot run here or does not take the case's dtype (an
     unsupported dtype is refused, never computed in another one)."""
     impl = runnable(op.name, name, ctx.device)
-    dtype = case.get("dtype", "float32")
+    dtype = case["dtype"]
     if dtype not in impl.dtypes:
         raise Skip(f"{impl.name}: does not take {dtype} inputs (takes {', '.join(impl.dtypes)})")
     return impl
 
 
-def check_first(op: Operation, impl: Implementation, case: Mapping[str, Any], ctx: Context, purpose: str
+def check_first(op: Operation, impl: Implementation, case: Mapping[str, Any], ctx: Context
                 ) -> list[correctness.Check]:
     """check_all, or Failed naming the first wrong variant."""
     ctx.progress(f"{impl.name} {_shape(case)}: checking against float64")
+    seed = ctx.seed_for("check", ctx.claim_id, impl.name, case_key(case))  # pragma: no mutate (any label)
     try:
-        checks = correctness.check_all(op, impl, case, ctx.device, ctx.seed_for("check", purpose, impl.name,
-                                                                              case_key(case)))
+        checks = correctness.check_all(op, impl, case, ctx.device, seed)
     except correctness.UnsupportedInput as exc:
         raise Failed(str(exc)) from None
     if not checks[-1].ok:
@@ -104,14 +104,15 @@ class _KernelTiming:
                  graph: bool) -> None:
         self.op, self.impl, self.pass_, self.case, self.ctx = op, impl, pass_, dict(case), ctx
         self.method = method_for(ctx.device, graph)
-        self.dtype = correctness.DTYPES[case.get("dtype", "float32")]
+        self.dtype = correctness.DTYPES[case["dtype"]]
         self.samples: list[float] = []
         self.groups: list[int] = []
         self.extra: dict[str, Any] = {}
-        self.before = check_first(op, impl, case, ctx, "before")
+        self.before = check_first(op, impl, case, ctx)
 
     def seeds(self, r: int) -> list[int]:
-        return [self.ctx.seed_for("time", self.impl.name, self.pass_, case_key(self.case), r, s) for s in range(SLOTS)]
+        return [self.ctx.seed_for("time", self.impl.name, self.pass_, case_key(self.case), r, s)  # pragma: no mutate
+                for s in range(SLOTS)]
 
     def take_round(self, r: int) -> None:
         self.ctx.progress(f"{self.impl.name} {self.pass_} {_shape(self.case)}: round {r + 1}")
@@ -131,30 +132,41 @@ class _KernelTiming:
                                 ) from exc
             raise
         del work
-        self._check_outputs(r, taken.outputs)
+        self._check_outputs(r, taken.kept)
         self.samples += taken.samples.tolist()
         self.groups += [r] * taken.samples.size
         self.extra.update(taken.extra)
 
-    def _check_outputs(self, r: int, outputs: Mapping[int, Mapping[str, torch.Tensor]]) -> None:
-        """The outputs of the last timed call on each input set, against float64 for that set."""
-        for slot, got in outputs.items():
-            gold = correctness.golden(self.op, self.case, self.ctx.device, self.seeds(r)[slot])
-            errors = gold.compare(got)
-            bad = [n for n, e in errors.items() if n in got and not e.ok]
+    def _check_outputs(self, r: int, kept: Sequence[tuple[Any, Mapping[str, torch.Tensor]]]) -> None:
+        """The outputs of the last timed calls, against float64 on the inputs each was given."""
+        if not kept:
+            raise Failed(f"{self.impl.name} {self.pass_}: no timed call's output was kept to check")
+        for k, (given, got) in enumerate(kept):
+            errors = correctness.golden_for(self.op, self.case, given).compare(got)
+            bad = [n for n, e in errors.items() if not e.ok]
             if bad:
-                detail = correctness.Check(f"a timed call (round {r + 1}, input set {slot + 1})", self.case,
-                                           {n: errors[n] for n in bad})
+                detail = correctness.Check(f"a timed call (round {r + 1}, call {k + 1} of the last {len(kept)})",
+                                           self.case, {n: errors[n] for n in bad})
                 raise Failed(f"{self.impl.name} {self.pass_}: {detail.describe()}")
+
+    def _measurement(self, summary: stats.Summary, extra: dict[str, Any]) -> Measurement:
+        return Measurement(case=self.case, subject={"impl": self.impl.name, "pass": self.pass_}, metric="time_ms",
+                           unit="ms", better="lower", noise="timing", samples=self.samples, groups=self.groups,
+                           summary=summary.as_dict(), extra=extra)
+
+    def partial(self) -> Measurement:
+        """What the rounds taken so far hold, when the run is interrupted: kept, never judged."""
+        m = self._measurement(stats.summarize(self.samples, self.groups), {**self.extra, "timing": self.method})
+        m.status, m.reason = "skipped", f"interrupted after {len(set(self.groups))} round(s)"
+        return m
 
     def finish(self) -> Measurement:
         after = correctness.check(self.op, self.impl, self.case, self.ctx.device,
-                                  self.ctx.seed_for("check", "after", self.impl.name, case_key(self.case)))
+                                  self.ctx.seed_for("after", self.impl.name, case_key(self.case)))  # pragma: no mutate
         if not after.ok:
             raise Failed(f"{self.impl.name} after timing: {after.describe()}")
         nbytes = self.op.bytes_moved(self.case, self.pass_, self.dtype)
-        summary = stats.summarize(self.samples, self.groups, seed=stats.seed_for(self.impl.name, self.pass_,
-                                                                                 case_key(self.case)))
+        summary = stats.summarize(self.samples, self.groups)
         extra: dict[str, Any] = {
             **self.extra, "timing": self.method, "bytes": nbytes, "gbps": nbytes / (summary.median * 1e-3) / 1e9,
             "errors_before": self.before[0].errors, "errors_after": after.errors,
@@ -165,9 +177,7 @@ class _KernelTiming:
             extra["copy_fraction"] = extra["gbps"] / copy
         if self.impl.launch_config is not None:
             extra["launch"] = self.impl.launch_config()  # after the timed calls: the configuration they ran
-        m = Measurement(case=self.case, subject={"impl": self.impl.name, "pass": self.pass_},
-                        metric="time_ms", unit="ms", better="lower", noise="timing", samples=self.samples,
-                        groups=self.groups, summary=summary.as_dict(), extra=extra)
+        m = self._measurement(summary, extra)
         self._refuse_impossible(m, nbytes)
         return m
 
@@ -202,7 +212,7 @@ def measure_times(claim: Any, sides: Sequence[tuple[str, Any]], case: Mapping[st
     """Time every (role, subject) on `case`, rounds interleaved across subjects so drift hits all
     of them; timings already taken in this run (by another claim) are reused."""
     op = _operation(claim)
-    graph = bool(claim.options.get("cuda_graph", False))
+    graph = bool(claim.options["cuda_graph"])
     rounds = ctx.scaled(int(claim.options.get("rounds", ctx.kernel_timing.rounds)), 2)
     pending: list[tuple[str, tuple[Any, ...], _KernelTiming]] = []
     found: dict[str, Measurement] = {}
@@ -213,9 +223,15 @@ def measure_times(claim: Any, sides: Sequence[tuple[str, Any]], case: Mapping[st
             continue
         impl = implementation_for(op, subject.impl, case, ctx)
         pending.append((role, key, _KernelTiming(op, impl, subject.pass_, case, ctx, graph)))
-    for r in range(rounds):
-        for _, _, job in pending:
-            job.take_round(r)
+    try:
+        for r in range(rounds):
+            for _, _, job in pending:
+                job.take_round(r)
+    except KeyboardInterrupt:  # keep the rounds already taken, marked, then stop
+        for role, _, job in pending:
+            if job.samples:
+                ctx.record(job.partial(), role)
+        raise
     for role, key, job in pending:
         m = job.finish()
         ctx.cache[key] = m
@@ -300,20 +316,20 @@ def _error_measurement(name: str, values: list[float], seeds: list[int], case: M
 
 
 def _errors_over_seeds(op: Operation, impls: Sequence[Implementation], case: Mapping[str, Any], ctx: Context,
-                       seeds: int, purpose: str) -> tuple[list[int], list[list[dict[str, float]]]]:
+                       seeds: int) -> tuple[list[int], list[list[dict[str, float]]]]:
     """Each implementation's errors against float64 on the same inputs, seed by seed (one list per
     implementation, in order: both sides may be the same code); any wrong seed fails the claim."""
     found: list[list[dict[str, float]]] = [[] for _ in impls]
     ids = list(range(seeds))
     for s in ids:
         ctx.progress(f"{ctx.claim_id} {_shape(case)}: seed {s + 1}/{seeds}")
-        seed = ctx.seed_for(purpose, ctx.claim_id, s, case_key(case))
+        seed = ctx.seed_for("errors", ctx.claim_id, s, case_key(case))  # pragma: no mutate (any label)
         gold = correctness.golden(op, case, ctx.device, seed)
-        for impl, errors in zip(impls, found, strict=True):
+        for i, impl in enumerate(impls):
             chk = correctness.check(op, impl, case, ctx.device, seed, gold)
             if not chk.ok:
                 raise Failed(f"{impl.name}: {chk.describe()}")
-            errors.append(chk.errors)
+            found[i].append(chk.errors)
     return ids, found
 
 
@@ -329,16 +345,16 @@ class ErrorRatio(Kind):
 
     def collect(self, claim: Any, ctx: Context) -> None:
         op = _operation(claim)
-        seeds = ctx.scaled(int(claim.options.get("seeds", 5)), 2)
+        seeds = ctx.scaled(int(claim.options["seeds"]), 2)
         grads = list(claim.options.get("grads") or op.grad_names)
         for case in claim.cases_for(ctx.device.type):
             impls = [implementation_for(op, claim.side(r).impl, case, ctx) for r in ("baseline", "candidate")]
             for impl in impls:
-                check_first(op, impl, case, ctx, "error-ratio")
-            ids, found = _errors_over_seeds(op, impls, case, ctx, seeds, "error")
+                check_first(op, impl, case, ctx)
+            ids, found = _errors_over_seeds(op, impls, case, ctx, seeds)
             for grad in grads:
-                for role, impl, errors in zip(("baseline", "candidate"), impls, found, strict=True):
-                    ctx.record(_error_measurement(grad, [e[grad] for e in errors], ids, case, impl.name), role)
+                for i, role in enumerate(self.sides):
+                    ctx.record(_error_measurement(grad, [e[grad] for e in found[i]], ids, case, impls[i].name), role)
 
     def evaluate(self, claim: ClaimLike, case: Mapping[str, Any], measurements: Sequence[Mapping[str, Any]],
                  peaks: Mapping[str, Any]) -> list[CaseValue]:
@@ -369,12 +385,12 @@ class MaxError(Kind):
 
     def collect(self, claim: Any, ctx: Context) -> None:
         op = _operation(claim)
-        seeds = ctx.scaled(int(claim.options.get("seeds", 3)), 1)
+        seeds = ctx.scaled(int(claim.options["seeds"]), 1)
         names = list(claim.options.get("grads") or (op.output_name, *op.grad_names))
         for case in claim.cases_for(ctx.device.type):
             impl = implementation_for(op, claim.side("subject").impl, case, ctx)
-            check_first(op, impl, case, ctx, "max-error")
-            ids, (errors,) = _errors_over_seeds(op, [impl], case, ctx, seeds, "max-error")
+            check_first(op, impl, case, ctx)
+            ids, (errors,) = _errors_over_seeds(op, [impl], case, ctx, seeds)
             for name in names:
                 ctx.record(_error_measurement(name, [e[name] for e in errors], ids, case, impl.name), "subject")
 
@@ -404,17 +420,22 @@ class BitwiseRepeat(Kind):
 
     def collect(self, claim: Any, ctx: Context) -> None:
         op = _operation(claim)
-        repeats = ctx.scaled(int(claim.options.get("repeats", 5)), 2)
+        repeats = ctx.scaled(int(claim.options["repeats"]), 2)
         for case in claim.cases_for(ctx.device.type):
             impl = implementation_for(op, claim.side("subject").impl, case, ctx)
-            check_first(op, impl, case, ctx, "bitwise-repeat")  # identical zeros would repeat perfectly
-            inputs = op.make_inputs(case, ctx.device, correctness.DTYPES[case.get("dtype", "float32")],
-                                    ctx.seed_for("repeat", case_key(case)))
+            check_first(op, impl, case, ctx)  # identical zeros would repeat perfectly
+            seed = ctx.seed_for("repeat", case_key(case))  # pragma: no mutate (any label)
+            inputs = op.make_inputs(case, ctx.device, correctness.DTYPES[case["dtype"]], seed)
+            gold = correctness.golden_for(op, case, inputs)
             first = correctness.forward_backward(impl.fn, op, inputs)
             same = []
-            for _ in range(repeats):
-                again = correctness.forward_backward(impl.fn, op, inputs)
-                same.append(float(all(torch.equal(again[k], first[k]) for k in first)))
+            for k in range(repeats + 1):  # every call right, not only alike: stale results repeat too
+                again = first if k == 0 else correctness.forward_backward(impl.fn, op, inputs)
+                chk = correctness.Check(f"repeat {k}", dict(case), gold.compare(again))
+                if not chk.ok:
+                    raise Failed(f"{impl.name}: {chk.describe()}")
+                if k:
+                    same.append(float(all(torch.equal(again[n], first[n]) for n in first)))
             ctx.record(Measurement(case=dict(case), subject={"impl": impl.name}, metric="bitwise_equal",
                                    unit="share", better="higher", noise="exact", samples=same,
                                    summary=stats.summarize(same).as_dict()), "subject")

@@ -88,7 +88,8 @@ def check_model(subject: Any, case: Mapping[str, Any], ctx: Context) -> list[dic
     for plug in family.plug_cases(arch):
         ctx.progress(f"{subject.label}: checking {impl.name} at {plug['shape']} ({plug.get('layout', 'contiguous')})")
         try:
-            checks = correctness.check_all(op, impl, plug, ctx.device, ctx.seed_for("plug", impl.name, case_key(plug)))
+            seed = ctx.seed_for("plug", impl.name, case_key(plug))  # pragma: no mutate (any label)
+            checks = correctness.check_all(op, impl, plug, ctx.device, seed)
         except correctness.UnsupportedInput as exc:
             raise Failed(f"{impl.name} inside {family.name}: {exc}") from None
         if not checks[-1].ok:
@@ -101,7 +102,7 @@ def check_model(subject: Any, case: Mapping[str, Any], ctx: Context) -> list[dic
 def _check_whole_model(family: registry.ModelFamily, size: str, arch: Mapping[str, Any], subject: Any,
                        op: registry.Operation, ctx: Context) -> dict[str, Any]:
     ctx.progress(f"{subject.label}: checking the whole model against the reference model in float64")
-    seed = ctx.seed_for("model-check", subject.label, size)
+    seed = ctx.seed_for("model-check", subject.label, size)  # pragma: no mutate (any label)
     torch.manual_seed(seed)
     ref = family.create(size, op.reference, arch).to(ctx.device).eval()
     plugged = family.create(size, subject.impl, arch).to(ctx.device).eval()
@@ -142,19 +143,22 @@ class _TrainStep:
     def __init__(self, subject: Any, case: Mapping[str, Any], ctx: Context, r: int) -> None:
         family = _family(subject)
         arch = family.arch(case["size"], case.get("arch"))
-        torch.manual_seed(ctx.seed_for("model", subject.label, case_key(case), r))
+        torch.manual_seed(ctx.seed_for("model", subject.label, case_key(case), r))  # pragma: no mutate
         self.model = family.create(case["size"], subject.impl, arch).to(ctx.device).train()
         self.opt = torch.optim.AdamW(self.model.parameters(), lr=1e-4)
         self.images, self.labels = _input_batch(family, arch, int(case["batch"]), ctx.device,
-                                                ctx.seed_for("batch", case_key(case), r))
+                                                ctx.seed_for("batch", case_key(case), r))  # pragma: no mutate
         self.amp = ctx.device.type == "cuda"
         self.device_type = ctx.device.type
         self.loss = torch.zeros(())
         self.slots = 1
         self.label = subject.label
 
-    def prepare(self, slot: int) -> None:
+    def prepare(self, i: int) -> None:
         pass  # every step trains on: the weights change, so no step repeats an earlier one
+
+    def given(self) -> None:
+        return None
 
     def __call__(self) -> dict[str, torch.Tensor]:
         self.opt.zero_grad(set_to_none=True)
@@ -183,20 +187,17 @@ def measure_steps(claim: Any, sides: Sequence[tuple[str, Any]], case: Mapping[st
             checks = check_model(subject, case, ctx)
             pending.append((role, key, subject, checks, {"samples": [], "groups": [], "host": []}))
     method = "cuda-events" if ctx.device.type == "cuda" else "perf-counter"
-    for r in range(rounds):
-        for _, _, subject, _, acc in pending:
-            ctx.progress(f"{subject.label} {case_label(case)}: round {r + 1}/{rounds} of train steps")
-            step = _TrainStep(subject, case, ctx, r)
-            taken = (timing.cuda_events_round(step, config, ctx.device) if method == "cuda-events"
-                     else timing.cpu_round(step, config))
-            loss = float(step.loss)
-            if not math.isfinite(loss):
-                raise Failed(f"{subject.label}: the training loss became {loss} while timing")
-            acc["samples"] += taken.samples.tolist()
-            acc["groups"] += [r] * taken.samples.size
-            if "host_fraction" in taken.extra:
-                acc["host"].append(taken.extra["host_fraction"])
-            del step
+    try:
+        for r in range(rounds):
+            for _, _, subject, _, acc in pending:
+                _step_round(subject, case, ctx, r, config, method, acc)
+    except KeyboardInterrupt:  # keep the rounds already taken, marked, then stop
+        for role, _, subject, checks, acc in pending:
+            if acc["samples"]:
+                m = _step_measurement(subject, case, acc, method, checks, ctx)
+                m.status, m.reason = "skipped", f"interrupted after {len(set(acc['groups']))} round(s)"
+                ctx.record(m, role)
+        raise
     for role, key, subject, checks, acc in pending:
         m = _step_measurement(subject, case, acc, method, checks, ctx)
         ctx.cache[key] = m
@@ -204,11 +205,26 @@ def measure_steps(claim: Any, sides: Sequence[tuple[str, Any]], case: Mapping[st
     return [found[role] for role, _ in sides]
 
 
+def _step_round(subject: Any, case: Mapping[str, Any], ctx: Context, r: int, config: timing.TimingConfig,
+                method: str, acc: dict[str, list[float]]) -> None:
+    """One round of one side's train steps (a fresh model), added to `acc`."""
+    ctx.progress(f"{subject.label} {case_label(case)}: round {r + 1} of train steps")
+    step = _TrainStep(subject, case, ctx, r)
+    taken = (timing.cuda_events_round(step, config, ctx.device) if method == "cuda-events"
+             else timing.cpu_round(step, config))
+    loss = float(step.loss)
+    if not math.isfinite(loss):
+        raise Failed(f"{subject.label}: the training loss became {loss} while timing")
+    acc["samples"] += taken.samples.tolist()
+    acc["groups"] += [r] * taken.samples.size
+    if "host_fraction" in taken.extra:
+        acc["host"].append(taken.extra["host_fraction"])
+
+
 def _step_measurement(subject: Any, case: Mapping[str, Any], acc: dict[str, list[float]], method: str,
                       checks: list[dict[str, Any]], ctx: Context) -> Measurement:
     family = _family(subject)
-    summary = stats.summarize(acc["samples"], [int(g) for g in acc["groups"]],
-                              seed=stats.seed_for(subject.label, case_key(case)))
+    summary = stats.summarize(acc["samples"], [int(g) for g in acc["groups"]])
     extra: dict[str, Any] = {"timing": method, "images_per_s": case["batch"] / (summary.median * 1e-3),
                              **_model_stats(family, case["size"], family.arch(case["size"], case.get("arch"))),
                              "checks_before": checks, **clock_state(ctx)}

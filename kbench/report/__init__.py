@@ -5,8 +5,9 @@ build the tables, draw the figures, render the pages. Results from different dev
 side by side, never averaged together.
 
 The site is built in a new folder beside `out` and swapped into place. An existing `out` is
-replaced only if kbench built it (it holds the marker file); a folder kbench did not create, or
-one that holds or is the results folder, is refused: the report never deletes anything else.
+replaced only if kbench built it and it holds nothing else: the marker file lists every file the
+last build wrote, and a folder with any other file in it (or without the marker), or one that
+holds or is the results folder, is refused. The report never deletes anything it did not write.
 """
 
 from __future__ import annotations
@@ -32,9 +33,18 @@ def _check_out(out: Path, results_dir: Path) -> None:
                           "choose a folder of its own")
     if target.exists() and not target.is_dir():
         raise KbenchError(f"report --out {out}: a file is in the way")
-    if target.is_dir() and any(target.iterdir()) and not (target / MARKER).is_file():
+    if not target.is_dir() or not any(target.iterdir()):
+        return
+    if not (target / MARKER).is_file():
         raise KbenchError(f"report --out {out}: the folder exists, is not empty and was not built by kbench "
                           f"(no {MARKER} file in it); kbench never replaces a folder it did not create")
+    written = set((target / MARKER).read_text(encoding="utf-8").splitlines()[1:])
+    foreign = sorted(p.relative_to(target).as_posix() for p in target.rglob("*")
+                     if (p.is_file() or p.is_symlink()) and p.name != MARKER
+                     and p.relative_to(target).as_posix() not in written)
+    if foreign:
+        raise KbenchError(f"report --out {out}: it holds files the last report did not write ({', '.join(foreign[:5])}"
+                          f"{', ...' if len(foreign) > 5 else ''}); move them, or choose another folder")
 
 
 def build(results_dir: str | Path, out_dir: str | Path, log: Callable[[str], None] = print) -> Path:
@@ -64,7 +74,6 @@ def build(results_dir: str | Path, out_dir: str | Path, log: Callable[[str], Non
 def _render(found: list[dict[str, Any]], problems: list[str], site: Path, log: Callable[[str], None]) -> None:
     (site / "img").mkdir(parents=True)
     (site / "runs").mkdir()
-    (site / MARKER).write_text("built by kbench report; this folder is replaced by the next build\n", encoding="utf-8")
     model = tables.build(found, problems)
     log("drawing figures")
     figures = plots.draw_all(model, site / "img")
@@ -72,6 +81,9 @@ def _render(found: list[dict[str, Any]], problems: list[str], site: Path, log: C
     for r in model.runs:
         shutil.copyfile(str(r["_path"]), site / "runs" / f"{results.safe_name(r['run_id'], 'run id')}.json")
     pages.render_all(model, figures, site)
+    written = sorted(p.relative_to(site).as_posix() for p in site.rglob("*") if p.is_file())
+    (site / MARKER).write_text("built by kbench report; the next build replaces these files:\n" + "\n".join(written)
+                               + "\n", encoding="utf-8")
 
 
 def _swap(new: Path, out: Path) -> None:

@@ -58,7 +58,7 @@ def _kernel_tables(model: ReportModel, suite: str) -> list[dict[str, Any]]:
                         "rounds": r["rounds"], "spread": _spread(r["between_sd_log"]),
                         "gbps": fmt(r["gbps"]), "fraction": fmt(r["copy_fraction"]), "floor": fmt(floor),
                         "err": fmt(r["max_err"]), "timing": r["timing"], "launch": r["launch"]})
-        tables.append({"device": device, "run_id": run["run_id"], "copy": fmt(copy), "rows": out})
+        tables.append({"device": device, "run_id": run["run_id"], "copy_gbps": fmt(copy), "rows": out})
     return tables
 
 

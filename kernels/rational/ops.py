@@ -84,6 +84,16 @@ def reduction_terms(case: Mapping[str, Any]) -> dict[str, int]:
     return {"dA": per_coefficient, "dB": per_coefficient}
 
 
+def check_case(case: Mapping[str, Any]) -> tuple[str, str, Any] | None:
+    """Why the operation cannot take `case`, as (field, expected, given), or None."""
+    shape = case["shape"]
+    if len(shape) < 2 or shape[-1] % GROUPS:
+        return "shape", f"at least 2 dimensions, the last divisible by {GROUPS} groups", shape
+    if (case.get("layout") or "contiguous") not in LAYOUTS:
+        return "layout", f"one of {', '.join(LAYOUTS)}", case["layout"]
+    return None
+
+
 def check_variants(case: Mapping[str, Any], device_type: str) -> list[tuple[str, dict[str, Any]]]:
     """Besides the case as timed: other layouts (the model's among them), exact zeros, one row,
     and more rows than any tile (at the narrowest width, 3 channels a group)."""
@@ -108,5 +118,6 @@ OPERATION = register_operation(
         grad_names=("dx", "dA", "dB"),
         reduction_terms=reduction_terms,
         check_variants=check_variants,
+        check_case=check_case,
     )
 )
