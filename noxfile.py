@@ -61,7 +61,7 @@ def mutation(session: nox.Session) -> None:
 
 
 def _reproduce(session: nox.Session, suite: Path) -> None:
-    _install(session, "-e", ".")
+    _install(session, "-e", ".[data]")
     session.run(_python(session), "-m", "kbench", "run", str(suite.relative_to(ROOT)), *session.posargs)
 
 

@@ -89,6 +89,14 @@ class ModelFamily:
     # passes them, checked against float64 before timing
     plug_cases: Callable[[Mapping[str, Any]], list[dict[str, Any]]] = lambda arch: []
     description: str = ""
+    # (architecture keywords, a task's input shape, its outputs) -> keywords that fit the task
+    for_task: Callable[[Mapping[str, Any], tuple[int, ...], int], dict[str, Any]] = \
+        lambda arch, shape, outputs: dict(arch)
+    # architecture keywords -> how many classes (or outputs) the model scores
+    outputs: Callable[[Mapping[str, Any]], int] = lambda arch: int(arch.get("num_classes", 1000))
+    # the keyword a parameter budget is matched on (a width), and the steps it takes
+    width_key: str | None = None
+    width_step: int = 1
 
     @property
     def sizes(self) -> tuple[str, ...]:

@@ -169,3 +169,27 @@ def test_two_timings_of_one_kernel_under_two_claims_are_both_compared(tmp_path: 
     fast = [c for c in report.comparisons if c.subject == "fast:fwd"]
     assert sorted((c.claims, c.status) for c in fast) == [(("other",), "regression"), (("speed",), "unchanged")]
     assert report.exit_code == 1
+
+
+def _with_accuracy(path: Path, accuracies: list[float]) -> dict:
+    r = results.load(path)
+    r["measurements"].append({"claim": "precise", "case": {"task": "digits"}, "subject": {"model": "kan"},
+                              "metric": "accuracy", "unit": "fraction", "better": "higher", "noise": "seeds",
+                              "role": "candidate", "status": "ok", "samples": accuracies,
+                              "groups": list(range(len(accuracies))), "summary": {}, "extra": {},
+                              "reason": None, "device_independent": True})
+    return r
+
+
+def test_an_accuracy_three_times_worse_fails_and_a_rerun_passes(tmp_path: Path) -> None:
+    good = [0.91, 0.93, 0.92, 0.90, 0.94]
+    base = _with_accuracy(make_result(tmp_path / "a", seed=1), good)
+    rerun = _with_accuracy(make_result(tmp_path / "b", seed=2), [0.92, 0.92, 0.93, 0.90, 0.93])
+    worse = _with_accuracy(make_result(tmp_path / "c", seed=3), [a / 3 for a in good])
+    assert gate.compare(base, rerun).exit_code == 0
+    report = gate.compare(base, worse)
+    (c,) = [c for c in report.comparisons if c.metric == "accuracy"]
+    assert c.status == "regression" and c.ratio == pytest.approx(1 / 3) and report.exit_code == 1
+    better = _with_accuracy(make_result(tmp_path / "d", seed=4), [min(1.0, a * 1.05) for a in good])
+    (up,) = [c for c in gate.compare(base, better).comparisons if c.metric == "accuracy"]
+    assert up.status in ("improvement", "unchanged")

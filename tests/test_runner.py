@@ -76,7 +76,7 @@ def test_a_cache_keyed_on_values_never_hits_while_timed(tmp_path: Path) -> None:
     assert toy_scale.MEMO_HITS[0] == before and result.verdicts[0].verdict != "error"
 
 
-@pytest.mark.parametrize("cheat", ["caches_by_identity", "stale_by_pointer"])
+@pytest.mark.parametrize("cheat", ["caches_by_identity", "stale_by_shape"])
 def test_a_kernel_that_reuses_results_is_caught_by_its_timed_outputs(tmp_path: Path, cheat: str) -> None:
     result = run(tmp_path, claim("cheat", "good", cheat))
     (v,) = result.verdicts
@@ -92,7 +92,7 @@ def test_an_output_of_another_dtype_is_wrong(tmp_path: Path, impl: str, dtype: s
     assert v.verdict == "error" and "wrong against float64" in (v.reason or "") and "inf" in (v.reason or "")
 
 
-@pytest.mark.parametrize("impl", ["stale_by_pointer", "right_first_calls"])
+@pytest.mark.parametrize("impl", ["stale_by_shape", "right_first_calls"])
 def test_bitwise_repeat_checks_every_repeat_against_float64(tmp_path: Path, impl: str) -> None:
     text = claim("bits", "good", "good").replace('kind = "speedup"', 'kind = "bitwise-repeat"').replace(
         'baseline = { impl = "good", pass = "fwd+bwd" }\ncandidate = { impl = "good", pass = "fwd+bwd" }',

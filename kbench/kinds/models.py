@@ -45,11 +45,58 @@ MODEL_CASE: dict[str, Param] = {
     "size": Param(str, "a preset of the model family (e.g. tiny)", required=True),
     "batch": Param(int, "images per train step", default=1, low=1, high=65536),
     "arch": Param(dict, "architecture keywords on top of the preset (e.g. depth, embed_dim, img_size)"),
+    "params": Param(int, "a parameter budget: each side's width is matched to it (the family's width keyword)",
+                    low=10, high=10**12),
     "label": Param(str, "how tables name the case"),
     "paper_value": Param(float, "the paper's value for this case (its conditions)", low=-1e300),
 }
 MODEL_SIDE = {"model": Param(str, "a registered model family", required=True),
-              "impl": Param(str, "the implementation of the family's pluggable operation")}
+              "impl": Param(str, "the implementation of the family's pluggable operation"),
+              "arch": Param(dict, "this side's own architecture keywords (over the case's)")}
+MATCH_TOLERANCE = 0.1  # a width matched to a parameter budget lands within 10% of it, or the claim fails
+MAX_WIDTH = 1 << 16
+
+
+def params_of(family: registry.ModelFamily, size: str, arch: Mapping[str, Any]) -> int:
+    with torch.device("meta"):
+        model = family.create(size, None, arch)
+    return sum(p.numel() for p in model.parameters())
+
+
+def match_width(family: registry.ModelFamily, size: str, arch: dict[str, Any], budget: int,
+                tolerance: float = MATCH_TOLERANCE) -> tuple[dict[str, Any], int]:
+    """The width (in the family's steps) whose parameter count is closest to `budget`: counts grow
+    with width, so a doubling search brackets it and a bisection finds it."""
+    key, step = family.width_key, family.width_step
+    if key is None:
+        raise Failed(f"{family.name} declares no width to match a parameter budget with")
+
+    def count(w: int) -> int:
+        return params_of(family, size, {**arch, key: w * step})
+
+    hi = 1
+    while count(hi) < budget and hi < MAX_WIDTH:
+        hi *= 2
+    lo = 1
+    while hi - lo > 1:
+        mid = (lo + hi) // 2
+        lo, hi = (mid, hi) if count(mid) < budget else (lo, mid)
+    best = min((lo, hi), key=lambda w: abs(count(w) - budget))
+    matched, params = {**arch, key: best * step}, count(best)
+    if abs(params - budget) > tolerance * budget:
+        raise Failed(f"{family.name}: the nearest width ({key} = {best * step}) has {params} parameters, more than "
+                     f"{tolerance:.0%} from the budget {budget}")
+    return matched, params
+
+
+def resolve(subject: Any, case: Mapping[str, Any]) -> tuple[registry.ModelFamily, str, dict[str, Any]]:
+    """A side's family, preset and architecture on a case: the preset's keywords, the case's, the
+    side's own, then the width matched to the case's parameter budget if it sets one."""
+    family = registry.model_family(cast(str, subject.model))
+    arch = family.arch(case["size"], {**(case.get("arch") or {}), **(subject.fields.get("arch") or {})})
+    if "params" in case:
+        arch, _ = match_width(family, case["size"], arch, int(case["params"]))
+    return family, case["size"], arch
 STEPS = Param(int, "timed train steps per round (at least)", low=1, high=10000)
 ROUNDS = Param(int, "independent rounds (fresh model, optimizer, warm-up)", low=1, high=100)
 MODEL_CHECK_BATCH = 2
@@ -63,7 +110,7 @@ def _input_batch(family: registry.ModelFamily, arch: Mapping[str, Any], batch: i
                  seed: int) -> tuple[torch.Tensor, torch.Tensor]:
     gen = torch.Generator(device=device).manual_seed(seed)
     images = torch.randn((batch, *family.input_shape(arch)), generator=gen, device=device)
-    labels = torch.randint(0, int(arch.get("num_classes", 1000)), (batch,), generator=gen, device=device)
+    labels = torch.randint(0, family.outputs(arch), (batch,), generator=gen, device=device)
     return images, labels
 
 
@@ -81,7 +128,7 @@ def check_model(subject: Any, case: Mapping[str, Any], ctx: Context) -> list[dic
     family = _family(subject)
     if family.plugs is None:
         return []
-    arch = family.arch(case["size"], case.get("arch"))
+    _, size, arch = resolve(subject, case)
     impl = runnable(family.plugs, cast(str, subject.impl), ctx.device)
     op = registry.operation(family.plugs)
     summaries = []
@@ -95,7 +142,7 @@ def check_model(subject: Any, case: Mapping[str, Any], ctx: Context) -> list[dic
         if not checks[-1].ok:
             raise Failed(f"{impl.name} inside {family.name}: {checks[-1].describe()}")
         summaries += [c.as_dict() for c in checks]
-    summaries.append(_check_whole_model(family, case["size"], arch, subject, op, ctx))
+    summaries.append(_check_whole_model(family, size, arch, subject, op, ctx))
     return summaries
 
 
@@ -141,10 +188,9 @@ class _TrainStep:
     """A fresh model, optimizer and batch: one round of one side's train-step timing."""
 
     def __init__(self, subject: Any, case: Mapping[str, Any], ctx: Context, r: int) -> None:
-        family = _family(subject)
-        arch = family.arch(case["size"], case.get("arch"))
+        family, size, arch = resolve(subject, case)
         torch.manual_seed(ctx.seed_for("model", subject.label, case_key(case), r))  # pragma: no mutate
-        self.model = family.create(case["size"], subject.impl, arch).to(ctx.device).train()
+        self.model = family.create(size, subject.impl, arch).to(ctx.device).train()
         self.opt = torch.optim.AdamW(self.model.parameters(), lr=1e-4)
         self.images, self.labels = _input_batch(family, arch, int(case["batch"]), ctx.device,
                                                 ctx.seed_for("batch", case_key(case), r))  # pragma: no mutate
@@ -180,7 +226,7 @@ def measure_steps(claim: Any, sides: Sequence[tuple[str, Any]], case: Mapping[st
     found: dict[str, Measurement] = {}
     pending: list[tuple[str, tuple[Any, ...], Any, list[dict[str, Any]], dict[str, list[float]]]] = []
     for role, subject in sides:
-        key = ("step", subject.model, subject.impl, case_key(case), rounds, config.min_reps)
+        key = ("step", subject.model, subject.impl, case_key(subject.fields), case_key(case), rounds, config.min_reps)
         if key in ctx.cache:
             found[role] = ctx.record(ctx.cache[key], role)
         else:
@@ -223,10 +269,10 @@ def _step_round(subject: Any, case: Mapping[str, Any], ctx: Context, r: int, con
 
 def _step_measurement(subject: Any, case: Mapping[str, Any], acc: dict[str, list[float]], method: str,
                       checks: list[dict[str, Any]], ctx: Context) -> Measurement:
-    family = _family(subject)
+    family, size, arch = resolve(subject, case)
     summary = stats.summarize(acc["samples"], [int(g) for g in acc["groups"]])
     extra: dict[str, Any] = {"timing": method, "images_per_s": case["batch"] / (summary.median * 1e-3),
-                             **_model_stats(family, case["size"], family.arch(case["size"], case.get("arch"))),
+                             **_model_stats(family, size, arch), "arch": arch,
                              "checks_before": checks, **clock_state(ctx)}
     if acc["host"]:
         fraction = float(np.median(acc["host"]))
@@ -272,9 +318,15 @@ def check_model_side(claim: Any, role: str, path: str, where: str) -> None:
         if subject.impl is None:
             raise SuiteError(path, f"{where}.impl", f"the implementation of {family.plugs!r} that {family.name!r} uses")
         check_impl(path, f"{where}.impl", family.plugs, subject.impl)
+    for name in subject.fields.get("arch") or {}:
+        if name not in family.arch_keys:
+            raise SuiteError(path, f"{where}.arch.{name}",
+                             f"an architecture keyword of {family.name} ({', '.join(family.arch_keys)})")
     for key, cases in (("cases", claim.cases), ("cpu_cases", claim.cpu_cases or ())):
         for i, case in enumerate(cases):
             loc = f"{where.rsplit('.', 1)[0]}.{key}[{i}]"
+            if "params" in case and family.width_key is None:
+                raise SuiteError(path, f"{loc}.params", f"no parameter budget: {family.name} has no width to match")
             if case["size"] not in family.presets:
                 raise SuiteError(path, f"{loc}.size", f"a size of {family.name} ({', '.join(family.sizes)})",
                                  case["size"])
@@ -408,8 +460,7 @@ class FlopsRatio(_ModelKind):
         for case in claim.cases_for(ctx.device.type):
             for role in self.sides:
                 subject = claim.side(role)
-                family = _family(subject)
-                counts = _model_stats(family, case["size"], family.arch(case["size"], case.get("arch")))
+                counts = _model_stats(*resolve(subject, case))
                 ctx.record(Measurement(case=dict(case), subject=subject.as_dict(), metric="flops",
                                        unit="FLOPs", better="none", noise="exact", samples=[float(counts["flops"])],
                                        summary=stats.summarize([counts["flops"]]).as_dict(),

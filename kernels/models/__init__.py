@@ -1,3 +1,3 @@
 """Model families for train-step and FLOPs claims: timm's ViT and the KAT built on it."""
 
-from kernels.models import kat, vit  # noqa: F401
+from kernels.models import kan, kat, mlp, vit  # noqa: F401

@@ -5,6 +5,17 @@ becomes rational (identity init) -> fc1 -> rational (swish init) -> fc2, as KAT'
 The model plugs into timm through `mlp_layer`, so no timm code is forked; any registered rational
 implementation can be chosen. Coefficients: numerator (1, 6) shared by all groups, denominator
 (G, 4) per group, as KAT's released code (notes/kat-flashkat.md 1.2): 6 + 4G = 38 per layer.
+`rational_groups = 0` gives every channel its own numerator and denominator (per-channel rational,
+the alternative GR-KAN's grouping is measured against).
+
+Initialisation (`init="kat"`, the default): as the public code's `kan_mimetic` mode does it, read
+there and written here from its steps. Every linear layer's weight is truncated normal (std 0.02)
+except the attention's qkv, uniform in +-sqrt(6 / (out/3 + in)); then the attention is set
+"mimetically": per head, query and key rows from the SVD factors of 0.7 * U + 0.7 * I (U uniform
+with variance 1/d), value and output projection from those of 0.4 * U - 0.4 * I. (The public
+code also calls a variance-preserving Kaiming init on the GR-KAN linears, which the truncated
+normal overwrites: the effective init is the one written here.) `init="timm"` keeps timm's ViT
+init (every linear truncated normal 0.02).
 """
 
 from __future__ import annotations
@@ -18,7 +29,7 @@ import torch
 from torch import nn
 
 from kbench.registry import ModelFamily, implementation, register_model
-from kernels.models.vit import ARCH_KEYS, PRESETS, build_vit, input_shape, tokens
+from kernels.models.vit import ARCH_KEYS, PRESETS, WIDTH_STEP, build_vit, for_task, input_shape, tokens
 from kernels.rational.ops import DEN_COEFFS, FLOPS_PER_ELEMENT, GROUPS, NUM_COEFFS
 
 
@@ -45,11 +56,14 @@ class Rational(nn.Module):
 
     def __init__(self, width: int, impl: str, init: str = "identity", groups: int = GROUPS) -> None:
         super().__init__()
+        per_channel = groups == 0
+        groups = width if per_channel else groups
         if width % groups:
             raise ValueError(f"Rational: width {width} is not divisible by {groups} groups")
         a, b = fitted_coefficients(init)
         self.groups, self.impl = groups, impl
-        self.numerator = nn.Parameter(torch.tensor([a], dtype=torch.float32))  # (1, 6), shared by groups
+        # KAT: one numerator row shared by all groups; per channel: a numerator per channel too
+        self.numerator = nn.Parameter(torch.tensor([a] * (groups if per_channel else 1), dtype=torch.float32))
         self.denominator = nn.Parameter(torch.tensor([b] * groups, dtype=torch.float32))  # (G, 4)
         self._fn = implementation("rational", impl).fn
 
@@ -57,7 +71,7 @@ class Rational(nn.Module):
         # Runs in fp32 under autocast, as KAT's kernels (custom_fwd(cast_inputs=float32)); a model
         # cast to float64 (the float64 gold of the model check) stays in float64.
         x = x if x.dtype == torch.float64 else x.float()
-        a = self.numerator.expand(self.groups, NUM_COEFFS)  # autograd sums the groups' gradients
+        a = self.numerator.expand(self.groups, NUM_COEFFS)  # autograd sums a shared row's gradients
         return self._fn(x, a, self.denominator)
 
     def counted_flops(self, x: torch.Tensor) -> int:
@@ -73,13 +87,13 @@ class GRKANMlp(nn.Module):
 
     def __init__(self, in_features: int, hidden_features: int | None = None, out_features: int | None = None,
                  act_layer: Any = None, norm_layer: Any = None, bias: bool = True, drop: float = 0.0,
-                 *, impl: str = "torch_reference", **unused: Any) -> None:
+                 *, impl: str = "torch_reference", groups: int = GROUPS, **unused: Any) -> None:
         super().__init__()
         hidden = hidden_features or in_features
         out = out_features or in_features
-        self.act1 = Rational(in_features, impl, init="identity")
+        self.act1 = Rational(in_features, impl, init="identity", groups=groups)
         self.fc1 = nn.Linear(in_features, hidden, bias=bias)
-        self.act2 = Rational(hidden, impl, init="swish")
+        self.act2 = Rational(hidden, impl, init="swish", groups=groups)
         self.drop = nn.Dropout(drop)
         self.norm = norm_layer(hidden) if norm_layer is not None else nn.Identity()
         self.fc2 = nn.Linear(hidden, out, bias=bias)
@@ -90,10 +104,58 @@ class GRKANMlp(nn.Module):
         return self.drop(self.fc2(x))  # (B, N, 4D) -> (B, N, D)
 
 
-def build_kat(size: str | None = None, impl: str = "torch_reference", **arch: Any) -> nn.Module:
+KAT_KEYS: dict[str, type] = {**ARCH_KEYS, "rational_groups": int, "init": str}
+
+
+def build_kat(size: str | None = None, impl: str = "torch_reference", *, rational_groups: int = GROUPS,
+              init: str = "kat", **arch: Any) -> nn.Module:
     """KAT at a preset size, or any ViT architecture keywords (the preset's, then `arch`)."""
+    if init not in ("kat", "timm"):
+        raise ValueError(f"KAT init: expected 'kat' (the public code's) or 'timm', got {init!r}")
     keywords = {**(PRESETS[size] if size else {}), **arch}
-    return build_vit(mlp_layer=functools.partial(GRKANMlp, impl=impl), **keywords)
+    model = build_vit(mlp_layer=functools.partial(GRKANMlp, impl=impl, groups=rational_groups), **keywords)
+    if init == "kat":
+        kat_init(model)
+    return model
+
+
+@torch.no_grad()
+def kat_init(model: nn.Module) -> None:
+    """The public KAT code's effective initialisation (module docstring), from torch's RNG."""
+    for name, module in model.named_modules():
+        if isinstance(module, nn.Linear):
+            if name.endswith("qkv"):
+                bound = (6.0 / (module.weight.shape[0] // 3 + module.weight.shape[1])) ** 0.5
+                nn.init.uniform_(module.weight, -bound, bound)
+            else:
+                nn.init.trunc_normal_(module.weight, std=0.02)
+            if module.bias is not None:
+                nn.init.zeros_(module.bias)
+    for module in model.modules():
+        if hasattr(module, "qkv") and hasattr(module, "proj") and hasattr(module, "num_heads"):
+            _mimetic(module.qkv.weight, module.proj.weight, int(module.num_heads))
+
+
+def _ortho_like(dim: int, alpha: float, beta: float, sign: float) -> tuple[torch.Tensor, torch.Tensor]:
+    """L, R with L @ R = alpha * U + sign * beta * I (U uniform, variance 1/dim), split by SVD."""
+    bound = 3.0**0.5 / dim**0.5
+    a = alpha * (torch.rand(dim, dim, dtype=torch.float64) * 2 - 1) * bound + sign * beta * torch.eye(dim,
+                                                                                                   dtype=torch.float64)
+    u, s, vh = torch.linalg.svd(a)
+    root = torch.diag(s.sqrt())
+    return u @ root, root @ vh
+
+
+def _mimetic(qkv: torch.Tensor, proj: torch.Tensor, heads: int) -> None:
+    dim = qkv.shape[1]
+    head = dim // heads
+    for h in range(heads):
+        left, right = _ortho_like(dim, 0.7, 0.7, 1.0)
+        qkv[h * head:(h + 1) * head] = left[:, :head].T.float()  # query rows of head h
+        qkv[dim + h * head:dim + (h + 1) * head] = right.T[:, :head].T.float()  # key rows
+    value, out = _ortho_like(dim, 0.4, 0.4, -1.0)
+    qkv[2 * dim:] = value.float()
+    proj.copy_(out.float())
 
 
 def plug_cases(arch: Mapping[str, Any]) -> list[dict[str, Any]]:
@@ -101,8 +163,10 @@ def plug_cases(arch: Mapping[str, Any]) -> list[dict[str, Any]]:
     x dense, the numerator one shared row expanded to every group."""
     dim, hidden = int(arch["embed_dim"]), int(int(arch["embed_dim"]) * float(arch.get("mlp_ratio", 4.0)))
     n = tokens(arch)
-    return [{"shape": [2, n, dim], "dtype": "float32", "layout": "expanded"},
-            {"shape": [2, n, hidden], "dtype": "float32", "layout": "expanded"}]
+    groups = int(arch.get("rational_groups", GROUPS))
+    layout = {"layout": "expanded"} if groups else {"groups": 0}  # per channel: every row its own
+    extra = {"groups": groups} if groups not in (0, GROUPS) else {}
+    return [{"shape": [2, n, width], "dtype": "float32", **layout, **extra} for width in (dim, hidden)]
 
 
 def _build(impl: str | None, **arch: Any) -> nn.Module:
@@ -110,7 +174,7 @@ def _build(impl: str | None, **arch: Any) -> nn.Module:
 
 
 register_model(ModelFamily(
-    name="kat", build=_build, presets=PRESETS, arch_keys=ARCH_KEYS, input_shape=input_shape, plugs="rational",
-    plug_cases=plug_cases,
+    name="kat", build=_build, presets=PRESETS, arch_keys=KAT_KEYS, input_shape=input_shape, plugs="rational",
+    plug_cases=plug_cases, for_task=for_task, width_key="embed_dim", width_step=WIDTH_STEP,
     description="KAT: timm ViT with GR-KAN MLPs (rational -> fc1 -> rational -> fc2), 8 groups",
 ))

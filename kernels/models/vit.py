@@ -41,11 +41,22 @@ def tokens(arch: Mapping[str, Any]) -> int:
     return (int(arch.get("img_size", 224)) // int(arch.get("patch_size", 16))) ** 2 + 1
 
 
+def for_task(arch: Mapping[str, Any], shape: tuple[int, ...], outputs: int) -> dict[str, Any]:
+    """Square images (channels, side, side) in, `outputs` classes out."""
+    if len(shape) != 3 or shape[1] != shape[2]:
+        raise ValueError(f"ViT: needs square images (channels, side, side), got input shape {shape}")
+    return {**arch, "in_chans": shape[0], "img_size": shape[1], "num_classes": outputs}
+
+
+WIDTH_STEP = 24  # a matched embedding width divides by up to 3 heads and by KAT's 8 rational groups
+
+
 def _build(impl: str | None, **arch: Any) -> torch.nn.Module:
     return build_vit(**arch)
 
 
 register_model(ModelFamily(
     name="vit", build=_build, presets=PRESETS, arch_keys=ARCH_KEYS, input_shape=input_shape, plugs=None,
+    for_task=for_task, width_key="embed_dim", width_step=WIDTH_STEP,
     description="timm VisionTransformer, GELU MLP (ViT-T/S/B presets, any width, depth, patch or image size)",
 ))

@@ -37,10 +37,11 @@ def make_inputs(case: Mapping[str, Any], device: torch.device, dtype: torch.dtyp
     the case's layout. Drawn on `device`, so one seed gives different numbers on CPU and GPU."""
     shape = tuple(case["shape"])
     layout = case.get("layout") or "contiguous"
+    groups = groups_of(case)
     if layout not in LAYOUTS:
         raise ValueError(f"layout {layout!r}: expected one of {', '.join(LAYOUTS)}")
-    if len(shape) < 2 or shape[-1] % GROUPS:
-        raise ValueError(f"shape {list(shape)}: expected (..., D) with D divisible by {GROUPS} groups")
+    if len(shape) < 2 or shape[-1] % groups:
+        raise ValueError(f"shape {list(shape)}: expected (..., D) with D divisible by {groups} groups")
     gen = torch.Generator(device=device).manual_seed(seed)
     coeff_dtype = torch.float64 if dtype == torch.float64 else torch.float32
     draw = torch.float64 if dtype == torch.float64 else torch.float32
@@ -55,10 +56,10 @@ def make_inputs(case: Mapping[str, Any], device: torch.device, dtype: torch.dtyp
     x = wide[..., :shape[-1]] if layout == "strided" else wide
     if layout == "expanded":
         shared = normal(1, NUM_COEFFS, to=coeff_dtype, scale=0.5).requires_grad_()
-        a = shared.expand(GROUPS, NUM_COEFFS)
+        a = shared.expand(groups, NUM_COEFFS)
     else:
-        shared = a = normal(GROUPS, NUM_COEFFS, to=coeff_dtype, scale=0.5).requires_grad_()
-    b = normal(GROUPS, DEN_COEFFS, to=coeff_dtype, scale=0.5).requires_grad_()
+        shared = a = normal(groups, NUM_COEFFS, to=coeff_dtype, scale=0.5).requires_grad_()
+    b = normal(groups, DEN_COEFFS, to=coeff_dtype, scale=0.5).requires_grad_()
     dy = normal(*shape, to=dtype)
     return OpInputs(args=(x, a, b), grad_output=dy, storage=(wide, shared, b, dy))
 
@@ -77,18 +78,24 @@ def elements(shape: list[int] | tuple[int, ...]) -> int:
     return n
 
 
+def groups_of(case: Mapping[str, Any]) -> int:
+    """The case's coefficient groups: 8 (KAT's) unless it says; 0 means one per channel."""
+    groups = int(case.get("groups", GROUPS))
+    return int(case["shape"][-1]) if groups == 0 else groups
+
+
 def reduction_terms(case: Mapping[str, Any]) -> dict[str, int]:
     """A coefficient's gradient sums over every row and every channel of its group."""
     shape = case["shape"]
-    per_coefficient = elements(shape) // GROUPS
+    per_coefficient = elements(shape) // groups_of(case)
     return {"dA": per_coefficient, "dB": per_coefficient}
 
 
 def check_case(case: Mapping[str, Any]) -> tuple[str, str, Any] | None:
     """Why the operation cannot take `case`, as (field, expected, given), or None."""
     shape = case["shape"]
-    if len(shape) < 2 or shape[-1] % GROUPS:
-        return "shape", f"at least 2 dimensions, the last divisible by {GROUPS} groups", shape
+    if len(shape) < 2 or shape[-1] % groups_of(case):
+        return "shape", f"at least 2 dimensions, the last divisible by {groups_of(case)} groups", shape
     if (case.get("layout") or "contiguous") not in LAYOUTS:
         return "layout", f"one of {', '.join(LAYOUTS)}", case["layout"]
     return None
@@ -98,11 +105,14 @@ def check_variants(case: Mapping[str, Any], device_type: str) -> list[tuple[str,
     """Besides the case as timed: other layouts (the model's among them), exact zeros, one row,
     and more rows than any tile (at the narrowest width, 3 channels a group)."""
     d, dtype = case["shape"][-1], case.get("dtype", "float32")
+    groups = {"groups": case["groups"]} if "groups" in case else {}
     small = [37, d] if d <= 4096 else [5, d]
-    variants = [(f"{layout} layout", {"shape": small, "dtype": dtype, "layout": layout})
+    narrow = 3 * (groups_of(case) if groups else GROUPS)
+    variants = [(f"{layout} layout", {"shape": small, "dtype": dtype, "layout": layout, **groups})
                 for layout in LAYOUTS if layout != (case.get("layout") or "contiguous")]
-    variants += [("one row", {"shape": [1, d], "dtype": dtype}),
-                 ("rows past every tile", {"shape": [ROWS_PAST_TILES, 3 * GROUPS], "dtype": dtype})]
+    variants += [("one row", {"shape": [1, d], "dtype": dtype, **groups}),
+                 ("rows past every tile", {"shape": [ROWS_PAST_TILES, narrow if not groups else d], "dtype": dtype,
+                                           **groups})]
     if device_type == "cuda":
         variants.append(("many rows", {"shape": [16 * ROWS_PAST_TILES + 1, 3 * GROUPS], "dtype": dtype}))
     return variants

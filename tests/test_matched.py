@@ -1,0 +1,140 @@
+"""Parameter-matched comparisons: model families by keyword, width matching, equal tuning, paired
+verdicts; the KAN's B-splines; KAT initialised as the public code does."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import torch
+
+from kbench import registry, results, runner, suite
+from kbench.kinds.base import Failed
+from kbench.kinds.models import match_width, params_of
+from kernels.models import kan
+
+HEAD = 'schema_version = 2\n[paper]\nid = "toy"\ntitle = "A toy paper"\n'
+
+
+def test_b_spline_bases_partition_unity_inside_the_grid() -> None:
+    layer = kan.BSplineKANLayer(3, 2, grid=5, order=3, grid_range=(-2.0, 2.0))
+    x = torch.linspace(-1.99, 1.99, 401, dtype=torch.float64)
+    bases = kan.b_spline_bases(x, layer.knots.double(), 3)
+    assert bases.shape == (401, 8)  # G + k bases
+    assert torch.allclose(bases.sum(-1), torch.ones(401, dtype=torch.float64))
+    assert bases.min() >= 0
+    outside = kan.b_spline_bases(torch.tensor([5.0], dtype=torch.float64), layer.knots.double(), 3)
+    assert float(outside.sum()) == 0.0  # beyond the extended grid only the SiLU branch acts
+    assert sum(p.numel() for p in layer.parameters()) == 3 * 2 * (5 + 3 + 1) + 2
+
+
+def test_widths_are_matched_to_a_parameter_budget() -> None:
+    mlp = registry.model_family("mlp")
+    arch = mlp.arch("small", {"in_features": 64, "out_features": 10, "depth": 2})
+    matched, count = match_width(mlp, "small", arch, 100_000)
+    assert abs(count - 100_000) <= 0.1 * 100_000 and count == params_of(mlp, "small", matched)
+    wider = {**matched, "hidden": matched["hidden"] + 1}
+    assert abs(params_of(mlp, "small", wider) - 100_000) >= abs(count - 100_000)  # the nearest width
+    vit = registry.model_family("vit")
+    v, _ = match_width(vit, "tiny", vit.arch("tiny", {"depth": 2, "img_size": 28, "patch_size": 4}), 200_000)
+    assert v["embed_dim"] % 24 == 0  # divisible by the heads and KAT's 8 groups
+    with pytest.raises(Failed, match="more than 10% from the budget"):
+        match_width(mlp, "small", arch, 50)  # the narrowest MLP (one hidden unit) already has 87
+
+
+def test_kat_initialises_as_the_public_code() -> None:
+    torch.manual_seed(0)
+    model = registry.model_family("kat").create("tiny")
+    qkv = model.blocks[0].attn.qkv.weight.detach()
+    assert 0.07 < float(qkv.std()) < 0.082  # the public code's 0.076 at Tiny; timm's init gives 0.020
+    value, proj = qkv[384:].double(), model.blocks[0].attn.proj.weight.detach().double()
+    product = proj @ value  # the SVD halves of -0.4 I + 0.4 U multiply back to it
+    assert float(torch.diagonal(product).mean()) == pytest.approx(-0.4, abs=0.05)
+    assert float(model.blocks[0].mlp.fc1.weight.detach().std()) == pytest.approx(0.02, rel=0.1)
+    timm = registry.model_family("kat").create("tiny", overrides={"init": "timm"})
+    assert float(timm.blocks[0].attn.qkv.weight.detach().std()) == pytest.approx(0.02, rel=0.05)
+
+
+def test_per_channel_rationals_have_a_coefficient_set_per_channel() -> None:
+    kat = registry.model_family("kat")
+    arch = {"depth": 1, "embed_dim": 24, "num_heads": 3, "img_size": 8, "patch_size": 4}
+    grouped = params_of(kat, "tiny", arch)
+    per_channel = params_of(kat, "tiny", {**arch, "rational_groups": 0})
+    assert per_channel - grouped == (24 * 10 - 38) + (96 * 10 - 38)  # both rationals of the block
+    model = kat.create("tiny", overrides={**arch, "rational_groups": 0})
+    assert model(torch.randn(2, 3, 8, 8)).shape == (2, 1000)
+
+
+def run(tmp_path: Path, body: str) -> runner.Result:
+    path = tmp_path / "toy.toml"
+    path.write_text(HEAD + body)
+    result = runner.run(suite.load(path), runner.RunOptions(device=torch.device("cpu"), quick=True))
+    results.load(results.write(result, tmp_path / "results"))  # every field passes the schema
+    return result
+
+
+def matched(kind: str, base: str, cand: str, task: str, rule: str, extra: str = "") -> str:
+    return f"""
+[[claims]]
+id = "m"
+kind = "{kind}"
+quote = "q"
+baseline = {base}
+candidate = {cand}
+cases = [{{ task = "{task}"{extra} }}]
+options = {{ seeds = 8, epochs = 40, batch = 64, lr_grid = [0.003, 0.03] }}
+rule = {rule}
+"""
+
+
+LINEAR = '{ model = "mlp", arch = { depth = 0 } }'
+DEEP = '{ model = "mlp", arch = { depth = 2, hidden = 32 } }'
+
+
+def test_matched_error_judges_a_clear_difference_and_flips_when_sides_swap(tmp_path: Path) -> None:
+    body = matched("matched-error", LINEAR, DEEP, "symbolic/toy-product", "{ at_least = 1.0 }")
+    result = run(tmp_path, body)  # a linear model cannot fit x y; an MLP can
+    (v,) = result.verdicts
+    assert v.verdict == "reproduced" and v.measured > 2 and v.n == 2  # 8 seeds x 0.25 (--quick)
+    base, cand = result.measurements
+    assert (base.role, base.metric, base.unit, base.better, base.noise, base.device_independent) == \
+        ("baseline", "rmse", "target units", "lower", "seeds", True)
+    assert set(base.extra) >= {"params", "flops", "arch", "lr", "tuning", "training", "data"}
+    assert set(base.extra["tuning"]) == {"0.003", "0.03"} and base.extra["lr"] in (0.003, 0.03)
+    assert base.extra["data"]["task"] == "symbolic/toy-product" and base.groups == [0, 1]
+    (swapped,) = run(tmp_path, matched("matched-error", DEEP, LINEAR, "symbolic/toy-product",
+                                       "{ at_least = 1.0 }")).verdicts
+    assert swapped.verdict == "not-reproduced" and swapped.measured == pytest.approx(1 / v.measured)
+
+
+def test_matched_accuracy_with_a_budget_records_both_counts(tmp_path: Path) -> None:
+    body = matched("matched-accuracy", '{ model = "mlp", arch = { depth = 1 } }', '{ model = "kan" }', "wine",
+                   "{ at_least = -1.0 }", ", params = 2000")
+    result = run(tmp_path, body)
+    (v,) = result.verdicts
+    counts = [m.extra["params"] for m in result.measurements]
+    assert all(abs(c - 2000) <= 200 for c in counts) and v.per_case[0]["details"]["baseline"]["params"] == counts[0]
+    assert -1 <= v.measured <= 1 and result.measurements[0].metric == "accuracy"
+    assert result.measurements[0].better == "higher"
+
+
+def test_a_regression_task_is_refused_by_matched_accuracy(tmp_path: Path) -> None:
+    (v,) = run(tmp_path, matched("matched-accuracy", LINEAR, DEEP, "symbolic/toy-product",
+                                 "{ at_least = 0.0 }")).verdicts
+    assert v.verdict == "error" and "regression" in (v.reason or "")
+
+
+def test_suite_checks_tasks_and_side_keywords(tmp_path: Path) -> None:
+    from kbench.errors import SuiteError
+
+    path = tmp_path / "s.toml"
+    for body, field in ((matched("matched-accuracy", LINEAR, DEEP, "imagenet", "{ at_least = 0 }"),
+                         "claims[0].cases[0].task"),
+                        (matched("matched-accuracy", '{ model = "mlp", arch = { wings = 2 } }', DEEP, "wine",
+                                 "{ at_least = 0 }"), "claims[0].baseline.arch.wings"),
+                        (matched("matched-accuracy", '{ model = "kat" }', DEEP, "digits", "{ at_least = 0 }"),
+                         "claims[0].baseline.impl")):
+        path.write_text(HEAD + body)
+        with pytest.raises(SuiteError) as info:
+            suite.load(path)
+        assert info.value.field == field
