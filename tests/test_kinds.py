@@ -113,6 +113,10 @@ def test_max_error_reports_the_worst_seed(tmp_path: Path) -> None:
                                                            False)]
     thirds = run(tmp_path, kernel_claim("max-error", 'subject = { impl = "thirds" }', "{ at_most = 1e-6 }",
                                         "options = { seeds = 12 }"))
+    few = run(tmp_path, kernel_claim("max-error", 'subject = { impl = "thirds" }', "{ at_most = 1e-6 }",
+                                     "options = { seeds = 2 }"))
+    assert [len(m.samples) for m in few.measurements] == [1, 1]  # one seed is enough for a bound
+    assert few.measurements[0].groups == [0] and few.measurements[0].subject == {"impl": "thirds"}
     (v,) = thirds.verdicts
     worst = max(max(m.samples) for m in thirds.measurements)
     assert [m.metric for m in thirds.measurements] == ["rel_err_y", "rel_err_dx"]  # output and gradients by default
@@ -131,6 +135,9 @@ def test_bitwise_repeat_counts_identical_repeats(tmp_path: Path) -> None:
     assert m.samples == [0.0, 1.0, 0.0, 1.0, 0.0] and m.subject == {"impl": "flaky_bits"}  # 20 x 0.25
     (good,) = run(tmp_path, body.replace("flaky_bits", "good")).verdicts
     assert good.measured == 1.0 and good.verdict == "reproduced"
+    two = run(tmp_path, body.replace("flaky_bits", "good").replace("repeats = 20", "repeats = 4"))
+    assert two.measurements[0].samples == [1.0, 1.0]  # never fewer than two repeats
+    assert two.measurements[0].summary["n"] == 2
 
 
 def model_claim(kind: str, sides: str, rule: str, cases: str = '[{ size = "mini", batch = 4 }]',

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
@@ -77,3 +78,69 @@ def test_merge_command_writes_a_result_the_gate_reads(tmp_path: Path, capsys) ->
     assert results.load(path)["plan"]["merged_from"]
     assert cli.main(["merge", str(a), "--results", str(tmp_path / "out")]) == 2
     assert "at least two" in capsys.readouterr().err
+
+
+def test_merging_leaves_its_inputs_as_they_were(tmp_path: Path) -> None:
+    a, b = _load(make_result(tmp_path / "a", seed=1, rounds=2), make_result(tmp_path / "b", seed=2, rounds=2))
+    before = json.dumps([a, b], sort_keys=True)
+    merge.merge([a, b])
+    assert json.dumps([a, b], sort_keys=True) == before
+
+
+def test_only_the_same_measurement_is_joined(tmp_path: Path) -> None:
+    a, b = _load(make_result(tmp_path / "a", seed=1, rounds=2, n=3), make_result(tmp_path / "b", seed=2, rounds=2,
+                                                                                n=3))
+    slow = next(m for m in b["measurements"] if m["subject"]["impl"] == "slow")
+    reordered = dict(slow, case=dict(reversed(list(slow["case"].items()))))  # the same case, keys reordered
+    b["measurements"] = [m if m is not slow else reordered for m in b["measurements"]]
+    for field, value in (("role", "candidate"), ("subject", {"impl": "other", "pass": "fwd"}),
+                         ("case", {"shape": [1, 8], "dtype": "float32"})):
+        b["measurements"].append(dict(slow, **{field: value}))
+    merged = merge.merge([a, b])
+    timed = [m for m in merged.measurements if m.metric == "time_ms"]
+    joined = next(m for m in timed if m.subject == {"impl": "slow", "pass": "fwd"} and m.role == "baseline")
+    assert len(joined.samples) == 12 and len(timed) == 5  # fast, slow (joined), and the three that differ
+
+
+def test_seeds_of_runs_without_a_recorded_seed_count_once(tmp_path: Path) -> None:
+    a, b = _load(make_result(tmp_path / "a", seed=1), make_result(tmp_path / "b", seed=2))
+    for r in (a, b):
+        r["plan"] = {}
+    merged = merge.merge([a, b])
+    assert len(next(m for m in merged.measurements if m.noise == "seeds").samples) == 5
+
+
+def test_a_wrong_implementation_in_any_run_makes_the_claim_an_error(tmp_path: Path) -> None:
+    a, b = _load(make_result(tmp_path / "a", seed=1), make_result(tmp_path / "b", seed=2))
+    b["verdicts"][0] = dict(b["verdicts"][0], verdict="error", measured=None, interval=None, reason="wrong in run b")
+    b["measurements"][0] = dict(b["measurements"][0], status="error", reason="wrong against float64")
+    merged = merge.merge([a, b])
+    speed = next(v for v in merged.verdicts if v.claim == "speed")
+    assert speed.verdict == "error" and speed.reason == "wrong in run b"
+    failed = next(m for m in merged.measurements if m.subject == b["measurements"][0]["subject"])
+    assert failed.status == "error" and failed.reason == "wrong against float64"
+
+
+def test_a_claim_skipped_in_one_run_takes_the_other_runs_verdict(tmp_path: Path) -> None:
+    a, b = _load(make_result(tmp_path / "a", seed=1), make_result(tmp_path / "b", seed=2))
+    for r, verdict in ((a, "skipped"), (b, "inconclusive")):
+        r["verdicts"].append(dict(r["verdicts"][0], claim="gpu-only", verdict=verdict, measured=None, interval=None,
+                                  reason=verdict))
+    merged = merge.merge([a, b])
+    assert next(v for v in merged.verdicts if v.claim == "gpu-only").verdict == "inconclusive"
+
+
+def test_a_verdict_describes_its_claim_for_judging_again() -> None:
+    from kbench.judging import ClaimInfo, judge
+    from kbench.verdicts import Rule
+    from tests.fakes import timed
+
+    info = ClaimInfo("c", "speedup", Rule(at_least=0.5, of_paper=True), "a quote", 4.0, "worst", {}, "table 2",
+                     "batch 1024")
+    verdict = judge(info, [timed("baseline", [3.0, 3.1, 2.9]), timed("candidate", [1.0, 1.0, 1.0])], {})
+    import dataclasses
+
+    assert ClaimInfo.from_verdict(dataclasses.asdict(verdict)) == info
+    old = {"claim": "c", "kind": "flops-ratio", "rule": {"at_least": 1.0}, "paper_value": 2.0}  # schema 1 style
+    rebuilt = ClaimInfo.from_verdict(old)
+    assert (rebuilt.paper_value, rebuilt.combine, rebuilt.quote, rebuilt.paper_source) == (2.0, "each", "", "")

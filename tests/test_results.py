@@ -211,6 +211,7 @@ def test_tables(tmp_path: Path) -> None:
     r.measurements[0].summary = {"median": 1.05, "ci_low": 1.0, "ci_high": 1.1, "n": 2, "rounds": 2,
                                  "between_sd_log": 0.07}
     r.verdicts[0].reason, r.verdicts[0].n = "why", 2
+    r.measurements[0].reason = "because"
     path = results.write(r, tmp_path)
     found, _ = results.load_all(tmp_path)
     verdicts = results.verdict_table(found)
@@ -222,7 +223,7 @@ def test_tables(tmp_path: Path) -> None:
     assert measurements.to_dict("records") == [{
         "suite": "toy", "run_id": r.run_id, "created": r.created, "device": "cpu", "commit": "abc", "claim": "c",
         "metric": "time_ms", "unit": "ms", "subject": "good", "case": "2x3", "status": "ok", "median": 1.05,
-        "low": 1.0, "high": 1.1, "n": 2, "rounds": 2, "between_sd_log": 0.07, "reason": None, "gbps": 12.5,
+        "low": 1.0, "high": 1.1, "n": 2, "rounds": 2, "between_sd_log": 0.07, "reason": "because", "gbps": 12.5,
         "timing": "perf-counter"}]
 
 
@@ -236,8 +237,10 @@ def test_labels_and_formats() -> None:
     assert results.subject_label({"model": "vit"}) == "vit"
     assert results.case_label({"shape": [2, 3], "dtype": "float32", "paper_value": 9.0}) == "2x3 dtype=float32"
     assert results.case_label({"label": "mine", "shape": [2]}) == "mine"
-    assert [results.fmt(v) for v in (None, float("nan"), 0, 1234.56, 0.012345, True, "x")] == \
-        ["-", "-", "0", "1234.6", "0.0123", "True", "x"]
+    assert [results.fmt(v) for v in (None, float("nan"), 0, 0.0, 1234.56, 0.012345, True, "x", 100, 99.94)] == \
+        ["-", "-", "0", "0", "1234.6", "0.0123", "True", "x", "100.0", "99.9"]
+    nan = float("nan")
+    assert results.measured(2.0, nan, 3.0) == results.measured(2.0, 1.0, nan) == "2 [no interval]"
     assert results.measured(2.0, 1.5, 2.5) == "2 [1.5, 2.5]"
     assert results.measured(2.0, None, None) == "2 [no interval]" and results.measured(None, 1, 2) == "-"
 

@@ -187,6 +187,7 @@ def test_interrupted_rounds_are_kept_marked(tmp_path: Path, monkeypatch: pytest.
     result = run(tmp_path, claim("c", "good", "flaky_bits"))
     assert result.interrupted
     kept = [(m.claim, m.role, m.status, m.reason) for m in result.measurements]
+    assert all(m.extra["timing"] == "perf-counter" and m.summary["rounds"] == 1 for m in result.measurements)
     assert kept == [("c", "baseline", "skipped", "interrupted after 1 round(s)"),
                     ("c", "candidate", "skipped", "interrupted after 1 round(s)")]
     assert all(m.samples for m in result.measurements)
