@@ -138,3 +138,24 @@ def test_suite_checks_tasks_and_side_keywords(tmp_path: Path) -> None:
         with pytest.raises(SuiteError) as info:
             suite.load(path)
         assert info.value.field == field
+
+
+def test_variance_ratio_tells_a_preserving_init_from_a_shrinking_one(tmp_path: Path) -> None:
+    def claim(init: str) -> str:
+        return f"""
+[[claims]]
+id = "v-{init}"
+kind = "variance-ratio"
+quote = "q"
+subject = {{ model = "kat", impl = "torch_reference", arch = {{ init = "{init}", depth = 3, img_size = 32 }} }}
+cases = [{{ size = "tiny", batch = 4 }}]
+options = {{ seeds = 40 }}
+rule = {{ at_least = 0.5, at_most = 2.0 }}
+"""
+    result = run(tmp_path, claim("variance-preserving") + claim("kat"))
+    preserving, released = result.verdicts
+    assert preserving.verdict == "reproduced" and 0.7 < preserving.measured < 1.4
+    assert released.verdict == "not-reproduced" and released.measured < 0.05
+    m = result.measurements[0]
+    assert m.metric == "variance_ratio" and len(m.extra["per_block"]) == 10 and len(m.extra["per_block"][0]) == 3
+    assert m.samples == [max(blocks, key=lambda r: abs(__import__("math").log(r))) for blocks in m.extra["per_block"]]

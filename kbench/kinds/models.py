@@ -449,6 +449,60 @@ def count_flops(model: torch.nn.Module, input_shape: Sequence[int] = (3, 224, 22
     return int(counter.get_total_flops()) + extra[0]
 
 
+def _branch_variance_ratios(model: torch.nn.Module, images: torch.Tensor) -> list[float]:
+    """Var(output) / Var(input) of every transformer block's MLP branch (its two GR-KAN layers),
+    at initialisation, on one batch."""
+    ratios: list[float] = []
+
+    def hook(module: torch.nn.Module, args: tuple[torch.Tensor, ...], out: torch.Tensor) -> None:
+        ratios.append(float(out.double().var() / args[0].double().var()))
+
+    handles = [m.register_forward_hook(hook) for name, m in model.named_modules() if name.endswith(".mlp")]
+    try:
+        with torch.no_grad():
+            model(images)
+    finally:
+        for h in handles:
+            h.remove()
+    if not ratios:
+        raise Failed("the model has no blocks with an 'mlp' branch to measure")
+    return ratios
+
+
+class VarianceRatio(_ModelKind):
+    name = "variance-ratio"
+    description = "at initialisation, the MLP branch's output variance over its input variance, in the worst block"
+    options = {"seeds": Param(int, "models initialised (one batch each)", default=5, low=2, high=1000)}
+    combine = "each"
+    unit = "variance ratio"
+
+    def collect(self, claim: Any, ctx: Context) -> None:
+        subject = claim.side("subject")
+        seeds = ctx.scaled(int(claim.options["seeds"]), 2)
+        for case in claim.cases_for(ctx.device.type):
+            family, size, arch = resolve(subject, case)
+            worst, per_block = [], []
+            for seed in range(seeds):
+                ctx.progress(f"{subject.label}: initialisation {seed + 1}/{seeds}")
+                torch.manual_seed(seed)
+                model = family.create(size, subject.impl, arch).to(ctx.device)
+                images, _ = _input_batch(family, arch, int(case["batch"]), ctx.device, seed)
+                ratios = _branch_variance_ratios(model, images)
+                per_block.append(ratios)
+                worst.append(max(ratios, key=lambda r: abs(math.log(r))))  # the furthest from 1 either way
+            ctx.record(Measurement(case=dict(case), subject=subject.as_dict(), metric="variance_ratio",
+                                   unit="ratio", better="none", noise="seeds", samples=worst,
+                                   groups=list(range(seeds)), summary=stats.summarize(worst).as_dict(),
+                                   extra={"per_block": per_block, "arch": arch}, device_independent=True), "subject")
+
+    def evaluate(self, claim: ClaimLike, case: Mapping[str, Any], measurements: Sequence[Mapping[str, Any]],
+                 peaks: Mapping[str, Any]) -> list[CaseValue]:
+        m = by_role(measurements, "subject", "variance_ratio")
+        if min(m["samples"]) <= 0:
+            raise NotJudged("a variance of zero")
+        return [CaseValue(case, Estimate.from_values(m["samples"], "log"), {"seeds": len(m["samples"])})]
+
+
 class FlopsRatio(_ModelKind):
     name = "flops-ratio"
     description = "counted forward FLOPs of baseline / of candidate, one input"

@@ -110,13 +110,32 @@ KAT_KEYS: dict[str, type] = {**ARCH_KEYS, "rational_groups": int, "init": str}
 def build_kat(size: str | None = None, impl: str = "torch_reference", *, rational_groups: int = GROUPS,
               init: str = "kat", **arch: Any) -> nn.Module:
     """KAT at a preset size, or any ViT architecture keywords (the preset's, then `arch`)."""
-    if init not in ("kat", "timm"):
-        raise ValueError(f"KAT init: expected 'kat' (the public code's) or 'timm', got {init!r}")
+    if init not in INITS:
+        raise ValueError(f"KAT init: expected one of {', '.join(INITS)}, got {init!r}")
     keywords = {**(PRESETS[size] if size else {}), **arch}
     model = build_vit(mlp_layer=functools.partial(GRKANMlp, impl=impl, groups=rational_groups), **keywords)
-    if init == "kat":
+    if init in ("kat", "variance-preserving"):
         kat_init(model)
+    if init == "variance-preserving":
+        variance_preserving_init(model)
     return model
+
+
+# The gain of a layer fed by a rational fitted to swish: 1 / sqrt(E[F(x)^2]) for x ~ N(0, 1), the
+# value the public code patches into torch.nn.init.calculate_gain for "swish".
+SWISH_GAIN = 2.8178205270359653**0.5
+INITS = ("kat", "timm", "variance-preserving")
+
+
+@torch.no_grad()
+def variance_preserving_init(model: nn.Module) -> None:
+    """The GR-KAN linears as the paper describes and the public code intends (its Kaiming init is
+    overwritten there): fc1 after the identity-initialised rational with gain 1, fc2 after the
+    swish-initialised one with the swish gain, both N(0, gain^2 / fan_in)."""
+    for name, module in model.named_modules():
+        if isinstance(module, nn.Linear) and name.endswith(("mlp.fc1", "mlp.fc2")):
+            gain = SWISH_GAIN if name.endswith("fc2") else 1.0
+            nn.init.normal_(module.weight, std=gain / module.weight.shape[1] ** 0.5)
 
 
 @torch.no_grad()
