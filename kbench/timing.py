@@ -106,12 +106,20 @@ def _reps(work: Workload, config: TimingConfig, clock: Callable[[], float], sync
     return config.reps_for(spent * 1e3 / 3)
 
 
-def cpu_round(work: Workload, config: TimingConfig) -> Round:
-    warm, reps = _reps(work, config, time.perf_counter, lambda: None)
-    start = 4 + warm  # call numbers go on from the warm-up, so the timed ones get new values
+def _warm_up(work: Workload, config: TimingConfig, clock: Callable[[], float], sync: Callable[[], None]
+             ) -> tuple[int, int]:
+    """Compile, estimate, warm up; returns the first timed call's number (numbers go on from the
+    warm-up, so timed calls get values of their own) and how many timed calls to take."""
+    warm, reps = _reps(work, config, clock, sync)
+    start = 4 + warm
     for i in range(4, start):
         work.prepare(i)
         work()
+    return start, reps
+
+
+def cpu_round(work: Workload, config: TimingConfig) -> Round:
+    start, reps = _warm_up(work, config, time.perf_counter, lambda: None)
     samples = np.empty(reps, dtype=np.float64)
     kept = []
     for i in range(reps):
@@ -153,11 +161,7 @@ def cuda_synced_round(work: Workload, config: TimingConfig, device: torch.device
     """Each call from launch to an idle device (every stream), minus the synchronize's own cost."""
     sync = _syncer(device)
     flush = _l2_flush_buffer(device) if config.flush_l2 else None
-    warm, reps = _reps(work, config, time.perf_counter, sync)
-    start = 4 + warm
-    for i in range(4, start):
-        work.prepare(i)
-        work()
+    start, reps = _warm_up(work, config, time.perf_counter, sync)
     overhead = sync_cost_ms(device)
     samples = np.empty(reps, dtype=np.float64)
     kept = []
@@ -186,11 +190,7 @@ def cuda_graph_round(work: Workload, config: TimingConfig, device: torch.device)
     capture()
     sync = _syncer(device)
     flush = _l2_flush_buffer(device) if config.flush_l2 else None
-    warm, reps = _reps(work, config, time.perf_counter, sync)
-    start = 4 + warm
-    for i in range(4, start):
-        work.prepare(i)
-        work()
+    start, reps = _warm_up(work, config, time.perf_counter, sync)
     starts, ends = [_event() for _ in range(reps)], [_event() for _ in range(reps)]
     kept = []
     for i, (s, e) in enumerate(zip(starts, ends, strict=True)):

@@ -17,7 +17,7 @@ from typing import Any, Protocol
 
 import torch
 
-from kbench import devices, env, registry
+from kbench import devices, env, registry, stats
 from kbench.params import Param
 from kbench.results import Measurement
 from kbench.stats import Estimate
@@ -166,3 +166,21 @@ def one_method(measurements: Sequence[Mapping[str, Any]]) -> str | None:
         raise NotJudged(f"its timings were taken by different methods ({', '.join(sorted(methods))}); a claim's "
                         "sides and cases must share one method to be compared")
     return next(iter(methods), None)
+
+
+def ratio_of_rounds(base: Mapping[str, Any], cand: Mapping[str, Any]) -> Estimate:
+    """median(baseline) / median(candidate) per round: paired when the rounds were interleaved
+    (same count), else a Welch interval over the two sets of round medians."""
+    b = stats.group_medians(base["samples"], base.get("groups") or [0] * len(base["samples"]))
+    c = stats.group_medians(cand["samples"], cand.get("groups") or [0] * len(cand["samples"]))
+    if b.size == c.size:
+        return stats.paired_log_ratio(b, c)
+    return stats.unpaired_log_ratio(b, c)
+
+
+def timing_ratio(case: Mapping[str, Any], measurements: Sequence[Mapping[str, Any]], metric: str) -> CaseValue:
+    """A comparison of two timings (kernel calls, train steps): baseline time over candidate's."""
+    method = one_method(measurements)
+    base, cand = by_role(measurements, "baseline", metric), by_role(measurements, "candidate", metric)
+    details = {"baseline_ms": base["summary"]["median"], "candidate_ms": cand["summary"]["median"], "method": method}
+    return CaseValue(case, ratio_of_rounds(base, cand), details)

@@ -30,6 +30,7 @@ from kbench.kinds.base import (
     clock_state,
     one_method,
     runnable,
+    timing_ratio,
 )
 from kbench.params import Param
 from kbench.registry import Implementation, Operation, Pass
@@ -239,16 +240,6 @@ def measure_times(claim: Any, sides: Sequence[tuple[str, Any]], case: Mapping[st
     return [found[role] for role, _ in sides]
 
 
-def _ratio_of_rounds(base: Mapping[str, Any], cand: Mapping[str, Any]) -> Estimate:
-    """median(baseline) / median(candidate) per round: paired when the rounds were interleaved
-    (same count), else a Welch interval over the two sets of round medians."""
-    b = stats.group_medians(base["samples"], base.get("groups") or [0] * len(base["samples"]))
-    c = stats.group_medians(cand["samples"], cand.get("groups") or [0] * len(cand["samples"]))
-    if b.size == c.size:
-        return stats.paired_log_ratio(b, c)
-    return stats.unpaired_log_ratio(b, c)
-
-
 class Speedup(Kind):
     name = "speedup"
     description = "kernel time of baseline / kernel time of candidate"
@@ -265,11 +256,7 @@ class Speedup(Kind):
 
     def evaluate(self, claim: ClaimLike, case: Mapping[str, Any], measurements: Sequence[Mapping[str, Any]],
                  peaks: Mapping[str, Any]) -> list[CaseValue]:
-        method = one_method(measurements)
-        base, cand = by_role(measurements, "baseline", "time_ms"), by_role(measurements, "candidate", "time_ms")
-        details = {"baseline_ms": base["summary"]["median"], "candidate_ms": cand["summary"]["median"],
-                   "method": method}
-        return [CaseValue(case, _ratio_of_rounds(base, cand), details)]
+        return [timing_ratio(case, measurements, "time_ms")]
 
 
 class BandwidthFraction(Kind):

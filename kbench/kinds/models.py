@@ -34,8 +34,8 @@ from kbench.kinds.base import (
     by_role,
     case_key,
     clock_state,
-    one_method,
     runnable,
+    timing_ratio,
 )
 from kbench.params import Param
 from kbench.results import Measurement
@@ -354,13 +354,9 @@ class TrainSpeedup(_ModelKind):
 
     def evaluate(self, claim: ClaimLike, case: Mapping[str, Any], measurements: Sequence[Mapping[str, Any]],
                  peaks: Mapping[str, Any]) -> list[CaseValue]:
-        from kbench.kinds.kernels import _ratio_of_rounds
-
-        method = one_method(measurements)
-        base, cand = by_role(measurements, "baseline", "step_ms"), by_role(measurements, "candidate", "step_ms")
-        details = {"baseline_ms": base["summary"]["median"], "candidate_ms": cand["summary"]["median"],
-                   "method": method}
-        return [CaseValue(case, _ratio_of_rounds(base, cand), details, _host_notes([base, cand]))]
+        value = timing_ratio(case, measurements, "step_ms")
+        value.notes = _host_notes([m for m in measurements if m.get("metric") == "step_ms"])
+        return [value]
 
 
 def _kernel_share(step: Callable[[], object], pattern: re.Pattern[str]) -> float:  # pragma: no mutate block
