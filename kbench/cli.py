@@ -11,12 +11,24 @@ import argparse
 import json
 import signal
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING
 
 from kbench.errors import KbenchError
 
+if TYPE_CHECKING:  # imported for real after the device is chosen (they import Triton)
+    from kbench.results import Result, Verdict
+
 EXIT_USAGE = 2
 EXIT_INTERRUPTED = 130
+
+
+def folder(text: str) -> str:
+    """An argparse type for a folder argument: an empty name would silently mean the current folder."""
+    if not text.strip():
+        raise argparse.ArgumentTypeError("expected a folder name, got an empty string")
+    return text
 
 
 def _add_run(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
@@ -28,7 +40,7 @@ def _add_run(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     p.add_argument("--quick", action="store_true",
                    help="short budgets, fewer rounds, seeds and steps (smoke runs; wider intervals)")
     p.add_argument("--seed", type=int, default=0, help="base seed of every random input (default 0)")
-    p.add_argument("--results", default="results", help="results folder (default: results)")
+    p.add_argument("--results", type=folder, default="results", help="results folder (default: results)")
     p.add_argument("--require-gpu", action="store_true",
                    help="fail (exit 2) instead of running on the CPU; also set by KBENCH_REQUIRE_GPU=1")
     p.add_argument("--no-write", action="store_true", help="print the verdicts but write no result file")
@@ -51,7 +63,7 @@ def _parser() -> argparse.ArgumentParser:
     sub.add_parser("schema", help="print the JSON Schema of suite files (for editors)")
     p = sub.add_parser("merge", help="join result files of one suite and source: shards, or rounds of repeated runs")
     p.add_argument("files", nargs="+", metavar="RESULT")
-    p.add_argument("--results", default="results", help="results folder to write the merged result to")
+    p.add_argument("--results", type=folder, default="results", help="results folder to write the merged result to")
     from kbench.gate_cli import add_gate_parser
     from kbench.report.cli import add_report_parser
 
@@ -76,6 +88,17 @@ def _interrupt(signum: int, frame: object) -> None:
     raise KeyboardInterrupt
 
 
+def _checkpointer(folder: Path, written: list[Path]) -> Callable[[Result, list[Verdict]], None]:
+    """Keeps `folder/.<run>.<pid>.inprogress.json` up to date after each claim; `written` names it."""
+    from kbench import results
+
+    def keep(so_far: Result, pending: list[Verdict]) -> None:
+        written[:] = [results.checkpoint_path(folder, so_far.run_id)]
+        results.write_checkpoint(so_far, pending, written[0])
+
+    return keep
+
+
 def cmd_run(args: argparse.Namespace) -> int:
     from kbench import env
 
@@ -93,18 +116,26 @@ def cmd_run(args: argparse.Namespace) -> int:
     loaded = suite.load(args.suite)
     shard = runner.Shard.parse(args.shard) if args.shard else None
     claims = runner.select_claims(loaded, tuple(args.only), shard)
+    checkpoints: list[Path] = []
+    keep = None
     if not args.no_write:
-        results.check_writable(args.results, loaded.name)  # before measuring: a run that cannot be saved is refused
+        # before measuring: a run that cannot be saved is refused
+        folder = results.check_writable(args.results, loaded.name)
+        for recovered in results.recover_checkpoints(folder):
+            console.say(f"[yellow]a killed run's checkpoint was kept as {console.plain(str(recovered))}[/]")
+        keep = _checkpointer(folder, checkpoints)
     console.say(f"{loaded.name}: {len(claims)} of {len(loaded.claims)} claims from {loaded.path} on {device}")
     # A scheduler's or `timeout`'s SIGTERM stops the run like Ctrl-C: what was measured is kept.
     signal.signal(signal.SIGTERM, _interrupt)
     with console.progress() as update:
         options = runner.RunOptions(device=device, quick=args.quick, only=tuple(args.only), shard=shard,  # type: ignore[arg-type]
-                                    seed=args.seed, progress=update)
+                                    seed=args.seed, progress=update, checkpoint=keep)
         result = runner.run(loaded, options, claims)
     code = 0
     if not args.no_write:
         path, problem = results.write_or_rescue(result, args.results)
+        for checkpoint in checkpoints:  # the real result is written: the checkpoint has served
+            checkpoint.unlink(missing_ok=True)
         if problem:
             console.say(f"[red]could not write to the results folder ({console.plain(problem)}); the result was "
                         f"saved to {console.plain(str(path))} instead[/]")

@@ -37,8 +37,17 @@ def prepare_triton(device: torch.device) -> None:
         os.environ["TRITON_INTERPRET"] = "1"
 
 
+# How Triton (3.x, getenv_bool) reads TRITON_INTERPRET; anything else it silently reads as off.
+_ON, _OFF = ("1", "true", "on", "yes", "y"), ("", "0", "false", "off", "no", "n")
+
+
 def interpreting() -> bool:
-    return os.environ.get("TRITON_INTERPRET", "0") not in ("", "0")
+    """Whether Triton runs kernels in its interpreter, read as Triton reads it."""
+    value = os.environ.get("TRITON_INTERPRET", "").lower()
+    if value not in _ON + _OFF:
+        raise KbenchError(f"TRITON_INTERPRET={os.environ['TRITON_INTERPRET']!r}: expected 1, true, on, yes "
+                          "(the interpreter) or 0, false, off, no, unset (compiled kernels)")
+    return value in _ON
 
 
 def unmet(requires: tuple[str, ...], device: torch.device) -> str | None:

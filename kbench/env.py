@@ -1,8 +1,8 @@
 """The state a result was taken in: device, clocks, library versions, git commit.
 
-Each provider may fail on its own into None; a missing nvidia-smi never stops a run. The fields
-in `IDENTITY` must match for two results to be comparable (the gate refuses otherwise); the rest
-are kept for debugging.
+Each provider may fail on its own into None; a missing nvidia-smi never stops a run.
+`device_identity` says what must match for two runs' timings to be compared (gate, merge); the
+rest is kept for debugging.
 """
 
 from __future__ import annotations
@@ -13,6 +13,7 @@ import re
 import socket
 import subprocess
 import sys
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -20,7 +21,6 @@ import torch
 
 from kbench.errors import KbenchError
 
-IDENTITY = ("gpu", "torch", "triton", "cuda")
 REPO = Path(__file__).resolve().parent.parent
 
 
@@ -103,9 +103,20 @@ def throttled(clock_mhz: int | None, max_mhz: object) -> bool | None:
         return None
 
 
+def cpu_model() -> str:
+    """The processor's marketing name (Linux /proc/cpuinfo), else what platform knows."""
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
 def _gpu(device: torch.device) -> dict[str, Any]:
     if device.type != "cuda":
-        return {"gpu": "cpu", "driver": None, "sm_count": None, "cpu": platform.processor() or platform.machine()}
+        return {"gpu": "cpu", "driver": None, "sm_count": None, "cpu": cpu_model(), "cpu_count": os.cpu_count()}
     index = device.index if device.index is not None else torch.cuda.current_device()
     props = torch.cuda.get_device_properties(index)
     smi = _run(["nvidia-smi", "-i", str(index), "--query-gpu=driver_version,clocks.max.sm",
@@ -113,7 +124,7 @@ def _gpu(device: torch.device) -> dict[str, Any]:
     driver, max_clock = (smi.split(", ") + [None])[:2] if smi else (None, None)
     return {"gpu": props.name, "driver": driver, "sm_count": props.multi_processor_count,
             "sm_clock_max_mhz": max_clock, "gpu_memory_gib": round(props.total_memory / 2**30, 1),
-            "cpu": platform.processor() or platform.machine()}
+            "cpu": cpu_model()}
 
 
 def collect(device: torch.device) -> dict[str, Any]:
@@ -127,6 +138,15 @@ def collect(device: torch.device) -> dict[str, Any]:
     info["argv"] = sys.argv[1:]
     info["sm_clock_mhz_start"] = sm_clock_mhz(device)
     return info
+
+
+def device_identity(env: Mapping[str, Any]) -> str:
+    """What must match for two runs' timings to be compared: the GPU model, or on the CPU the
+    processor model and the number of cores (a CPU name alone, "cpu", says nothing)."""
+    gpu = str(env.get("gpu") or "cpu")
+    if gpu != "cpu":
+        return gpu
+    return f"cpu ({env.get('cpu') or 'unknown processor'}, {env.get('cpu_count') or '?'} cores)"
 
 
 def device_slug(env: dict[str, Any]) -> str:

@@ -5,16 +5,18 @@ Each metric is compared as its measurement declares (schema 2: unit, better dire
 - timing: the per-round medians of each side, a Welch t-test on their logs (p) and the ratio
   candidate/baseline with its t interval. A regression is a change in the worse direction that is
   larger than the tolerance and significant (p < alpha and the whole interval beyond 1). The
-  tolerance is the claim's `max_slowdown` (default 5%) or twice the baseline's own run-to-run
-  spread (sd of its round medians, log scale), whichever is larger: noise the baseline itself
-  shows is never called a regression. Each side needs MIN_ROUNDS rounds; fewer cannot show
-  significance honestly, and the gate refuses to judge (exit 2) and says how many it needs.
+  tolerance is the claim's `max_slowdown` (default 5%) as the baseline recorded it (a candidate
+  cannot loosen its own gate). A change beyond it that is not significant, or not larger than
+  twice the baseline's own run-to-run spread (sd of its round medians, log scale), is `suspect`:
+  neither a pass nor a regression, and the gate cannot judge (exit 2). Each side needs
+  MIN_ROUNDS rounds; fewer cannot show significance honestly, and the gate refuses to judge
+  (exit 2) and says how many it needs.
 - seeds: paired by seed (the same seed is the same input), paired t-test on the logs.
 - exact: compared exactly; a change in the worse direction is a regression.
 
 Also failing: a claim that was `reproduced` and is now anything else, a claim or a metric the
-baseline has and the candidate lacks. Unusable input (an interrupted run, different GPU models
-with nothing device-independent to compare, too few rounds) exits 2, never 0.
+baseline has and the candidate lacks. Unusable input (an interrupted run, different devices
+with nothing device-independent to compare, too few rounds, a suspect change) exits 2, never 0.
 Pure functions over loaded result dictionaries (kbench.results.load validates them).
 """
 
@@ -28,14 +30,16 @@ from typing import Any, Literal
 import numpy as np
 
 from kbench import stats
+from kbench.env import device_identity
 from kbench.errors import KbenchError
 from kbench.results import case_label, subject_label
 
 DEFAULT_THRESHOLD = 0.05
 DEFAULT_ALPHA = 0.01
 MIN_ROUNDS = 3  # per side, for a timing comparison (Welch t with at least 2 df on each side)
-NOISE_MULTIPLE = 2.0  # the tolerance is at least this many baseline round-to-round sds
-Status = Literal["regression", "improvement", "unchanged", "ambiguous", "underpowered", "changed"]
+NOISE_MULTIPLE = 2.0  # a regression must also exceed this many baseline round-to-round sds
+# suspect: worse beyond the tolerance, but not shown to be (cannot judge); ambiguous: the same, better
+Status = Literal["regression", "improvement", "unchanged", "suspect", "ambiguous", "underpowered", "changed"]
 
 
 class GateInputError(KbenchError):
@@ -83,7 +87,8 @@ class GateReport:
 
     @property
     def underpowered(self) -> list[Comparison]:
-        return [c for c in self.comparisons if c.status == "underpowered"]
+        """Comparisons the gate cannot judge: too few rounds or seeds, or a suspect change."""
+        return [c for c in self.comparisons if c.status in ("underpowered", "suspect")]
 
     @property
     def failed(self) -> bool:
@@ -145,10 +150,13 @@ def _worse(ratio: float, better: str) -> float:
     return ratio - 1 if better == "lower" else (1 / ratio - 1 if ratio > 0 else math.inf)
 
 
-def _classify(change: float, significant: bool, interval_beyond: bool, interval_better: bool, tolerance: float
-              ) -> Status:
+def _classify(change: float, significant: bool, interval_beyond: bool, interval_better: bool, tolerance: float,
+              noise: float = 0.0) -> Status:
+    """`change`: how much worse the candidate is (a fraction); `noise`: the baseline's own
+    round-to-round change a regression must exceed too."""
     if change > tolerance:
-        return "regression" if significant and interval_beyond else "ambiguous"
+        shown = significant and interval_beyond and change > noise
+        return "regression" if shown else "suspect"
     if -change > tolerance:
         return "improvement" if significant and interval_better else "ambiguous"
     return "unchanged"
@@ -164,21 +172,37 @@ def _compare_timing(key: Key, b: Mapping[str, Any], c: Mapping[str, Any], claims
     base_value, cand_value = float(np.exp(np.log(br).mean())), float(np.exp(np.log(cr).mean()))
     ratio = cand_value / base_value
     spread = float(np.std(np.log(br), ddof=1)) if br.size > 1 else math.inf
-    tolerance = max(threshold, NOISE_MULTIPLE * spread) if math.isfinite(spread) else threshold
+    noise = math.expm1(NOISE_MULTIPLE * spread) if math.isfinite(spread) else math.inf
     common: dict[str, Any] = dict(claims=claims, metric=key[0], subject=key[1], case=key[2], noise="timing",
                                   baseline=base_value, candidate=cand_value, ratio=ratio)
     if br.size < MIN_ROUNDS or cr.size < MIN_ROUNDS:
-        return Comparison(**common, low=None, high=None, p_value=None, tolerance=tolerance, status="underpowered",
+        return Comparison(**common, low=None, high=None, p_value=None, tolerance=threshold, status="underpowered",
                           reason=f"{br.size} baseline and {cr.size} candidate round(s); the gate needs {MIN_ROUNDS} "
                           "per side to tell a change from run-to-run noise")
     est = stats.unpaired_log_ratio(cr, br)
-    p = est.p_value
-    better = b.get("better", "lower")
+    status, reason = _judge(est, ratio, b.get("better", "lower"), threshold, alpha, noise)
+    return Comparison(**common, low=est.low, high=est.high, p_value=est.p_value, tolerance=threshold, status=status,
+                      reason=reason)
+
+
+def _judge(est: stats.Estimate, ratio: float, better: str, threshold: float, alpha: float, noise: float = 0.0
+           ) -> tuple[Status, str]:
+    """Status of a candidate/baseline ratio with its interval, and why when it is suspect."""
+    significant = est.p_value < alpha
+    if better == "none":  # no better direction (a share, a count): only whether it moved
+        moved = significant and abs(math.log(ratio)) > math.log1p(threshold)
+        return ("changed" if moved else "unchanged"), ""
     low, high = est.low, est.high
     beyond = low is not None and (low > 1 if better == "lower" else high is not None and high < 1)
     better_side = high is not None and (high < 1 if better == "lower" else low is not None and low > 1)
-    status = _classify(_worse(ratio, better), p < alpha, beyond, better_side, tolerance)
-    return Comparison(**common, low=low, high=high, p_value=p, tolerance=tolerance, status=status)
+    change = _worse(ratio, better)
+    status = _classify(change, significant, beyond, better_side, threshold, noise)
+    if status != "suspect":
+        return status, ""
+    if significant and beyond:
+        return status, (f"the baseline's own rounds differ by up to {noise:.0%} (2 sd): a change of {change:.0%} "
+                        "cannot be told from that noise")
+    return status, "not significant (p >= alpha or the interval reaches 1)"
 
 
 def _compare_seeds(key: Key, b: Mapping[str, Any], c: Mapping[str, Any], claims: tuple[str, ...],
@@ -194,13 +218,10 @@ def _compare_seeds(key: Key, b: Mapping[str, Any], c: Mapping[str, Any], claims:
                           "a paired comparison needs 2")
     bv, cv = [bs[s] for s in seeds], [cs[s] for s in seeds]
     est = stats.paired_log_ratio(cv, bv)
-    p = est.p_value
-    better = b.get("better", "lower")
-    beyond = est.low is not None and (est.low > 1 if better == "lower" else est.high < 1)  # type: ignore[operator]
-    better_side = est.high is not None and (est.high < 1 if better == "lower" else est.low > 1)  # type: ignore[operator]
-    status = _classify(_worse(est.value, better), p < alpha, beyond, better_side, threshold)
+    status, reason = _judge(est, est.value, b.get("better", "lower"), threshold, alpha)
     return Comparison(**common, baseline=float(np.exp(np.log(bv).mean())), candidate=float(np.exp(np.log(cv).mean())),
-                      ratio=est.value, low=est.low, high=est.high, p_value=p, tolerance=threshold, status=status)
+                      ratio=est.value, low=est.low, high=est.high, p_value=est.p_value, tolerance=threshold,
+                      status=status, reason=reason)
 
 
 def _compare_exact(key: Key, b: Mapping[str, Any], c: Mapping[str, Any], claims: tuple[str, ...]
@@ -236,11 +257,21 @@ def _check_usable(base: Mapping[str, Any], cand: Mapping[str, Any]) -> tuple[boo
     b_env, c_env = base.get("env", {}), cand.get("env", {})
     notes = [f"{key} differs: {b_env.get(key)} (baseline) vs {c_env.get(key)} (candidate)"
              for key in ("torch", "triton", "cuda", "driver") if b_env.get(key) != c_env.get(key)]
-    if b_env.get("gpu") != c_env.get("gpu"):
-        notes.append(f"different devices ({b_env.get('gpu')} vs {c_env.get('gpu')}): only device-independent "
+    b_dev, c_dev = device_identity(b_env), device_identity(c_env)
+    if b_dev != c_dev:
+        notes.append(f"different devices ({b_dev} vs {c_dev}): only device-independent "
                      "metrics (FLOPs, parameter counts) are compared, and no verdicts")
         return True, notes
     return False, notes
+
+
+def _thresholds(base: Mapping[str, Any], cand: Mapping[str, Any], notes: list[str]) -> Mapping[str, float]:
+    """The baseline's thresholds decide: a candidate that changed its own is noted, not obeyed."""
+    theirs, ours = base.get("thresholds") or {}, cand.get("thresholds") or {}
+    notes += [f"claim {claim}: the candidate records max_slowdown {ours.get(claim)}, the baseline "
+              f"{theirs.get(claim, 'the default')}; the baseline's is used"
+              for claim in sorted(set(theirs) | set(ours)) if theirs.get(claim) != ours.get(claim)]
+    return theirs
 
 
 def compare(base: Mapping[str, Any], cand: Mapping[str, Any], *, default_threshold: float = DEFAULT_THRESHOLD,
@@ -248,8 +279,8 @@ def compare(base: Mapping[str, Any], cand: Mapping[str, Any], *, default_thresho
     """Compare two loaded result files (kbench.results.load)."""
     independent_only, notes = _check_usable(base, cand)
     report = GateReport(str(base.get("_path", base.get("run_id"))), str(cand.get("_path", cand.get("run_id"))),
-                        str(cand.get("env", {}).get("gpu")), notes=notes)
-    thresholds: Mapping[str, float] = {**(base.get("thresholds") or {}), **(cand.get("thresholds") or {})}
+                        device_identity(cand.get("env", {})), notes=notes)
+    thresholds = _thresholds(base, cand, report.notes)
     b_metrics, c_metrics = _metrics(base, independent_only), _metrics(cand, independent_only)
     for key, entries in sorted(b_metrics.items()):
         if key not in c_metrics:
@@ -298,7 +329,8 @@ def markdown(report: GateReport) -> str:  # pragma: no mutate block (presentatio
     lines = [f"## kbench gate: {report.verdict}", "",
              f"Device: **{report.device}**. Baseline `{report.baseline}`, candidate `{report.candidate}`.", "",
              f"{len(report.regressions)} regression(s), {len(report.flips)} verdict flip(s), "
-             f"{len(report.missing)} missing, {count('improvement')} improvement(s), {count('ambiguous')} ambiguous, "
+             f"{len(report.missing)} missing, {count('improvement')} improvement(s), {count('suspect')} suspect, "
+             f"{count('ambiguous')} ambiguous, "
              f"{count('underpowered')} that cannot be judged, {len(report.comparisons)} metric(s) compared.", ""]
     header = ["| subject | case | metric | baseline | candidate | ratio [95% CI] | p | tolerance | status |",
               "|---|---|---|---:|---:|---|---:|---:|---|"]
@@ -310,7 +342,7 @@ def markdown(report: GateReport) -> str:  # pragma: no mutate block (presentatio
     if report.missing:
         lines += ["### Missing from the candidate", "", *(f"- {m}" for m in report.missing), ""]
     if report.underpowered:
-        lines += ["### Cannot judge", "", *(f"- {c.subject} / {c.case} / {c.metric}: {c.reason}"
+        lines += ["### Cannot judge", "", *(f"- {c.subject} / {c.case} / {c.metric} ({c.status}): {c.reason}"
                                             for c in report.underpowered),
                   "", f"Record at least {MIN_ROUNDS} rounds per timing on each side: `kbench run` takes 5 per kernel "
                   "timing and 3 per train step; `kbench merge` joins repeated runs of one commit into more rounds.", ""]

@@ -10,10 +10,12 @@ from kbench.errors import KbenchError
 
 
 def add_gate_parser(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+    from kbench.cli import folder
+
     p = sub.add_parser("gate", help="compare two result files; fail on a significant slowdown")
     p.add_argument("files", nargs="+", metavar="RESULT",
                    help="BASELINE CANDIDATE, or only CANDIDATE to compare with results/baselines/<device>.json")
-    p.add_argument("--baselines", default="results/baselines", help="folder of per-device baselines")
+    p.add_argument("--baselines", type=folder, default="results/baselines", help="folder of per-device baselines")
     p.add_argument("--threshold", type=float, default=gate.DEFAULT_THRESHOLD,
                    help="slowdown that fails when significant, unless a claim sets max_slowdown (default 0.05)")
     p.add_argument("--alpha", type=float, default=gate.DEFAULT_ALPHA, help="significance level (default 0.01)")

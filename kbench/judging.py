@@ -78,6 +78,8 @@ def _combine(values: Sequence[CaseValue], how: str, rule: Rule) -> Estimate:
         return stats.geomean(estimates)
     if how == "mean":
         return stats.mean(estimates)
+    if how.startswith("sampled-"):  # cases that stand for a family of tasks: their spread counts
+        return stats.sampled_mean(estimates, "log" if how == "sampled-geomean" else "linear")
     return stats.worst(estimates, lower_is_worse=bool(rule.lower_is_worse))
 
 

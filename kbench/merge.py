@@ -17,9 +17,10 @@ from typing import Any
 import numpy as np
 
 from kbench import stats
-from kbench.env import device_slug
+from kbench.env import device_identity, device_slug
 from kbench.errors import KbenchError
 from kbench.judging import ClaimInfo, judge
+from kbench.result_schema import measurement_identity
 from kbench.results import Measurement, Result, Verdict, new_run_id, utc_now
 
 
@@ -48,8 +49,23 @@ def _shards(results: Sequence[Mapping[str, Any]]) -> list[str] | None:
     return [str(s) for s in shards]
 
 
-def _identity(m: Mapping[str, Any]) -> str:
-    return json.dumps([m["claim"], m.get("role"), m["metric"], m.get("subject"), m.get("case")], sort_keys=True)
+def _distinct_runs(results: Sequence[Mapping[str, Any]]) -> None:
+    """A file merged with itself (or a copy) would pass its own numbers off as repeated rounds."""
+    seen: dict[str, str] = {}
+    for r in results:
+        name = str(r.get("_path", r["run_id"]))
+        if r["run_id"] in seen:
+            raise MergeError(f"merge: run {r['run_id']} is given twice ({seen[r['run_id']]}, {name}); "
+                             "a copy of a run is not a repeat of it")
+        seen[r["run_id"]] = name
+
+
+def _refuse_copy(m: Mapping[str, Any], seen: list[list[Any]], run: Mapping[str, Any]) -> None:
+    """Two independent runs never time the same samples to the last bit; a copy does."""
+    if m["samples"] in seen:
+        raise MergeError(f"merge: {run.get('_path', run['run_id'])} repeats the samples of {m['metric']} of "
+                         f"{m.get('subject')} (claim {m['claim']}) from an earlier file: a copy, not a new run")
+    seen.append(m["samples"])
 
 
 def _merge_measurements(results: Sequence[Mapping[str, Any]]) -> list[Measurement]:
@@ -57,10 +73,13 @@ def _merge_measurements(results: Sequence[Mapping[str, Any]]) -> list[Measuremen
     other seeds, else kept once (the same seed is the same draw). Exact: must agree."""
     merged: dict[str, dict[str, Any]] = {}
     seeds_used: dict[str, set[int]] = {}
+    timed: dict[str, list[list[Any]]] = {}
     for r in results:
         run_seed = (r.get("plan") or {}).get("seed", 0)
         for m in r["measurements"]:
-            key = _identity(m)
+            key = measurement_identity(m)
+            if m["noise"] == "timing" and m.get("samples"):
+                _refuse_copy(m, timed.setdefault(key, []), r)
             if key not in merged:
                 merged[key] = {**m, "samples": list(m.get("samples") or []), "groups": list(m.get("groups") or [])}
                 seeds_used[key] = {run_seed}
@@ -122,7 +141,8 @@ def merge(results: Sequence[Mapping[str, Any]]) -> Result:
     _same(results, "suite", lambda r: r["suite"])
     _same(results, "suite file (sha256)", lambda r: r.get("suite_sha256"))
     _same(results, "source digest", lambda r: (r.get("provenance") or {}).get("digest"))
-    _same(results, "GPU model", lambda r: r["env"].get("gpu"))
+    _same(results, "device", lambda r: device_identity(r["env"]))
+    _distinct_runs(results)
     shards = _shards(results)
     first = results[0]
     measurements = _merge_measurements(results)

@@ -16,6 +16,8 @@ from typing import Any, Literal, TypeVar
 
 import torch
 
+from kbench.params import Param
+
 Pass = Literal["fwd", "bwd", "fwd+bwd"]
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -81,7 +83,7 @@ class ModelFamily:
     # (implementation of `plugs` or None, **architecture keywords) -> an nn.Module taking `input_shape` batches
     build: Callable[..., torch.nn.Module]
     presets: Mapping[str, Mapping[str, Any]]  # size name -> architecture keywords
-    arch_keys: Mapping[str, type]  # the keywords `build` takes, with their types
+    arch_keys: Mapping[str, Param]  # the keywords `build` takes, typed and bounded (suite files are read through them)
     # architecture keywords -> (channels, height, width) of one input image
     input_shape: Callable[[Mapping[str, Any]], tuple[int, ...]]
     plugs: str | None = None  # the operation whose implementation the model takes, if any

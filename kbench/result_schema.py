@@ -58,7 +58,8 @@ TOP_OPTIONAL: dict[str, tuple[Check, str]] = {
     "shard": (_opt(_str), "a string or null"), "plan": (_dict, "an object"), "peaks": (_dict, "an object"),
     "provenance": (_dict, "an object"), "interrupted": (_bool, "true or false"),
     "finished": (_opt(_str), "a string or null"), "nonfinite": (_list_of(_str), "a list of strings"),
-    "thresholds": (lambda v: isinstance(v, dict) and all(_number(x) for x in v.values()), "an object of numbers"),
+    "thresholds": (lambda v: isinstance(v, dict) and all(_number(x) and 0 < x < 1 for x in v.values()),
+                   "an object of slowdown fractions between 0 and 1"),
 }
 MEASUREMENT: dict[str, tuple[Check, str]] = {
     "claim": (_str, "a string"), "case": (_dict, "an object"), "subject": (_dict, "an object"),
@@ -91,6 +92,12 @@ def _fields(data: Mapping[str, Any], spec: Mapping[str, tuple[Check, str]], wher
             raise ValueError(f"{where}{key}: expected {expected}, got {str(data[key])[:80]!r}")
 
 
+def measurement_identity(m: Mapping[str, Any]) -> str:
+    """What one measurement is of: claim, side, metric, implementation, case (at most one per file)."""
+    return json.dumps([m["claim"], m.get("role"), m["metric"], m.get("subject"), m.get("case")], sort_keys=True,
+                      default=str)
+
+
 def validate(data: Any) -> None:
     """Raise ValueError naming the first field that is not what readers expect."""
     if not isinstance(data, dict):
@@ -114,10 +121,15 @@ def validate(data: Any) -> None:
         if v["claim"] in claims:
             raise ValueError(f"verdicts[{i}].claim: {v['claim']!r} appears twice")
         claims.add(v["claim"])
+    identities: dict[str, int] = {}
     for i, m in enumerate(data["measurements"]):
         if not isinstance(m, dict):
             raise ValueError(f"measurements[{i}]: expected an object")
         _fields(m, MEASUREMENT, f"measurements[{i}].", True)
+        first = identities.setdefault(measurement_identity(m), i)
+        if first != i:
+            raise ValueError(f"measurements[{i}]: measures what measurements[{first}] measures (claim, role, metric, "
+                             "subject and case): a file holds one measurement of each")
         _check_samples(m, f"measurements[{i}]")
         if m["claim"] not in claims:
             raise ValueError(f"measurements[{i}].claim: {m['claim']!r} has no verdict in the file")
@@ -136,6 +148,8 @@ def _check_samples(m: dict[str, Any], where: str) -> None:
         raise ValueError(f"{where}.samples: an ok measurement needs finite samples")
     if m["noise"] == "timing" and any(s is not None and s <= 0 for s in samples):
         raise ValueError(f"{where}.samples: a time must be positive")
+    if any(s is not None and s != 0 and not 1e-100 <= abs(s) <= 1e100 for s in samples):
+        raise ValueError(f"{where}.samples: values beyond 1e100 or below 1e-100 in size are not measurements")
 
 
 def read(path: str | Path) -> dict[str, Any]:
@@ -171,18 +185,30 @@ def read(path: str | Path) -> dict[str, Any]:
 
 V1_METRICS: dict[str, tuple[str, str, str]] = {  # metric -> (unit, better, noise)
     "time_ms": ("ms", "lower", "timing"), "step_ms": ("ms", "lower", "timing"), "flops": ("FLOPs", "none", "exact"),
-    "bitwise_equal": ("share", "higher", "exact"), "share": ("share", "none", "seeds"),
+    "bitwise_equal": ("share", "higher", "exact"), "share": ("share", "none", "timing"),
 }
 PAIR_KINDS = ("speedup", "train-speedup", "error-ratio", "flops-ratio")
 
 
-def parse_rule_text(text: str) -> dict[str, Any]:
-    """'>= 61.5', '<= 1e-06', '>= 0.95 and <= 1.05' (schema 1's stored rules) as rule data."""
+_BOUND = r"([<>]=)\s*([-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?)"
+_RULE_TEXT = re.compile(rf"\s*{_BOUND}\s*(?:and\s+{_BOUND}\s*)?")
+
+
+def parse_rule_text(text: Any) -> dict[str, Any]:
+    """'>= 61.5', '<= 1e-06', '>= 0.95 and <= 1.05' (schema 1's stored rules) as rule data;
+    anything else (an 'or', two lower bounds, an empty range) is refused, not guessed at."""
+    match = _RULE_TEXT.fullmatch(text) if isinstance(text, str) else None
+    if match is None:
+        raise ValueError(f"rule: {str(text)[:60]!r} is not '>= N', '<= N' or '>= N and <= M'")
     rule: dict[str, Any] = {"at_least": None, "at_most": None, "of_paper": False, "text": text}
-    for sign, number in re.findall(r"([<>]=)\s*([-+0-9.eE]+)", text):
-        rule["at_least" if sign == ">=" else "at_most"] = float(number)
-    if rule["at_least"] is None and rule["at_most"] is None:
-        raise ValueError(f"rule {text!r} is not 'at least' or 'at most' a number")
+    bounds = [(match[1], match[2])] + ([(match[3], match[4])] if match[3] else [])
+    for sign, number in bounds:
+        key = "at_least" if sign == ">=" else "at_most"
+        if rule[key] is not None:
+            raise ValueError(f"rule: {text!r} bounds the same side twice")
+        rule[key] = float(number)
+    if rule["at_least"] is not None and rule["at_most"] is not None and rule["at_least"] > rule["at_most"]:
+        raise ValueError(f"rule: {text!r} is an empty range")
     return rule
 
 
@@ -219,19 +245,43 @@ def migrate_v1(data: dict[str, Any]) -> dict[str, Any]:
     out["measurements"] = [_migrate_measurement(m) for m in data["measurements"]]
     _assign_roles(out["measurements"], kinds)
     verdicts = []
-    for v in data["verdicts"]:
-        rule = parse_rule_text(str(v["rule"]))
+    for i, v in enumerate(data["verdicts"]):
+        if not isinstance(v, dict) or "rule" not in v:
+            raise ValueError(f"verdicts[{i}].rule: missing (schema 1 stores the rule as text, e.g. '>= 2')")
+        try:
+            rule = parse_rule_text(v["rule"])
+        except ValueError as exc:
+            raise ValueError(f"verdicts[{i}].{exc}") from None
         old = f"schema 1 verdict: {v['verdict']}" + (f" ({v['measured']:.4g}, within-run interval "
                                                        f"[{v['interval'][0]:.4g}, {v['interval'][1]:.4g}])"
                                                        if _number(v.get("measured")) and v.get("interval") else "")
         ms = [m for m in out["measurements"] if m["claim"] == v["claim"] and m.get("status") == "ok"]
-        if not ms or v["kind"] not in KINDS:
-            verdicts.append({**v, "rule": rule, "combine": "", "unit": "", "n": 0, "notes": [old]})
+        kept = v["verdict"] in ("error", "skipped")  # a wrong implementation stays wrong; a skip has no evidence
+        if kept or not ms or v["kind"] not in KINDS:
+            why = ("" if kept else f"kind {v['kind']!r} is unknown to this kbench" if v["kind"] not in KINDS
+                   else "no usable measurements in the file")
+            verdicts.append({**v, "rule": rule, "combine": "", "unit": "", "n": 0, "notes": [old],
+                             **({} if kept else {"verdict": "inconclusive", "measured": None, "interval": None,
+                                                 "ratio_to_paper": None, "per_case": [],
+                                                 "reason": f"schema 1 file re-judged: {why}"})})
             continue
         info = ClaimInfo(v["claim"], v["kind"], Rule.from_dict(rule), v.get("quote", ""), v.get("paper_value"),
                          KINDS[v["kind"]].combine)
         new = judge(info, ms, data.get("peaks") or {})
+        if v["kind"] in PAIR_KINDS:
+            _agrees(v, new.measured, i)
         new.notes.append(old)
         verdicts.append(dataclasses.asdict(new))
     out["verdicts"] = verdicts
     return out
+
+
+def _agrees(old: Mapping[str, Any], measured: float | None, i: int) -> None:
+    """Schema 1 assigns a pair's sides by order: a file whose stored value its own samples, read that
+    way, do not give (off by more than 2x, e.g. the inverse) has been edited, and is refused."""
+    before = float(old["measured"]) if _number(old.get("measured")) else None
+    if before is None or measured is None or before <= 0 or measured <= 0:
+        return
+    if abs(math.log(measured / before)) > math.log(2):
+        raise ValueError(f"verdicts[{i}].measured: {before:.4g} stored, but the file's samples give {measured:.4g} "
+                         "(sides in the wrong order? edited by hand?)")

@@ -169,14 +169,7 @@ def _clean_stale_temporaries(folder: Path, max_age_s: float = 3600.0) -> None:
     that no longer exist, or older than an hour."""
     for tmp in folder.glob(".*.tmp"):
         parts = tmp.name.rsplit(".", 2)
-        try:
-            pid = int(parts[-2])
-            os.kill(pid, 0)
-            alive = True
-        except (ValueError, IndexError, ProcessLookupError):
-            alive = False
-        except PermissionError:
-            alive = True
+        alive = len(parts) == 3 and _process_alive(parts[-2])
         try:
             if not alive or time.time() - tmp.stat().st_mtime > max_age_s:
                 tmp.unlink()
@@ -184,30 +177,34 @@ def _clean_stale_temporaries(folder: Path, max_age_s: float = 3600.0) -> None:
             pass
 
 
-def _write_new(folder: Path, result: Result) -> Path:
-    """Write under a temporary name, then link to a name that does not exist yet."""
-    text = json.dumps(result.as_dict(), indent=1, allow_nan=False, default=str) + "\n"
-    tmp = folder / f".{result.run_id}.{os.getpid()}.tmp"
-    mode = 0o666 & ~_umask()
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, mode)
+def _dump(doc: Mapping[str, Any]) -> str:
+    return json.dumps(doc, indent=1, allow_nan=False, default=str) + "\n"
+
+
+def _write_synced(path: Path, text: str, exclusive: bool) -> None:
+    flags = os.O_WRONLY | os.O_CREAT | (os.O_EXCL if exclusive else os.O_TRUNC)
+    fd = os.open(path, flags, 0o666 & ~_umask())
+    with os.fdopen(fd, "w", encoding="utf-8") as fh:
+        fh.write(text)
+        fh.flush()
+        os.fsync(fh.fileno())
+
+
+def _write_new(folder: Path, doc: dict[str, Any]) -> Path:
+    """Write `doc` under a temporary name, then link it to a name that does not exist yet: its
+    run id, or `<run id>-2` and on when taken (the document's run_id then says so)."""
+    base = str(doc["run_id"])
+    tmp = folder / f".{base}.{os.getpid()}.tmp"
+    _write_synced(tmp, _dump(doc), exclusive=True)
     try:
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            fh.write(text)
-            fh.flush()
-            os.fsync(fh.fileno())
-        base = result.run_id
         for attempt in range(1, 100):
-            final = folder / f"{result.run_id}.json"
+            final = folder / f"{doc['run_id']}.json"
             try:
                 os.link(tmp, final)  # atomic, and fails if `final` exists
                 return final
             except FileExistsError:  # never overwrite: take the next free name, and say so inside
-                result.run_id = f"{base}-{attempt + 1}"
-                text = json.dumps(result.as_dict(), indent=1, allow_nan=False, default=str) + "\n"
-                with open(tmp, "w", encoding="utf-8") as fh:
-                    fh.write(text)
-                    fh.flush()
-                    os.fsync(fh.fileno())
+                doc["run_id"] = f"{base}-{attempt + 1}"
+                _write_synced(tmp, _dump(doc), exclusive=False)
         raise ResultError(f"{folder}: no free name for run {base}")
     finally:
         try:
@@ -229,7 +226,10 @@ def write(result: Result, results_dir: str | Path) -> Path:
     folder = Path(results_dir) / safe_name(result.suite, "suite id")
     folder.mkdir(parents=True, exist_ok=True)
     _clean_stale_temporaries(folder)
-    return _write_new(folder, result)
+    doc = result.as_dict()
+    path = _write_new(folder, doc)
+    result.run_id = doc["run_id"]
+    return path
 
 
 FALLBACK_DIR = "kbench-unsaved"
@@ -248,6 +248,53 @@ def write_or_rescue(result: Result, results_dir: str | Path) -> tuple[Path, str 
         except (OSError, ResultError):
             continue
     raise ResultError(f"could not write the result anywhere ({problem}); nothing was saved")
+
+
+# --------------------------------------------------------------------------------------------
+# Checkpoints: a run killed without a chance to write (SIGKILL, the OOM killer, a lost node)
+# still leaves its finished claims behind
+
+
+def checkpoint_path(folder: Path, run_id: str) -> Path:
+    """`.<run id>.<pid>.inprogress.json`: hidden, and the pid tells a live run from a dead one."""
+    return folder / f".{safe_name(run_id, 'run id')}.{os.getpid()}.inprogress.json"
+
+
+def write_checkpoint(result: Result, pending: list[Verdict], path: Path) -> None:
+    """The run so far as a complete result file, marked interrupted, with `pending` (the claims
+    not finished, as skipped verdicts): replaced atomically after every claim, promoted to a result
+    file by `recover_checkpoints` if the process dies, removed once the real result is written."""
+    doc = result.as_dict()
+    doc["interrupted"] = True
+    doc["verdicts"] = doc["verdicts"] + [asdict(v) for v in pending]
+    # `.<run>.<pid>.inprogress.<pid>.tmp`: the stale-temporary sweep reads the pid before `.tmp`
+    tmp = path.with_name(path.name.replace(".inprogress.json", f".inprogress.{os.getpid()}.tmp"))
+    _write_synced(tmp, _dump(doc), exclusive=False)
+    os.replace(tmp, path)  # a checkpoint is ours alone to replace
+
+
+def recover_checkpoints(folder: Path) -> list[Path]:
+    """Promote the checkpoints of runs whose process is gone to result files (new names only).
+    A checkpoint that does not validate stays where it is, and is named in the error."""
+    recovered: list[Path] = []
+    for checkpoint in sorted(folder.glob(".*.inprogress.json")):
+        if _process_alive(checkpoint.name.rsplit(".", 3)[-3]):
+            continue
+        doc = load(checkpoint)
+        doc = {k: v for k, v in doc.items() if not k.startswith("_")}
+        recovered.append(_write_new(folder, doc))
+        checkpoint.unlink()
+    return recovered
+
+
+def _process_alive(pid_text: str) -> bool:
+    try:
+        os.kill(int(pid_text), 0)
+    except (ValueError, ProcessLookupError):
+        return False
+    except PermissionError:  # another user's live process
+        return True
+    return True
 
 
 # --------------------------------------------------------------------------------------------
@@ -272,7 +319,7 @@ def load_all(results_dir: str | Path) -> tuple[list[dict[str, Any]], list[str]]:
     found, problems = [], []
     seen: dict[str, Path] = {}
     for path in sorted(root.glob("*/*.json")):
-        if path.parent.name == BASELINES:
+        if path.parent.name == BASELINES or path.name.startswith("."):  # hidden: a run's checkpoint
             continue
         try:
             data = load(path)

@@ -5,7 +5,8 @@ kept whatever happens next. A claim that cannot run here is `skipped` with the r
 implementation fails or computes the wrong answer is `error` with the message, one whose
 measurements cannot support a verdict is `inconclusive` with the reason, and the others are
 judged (kbench.judging). A deterministic slice of the claims (`shard`) can run on its own. Ctrl-C
-stops the run and keeps what was measured (the result is marked `interrupted`).
+stops the run and keeps what was measured (the result is marked `interrupted`); a process killed
+outright keeps the claims it finished through the checkpoint it is handed.
 """
 
 from __future__ import annotations
@@ -38,6 +39,8 @@ PLAN_WHY = ("Each timing is taken in independent rounds (fresh allocation, warm-
             "seconds. Seeded errors use one value per seed the same way. One round gives no interval, and no verdict "
             "beyond inconclusive.")
 
+KILLED = "the run stopped (its process was killed) before this claim finished"
+
 
 @dataclass(frozen=True)
 class Shard:
@@ -67,6 +70,9 @@ class RunOptions:
     shard: Shard | None = None
     seed: int = 0
     progress: Callable[[str], None] = field(default=lambda message: None)
+    # called after every claim with the result so far and the claims still to run (as skipped
+    # verdicts): the CLI keeps a checkpoint file, so a killed process loses one claim at most
+    checkpoint: Callable[[Result, list[Verdict]], None] | None = None
 
 
 def select_claims(suite: Suite, only: tuple[str, ...], shard: Shard | None) -> list[Claim]:
@@ -187,6 +193,8 @@ def run(suite: Suite, options: RunOptions, claims: list[Claim] | None = None) ->
             result.verdicts.append(verdict)
             result.measurements += ctx.recorded
             done.add(claim.id)
+            if options.checkpoint is not None:
+                options.checkpoint(result, [_unjudged(c, "skipped", KILLED) for c in claims if c.id not in done])
             if options.device.type == "cuda":
                 torch.cuda.empty_cache()
     except KeyboardInterrupt:

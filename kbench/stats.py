@@ -137,7 +137,7 @@ class Estimate:
         back = math.exp if scale == "log" else (lambda v: v)
         if se is None or df is None or not df > 0:
             return cls(back(center), None, None, scale, None, None, n)
-        half = float(sps.t.ppf(0.5 + CONFIDENCE / 2, df)) * se if se > 0 else 0.0
+        half = _half_width(se, df) if se > 0 else 0.0
         return cls(back(center), back(center - half), back(center + half), scale, se, df, n)
 
     @property
@@ -182,6 +182,22 @@ def _welch(parts: Sequence[tuple[float, float | None]]) -> tuple[float, float]:
     return math.sqrt(var), (var**2 / denom if denom else math.inf)
 
 
+def add_noise(est: Estimate, se: float, df: float) -> Estimate:
+    """`est` with an independent noise source of standard error `se` (`df` degrees of freedom) added
+    to its own (Welch-Satterthwaite): a seed interval widened by the test set's sampling noise."""
+    if est.se is None or est.df is None:
+        return est
+    total, total_df = _welch(((est.se, est.df), (se, df)))
+    return Estimate._build(est.center, total, total_df, est.scale, est.n)
+
+
+def clipped(est: Estimate, low: float, high: float) -> Estimate:
+    """`est` with its interval kept inside what the quantity can be (an accuracy difference: [-1, 1])."""
+    if not est.has_interval:
+        return est
+    return replace(est, low=min(max(float(est.low), low), high), high=max(min(float(est.high), high), low))  # type: ignore[arg-type]
+
+
 def geomean(estimates: Sequence[Estimate]) -> Estimate:
     """Geometric mean of positive per-case estimates; its interval combines every case's."""
     return _mean_of(estimates, "log")
@@ -205,6 +221,27 @@ def _mean_of(estimates: Sequence[Estimate], scale: str) -> Estimate:
         return Estimate._build(center, None, None, scale, n)
     se, df = _welch([(float(e.se) / k, e.df) for e in estimates])  # type: ignore[arg-type]
     return Estimate._build(center, se, df, scale, n)
+
+
+def sampled_mean(estimates: Sequence[Estimate], scale: str) -> Estimate:
+    """Mean over cases that stand for a family (tasks drawn from "symbolic regression"): the
+    interval must cover the spread between the cases too, so it is the wider of the Student t
+    interval across the case values (k - 1 df) and the one from the cases' own errors."""
+    within = _mean_of(estimates, scale)
+    k = len(estimates)
+    if k < 2:
+        return within
+    centers = np.array([math.log(e.value) if scale == "log" else e.value for e in estimates])
+    across_se, across_df = float(np.std(centers, ddof=1) / math.sqrt(k)), float(k - 1)
+    if within.se is None or within.df is None:
+        return Estimate._build(within.center, across_se, across_df, scale, within.n)
+    if _half_width(across_se, across_df) <= _half_width(within.se, within.df):
+        return within
+    return Estimate._build(within.center, across_se, across_df, scale, within.n)
+
+
+def _half_width(se: float, df: float) -> float:
+    return float(sps.t.ppf(0.5 + CONFIDENCE / 2, df)) * se
 
 
 def worst(estimates: Sequence[Estimate], lower_is_worse: bool) -> Estimate:

@@ -27,7 +27,7 @@ from kbench.verdicts import Rule
 
 SCHEMA_VERSION = 2
 REQUIREMENTS = ("cuda", "triton", "nvcc")
-COMBINES = ("geomean", "mean", "worst", "each")
+COMBINES = ("geomean", "mean", "sampled-geomean", "sampled-mean", "worst", "each")
 ID_PATTERN = r"(?!.*\.\.)[A-Za-z0-9][A-Za-z0-9._-]{0,127}"  # also a folder or file name: no '..'
 MAX_ELEMENTS = 2**30  # a kernel case's elements: beyond this no device here holds its float64 reference
 
@@ -238,10 +238,10 @@ def parse(text: str, path: str) -> Suite:
         raise SuiteError(path, "claims", "at least one [[claims]] table")
     claims = tuple(_parse_claim(c, path, f"claims[{i}]") for i, c in enumerate(raw_claims))
     seen: set[str] = set()
-    for i, c in enumerate(claims):
-        if c.id in seen:
-            raise SuiteError(path, f"claims[{i}].id", "a claim id used once in the file", c.id)
-        seen.add(c.id)
+    for i, c in enumerate(claims):  # ids differing only in case would collide in file names and filters
+        if c.id.casefold() in seen:
+            raise SuiteError(path, f"claims[{i}].id", "a claim id used once in the file (letter case aside)", c.id)
+        seen.add(c.id.casefold())
     return Suite(path, paper, claims, hashlib.sha256(text.encode()).hexdigest())
 
 
@@ -302,7 +302,7 @@ def load(path: str | Path) -> Suite:
     if p.exists() and not p.is_file():
         raise SuiteError(str(path), "", "a regular file", "a folder, a pipe or a device")
     try:
-        text = p.read_bytes().decode("utf-8")
+        text = p.read_bytes().decode("utf-8-sig")  # a byte-order mark (some Windows editors) is not TOML
     except OSError as exc:
         raise SuiteError(str(path), "", "a readable suite file", exc.strerror) from None
     except UnicodeDecodeError as exc:

@@ -79,15 +79,23 @@ def fit(model: nn.Module, data: Prepared, config: TrainConfig, seed: int) -> nn.
 
 
 @torch.no_grad()
-def score(model: nn.Module, data: Prepared, split: str) -> float:
-    """Accuracy (classification) or root mean square error in the target's units (regression)."""
+def per_example(model: nn.Module, data: Prepared, split: str) -> np.ndarray:
+    """Each example's outcome: 1.0 if classified right, else 0.0 (classification), or its squared
+    error in the target's units (regression)."""
     x, y = getattr(data, split)
     model.eval()
     out = torch.cat([model(x[i:i + 1024]) for i in range(0, len(y), 1024)])
     if data.kind == "classification":
-        return float((out.argmax(dim=1) == y).float().mean())
-    rmse = float(torch.sqrt(F.mse_loss(out.reshape(-1), y)))
-    return rmse * data.y_scale if math.isfinite(rmse) else math.inf
+        return np.asarray((out.argmax(dim=1) == y).double().cpu().numpy())
+    return np.asarray(((out.reshape(-1).double() - y.double()) * data.y_scale).square().cpu().numpy())
+
+
+def score(outcomes: np.ndarray, kind: str) -> float:
+    """Accuracy (classification) or root mean square error (regression) of `per_example` outcomes."""
+    if kind == "classification":
+        return float(outcomes.mean())
+    mse = float(outcomes.mean())
+    return math.sqrt(mse) if math.isfinite(mse) else math.inf
 
 
 def describe(config: TrainConfig) -> dict[str, Any]:

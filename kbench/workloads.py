@@ -1,9 +1,10 @@
 """What a kernel timing runs: one implementation, one pass, one case, over rotating input sets.
 
 The timed call reads `live` buffers; before every call `prepare(i)` copies input set i mod K of a
-pool into them, scaled by a factor of its own for call i (1 + (i mod 61 + 1) / 256), so no two
-calls in a row see the same values, whatever a kernel keys a cache on; for a backward timing it
-then runs a fresh forward, so each backward is the one backward of its forward (no graph reuse).
+pool into them, scaled by a factor (1 + (i mod 61 + 1) / 256), and rolls the largest input by
+i // K elements: no two calls of a timing ever see the same values, in any dtype, whatever a
+kernel keys a cache on (a cache that never hits cannot shorten a timing). For a backward timing
+it then runs a fresh forward, so each backward is the one backward of its forward (no graph reuse).
 All of this is outside the timer. Calls return their outputs by name ("y", and the operation's
 gradient names); the timer keeps, for the last calls, the outputs and a copy of the inputs they
 were given (`given()`), which are checked against float64.
@@ -32,6 +33,8 @@ class KernelWorkload:
         self.live: OpInputs = op.make_inputs(case, device, dtype, seeds[0] ^ 0x5EED)
         self.leaves = [t for t in self.live.args if t.requires_grad]
         self.slots = len(self.pool)
+        owners = self.live.owners()
+        self._largest = max(range(len(owners)), key=lambda j: owners[j].numel())
         self.device = device
         self._y: torch.Tensor | None = None
         self._graphs: dict[str, torch.cuda.CUDAGraph] = {}
@@ -39,9 +42,10 @@ class KernelWorkload:
 
     def prepare(self, i: int) -> None:
         scale = 1.0 + (i % 61 + 1) / 256
+        turn = i // self.slots  # how often set i mod K came round: a roll exact in every dtype
         with torch.no_grad():
-            for dst, src in zip(self.live.owners(), self.pool[i % self.slots].owners(), strict=True):
-                dst.copy_(src).mul_(scale)
+            for j, (dst, src) in enumerate(zip(self.live.owners(), self.pool[i % self.slots].owners(), strict=True)):
+                dst.copy_(torch.roll(src, turn) if j == self._largest and turn else src).mul_(scale)
         if self.pass_ == "bwd":
             if self._graphs:
                 self._graphs["fwd"].replay()

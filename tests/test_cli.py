@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import json
+import os
+import signal
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
 
-from kbench import cli
+from kbench import cli, results
 from tests.test_runner import HEAD, claim
 
 
@@ -74,6 +76,28 @@ def test_a_commit_id_from_the_environment_must_look_like_one(monkeypatch) -> Non
     assert env._git() == {"git_commit": "316e0aaf", "git_dirty": False, "git_source": "environment"}
 
 
+@pytest.mark.parametrize("argv", [["run", "suites/flashkat.toml", "--results", ""], ["report", "--out", " "],
+                                  ["merge", "a.json", "--results", ""], ["gate", "a.json", "--baselines", ""]])
+def test_an_empty_folder_name_is_refused(argv: list[str], capsys) -> None:  # type: ignore[no-untyped-def]
+    with pytest.raises(SystemExit) as info:  # argparse: usage line and exit 2, before anything runs
+        cli.main(argv)
+    assert info.value.code == 2 and "expected a folder name" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(("value", "interpreting"), [("1", True), ("TRUE", True), ("yes", True), ("0", False),
+                                                     ("off", False), ("", False), ("abc", None), (" 1", None)])
+def test_triton_interpret_is_read_as_triton_reads_it(monkeypatch, value: str,  # type: ignore[no-untyped-def]
+                                                     interpreting: bool | None) -> None:
+    from kbench import devices
+
+    monkeypatch.setenv("TRITON_INTERPRET", value)
+    if interpreting is None:  # Triton would silently compile: say so instead
+        with pytest.raises(devices.KbenchError, match="TRITON_INTERPRET"):
+            devices.interpreting()
+    else:
+        assert devices.interpreting() is interpreting
+
+
 def test_empty_shard_exits_2(tmp_path: Path, capsys) -> None:  # type: ignore[no-untyped-def]
     suite = tmp_path / "toy.toml"
     suite.write_text(HEAD + claim("a", "good", "good") + claim("b", "good", "good") + claim("c", "good", "good"))
@@ -129,3 +153,54 @@ def test_run_on_cpu_writes_a_result(tmp_path: Path, root: Path) -> None:
     assert verdicts["kat-slower-than-vit"]["verdict"] == "skipped"
     assert "CUDA" in verdicts["kat-slower-than-vit"]["reason"]
     assert cli.main(["verify", str(path)]) == 0
+
+
+KILLER = """
+import os, signal, sys
+from tests.fixtures import toy_scale  # noqa: F401  (registers the toy operation)
+from kbench import cli
+from kbench.kinds import KINDS
+
+speedup, real, calls = KINDS["speedup"], KINDS["speedup"].collect, []
+def collect(claim, ctx):
+    calls.append(claim.id)
+    if len(calls) == 2:
+        os.kill(os.getpid(), signal.SIGKILL)  # no handler, no finally: as the OOM killer does it
+    return real(claim, ctx)
+speedup.collect = collect
+sys.exit(cli.main(["run", sys.argv[1], "--device", "cpu", "--quick", "--results", sys.argv[2]]))
+"""
+
+
+def test_a_killed_run_keeps_its_finished_claims(tmp_path: Path, root: Path, capsys) -> None:  # type: ignore[no-untyped-def]
+    suite = tmp_path / "toy.toml"
+    suite.write_text(HEAD + claim("first", "good", "good") + claim("second", "good", "good")
+                     + claim("third", "good", "good"))
+    killed = subprocess.run([sys.executable, "-c", KILLER, str(suite), str(tmp_path / "r")], cwd=root,
+                            env={**os.environ, "TRITON_INTERPRET": "1"}, capture_output=True, text=True, timeout=300)
+    assert killed.returncode == -signal.SIGKILL, killed.stderr
+    folder = tmp_path / "r" / "toy"
+    (checkpoint,) = folder.glob(".*.inprogress.json")
+    assert not list(folder.glob("[!.]*.json")) and not list(folder.glob("*.tmp"))
+    assert results.load_all(tmp_path / "r") == ([], [])  # a checkpoint is not a result yet
+
+    again = tmp_path / "again.toml"  # the next run into the folder finds it and keeps it
+    again.write_text(HEAD + claim("other", "good", "good"))
+    assert cli.main(["run", str(again), "--device", "cpu", "--quick", "--results", str(tmp_path / "r")]) == 0
+    assert "checkpoint was kept" in capsys.readouterr().err
+    assert not checkpoint.exists() and not list(folder.glob(".*"))
+    runs, problems = results.load_all(tmp_path / "r")
+    assert problems == [] and len(runs) == 2  # the recovered run and the new one
+    files = sorted(folder.glob("*.json"))
+    recovered = next(results.load(f) for f in files if results.load(f)["interrupted"])
+    assert [(v["claim"], v["verdict"] != "skipped") for v in recovered["verdicts"]] == [
+        ("first", True), ("second", False), ("third", False)]
+    assert "killed" in recovered["verdicts"][1]["reason"]
+    assert {m["claim"] for m in recovered["measurements"]} == {"first"}
+
+
+def test_a_finished_run_leaves_no_checkpoint(tmp_path: Path) -> None:
+    suite = tmp_path / "toy.toml"
+    suite.write_text(HEAD + claim("a", "good", "good") + claim("b", "good", "good"))
+    assert cli.main(["run", str(suite), "--device", "cpu", "--quick", "--results", str(tmp_path / "r")]) == 0
+    assert [p.name.startswith(".") for p in (tmp_path / "r" / "toy").iterdir()] == [False]

@@ -82,3 +82,19 @@ def test_tasks_as_hugging_face_datasets() -> None:
     assert set(ds) == {"train", "validation", "test"} and ds["test"].num_rows == len(task.test.y)
     assert ds["train"][0]["y"] == int(task.train.y[0])
     assert np.allclose(ds["train"][0]["x"], task.train.x[0])
+
+
+@pytest.mark.parametrize(("y", "message"), [([0, 1, float("nan"), 1, 0, 1], "NaN"), ([0, 1, 7, 1, 0, 1], "label 7"),
+                                            ([0, 1, 0.5, 1, 0, 1], "label 0.5"), ([0, 1, -1, 1, 0, 1], "label -1")])
+def test_bad_labels_are_refused_naming_the_task(y: list[float], message: str) -> None:
+    x = np.zeros((6, 2))
+    with pytest.raises(data.DataError, match=f"task odd: .*{message}"):
+        data.split("odd", "classification", x, np.array(y), 0, (2,), 2, "test")
+
+
+def test_non_finite_inputs_or_targets_are_refused() -> None:
+    with pytest.raises(data.DataError, match="targets hold NaN"):
+        data.split("odd", "regression", np.zeros((6, 2)), np.array([1, 2, np.inf, 1, 1, 1.0]), 0, (2,), 1, "test")
+    with pytest.raises(data.DataError, match="inputs hold NaN"):
+        data.split("odd", "regression", np.full((6, 2), np.nan), np.ones(6), 0, (2,), 1, "test")
+    assert data.kind_of("symbolic/I.6.20") == "regression" and data.kind_of("wine") == "classification"

@@ -108,10 +108,15 @@ def test_bitwise_share_counts_equal_repeats() -> None:
     assert v.measured == pytest.approx(0.75) and v.verdict == "not-reproduced"
 
 
-def test_time_share_is_the_mean_over_steps() -> None:
-    ms = [seeded("subject", [0.9, 0.8, 0.85], "share")]
+def test_time_share_is_the_mean_over_rounds_of_their_median_step() -> None:
+    ms = [timed("subject", [0.9, 0.8, 0.85], metric="share")]
     v = judge(claim("time-share", Rule(at_least=0.5), combine="worst"), ms, {})
-    assert v.measured == pytest.approx(0.85) and v.verdict == "reproduced"
+    expected = stats.Estimate.from_values([0.9, 0.8, 0.85], "linear")
+    assert v.measured == pytest.approx(0.85) and v.verdict == "reproduced" and v.n == 3
+    assert v.interval == pytest.approx([expected.low, expected.high])
+    one_round = judge(claim("time-share", Rule(at_least=0.5), combine="worst"),
+                      [timed("subject", [0.9], metric="share")], {})
+    assert one_round.verdict == "inconclusive"  # steps of one round carry no run-to-run spread
 
 
 def test_flops_ratio_is_exact() -> None:

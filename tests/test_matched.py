@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 
@@ -118,26 +119,100 @@ def test_matched_accuracy_with_a_budget_records_both_counts(tmp_path: Path) -> N
     assert result.measurements[0].better == "higher"
 
 
-def test_a_regression_task_is_refused_by_matched_accuracy(tmp_path: Path) -> None:
-    (v,) = run(tmp_path, matched("matched-accuracy", LINEAR, DEEP, "symbolic/toy-product",
-                                 "{ at_least = 0.0 }")).verdicts
-    assert v.verdict == "error" and "regression" in (v.reason or "")
-
-
-def test_suite_checks_tasks_and_side_keywords(tmp_path: Path) -> None:
+@pytest.mark.parametrize(("kind", "base", "task", "extra", "field"), [
+    ("matched-accuracy", LINEAR, "imagenet", "", "claims[0].cases[0].task"),
+    ("matched-accuracy", LINEAR, "symbolic/toy-product", "", "claims[0].cases[0].task"),  # regression
+    ("matched-error", LINEAR, "wine", "", "claims[0].cases[0].task"),  # classification
+    ("matched-accuracy", '{ model = "mlp", arch = { wings = 2 } }', "wine", "", "claims[0].baseline.arch.wings"),
+    ("matched-accuracy", '{ model = "kat" }', "digits", "", "claims[0].baseline.impl"),
+    ("matched-accuracy", '{ model = "mlp", impl = "torch_reference" }', "wine", "", "claims[0].baseline.impl"),
+    ("matched-accuracy", '{ model = "mlp", arch = { depth = "two" } }', "wine", "", "claims[0].baseline.arch.depth"),
+    ("matched-accuracy", '{ model = "mlp", arch = { depth = 1.5 } }', "wine", "", "claims[0].baseline.arch.depth"),
+    ("matched-accuracy", '{ model = "mlp", arch = { depth = -1 } }', "wine", "", "claims[0].baseline.arch.depth"),
+    ("matched-accuracy", '{ model = "mlp", arch = { depth = 100000 } }', "wine", "",
+     "claims[0].baseline.arch.depth"),
+    ("matched-accuracy", '{ model = "mlp", arch = { activation = "nope" } }', "wine", "",
+     "claims[0].baseline.arch.activation"),
+    ("matched-accuracy", '{ model = "kan", arch = { grid = -3 } }', "wine", "", "claims[0].baseline.arch.grid"),
+    ("matched-accuracy", '{ model = "kan", arch = { order = 0 } }', "wine", "", "claims[0].baseline.arch.order"),
+    ("matched-accuracy", '{ model = "mlp", size = "huge" }', "wine", "", "claims[0].baseline.size"),
+    ("matched-accuracy", LINEAR, "wine", ", params = 4000000000", "claims[0].cases[0].params"),
+])
+def test_suite_checks_tasks_and_side_keywords(tmp_path: Path, kind: str, base: str, task: str, extra: str,
+                                              field: str) -> None:
     from kbench.errors import SuiteError
 
     path = tmp_path / "s.toml"
-    for body, field in ((matched("matched-accuracy", LINEAR, DEEP, "imagenet", "{ at_least = 0 }"),
-                         "claims[0].cases[0].task"),
-                        (matched("matched-accuracy", '{ model = "mlp", arch = { wings = 2 } }', DEEP, "wine",
-                                 "{ at_least = 0 }"), "claims[0].baseline.arch.wings"),
-                        (matched("matched-accuracy", '{ model = "kat" }', DEEP, "digits", "{ at_least = 0 }"),
-                         "claims[0].baseline.impl")):
-        path.write_text(HEAD + body)
-        with pytest.raises(SuiteError) as info:
-            suite.load(path)
-        assert info.value.field == field
+    path.write_text(HEAD + matched(kind, base, DEEP, task, "{ at_least = 0 }", extra))
+    with pytest.raises(SuiteError) as info:
+        suite.load(path)
+    assert info.value.field == field
+
+
+def test_a_family_that_cannot_take_the_task_is_a_clear_error(tmp_path: Path) -> None:
+    (v,) = run(tmp_path, matched("matched-accuracy", '{ model = "vit", arch = { depth = 1, embed_dim = 24, '
+                                 'num_heads = 3 } }', DEEP, "wine", "{ at_least = 0 }")).verdicts
+    assert v.verdict == "error" and "cannot take task wine" in (v.reason or "")
+
+
+def test_a_diverging_seed_stops_the_claim_and_keeps_what_ran(tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+                                                              ) -> None:
+    from kbench import training
+
+    real, calls = training.per_example, {"test": 0}
+
+    def diverge_on_the_second_test(model: torch.nn.Module, data: training.Prepared, split: str) -> np.ndarray:
+        out = real(model, data, split)
+        if split == "test":
+            calls["test"] += 1
+            if calls["test"] == 3:  # seed 1 of the baseline (sides alternate seed by seed)
+                return np.full_like(out, np.nan)
+        return out
+
+    monkeypatch.setattr(training, "per_example", diverge_on_the_second_test)
+    result = run(tmp_path, matched("matched-accuracy", LINEAR, DEEP, "wine", "{ at_least = -1 }"))
+    (v,) = result.verdicts
+    assert v.verdict == "error" and "seed 1 diverged" in (v.reason or "")
+    assert [(m.role, m.status, len(m.samples or [])) for m in result.measurements] == \
+        [("baseline", "error", 1), ("candidate", "error", 1)]
+
+
+def _side(role: str, scores: list[float], per_example: list[float], metric: str = "accuracy") -> dict:
+    return {"claim": "c", "case": {"task": "t"}, "subject": {"model": role}, "metric": metric, "role": role,
+            "status": "ok", "samples": scores, "groups": list(range(len(scores))), "noise": "seeds",
+            "extra": {"per_example": per_example, "params": 10, "lr": 0.01, "arch": {}}}
+
+
+def _judge(kind: str, ms: list[dict]) -> dict:
+    from kbench.judging import ClaimInfo, judge
+    from kbench.kinds import KINDS
+    from kbench.verdicts import Rule
+
+    return judge(ClaimInfo("c", kind, Rule(at_least=0.0), "q", None, KINDS[kind].combine), ms, {}).per_case[0]
+
+
+def test_accuracy_intervals_hold_the_test_sets_sampling_noise() -> None:
+    base_pe = [1.0] * 30 + [0.0] * 6  # 36 test examples, as wine's test split
+    cand_pe = [1.0] * 32 + [0.0] * 4
+    ms = [_side("baseline", [0.8, 0.81, 0.79], base_pe), _side("candidate", [0.9, 0.91, 0.89], cand_pe)]
+    case = _judge("matched-accuracy", ms)
+    diff = np.array(cand_pe) - np.array(base_pe)
+    assert case["details"]["test_set"] == {"examples": 36, "se": pytest.approx(np.std(diff, ddof=1) / 6)}
+    assert case["value"] == pytest.approx(0.1) and case["interval"][0] < 0.1 - 0.05  # seeds alone: +-0.0
+    alone = _judge("matched-accuracy", [_side("baseline", [0.8, 0.81, 0.79], []),
+                                        _side("candidate", [0.9, 0.91, 0.89], [])])
+    assert alone["interval"] == pytest.approx([0.1, 0.1]) and "test_set" not in alone["details"]
+
+
+def test_rmse_ratio_intervals_hold_the_test_sets_noise_by_the_delta_method() -> None:
+    rng = np.random.default_rng(0)
+    base_pe, cand_pe = rng.exponential(4.0, 50), rng.exponential(1.0, 50)
+    ms = [_side("baseline", [2.0, 2.0], base_pe.tolist(), "rmse"), _side("candidate", [1.0, 1.0], cand_pe.tolist(),
+                                                                          "rmse")]
+    case = _judge("matched-error", ms)
+    u = base_pe / base_pe.mean() - cand_pe / cand_pe.mean()
+    assert case["details"]["test_set"]["se"] == pytest.approx(np.std(u, ddof=1) / (2 * np.sqrt(50)))
+    assert case["value"] == pytest.approx(2.0) and case["interval"][0] < 2.0 < case["interval"][1]
 
 
 def test_variance_ratio_tells_a_preserving_init_from_a_shrinking_one(tmp_path: Path) -> None:

@@ -30,9 +30,22 @@ def test_repeated_runs_become_rounds_of_one_measurement(tmp_path: Path) -> None:
 
 
 def test_the_same_seeds_are_not_counted_twice(tmp_path: Path) -> None:
-    a = make_result(tmp_path / "a", seed=1)
-    merged = merge.merge(_load(a, a))
+    a, b = _load(make_result(tmp_path / "a", seed=1), make_result(tmp_path / "b", seed=2))
+    b["plan"]["seed"] = a["plan"]["seed"]  # another run that drew the same seeds: the same inputs again
+    merged = merge.merge([a, b])
     assert len(next(m for m in merged.measurements if m.noise == "seeds").samples) == 5
+    assert len(next(m for m in merged.measurements if m.noise == "timing").samples) == 200  # rounds do add up
+
+
+def test_a_run_merged_with_itself_or_a_copy_is_refused(tmp_path: Path) -> None:
+    a = make_result(tmp_path / "a", seed=1, rounds=1)
+    with pytest.raises(merge.MergeError, match="given twice"):
+        merge.merge(_load(a, a))
+    copy = json.loads(a.read_text())
+    copy["run_id"] = copy["run_id"][:-6] + "ffffff"  # a renamed copy: same samples to the last bit
+    (tmp_path / "copy.json").write_text(json.dumps(copy))
+    with pytest.raises(merge.MergeError, match="a copy, not a new run"):
+        merge.merge(_load(a, tmp_path / "copy.json"))
 
 
 def test_shards_join_and_say_what_is_missing(tmp_path: Path) -> None:
@@ -43,7 +56,7 @@ def test_shards_join_and_say_what_is_missing(tmp_path: Path) -> None:
 
 
 @pytest.mark.parametrize(("change", "message"), [
-    ({"suite": "other"}, "suite"), ({"device": "cpu"}, "GPU model"), ({"digest": "e" * 64}, "source digest"),
+    ({"suite": "other"}, "suite"), ({"device": "cpu"}, "device"), ({"digest": "e" * 64}, "source digest"),
     ({"shard": "1/2"}, "shards and some are whole"),
 ])
 def test_mismatches_are_refused_with_the_reason(tmp_path: Path, change: dict, message: str) -> None:

@@ -5,11 +5,12 @@ from __future__ import annotations
 import json
 import os
 import stat
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 
-from kbench import results
+from kbench import result_schema, results
 from kbench.errors import ResultError
 
 
@@ -157,6 +158,11 @@ CORRUPTIONS = {
     "inverted interval": lambda d: d["verdicts"][0].update(interval=[5, 1]),
     "created is not a date": lambda d: d.update(created="yesterday"),
     "measurement of no claim": lambda d: d["measurements"][0].update(claim="ghost"),
+    "the same measurement twice": lambda d: d["measurements"].append(dict(d["measurements"][0])),
+    "threshold above 1": lambda d: d.update(thresholds={"c": 100}),
+    "times near the float limit": lambda d: d["measurements"][0].update(samples=[1e308, 1e308]),
+    "a time of 1e-300": lambda d: d["measurements"][0].update(samples=[1.0, 1e-300]),
+    "threshold of zero": lambda d: d.update(thresholds={"c": 0}),
 }
 
 
@@ -266,3 +272,59 @@ def test_committed_results_load_and_schema_1_is_judged_again(root: Path) -> None
 def test_run_ids_do_not_collide() -> None:
     created = results.utc_now()
     assert results.new_run_id(created, "cpu") != results.new_run_id(created, "cpu")
+
+
+V1 = "results/flashkat/20261123T014916Z-nvidia-h100-80gb-hbm3-d7917f.json"
+
+
+def _v1(root: Path, tmp_path: Path, edit: Callable[[dict], object]) -> Path:
+    data = json.loads((root / V1).read_text())
+    edit(data)
+    path = tmp_path / "old.json"
+    path.write_text(json.dumps(data))
+    return path
+
+
+def _verdict(data: dict, claim: str) -> dict:
+    return next(v for v in data["verdicts"] if v["claim"] == claim)
+
+
+def test_schema_1_without_evidence_is_inconclusive_not_kept(root: Path, tmp_path: Path) -> None:
+    def drop(d: dict) -> None:
+        d["measurements"] = [m for m in d["measurements"] if m["claim"] != "flops-parity"]
+        _verdict(d, "coefficient-rounding-error")["kind"] = "no-such-kind"
+
+    loaded = results.load(_v1(root, tmp_path, drop))
+    for claim, why in (("flops-parity", "no usable measurements"), ("coefficient-rounding-error", "unknown")):
+        v = _verdict(loaded, claim)
+        assert v["verdict"] == "inconclusive" and v["interval"] is None and why in v["reason"]
+        assert v["notes"][0].startswith("schema 1 verdict: reproduced")
+    assert _verdict(results.load(root / V1), "flops-parity")["verdict"] == "reproduced"  # the unedited file
+
+
+def test_schema_1_error_stays_an_error(root: Path, tmp_path: Path) -> None:
+    path = _v1(root, tmp_path, lambda d: _verdict(d, "flops-parity").update(verdict="error", reason="wrong output"))
+    v = _verdict(results.load(path), "flops-parity")
+    assert v["verdict"] == "error" and v["reason"] == "wrong output"
+
+
+@pytest.mark.parametrize("rule", [">= 5000 or <= 2000", ">= 5 and <= 2", ">= 1 and >= 2", "about 2", 3])
+def test_schema_1_rules_that_are_not_bounds_are_refused(root: Path, tmp_path: Path, rule: object) -> None:
+    path = _v1(root, tmp_path, lambda d: d["verdicts"][1].update(rule=rule))
+    with pytest.raises(ResultError, match=r"verdicts\[1\]\.rule"):
+        results.load(path)
+
+
+def test_schema_1_rule_text_parses_both_bounds() -> None:
+    rule = result_schema.parse_rule_text(">= 0.95 and <= 1.05")
+    assert (rule["at_least"], rule["at_most"]) == (0.95, 1.05)
+    assert result_schema.parse_rule_text("<= 1e-06")["at_most"] == 1e-6
+
+
+def test_schema_1_sides_in_the_wrong_order_are_refused(root: Path, tmp_path: Path) -> None:
+    def swap(d: dict) -> None:
+        pair = [i for i, m in enumerate(d["measurements"]) if m["claim"] == "kat-slower-than-vit"][:2]
+        d["measurements"][pair[0]], d["measurements"][pair[1]] = d["measurements"][pair[1]], d["measurements"][pair[0]]
+
+    with pytest.raises(ResultError, match="sides in the wrong order"):
+        results.load(_v1(root, tmp_path, swap))

@@ -76,6 +76,20 @@ def test_a_cache_keyed_on_values_never_hits_while_timed(tmp_path: Path) -> None:
     assert toy_scale.MEMO_HITS[0] == before and result.verdicts[0].verdict != "error"
 
 
+@pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16])
+def test_no_two_calls_of_a_timing_read_the_same_inputs(dtype: torch.dtype) -> None:
+    from kbench import registry, workloads
+
+    op = registry.operation("toy_scale")
+    work = workloads.KernelWorkload(op, registry.implementation("toy_scale", "good"), "fwd", {"shape": [4, 8]},
+                                    torch.device("cpu"), dtype, seeds=[1, 2, 3])
+    seen = set()
+    for i in range(3 * 61 * 8):  # far past every period of the set rotation and the scale cycle
+        work.prepare(i)
+        seen.add(b"".join(t.detach().float().numpy().tobytes() for t in work.live.owners()))
+    assert len(seen) == 3 * 61 * 8
+
+
 @pytest.mark.parametrize("cheat", ["caches_by_identity", "stale_by_shape"])
 def test_a_kernel_that_reuses_results_is_caught_by_its_timed_outputs(tmp_path: Path, cheat: str) -> None:
     result = run(tmp_path, claim("cheat", "good", cheat))

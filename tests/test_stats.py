@@ -167,3 +167,26 @@ def test_welch_degrees_of_freedom() -> None:
     with_exact = stats.geomean([stats.Estimate.from_values(a), stats.Estimate.exact(2.0)])
     assert with_exact.df == pytest.approx(2.0)  # the exact part adds no noise and no df
     assert stats.geomean([stats.Estimate.exact(2.0), stats.Estimate.exact(8.0)]).df == math.inf
+
+
+def test_sampled_cases_count_their_spread() -> None:
+    tight_but_apart = [stats.Estimate.from_values(v) for v in ([1.0, 1.01, 0.99], [4.0, 4.04, 3.96], [2.0, 2.02, 1.98])]
+    fixed, sampled = stats.geomean(tight_but_apart), stats.sampled_mean(tight_but_apart, "log")
+    assert sampled.value == pytest.approx(fixed.value) and sampled.df == 2
+    logs = np.log([e.value for e in tight_but_apart])
+    half = sps.t.ppf(0.975, 2) * np.std(logs, ddof=1) / math.sqrt(3)
+    assert sampled.high == pytest.approx(math.exp(logs.mean() + half)) and sampled.low < fixed.low
+    noisy_but_close = [stats.Estimate.from_values(v, "linear") for v in ([0.0, 1.0, -1.0], [0.1, 1.1, -0.9])]
+    assert stats.sampled_mean(noisy_but_close, "linear") == stats.mean(noisy_but_close)  # never narrower
+
+
+def test_added_noise_widens_with_welch_df_and_clipping_bounds_the_interval() -> None:
+    seeds = stats.Estimate.from_values([0.1, 0.1, 0.1, 0.1], "linear")  # no seed-to-seed spread at all
+    assert seeds.low == seeds.high == pytest.approx(0.1)
+    widened = stats.add_noise(seeds, 0.05, 35.0)
+    assert widened.se == pytest.approx(0.05) and widened.df == pytest.approx(35.0)
+    assert widened.high - widened.low == pytest.approx(2 * sps.t.ppf(0.975, 35) * 0.05)
+    wide = stats.Estimate.from_values([-0.9, 0.95], "linear")
+    clipped = stats.clipped(wide, -1.0, 1.0)
+    assert (clipped.low, clipped.high) == (-1.0, 1.0) and clipped.value == wide.value
+    assert stats.add_noise(stats.Estimate.from_values([0.3], "linear"), 0.05, 10).low is None

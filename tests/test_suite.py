@@ -173,6 +173,13 @@ def test_duplicate_claim_ids_are_refused(tmp_path: Path) -> None:
     claim = GOOD[GOOD.index("[[claims]]"):]
     err = _error(tmp_path, GOOD + claim)
     assert err.field == "claims[1].id"
+    shouting = claim.replace('id = "twice-as-fast"', 'id = "Twice-As-Fast"')
+    assert _error(tmp_path, GOOD + shouting).field == "claims[1].id"  # one name on a case-blind disk
+    assert len(_load(tmp_path, GOOD + claim.replace('id = "twice-as-fast"', 'id = "twice"')).claims) == 2
+
+
+def test_a_byte_order_mark_is_not_part_of_the_toml(tmp_path: Path) -> None:
+    assert _load(tmp_path, b"\xef\xbb\xbf" + GOOD.encode()).claims[0].id == "twice-as-fast"
 
 
 MODEL = GOOD[:GOOD.index("[[claims]]")] + """

@@ -74,12 +74,29 @@ def _require(package: str) -> Any:
 def split(name: str, kind: Kind, x: np.ndarray, y: np.ndarray, seed: int, input_shape: tuple[int, ...],
           num_classes: int, source: str) -> Task:
     """Shuffle with `seed` (files may be sorted by label), then cut train / validation / test."""
+    _check_arrays(name, kind, x, y, num_classes)
     order = np.random.default_rng(seed).permutation(len(y))
     x, y = x[order].astype(np.float32), y[order]
     n_train, n_val = int(SPLIT[0] * len(y)), int(SPLIT[1] * len(y))
     parts = (slice(0, n_train), slice(n_train, n_train + n_val), slice(n_train + n_val, len(y)))
     train, val, test = (Split(x[p], y[p]) for p in parts)
     return Task(name, kind, train, val, test, input_shape, num_classes, source)
+
+
+def _check_arrays(name: str, kind: Kind, x: np.ndarray, y: np.ndarray, num_classes: int) -> None:
+    """Inputs finite; labels whole numbers in [0, num_classes), or finite targets: a DataError
+    naming the task, not an index error deep in training."""
+    if len(x) != len(y) or len(y) < 5:
+        raise DataError(f"task {name}: {len(x)} inputs and {len(y)} labels (need the same number, at least 5)")
+    if not np.all(np.isfinite(x)):
+        raise DataError(f"task {name}: the inputs hold NaN or infinity")
+    yf = np.asarray(y, dtype=np.float64)
+    if not np.all(np.isfinite(yf)):
+        raise DataError(f"task {name}: the {'labels' if kind == 'classification' else 'targets'} hold NaN or infinity")
+    if kind == "classification":
+        bad = (yf != np.round(yf)) | (yf < 0) | (yf >= num_classes)
+        if np.any(bad):
+            raise DataError(f"task {name}: label {yf[bad][0]:g} is not a class number in [0, {num_classes})")
 
 
 def _standardise(x: np.ndarray) -> np.ndarray:
@@ -131,6 +148,11 @@ LOADERS: dict[str, Callable[[int], Task]] = {
     "wine": _tabular("load_wine", "wine"),
     "breast_cancer": _tabular("load_breast_cancer", "breast_cancer"),
 }
+
+
+def kind_of(name: str) -> Kind:
+    """What a task is, without loading it: symbolic targets are regression, the rest classification."""
+    return "regression" if name.startswith("symbolic/") else "classification"
 
 
 def names() -> list[str]:

@@ -101,7 +101,7 @@ class Kind:
     side_params: Mapping[str, Param] = {}
     case_params: Mapping[str, Param] = {}
     options: Mapping[str, Param] = {}
-    combine: str = "geomean"  # geomean | mean | worst | each
+    combine: str = "geomean"  # geomean | mean | sampled-geomean | sampled-mean | worst | each
     unit: str = ""
     needs_operation: bool = True  # the claim names an operation under kernels/
     needs_copy_bandwidth: bool = False  # the run measures the copy bandwidth when a claim needs it

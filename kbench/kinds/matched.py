@@ -11,8 +11,13 @@ checked against float64 inside the model before any training.
 
 The verdict compares the sides paired by seed: the candidate's accuracy minus the baseline's
 (matched-accuracy, in accuracy points as a fraction), or the baseline's error over the
-candidate's (matched-error, above 1 when the candidate fits better), with a Student t interval
-over seeds; a difference inside the seed-to-seed noise is `inconclusive`.
+candidate's (matched-error, above 1 when the candidate fits better). Its interval holds two
+kinds of noise: seed to seed (a Student t interval over the paired seeds) and the test set's
+own sampling (the per-example outcomes, averaged over seeds, paired between the sides: a test
+set of 36 examples cannot show a 1% difference however many seeds run). A difference inside
+that noise is `inconclusive`. Several tasks stand for a family ("symbolic regression"), so by
+default their spread counts in the combined interval too (combine = "sampled-mean" /
+"sampled-geomean").
 """
 
 from __future__ import annotations
@@ -26,7 +31,7 @@ import torch
 from kbench import data, registry, stats, training
 from kbench.errors import SuiteError
 from kbench.kinds.base import CaseValue, ClaimLike, Context, Failed, Kind, NotJudged, Skip, by_role
-from kbench.kinds.models import check_model, count_flops, match_width, params_of
+from kbench.kinds.models import check_model, check_side, count_flops, match_width, params_of
 from kbench.params import Param
 from kbench.results import Measurement
 
@@ -37,7 +42,7 @@ SIDE = {"model": Param(str, "a registered model family", required=True),
 CASE = {"task": Param(str, "a kbench.data task: digits, mnist5k, mnist1d, wine, breast_cancer, symbolic/<name>",
                       required=True),
         "params": Param(int, "the parameter budget both sides are matched to (absent: the architectures as given)",
-                        low=10, high=10**10),
+                        low=10, high=10**9),
         "label": Param(str, "how tables name the case"),
         "paper_value": Param(float, "the paper's value for this case (its conditions)", low=-1e300)}
 OPTIONS = {"seeds": Param(int, "training runs per side, paired by seed", default=5, low=2, high=100),
@@ -49,6 +54,21 @@ OPTIONS = {"seeds": Param(int, "training runs per side, paired by seed", default
                               low=0.001, high=0.5)}
 
 
+BYTES_PER_PARAMETER = 16  # float32 weights, gradients and AdamW's two moments
+
+
+class _Diverged(Exception):
+    """A training run whose score is not finite (NaN loss): the claim stops with what it has."""
+
+
+def _memory_bytes(device: torch.device) -> int:
+    if device.type == "cuda":
+        return int(torch.cuda.get_device_properties(device).total_memory)
+    import os
+
+    return int(os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES"))
+
+
 class _Side:
     """One side of a matched comparison on one case: its model, tuning and seed runs."""
 
@@ -56,14 +76,23 @@ class _Side:
         self.subject, self.case, self.ctx, self.claim = subject, case, ctx, claim
         self.family = registry.model_family(subject.model)
         self.size = subject.fields.get("size") or self.family.sizes[0]
-        arch = self.family.for_task(self.family.arch(self.size, subject.fields.get("arch")), task.input_shape,
-                                    task.num_classes)
-        self.params = params_of(self.family, self.size, arch)
+        try:
+            arch = self.family.for_task(self.family.arch(self.size, subject.fields.get("arch")), task.input_shape,
+                                        task.num_classes)
+            self.params = params_of(self.family, self.size, arch)
+        except (ValueError, TypeError, RuntimeError, AssertionError) as exc:
+            raise Failed(f"{subject.label}: model family {self.family.name!r} cannot take task {task.name} "
+                         f"(inputs {task.input_shape}): {exc}") from None
         if "params" in case:
             arch, self.params = match_width(self.family, self.size, arch, int(case["params"]),
                                             float(claim.options["tolerance"]))
+        if self.params * BYTES_PER_PARAMETER > _memory_bytes(ctx.device) // 2:
+            raise Failed(f"{subject.label}: {self.params} parameters need about "
+                         f"{self.params * BYTES_PER_PARAMETER / 2**30:.1f} GiB to train, more than half the "
+                         f"{ctx.device.type} memory here")
         self.arch = arch
         self.scores: list[float] = []
+        self.outcomes: list[np.ndarray] = []  # per test example, per seed (kbench.training.per_example)
         self.tuning: dict[str, float] = {}
         self.lr = 0.0
 
@@ -79,13 +108,23 @@ class _Side:
         for lr in self.claim.options["lr_grid"]:
             self.ctx.progress(f"{self.subject.label} {self.case.get('task')}: tuning, learning rate {lr:g}")
             model = training.fit(self.model(10_000), prepared, self.config(lr), seed=10_000)
-            self.tuning[f"{lr:g}"] = training.score(model, prepared, "val")
+            self.tuning[f"{lr:g}"] = training.score(training.per_example(model, prepared, "val"), prepared.kind)
+        finite = {lr: v for lr, v in self.tuning.items() if np.isfinite(v)}
+        if not finite:
+            raise Failed(f"{self.subject.label} {self.case.get('task')}: training diverged at every learning rate "
+                         f"of the grid ({', '.join(self.tuning)})")
         pick = max if better == "higher" else min
-        self.lr = float(pick(self.tuning.items(), key=lambda kv: kv[1])[0])
+        self.lr = float(pick(finite.items(), key=lambda kv: kv[1])[0])
 
     def run_seed(self, prepared: training.Prepared, seed: int) -> None:
         model = training.fit(self.model(seed), prepared, self.config(self.lr), seed=seed)
-        self.scores.append(training.score(model, prepared, "test"))
+        outcomes = training.per_example(model, prepared, "test")
+        value = training.score(outcomes, prepared.kind)
+        if not np.isfinite(value):
+            raise _Diverged(f"{self.subject.label} {self.case.get('task')}: seed {seed} diverged at learning rate "
+                            f"{self.lr:g} (test score {value})")
+        self.scores.append(value)
+        self.outcomes.append(outcomes)
 
     def measurement(self, task: data.Task, metric: str, better: str) -> Measurement:
         flops = count_flops(_meta(self.family, self.size, self.arch), self.family.input_shape(self.arch))
@@ -97,7 +136,10 @@ class _Side:
             summary=stats.summarize(self.scores, seeds).as_dict(),
             extra={"params": self.params, "flops": flops, "arch": self.arch, "size": self.size, "lr": self.lr,
                    "tuning": self.tuning, "training": training.describe(self.config(self.lr)),
-                   "budget": self.case.get("params"), "data": task.describe()})
+                   "budget": self.case.get("params"), "data": task.describe(),
+                   # each test example's outcome, averaged over the seeds: the test set's sampling noise
+                   "per_example": [round(float(v), 6) for v in np.mean(self.outcomes, axis=0)] if self.outcomes
+                   else []})
 
 
 def _meta(family: registry.ModelFamily, size: str, arch: Mapping[str, Any]) -> torch.nn.Module:
@@ -116,33 +158,16 @@ class _Matched(Kind):
     metric, better = "accuracy", "higher"
 
     def check_references(self, claim: Any, path: str, where: str) -> None:
-        families = registry.model_families()
         for role in self.sides:
-            subject = claim.side(role)
-            if subject.model not in families:
-                raise SuiteError(path, f"{where}.{role}.model", f"a model family ({', '.join(sorted(families))})",
-                                 subject.model)
-            family = families[subject.model]
-            if family.plugs is not None:
-                from kbench.suite import check_impl
-
-                if subject.impl is None:
-                    raise SuiteError(path, f"{where}.{role}.impl",
-                                     f"the implementation of {family.plugs!r} that {family.name!r} uses")
-                check_impl(path, f"{where}.{role}.impl", family.plugs, subject.impl)
-            size = subject.fields.get("size")
-            if size is not None and size not in family.presets:
-                raise SuiteError(path, f"{where}.{role}.size", f"a size of {family.name} ({', '.join(family.sizes)})",
-                                 size)
-            for name in subject.fields.get("arch") or {}:
-                if name not in family.arch_keys:
-                    raise SuiteError(path, f"{where}.{role}.arch.{name}",
-                                     f"an architecture keyword of {family.name} ({', '.join(family.arch_keys)})")
+            check_side(claim.side(role), path, f"{where}.{role}")
         for key, cases in (("cases", claim.cases), ("cpu_cases", claim.cpu_cases or ())):
             for i, case in enumerate(cases):
                 if case["task"] not in data.names():
                     raise SuiteError(path, f"{where}.{key}[{i}].task", f"a task ({', '.join(data.names())})",
                                      case["task"])
+                if data.kind_of(case["task"]) != self.task_kind:
+                    raise SuiteError(path, f"{where}.{key}[{i}].task", f"a {self.task_kind} task for {self.name} "
+                                     f"({case['task']} is {data.kind_of(case['task'])})", case["task"])
 
     def collect(self, claim: Any, ctx: Context) -> None:
         for case in claim.cases_for(ctx.device.type):
@@ -168,12 +193,15 @@ class _Matched(Kind):
                 for side in sides:
                     ctx.progress(f"{side.subject.label} {task.name}: seed {seed + 1}/{seeds}")
                     side.run_seed(prepared, seed)
-        except KeyboardInterrupt:
+        except (KeyboardInterrupt, _Diverged) as stop:  # keep the seeds run so far, marked, then stop
+            status, why = (("skipped", "interrupted") if isinstance(stop, KeyboardInterrupt) else ("error", str(stop)))
             for role, side in zip(self.sides, sides, strict=True):
                 if side.scores:
                     m = side.measurement(task, self.metric, self.better)
-                    m.status, m.reason = "skipped", f"interrupted after {len(side.scores)} seed(s)"
+                    m.status, m.reason = status, f"{why} after {len(side.scores)} seed(s)"  # type: ignore[assignment]
                     ctx.record(m, role)
+            if isinstance(stop, _Diverged):
+                raise Failed(str(stop)) from None
             raise
         for role, side in zip(self.sides, sides, strict=True):
             ctx.record(side.measurement(task, self.metric, self.better), role)
@@ -198,29 +226,57 @@ class _Matched(Kind):
         return {"baseline": side(base, b), "candidate": side(cand, c), "seeds": len(b)}
 
 
+def _per_example(base: Mapping[str, Any], cand: Mapping[str, Any]) -> tuple[np.ndarray, np.ndarray] | None:
+    """The sides' per-example outcomes (averaged over seeds), when both recorded them for one test set."""
+    b, c = (np.asarray(m["extra"].get("per_example") or [], dtype=np.float64) for m in (base, cand))
+    return (b, c) if b.size > 1 and b.size == c.size else None
+
+
+def _with_test_noise(seeds: stats.Estimate, se: float, n: int, details: dict[str, Any]) -> stats.Estimate:
+    details["test_set"] = {"examples": n, "se": se}
+    return stats.add_noise(seeds, se, float(n - 1))
+
+
 class MatchedAccuracy(_Matched):
     name = "matched-accuracy"
     description = "test accuracy of candidate minus baseline at matched parameters, equal tuning, paired by seed"
-    combine = "mean"
+    combine = "sampled-mean"
     unit = "accuracy difference"
 
     def evaluate(self, claim: ClaimLike, case: Mapping[str, Any], measurements: Sequence[Mapping[str, Any]],
                  peaks: Mapping[str, Any]) -> list[CaseValue]:
+        """Seed-paired differences, widened by the test set's sampling noise (the per-example
+        differences of the seed-averaged outcomes), and kept inside [-1, 1]."""
         b, c, base, cand = self._pairs(measurements)
-        diffs = [y - x for x, y in zip(b, c, strict=True)]
-        return [CaseValue(case, stats.Estimate.from_values(diffs, "linear"), self._details(base, cand, b, c))]
+        details = self._details(base, cand, b, c)
+        est = stats.Estimate.from_values([y - x for x, y in zip(b, c, strict=True)], "linear")
+        outcomes = _per_example(base, cand)
+        if outcomes is not None:
+            diff = outcomes[1] - outcomes[0]
+            est = _with_test_noise(est, float(np.std(diff, ddof=1) / np.sqrt(diff.size)), diff.size, details)
+        return [CaseValue(case, stats.clipped(est, -1.0, 1.0), details)]
 
 
 class MatchedError(_Matched):
     name = "matched-error"
     description = "test RMSE of baseline over candidate at matched parameters, equal tuning, paired by seed"
+    combine = "sampled-geomean"
     task_kind = "regression"
     metric, better = "rmse", "lower"
     unit = "x lower error"
 
     def evaluate(self, claim: ClaimLike, case: Mapping[str, Any], measurements: Sequence[Mapping[str, Any]],
                  peaks: Mapping[str, Any]) -> list[CaseValue]:
+        """Seed-paired RMSE ratios, widened by the test set's sampling noise: by the delta method,
+        log(RMSE_b / RMSE_c) = (log MSE_b - log MSE_c) / 2 has standard error sd(u) / (2 sqrt(n)),
+        u_i = e_b,i / MSE_b - e_c,i / MSE_c over the examples' seed-averaged squared errors."""
         b, c, base, cand = self._pairs(measurements)
         if min(b + c) <= 0 or not all(np.isfinite(b + c)):
             raise NotJudged("an error of zero or infinity makes the ratio undefined")
-        return [CaseValue(case, stats.paired_log_ratio(b, c), self._details(base, cand, b, c))]
+        details = self._details(base, cand, b, c)
+        est = stats.paired_log_ratio(b, c)
+        outcomes = _per_example(base, cand)
+        if outcomes is not None and outcomes[0].mean() > 0 and outcomes[1].mean() > 0:
+            u = outcomes[0] / outcomes[0].mean() - outcomes[1] / outcomes[1].mean()
+            est = _with_test_noise(est, float(np.std(u, ddof=1) / (2 * np.sqrt(u.size))), u.size, details)
+        return [CaseValue(case, est, details)]

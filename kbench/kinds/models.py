@@ -302,12 +302,12 @@ class _ModelKind(Kind):
             check_model_side(claim, role, path, f"{where}.{role}")
 
 
-def check_model_side(claim: Any, role: str, path: str, where: str) -> None:
-    """The side's family exists, takes (or refuses) an implementation, has every case's size and
-    architecture keywords (with the right types)."""
+def check_side(subject: Any, path: str, where: str) -> registry.ModelFamily:
+    """One side of a model claim: its family exists, takes an implementation exactly when it has
+    a pluggable layer, and its size and architecture keywords are the family's, each value read
+    through the family's declared Param (type, bounds, choices)."""
     from kbench.suite import check_impl
 
-    subject = claim.side(role)
     families = registry.model_families()
     if subject.model not in families:
         raise SuiteError(path, f"{where}.model", f"a model family ({', '.join(sorted(families))})", subject.model)
@@ -318,10 +318,25 @@ def check_model_side(claim: Any, role: str, path: str, where: str) -> None:
         if subject.impl is None:
             raise SuiteError(path, f"{where}.impl", f"the implementation of {family.plugs!r} that {family.name!r} uses")
         check_impl(path, f"{where}.impl", family.plugs, subject.impl)
-    for name in subject.fields.get("arch") or {}:
-        if name not in family.arch_keys:
-            raise SuiteError(path, f"{where}.arch.{name}",
+    size = subject.fields.get("size")
+    if size is not None and size not in family.presets:
+        raise SuiteError(path, f"{where}.size", f"a size of {family.name} ({', '.join(family.sizes)})", size)
+    check_arch(family, subject.fields.get("arch") or {}, path, f"{where}.arch")
+    return family
+
+
+def check_arch(family: registry.ModelFamily, arch: Mapping[str, Any], path: str, where: str) -> None:
+    for name, value in arch.items():
+        param = family.arch_keys.get(name)
+        if param is None:
+            raise SuiteError(path, f"{where}.{name}",
                              f"an architecture keyword of {family.name} ({', '.join(family.arch_keys)})")
+        param.read(value, path, f"{where}.{name}")
+
+
+def check_model_side(claim: Any, role: str, path: str, where: str) -> None:
+    """The side (check_side), and every case's size and architecture keywords for its family."""
+    family = check_side(claim.side(role), path, where)
     for key, cases in (("cases", claim.cases), ("cpu_cases", claim.cpu_cases or ())):
         for i, case in enumerate(cases):
             loc = f"{where.rsplit('.', 1)[0]}.{key}[{i}]"
@@ -330,14 +345,7 @@ def check_model_side(claim: Any, role: str, path: str, where: str) -> None:
             if case["size"] not in family.presets:
                 raise SuiteError(path, f"{loc}.size", f"a size of {family.name} ({', '.join(family.sizes)})",
                                  case["size"])
-            for name, value in (case.get("arch") or {}).items():
-                kind = family.arch_keys.get(name)
-                if kind is None:
-                    raise SuiteError(path, f"{loc}.arch.{name}",
-                                     f"an architecture keyword of {family.name} ({', '.join(family.arch_keys)})")
-                if not isinstance(value, kind) or isinstance(value, bool) != (kind is bool) or \
-                        (isinstance(value, (int, float)) and not 0 < value < 1e6):
-                    raise SuiteError(path, f"{loc}.arch.{name}", f"a {kind.__name__} between 0 and 1e6", value)
+            check_arch(family, case.get("arch") or {}, path, f"{loc}.arch")
 
 
 class TrainSpeedup(_ModelKind):
@@ -392,7 +400,8 @@ class TimeShare(_ModelKind):
     name = "time-share"
     description = "share of a train step's device time spent in kernels whose name matches"
     options = {"kernel_pattern": Param(str, "regular expression over kernel names", default="."),
-               "steps": Param(int, "profiled train steps", default=3, low=2, high=1000)}
+               "steps": Param(int, "profiled train steps per round", default=3, low=1, high=1000),
+               "rounds": ROUNDS}
     combine = "worst"
     unit = "share"
 
@@ -400,27 +409,36 @@ class TimeShare(_ModelKind):
         if ctx.device.type != "cuda":
             raise Skip("kernel time shares are read from the CUDA profiler; this run is on the CPU")
         pattern = re.compile(str(claim.options.get("kernel_pattern", ".")))
-        steps = ctx.scaled(int(claim.options.get("steps", 3)), 2)
+        steps = ctx.scaled(int(claim.options.get("steps", 3)), 1)
+        rounds = ctx.scaled(int(claim.options.get("rounds", ctx.model_timing.rounds)), 2)
         subject = claim.side("subject")
         for case in claim.cases_for(ctx.device.type):
             checks = check_model(subject, case, ctx)
-            step = _TrainStep(subject, case, ctx, 0)
-            for _ in range(2):  # warm-up: compilation and allocator growth stay out
-                step()
-            ctx.progress(f"{subject.label} {case_label(case)}: profiling {steps} train steps")
-            shares = [_kernel_share(step, pattern) for _ in range(steps)]
+            shares: list[float] = []
+            groups: list[int] = []
+            for r in range(rounds):  # each round a fresh model and warm-up: the share's run-to-run spread
+                step = _TrainStep(subject, case, ctx, r)
+                for _ in range(2):  # warm-up: compilation and allocator growth stay out
+                    step()
+                ctx.progress(f"{subject.label} {case_label(case)}: round {r + 1}/{rounds}, profiling {steps} steps")
+                shares += [_kernel_share(step, pattern) for _ in range(steps)]
+                groups += [r] * steps
+                del step
             if not any(s > 0 for s in shares):
                 raise Failed(f"no device kernel matched {pattern.pattern!r}; is the pattern right?")
             ctx.record(Measurement(case=dict(case), subject=subject.as_dict(), metric="share",
-                                   unit="share", better="none", noise="seeds", samples=shares,
-                                   groups=list(range(steps)), summary=stats.summarize(shares).as_dict(),
+                                   unit="share", better="none", noise="timing", samples=shares,
+                                   groups=groups, summary=stats.summarize(shares, groups).as_dict(),
                                    extra={"kernel_pattern": pattern.pattern, "checks_before": checks}), "subject")
-            del step
 
     def evaluate(self, claim: ClaimLike, case: Mapping[str, Any], measurements: Sequence[Mapping[str, Any]],
                  peaks: Mapping[str, Any]) -> list[CaseValue]:
+        """A t interval over the rounds' median shares (one round: a value, no interval)."""
         m = by_role(measurements, "subject", "share")
-        return [CaseValue(case, Estimate.from_values(m["samples"], "linear"), {"steps": len(m["samples"])})]
+        groups = m.get("groups") or [0] * len(m["samples"])
+        per_round = stats.group_medians(m["samples"], groups)
+        return [CaseValue(case, Estimate.from_values(per_round, "linear"),
+                          {"rounds": int(per_round.size), "steps": len(m["samples"])})]
 
 
 def count_flops(model: torch.nn.Module, input_shape: Sequence[int] = (3, 224, 224)) -> int:

@@ -6,9 +6,11 @@ import argparse
 
 
 def add_report_parser(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+    from kbench.cli import folder
+
     p = sub.add_parser("report", help="build the static HTML report from a results folder")
-    p.add_argument("--results", default="results", help="results folder (default: results)")
-    p.add_argument("--out", default="build/report", help="output folder (default: build/report)")
+    p.add_argument("--results", type=folder, default="results", help="results folder (default: results)")
+    p.add_argument("--out", type=folder, default="build/report", help="output folder (default: build/report)")
     p.set_defaults(handler=run_report)
 
 

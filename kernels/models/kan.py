@@ -20,6 +20,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from kbench.params import Param
 from kbench.registry import ModelFamily, register_model
 from kernels.models.mlp import for_task
 
@@ -68,8 +69,14 @@ class BSplineKANLayer(nn.Module):
         return f"{self.in_features} -> {self.out_features}, grid={self.grid}, order={self.order}"
 
 
-KAN_KEYS: dict[str, type] = {"in_features": int, "hidden": int, "depth": int, "out_features": int, "grid": int,
-                             "order": int}
+LAYER_KEYS: dict[str, Param] = {
+    "in_features": Param(int, "inputs (flattened)", low=1, high=10**7),
+    "hidden": Param(int, "units per hidden layer", low=1, high=10**5),
+    "depth": Param(int, "hidden layers (0: one layer from inputs to outputs)", low=0, high=32),
+    "out_features": Param(int, "outputs", low=1, high=10**6),
+}
+KAN_KEYS: dict[str, Param] = {**LAYER_KEYS, "grid": Param(int, "B-spline grid intervals", low=1, high=1000),
+                              "order": Param(int, "B-spline order (3: cubic)", low=1, high=10)}
 KAN_PRESETS: dict[str, dict[str, Any]] = {
     "small": {"in_features": 64, "hidden": 16, "depth": 1, "out_features": 10, "grid": 5, "order": 3},
 }
@@ -121,7 +128,7 @@ def _grkan_plugs(arch: Mapping[str, Any]) -> list[dict[str, Any]]:
 register_model(ModelFamily(
     name="grkan", build=build_grkan,
     presets={"small": {"in_features": 64, "hidden": 64, "depth": 1, "out_features": 64}},
-    arch_keys={"in_features": int, "hidden": int, "depth": int, "out_features": int},
+    arch_keys=LAYER_KEYS,
     input_shape=lambda arch: (int(arch["in_features"]),), for_task=for_task, width_key="hidden",
     outputs=lambda arch: int(arch["out_features"]), width_step=8,
     plugs="rational", plug_cases=_grkan_plugs,

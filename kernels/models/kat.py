@@ -28,6 +28,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from kbench.params import Param
 from kbench.registry import ModelFamily, implementation, register_model
 from kernels.models.vit import ARCH_KEYS, PRESETS, WIDTH_STEP, build_vit, for_task, input_shape, tokens
 from kernels.rational.ops import DEN_COEFFS, FLOPS_PER_ELEMENT, GROUPS, NUM_COEFFS
@@ -104,7 +105,13 @@ class GRKANMlp(nn.Module):
         return self.drop(self.fc2(x))  # (B, N, 4D) -> (B, N, D)
 
 
-KAT_KEYS: dict[str, type] = {**ARCH_KEYS, "rational_groups": int, "init": str}
+INITS = ("kat", "timm", "variance-preserving")
+KAT_KEYS: dict[str, Param] = {
+    **ARCH_KEYS,
+    "rational_groups": Param(int, "groups sharing a rational's denominator (0: one per channel)", low=0, high=16384),
+    "init": Param(str, "the initialisation: the public code's, timm's, or the paper's variance-preserving one",
+                  choices=INITS),
+}
 
 
 def build_kat(size: str | None = None, impl: str = "torch_reference", *, rational_groups: int = GROUPS,
@@ -124,7 +131,6 @@ def build_kat(size: str | None = None, impl: str = "torch_reference", *, rationa
 # The gain of a layer fed by a rational fitted to swish: 1 / sqrt(E[F(x)^2]) for x ~ N(0, 1), the
 # value the public code patches into torch.nn.init.calculate_gain for "swish".
 SWISH_GAIN = 2.8178205270359653**0.5
-INITS = ("kat", "timm", "variance-preserving")
 
 
 @torch.no_grad()

@@ -7,13 +7,20 @@ from typing import Any
 
 from torch import nn
 
+from kbench.params import Param
 from kbench.registry import ModelFamily, register_model
 
 ACTIVATIONS: dict[str, type[nn.Module]] = {"relu": nn.ReLU, "gelu": nn.GELU, "silu": nn.SiLU, "tanh": nn.Tanh}
 PRESETS: dict[str, dict[str, Any]] = {
     "small": {"in_features": 64, "hidden": 64, "depth": 2, "out_features": 10, "activation": "relu"},
 }
-ARCH_KEYS: dict[str, type] = {"in_features": int, "hidden": int, "depth": int, "out_features": int, "activation": str}
+ARCH_KEYS: dict[str, Param] = {
+    "in_features": Param(int, "inputs (flattened)", low=1, high=10**7),
+    "hidden": Param(int, "units per hidden layer", low=1, high=10**6),
+    "depth": Param(int, "hidden layers (0: a linear model)", low=0, high=64),
+    "out_features": Param(int, "outputs", low=1, high=10**6),
+    "activation": Param(str, "the hidden layers' activation", choices=tuple(ACTIVATIONS)),
+}
 
 
 def build_mlp(impl: str | None = None, *, in_features: int, hidden: int, depth: int, out_features: int,

@@ -8,6 +8,7 @@ from typing import Any
 import torch
 from timm.models.vision_transformer import VisionTransformer
 
+from kbench.params import Param
 from kbench.registry import ModelFamily, register_model
 
 # As timm's vit_*_patch16_224: depth 12, MLP ratio 4, patch 16, class token, 1000 classes.
@@ -18,8 +19,16 @@ PRESETS: dict[str, dict[str, Any]] = {
     "small": {**_BASE, "embed_dim": 384, "num_heads": 6},
     "base": {**_BASE, "embed_dim": 768, "num_heads": 12},
 }
-ARCH_KEYS: dict[str, type] = {"embed_dim": int, "num_heads": int, "depth": int, "mlp_ratio": float, "img_size": int,
-                              "patch_size": int, "num_classes": int, "in_chans": int}
+ARCH_KEYS: dict[str, Param] = {
+    "embed_dim": Param(int, "token width (a multiple of num_heads)", low=1, high=16384),
+    "num_heads": Param(int, "attention heads", low=1, high=256),
+    "depth": Param(int, "transformer blocks", low=1, high=256),
+    "mlp_ratio": Param(float, "MLP hidden width over embed_dim", low=0.01, high=64.0),
+    "img_size": Param(int, "input image side, in pixels", low=1, high=4096),
+    "patch_size": Param(int, "patch side, in pixels", low=1, high=1024),
+    "num_classes": Param(int, "classes scored", low=1, high=10**6),
+    "in_chans": Param(int, "input channels", low=1, high=1024),
+}
 SIZES = {name: (p["embed_dim"], p["num_heads"]) for name, p in PRESETS.items()}
 
 
