@@ -11,14 +11,9 @@ import argparse
 import json
 import signal
 import sys
-from collections.abc import Callable, Sequence
-from pathlib import Path
-from typing import TYPE_CHECKING
+from collections.abc import Sequence
 
 from kbench.errors import KbenchError
-
-if TYPE_CHECKING:  # imported for real after the device is chosen (they import Triton)
-    from kbench.results import Result, Verdict
 
 EXIT_USAGE = 2
 EXIT_INTERRUPTED = 130
@@ -88,17 +83,6 @@ def _interrupt(signum: int, frame: object) -> None:
     raise KeyboardInterrupt
 
 
-def _checkpointer(folder: Path, written: list[Path]) -> Callable[[Result, list[Verdict]], None]:
-    """Keeps `folder/.<run>.<pid>.inprogress.json` up to date after each claim; `written` names it."""
-    from kbench import results
-
-    def keep(so_far: Result, pending: list[Verdict]) -> None:
-        written[:] = [results.checkpoint_path(folder, so_far.run_id)]
-        results.write_checkpoint(so_far, pending, written[0])
-
-    return keep
-
-
 def cmd_run(args: argparse.Namespace) -> int:
     from kbench import env
 
@@ -116,14 +100,16 @@ def cmd_run(args: argparse.Namespace) -> int:
     loaded = suite.load(args.suite)
     shard = runner.Shard.parse(args.shard) if args.shard else None
     claims = runner.select_claims(loaded, tuple(args.only), shard)
-    checkpoints: list[Path] = []
     keep = None
     if not args.no_write:
         # before measuring: a run that cannot be saved is refused
         folder = results.check_writable(args.results, loaded.name)
-        for recovered in results.recover_checkpoints(folder):
-            console.say(f"[yellow]a killed run's checkpoint was kept as {console.plain(str(recovered))}[/]")
-        keep = _checkpointer(folder, checkpoints)
+        def warn(text: str) -> None:
+            console.say(f"[yellow]{console.plain(text)}[/]")
+
+        for recovered in results.recover_checkpoints(folder, warn):
+            warn(f"a killed run's checkpoint was kept as {recovered}")
+        keep = results.Checkpointer(folder, warn)
     console.say(f"{loaded.name}: {len(claims)} of {len(loaded.claims)} claims from {loaded.path} on {device}")
     # A scheduler's or `timeout`'s SIGTERM stops the run like Ctrl-C: what was measured is kept.
     signal.signal(signal.SIGTERM, _interrupt)
@@ -134,8 +120,8 @@ def cmd_run(args: argparse.Namespace) -> int:
     code = 0
     if not args.no_write:
         path, problem = results.write_or_rescue(result, args.results)
-        for checkpoint in checkpoints:  # the real result is written: the checkpoint has served
-            checkpoint.unlink(missing_ok=True)
+        if keep is not None:
+            keep.close()
         if problem:
             console.say(f"[red]could not write to the results folder ({console.plain(problem)}); the result was "
                         f"saved to {console.plain(str(path))} instead[/]")

@@ -140,13 +140,20 @@ def collect(device: torch.device) -> dict[str, Any]:
     return info
 
 
-def device_identity(env: Mapping[str, Any]) -> str:
+BARE_ARCHES = ("", "x86_64", "amd64", "aarch64", "arm64", "i386", "i686", "ppc64le", "s390x")
+
+
+def device_identity(env: Mapping[str, Any]) -> str | None:
     """What must match for two runs' timings to be compared: the GPU model, or on the CPU the
-    processor model and the number of cores (a CPU name alone, "cpu", says nothing)."""
+    processor model and the number of cores. None when the file does not say (older CPU results
+    record only an architecture such as "x86_64"): unknown never equals unknown."""
     gpu = str(env.get("gpu") or "cpu")
     if gpu != "cpu":
         return gpu
-    return f"cpu ({env.get('cpu') or 'unknown processor'}, {env.get('cpu_count') or '?'} cores)"
+    cpu, cores = str(env.get("cpu") or ""), env.get("cpu_count")
+    if cpu.lower() in BARE_ARCHES or not cores:
+        return None
+    return f"cpu ({cpu}, {cores} cores)"
 
 
 def device_slug(env: dict[str, Any]) -> str:

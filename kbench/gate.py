@@ -80,6 +80,7 @@ class GateReport:
     flips: list[Flip] = field(default_factory=list)
     missing: list[str] = field(default_factory=list)  # claims or metrics only the baseline has
     notes: list[str] = field(default_factory=list)
+    unjudged: list[str] = field(default_factory=list)  # the baseline's metrics that another device cannot judge
 
     @property
     def regressions(self) -> list[Comparison]:
@@ -87,8 +88,10 @@ class GateReport:
 
     @property
     def underpowered(self) -> list[Comparison]:
-        """Comparisons the gate cannot judge: too few rounds or seeds, or a suspect change."""
-        return [c for c in self.comparisons if c.status in ("underpowered", "suspect")]
+        """Comparisons the gate cannot judge: too few rounds or seeds, a suspect change, or an exact
+        count that changed (the runs measured different things)."""
+        return [c for c in self.comparisons
+                if c.status in ("underpowered", "suspect") or (c.status == "changed" and c.noise == "exact")]
 
     @property
     def failed(self) -> bool:
@@ -98,7 +101,7 @@ class GateReport:
     def exit_code(self) -> int:
         if self.failed:
             return 1
-        return 2 if self.underpowered else 0
+        return 2 if self.underpowered or self.unjudged else 0
 
     @property
     def verdict(self) -> str:
@@ -114,11 +117,11 @@ def _metrics(result: Mapping[str, Any], only_device_independent: bool) -> dict[K
     timings of the same thing, and each is compared)."""
     found: dict[Key, list[dict[str, Any]]] = {}
     for m in result["measurements"]:
-        if m.get("status") != "ok" or not m.get("samples") or m.get("role") == "rejected":
+        if m["status"] != "ok" or not m["samples"] or m["role"] == "rejected":  # validated fields
             continue
         if only_device_independent and not m.get("device_independent"):
             continue
-        key = (m["metric"], subject_label(m.get("subject") or {}), case_label(m.get("case") or {}))
+        key = (m["metric"], subject_label(m["subject"]), case_label(m["case"]))
         entries = found.setdefault(key, [])
         same = next((e for e in entries if e["m"]["samples"] == m["samples"]), None)
         if same is None:
@@ -163,7 +166,7 @@ def _classify(change: float, significant: bool, interval_beyond: bool, interval_
 
 
 def _rounds(m: Mapping[str, Any]) -> np.ndarray:
-    return stats.group_medians(m["samples"], m.get("groups") or [0] * len(m["samples"]))
+    return stats.group_medians(m["samples"], m["groups"])  # the validator fills in missing groups
 
 
 def _compare_timing(key: Key, b: Mapping[str, Any], c: Mapping[str, Any], claims: tuple[str, ...],
@@ -180,7 +183,7 @@ def _compare_timing(key: Key, b: Mapping[str, Any], c: Mapping[str, Any], claims
                           reason=f"{br.size} baseline and {cr.size} candidate round(s); the gate needs {MIN_ROUNDS} "
                           "per side to tell a change from run-to-run noise")
     est = stats.unpaired_log_ratio(cr, br)
-    status, reason = _judge(est, ratio, b.get("better", "lower"), threshold, alpha, noise)
+    status, reason = _judge(est, ratio, b["better"], threshold, alpha, noise)
     return Comparison(**common, low=est.low, high=est.high, p_value=est.p_value, tolerance=threshold, status=status,
                       reason=reason)
 
@@ -207,18 +210,20 @@ def _judge(est: stats.Estimate, ratio: float, better: str, threshold: float, alp
 
 def _compare_seeds(key: Key, b: Mapping[str, Any], c: Mapping[str, Any], claims: tuple[str, ...],
                    threshold: float, alpha: float) -> Comparison:
-    bs = dict(zip(b.get("groups") or range(len(b["samples"])), b["samples"], strict=True))
-    cs = dict(zip(c.get("groups") or range(len(c["samples"])), c["samples"], strict=True))
+    bs = dict(zip(b["groups"], b["samples"], strict=True))  # seed -> value: paired by seed, not position
+    cs = dict(zip(c["groups"], c["samples"], strict=True))
     seeds = [s for s in bs if s in cs]
     common: dict[str, Any] = dict(claims=claims, metric=key[0], subject=key[1], case=key[2], noise="seeds")
-    if len(seeds) < 2 or min(bs[s] for s in seeds) <= 0 or min(cs[s] for s in seeds) <= 0:
+    positive = len(seeds) >= 2 and min(bs[s] for s in seeds) > 0 and min(cs[s] for s in seeds) > 0
+    if not positive:
+        why = (f"{len(seeds)} seed(s) in common; a paired comparison needs 2" if len(seeds) < 2  # pragma: no mutate
+               else "a ratio needs every paired value above 0")  # pragma: no mutate
         return Comparison(**common, baseline=float(np.median(b["samples"])), candidate=float(np.median(c["samples"])),
                           ratio=math.nan, low=None, high=None, p_value=None, tolerance=threshold,
-                          status="underpowered", reason=f"{len(seeds)} seed(s) in common with positive values; "
-                          "a paired comparison needs 2")
+                          status="underpowered", reason=why)
     bv, cv = [bs[s] for s in seeds], [cs[s] for s in seeds]
     est = stats.paired_log_ratio(cv, bv)
-    status, reason = _judge(est, est.value, b.get("better", "lower"), threshold, alpha)
+    status, reason = _judge(est, est.value, b["better"], threshold, alpha)
     return Comparison(**common, baseline=float(np.exp(np.log(bv).mean())), candidate=float(np.exp(np.log(cv).mean())),
                       ratio=est.value, low=est.low, high=est.high, p_value=est.p_value, tolerance=threshold,
                       status=status, reason=reason)
@@ -227,20 +232,20 @@ def _compare_seeds(key: Key, b: Mapping[str, Any], c: Mapping[str, Any], claims:
 def _compare_exact(key: Key, b: Mapping[str, Any], c: Mapping[str, Any], claims: tuple[str, ...]
                    ) -> Comparison:
     bv, cv = float(np.mean(b["samples"])), float(np.mean(c["samples"]))
-    ratio = cv / bv if bv else (1.0 if cv == bv else math.inf)
-    better = b.get("better", "none")
-    if math.isclose(bv, cv, rel_tol=1e-12, abs_tol=0.0):
-        status: Status = "unchanged"
-    elif better == "none":
-        status = "changed"
-    else:
-        status = "regression" if _worse(ratio, better) > 0 else "improvement"
-    return Comparison(claims, key[0], key[1], key[2], "exact", bv, cv, ratio, cv, cv, None, 0.0, status)
+    status: Status = "unchanged"
+    ratio, reason = 1.0, ""
+    if cv != bv:  # exact: any difference is a change
+        ratio = cv / bv if bv else math.inf
+        worse = _worse(ratio, b["better"]) > 0
+        status = "changed" if b["better"] == "none" else ("regression" if worse else "improvement")
+        reason = "an exact count changed: the runs measured different things (update the baseline if meant)"
+    return Comparison(claims, key[0], key[1], key[2], "exact", bv, cv, ratio, ratio, ratio, None, 0.0, status,
+                      reason)
 
 
 def _compare(key: Key, b: Mapping[str, Any], c: Mapping[str, Any], claims: tuple[str, ...], threshold: float,
              alpha: float) -> Comparison:
-    noise = b.get("noise", "timing")
+    noise = b["noise"]
     if noise == "timing":
         return _compare_timing(key, b, c, claims, threshold, alpha)
     if noise == "seeds":
@@ -254,13 +259,14 @@ def _check_usable(base: Mapping[str, Any], cand: Mapping[str, Any]) -> tuple[boo
         if r.get("interrupted"):
             raise GateInputError(f"the {name} run was interrupted ({r.get('_path', r['run_id'])}): it is not a "
                                  "complete run and cannot stand for its claims")
-    b_env, c_env = base.get("env", {}), cand.get("env", {})
+    b_env, c_env = base["env"], cand["env"]
     notes = [f"{key} differs: {b_env.get(key)} (baseline) vs {c_env.get(key)} (candidate)"
              for key in ("torch", "triton", "cuda", "driver") if b_env.get(key) != c_env.get(key)]
     b_dev, c_dev = device_identity(b_env), device_identity(c_env)
-    if b_dev != c_dev:
-        notes.append(f"different devices ({b_dev} vs {c_dev}): only device-independent "
-                     "metrics (FLOPs, parameter counts) are compared, and no verdicts")
+    if b_dev is None or c_dev is None or b_dev != c_dev:
+        notes.append(f"different devices, or one not recorded precisely ({b_dev or 'unknown'} vs {c_dev or 'unknown'}):"
+                     " only device-independent metrics (FLOPs, parameter counts, seeded accuracies and errors) are "
+                     "compared, and no verdicts")
         return True, notes
     return False, notes
 
@@ -278,8 +284,7 @@ def compare(base: Mapping[str, Any], cand: Mapping[str, Any], *, default_thresho
             alpha: float = DEFAULT_ALPHA) -> GateReport:
     """Compare two loaded result files (kbench.results.load)."""
     independent_only, notes = _check_usable(base, cand)
-    report = GateReport(str(base.get("_path", base.get("run_id"))), str(cand.get("_path", cand.get("run_id"))),
-                        device_identity(cand.get("env", {})), notes=notes)
+    report = GateReport(_name(base), _name(cand), device_identity(cand["env"]) or "unknown", notes=notes)
     thresholds = _thresholds(base, cand, report.notes)
     b_metrics, c_metrics = _metrics(base, independent_only), _metrics(cand, independent_only)
     for key, entries in sorted(b_metrics.items()):
@@ -295,6 +300,8 @@ def compare(base: Mapping[str, Any], cand: Mapping[str, Any], *, default_thresho
             report.comparisons.append(_compare(key, b, c, claims, threshold, alpha))
     if not independent_only:
         _compare_verdicts(base, cand, report)
+    else:  # what only the same device could judge is not a pass either
+        report.unjudged = ["metric " + " / ".join(key) for key in sorted(set(_metrics(base, False)) - set(b_metrics))]
     if not report.comparisons and not report.flips and not report.missing:
         raise GateInputError("the two results share no comparable metric and no claim: nothing to compare "
                              f"(suites {base.get('suite')!r} and {cand.get('suite')!r})")
@@ -308,6 +315,10 @@ def _compare_verdicts(base: Mapping[str, Any], cand: Mapping[str, Any], report: 
             report.missing.append(f"claim {v['claim']}")
         elif v["verdict"] == "reproduced" and after[v["claim"]] != "reproduced":
             report.flips.append(Flip(v["claim"], v["verdict"], after[v["claim"]]))
+
+
+def _name(result: Mapping[str, Any]) -> str:  # pragma: no mutate block (presentation)
+    return str(result.get("_path") or result["run_id"])
 
 
 def _num(value: float | None) -> str:  # pragma: no mutate block (presentation)
@@ -341,9 +352,10 @@ def markdown(report: GateReport) -> str:  # pragma: no mutate block (presentatio
                   *(f"| {f.claim} | {f.before} | {f.after} |" for f in report.flips), ""]
     if report.missing:
         lines += ["### Missing from the candidate", "", *(f"- {m}" for m in report.missing), ""]
-    if report.underpowered:
+    if report.underpowered or report.unjudged:
         lines += ["### Cannot judge", "", *(f"- {c.subject} / {c.case} / {c.metric} ({c.status}): {c.reason}"
                                             for c in report.underpowered),
+                  *(f"- {u}: measured on another device (or one not recorded precisely)" for u in report.unjudged),
                   "", f"Record at least {MIN_ROUNDS} rounds per timing on each side: `kbench run` takes 5 per kernel "
                   "timing and 3 per train step; `kbench merge` joins repeated runs of one commit into more rounds.", ""]
     if report.comparisons:

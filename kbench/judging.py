@@ -124,6 +124,9 @@ def _decide(claim: ClaimInfo, values: list[CaseValue], base: dict[str, Any]) -> 
     if claim.combine == "each" or (claim.combine == "worst" and rule.lower_is_worse is None):
         return _each(claim, values, per_case, notes, base, case_paper=False)
     est = _combine(values, claim.combine, rule)
+    bounds = KINDS[claim.kind].bounds
+    if bounds is not None:  # a combined interval stays inside what the quantity can be
+        est = stats.clipped(est, *bounds)
     verdict, reason = verdicts.decide(rule, est, claim.paper_value)
     ratio = verdicts.ratio_to_paper(est.value, claim.paper_value)
     if ratio is None and len(with_paper) == 1:

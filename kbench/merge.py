@@ -35,6 +35,19 @@ def _same(results: Sequence[Mapping[str, Any]], what: str, get: Any) -> None:
         raise MergeError(f"merge: the files differ in {what} ({names})")
 
 
+def _same_source(results: Sequence[Mapping[str, Any]]) -> None:
+    """The same source files: by their recorded digest, or where a file has none (schema 1) by its
+    commit, and a tree without uncommitted changes."""
+    if all((r.get("provenance") or {}).get("digest") for r in results):
+        _same(results, "source digest", lambda r: r["provenance"]["digest"])
+        return
+    _same(results, "commit (a file records no source digest)", lambda r: r["env"].get("git_commit"))
+    for r in results:
+        if r["env"].get("git_commit") is None or r["env"].get("git_dirty") is not False:
+            raise MergeError(f"merge: {r.get('_path', r['run_id'])} records no source digest and no clean commit: "
+                             "what it ran cannot be matched with another run")
+
+
 def _shards(results: Sequence[Mapping[str, Any]]) -> list[str] | None:
     shards = [r.get("shard") for r in results]
     if all(s is None for s in shards):
@@ -61,7 +74,8 @@ def _distinct_runs(results: Sequence[Mapping[str, Any]]) -> None:
 
 
 def _refuse_copy(m: Mapping[str, Any], seen: list[list[Any]], run: Mapping[str, Any]) -> None:
-    """Two independent runs never time the same samples to the last bit; a copy does."""
+    """Two independent runs never time (or, with other seeds, train) the same samples to the last bit;
+    a copy does."""
     if m["samples"] in seen:
         raise MergeError(f"merge: {run.get('_path', run['run_id'])} repeats the samples of {m['metric']} of "
                          f"{m.get('subject')} (claim {m['claim']}) from an earlier file: a copy, not a new run")
@@ -78,7 +92,8 @@ def _merge_measurements(results: Sequence[Mapping[str, Any]]) -> list[Measuremen
         run_seed = (r.get("plan") or {}).get("seed", 0)
         for m in r["measurements"]:
             key = measurement_identity(m)
-            if m["noise"] == "timing" and m.get("samples"):
+            fresh = m["noise"] == "timing" or (m["noise"] == "seeds" and run_seed not in seeds_used.get(key, ()))
+            if fresh and m.get("samples"):  # new rounds, or other seeds: never the same values to the last bit
                 _refuse_copy(m, timed.setdefault(key, []), r)
             if key not in merged:
                 merged[key] = {**m, "samples": list(m.get("samples") or []), "groups": list(m.get("groups") or [])}
@@ -140,7 +155,11 @@ def merge(results: Sequence[Mapping[str, Any]]) -> Result:
         raise MergeError("merge: give at least two result files")
     _same(results, "suite", lambda r: r["suite"])
     _same(results, "suite file (sha256)", lambda r: r.get("suite_sha256"))
-    _same(results, "source digest", lambda r: (r.get("provenance") or {}).get("digest"))
+    _same_source(results)
+    for r in results:
+        if device_identity(r["env"]) is None:
+            raise MergeError(f"merge: {r.get('_path', r['run_id'])} does not record its device precisely (a CPU "
+                             "run needs the processor model and core count): its timings cannot join another run's")
     _same(results, "device", lambda r: device_identity(r["env"]))
     _distinct_runs(results)
     shards = _shards(results)

@@ -61,6 +61,13 @@ TOP_OPTIONAL: dict[str, tuple[Check, str]] = {
     "thresholds": (lambda v: isinstance(v, dict) and all(_number(x) and 0 < x < 1 for x in v.values()),
                    "an object of slowdown fractions between 0 and 1"),
 }
+ENV: dict[str, tuple[Check, str]] = {  # the environment fields that readers use, where present
+    "gpu": (_opt(_str), "a string or null"), "cpu": (_opt(_str), "a string or null"),
+    "cpu_count": (_opt(_int), "a whole number or null"), "git_commit": (_opt(_str), "a string or null"),
+    "git_dirty": (_opt(_bool), "true, false or null"), "torch": (_opt(_str), "a string or null"),
+    "triton": (_opt(_str), "a string or null"), "cuda": (_opt(_str), "a string or null"),
+    "driver": (_opt(_str), "a string or null"),
+}
 MEASUREMENT: dict[str, tuple[Check, str]] = {
     "claim": (_str, "a string"), "case": (_dict, "an object"), "subject": (_dict, "an object"),
     "metric": (_str, "a string"), "unit": (_str, "a string"), "better": (lambda v: v in BETTER, f"one of {BETTER}"),
@@ -104,6 +111,7 @@ def validate(data: Any) -> None:
         raise ValueError("expected a JSON object at the top level")
     _fields(data, TOP, "", True)
     _fields(data, TOP_OPTIONAL, "", False)
+    _fields(data["env"], ENV, "env.", False)
     for key in ("suite", "run_id"):
         try:
             safe_name(data[key], key)
@@ -144,6 +152,8 @@ def _check_samples(m: dict[str, Any], where: str) -> None:
     groups = m.get("groups")
     if groups is not None and len(groups) != len(samples):
         raise ValueError(f"{where}.groups: {len(groups)} labels for {len(samples)} samples")
+    if m["noise"] == "seeds" and groups is not None and len(set(groups)) != len(groups):
+        raise ValueError(f"{where}.groups: a seed appears twice (one value per seed)")
     if m["status"] == "ok" and (not samples or any(s is None for s in samples)):
         raise ValueError(f"{where}.samples: an ok measurement needs finite samples")
     if m["noise"] == "timing" and any(s is not None and s <= 0 for s in samples):
@@ -174,8 +184,9 @@ def read(path: str | Path) -> dict[str, Any]:
         elif version != SCHEMA_VERSION:
             raise ValueError(f"schema_version {version!r}; this kbench reads versions 1 and {SCHEMA_VERSION}")
         validate(data)
-    except (ValueError, TypeError, KeyError, AttributeError) as exc:
-        raise ResultError(f"{p}: not a usable result file: {exc}") from None
+    except (ValueError, TypeError, KeyError, IndexError, AttributeError) as exc:  # a shape no check foresaw
+        raise ResultError(f"{p}: not a usable result file: {type(exc).__name__ if not str(exc) else ''}{exc}"
+                          ) from None
     data["_path"] = str(p)
     return cast(dict[str, Any], data)
 
@@ -207,6 +218,8 @@ def parse_rule_text(text: Any) -> dict[str, Any]:
         if rule[key] is not None:
             raise ValueError(f"rule: {text!r} bounds the same side twice")
         rule[key] = float(number)
+        if not math.isfinite(rule[key]):
+            raise ValueError(f"rule: {text!r} has a bound that is not a finite number")
     if rule["at_least"] is not None and rule["at_most"] is not None and rule["at_least"] > rule["at_most"]:
         raise ValueError(f"rule: {text!r} is an empty range")
     return rule
@@ -225,12 +238,36 @@ def _migrate_measurement(m: dict[str, Any]) -> dict[str, Any]:
 def _assign_roles(measurements: list[dict[str, Any]], kinds: Mapping[str, str]) -> None:
     """Schema 1 wrote each pair's baseline measurement before its candidate, per case and metric."""
     seen: dict[tuple[str, str, str], int] = {}
-    for m in measurements:
+    for i, m in enumerate(measurements):
         if kinds.get(m["claim"]) not in PAIR_KINDS:
             continue
         key = (m["claim"], json.dumps(m.get("case"), sort_keys=True), m["metric"])
-        m["role"] = ("baseline", "candidate")[min(seen.get(key, 0), 1)]
+        if seen.get(key, 0) == 2:
+            raise ValueError(f"measurements[{i}]: a third {m['metric']} of claim {m['claim']} for one case; a pair "
+                             "has two sides")
+        m["role"] = ("baseline", "candidate")[seen.get(key, 0)]
         seen[key] = seen.get(key, 0) + 1
+
+
+V1_VERDICT: dict[str, tuple[Check, str]] = {
+    "claim": (_str, "a string"), "kind": (_str, "a string"), "verdict": (lambda v: v in VERDICTS, f"one of {VERDICTS}"),
+    "measured": (_opt(_number), "a number or null"), "interval": (_interval, "[low, high] or null"),
+}
+V1_MEASUREMENT: dict[str, tuple[Check, str]] = {
+    "claim": (_str, "a string"), "metric": (_str, "a string"), "case": (_opt(_dict), "an object"),
+    "subject": (_opt(_dict), "an object"), "samples": (_opt(_list_of(_opt(_number))), "a list of numbers or null"),
+    "status": (lambda v: v in ("ok", "skipped", "error"), "ok, skipped or error"),
+}
+
+
+def _check_v1(data: Mapping[str, Any]) -> None:
+    """The fields the migration reads, checked before it reads them."""
+    _fields(data, TOP, "", True)
+    for name, spec in (("verdicts", V1_VERDICT), ("measurements", V1_MEASUREMENT)):
+        for i, item in enumerate(data[name]):
+            if not isinstance(item, dict):
+                raise ValueError(f"{name}[{i}]: expected an object")
+            _fields(item, spec, f"{name}[{i}].", name == "verdicts")
 
 
 def migrate_v1(data: dict[str, Any]) -> dict[str, Any]:
@@ -238,6 +275,8 @@ def migrate_v1(data: dict[str, Any]) -> dict[str, Any]:
     from kbench.judging import ClaimInfo, judge
     from kbench.kinds import KINDS
     from kbench.verdicts import Rule
+
+    _check_v1(data)
 
     out = {**data, "schema_version": SCHEMA_VERSION, "plan": {"migrated_from_schema": 1}, "provenance": {},
            "nonfinite": []}

@@ -14,6 +14,7 @@ Reading goes through kbench.result_schema (validation and the schema-1 migration
 
 from __future__ import annotations
 
+import fcntl
 import json
 import math
 import os
@@ -21,7 +22,7 @@ import re
 import secrets
 import tempfile
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -177,6 +178,16 @@ def _clean_stale_temporaries(folder: Path, max_age_s: float = 3600.0) -> None:
             pass
 
 
+def _process_alive(pid_text: str) -> bool:
+    try:
+        os.kill(int(pid_text), 0)
+    except (ValueError, ProcessLookupError):
+        return False
+    except PermissionError:  # another user's live process
+        return True
+    return True
+
+
 def _dump(doc: Mapping[str, Any]) -> str:
     return json.dumps(doc, indent=1, allow_nan=False, default=str) + "\n"
 
@@ -252,49 +263,119 @@ def write_or_rescue(result: Result, results_dir: str | Path) -> tuple[Path, str 
 
 # --------------------------------------------------------------------------------------------
 # Checkpoints: a run killed without a chance to write (SIGKILL, the OOM killer, a lost node)
-# still leaves its finished claims behind
+# still leaves its finished claims behind. Whether its run is alive is told by a lock, not a pid:
+# the kernel drops a dead process's flock, in any pid namespace (and on NFS, across clients).
 
 
 def checkpoint_path(folder: Path, run_id: str) -> Path:
-    """`.<run id>.<pid>.inprogress.json`: hidden, and the pid tells a live run from a dead one."""
-    return folder / f".{safe_name(run_id, 'run id')}.{os.getpid()}.inprogress.json"
+    """`.<run id>.inprogress.json` (hidden: not a result yet), beside its lock `.<run id>.inprogress.lock`."""
+    return folder / f".{safe_name(run_id, 'run id')}.inprogress.json"
+
+
+def _lock_path(checkpoint: Path) -> Path:
+    return checkpoint.with_name(checkpoint.name.removesuffix(".json") + ".lock")
+
+
+def _try_lock(path: Path) -> int | None:
+    """An open descriptor holding an exclusive flock on `path`, or None when another process holds it."""
+    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o666 & ~_umask())
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        os.close(fd)
+        return None
+    except OSError:
+        os.close(fd)
+        raise
+    return fd
 
 
 def write_checkpoint(result: Result, pending: list[Verdict], path: Path) -> None:
     """The run so far as a complete result file, marked interrupted, with `pending` (the claims
-    not finished, as skipped verdicts): replaced atomically after every claim, promoted to a result
-    file by `recover_checkpoints` if the process dies, removed once the real result is written."""
+    not finished, as skipped verdicts), replacing the last one atomically."""
     doc = result.as_dict()
     doc["interrupted"] = True
     doc["verdicts"] = doc["verdicts"] + [asdict(v) for v in pending]
-    # `.<run>.<pid>.inprogress.<pid>.tmp`: the stale-temporary sweep reads the pid before `.tmp`
+    # `.<run>.inprogress.<pid>.tmp`: the stale-temporary sweep reads the pid before `.tmp`
     tmp = path.with_name(path.name.replace(".inprogress.json", f".inprogress.{os.getpid()}.tmp"))
     _write_synced(tmp, _dump(doc), exclusive=False)
-    os.replace(tmp, path)  # a checkpoint is ours alone to replace
+    os.replace(tmp, path)
 
 
-def recover_checkpoints(folder: Path) -> list[Path]:
-    """Promote the checkpoints of runs whose process is gone to result files (new names only).
-    A checkpoint that does not validate stays where it is, and is named in the error."""
+class Checkpointer:
+    """Keeps one run's checkpoint up to date after each claim (kbench.runner calls it), holding its
+    lock for as long as the run lives. A checkpoint that cannot be written is a warning, never the
+    end of the run: the result is still written (or rescued) at the end."""
+
+    def __init__(self, folder: Path, warn: Callable[[str], None]) -> None:
+        self.folder, self.warn = folder, warn
+        self.path: Path | None = None
+        self._lock: int | None = None
+        self._failed = False
+
+    def __call__(self, result: Result, pending: list[Verdict]) -> None:
+        if self._failed:
+            return
+        try:
+            if self.path is None:
+                self.path = checkpoint_path(self.folder, result.run_id)
+                self._lock = _try_lock(_lock_path(self.path))
+            write_checkpoint(result, pending, self.path)
+        except OSError as exc:
+            self._failed = True
+            self.warn(f"cannot keep a checkpoint in {self.folder} ({exc.strerror or exc}); the run goes on, "
+                      "and its result is written when it ends")
+
+    def close(self) -> None:
+        """The result is written: the checkpoint has served."""
+        if self.path is not None:
+            for path in (self.path, _lock_path(self.path)):
+                path.unlink(missing_ok=True)
+        if self._lock is not None:
+            os.close(self._lock)
+            self._lock = None
+
+
+def recover_checkpoints(folder: Path, warn: Callable[[str], None]) -> list[Path]:
+    """Promote the checkpoints of runs that are gone to result files (new names only), and say so.
+    A live run's checkpoint (its lock is held) is left alone; one whose run finished (its result
+    exists) is removed; one that does not validate is moved aside as `.<run>.inprogress.corrupt`."""
     recovered: list[Path] = []
     for checkpoint in sorted(folder.glob(".*.inprogress.json")):
-        if _process_alive(checkpoint.name.rsplit(".", 3)[-3]):
+        lock = _lock_path(checkpoint)
+        try:
+            fd = _try_lock(lock)
+        except OSError as exc:
+            warn(f"cannot tell whether the run of {checkpoint} is alive ({exc.strerror or exc}); left as it is")
             continue
-        doc = load(checkpoint)
-        doc = {k: v for k, v in doc.items() if not k.startswith("_")}
-        recovered.append(_write_new(folder, doc))
-        checkpoint.unlink()
+        if fd is None:
+            continue  # its run is alive
+        try:
+            found = _promote(checkpoint, folder, warn)
+            recovered += [found] if found else []
+            lock.unlink(missing_ok=True)
+        finally:
+            os.close(fd)
     return recovered
 
 
-def _process_alive(pid_text: str) -> bool:
+def _promote(checkpoint: Path, folder: Path, warn: Callable[[str], None]) -> Path | None:
+    run_id = checkpoint.name[1:].removesuffix(".inprogress.json")
+    if not checkpoint.exists():
+        return None  # another run promoted it a moment ago
+    if (folder / f"{run_id}.json").exists():  # killed between writing its result and tidying up
+        checkpoint.unlink()
+        return None
     try:
-        os.kill(int(pid_text), 0)
-    except (ValueError, ProcessLookupError):
-        return False
-    except PermissionError:  # another user's live process
-        return True
-    return True
+        doc = load(checkpoint)
+    except ResultError as exc:
+        aside = checkpoint.with_name(checkpoint.name.removesuffix(".json") + ".corrupt")
+        os.replace(checkpoint, aside)
+        warn(f"a killed run's checkpoint cannot be read ({exc}); moved aside to {aside}")
+        return None
+    path = _write_new(folder, {k: v for k, v in doc.items() if not k.startswith("_")})
+    checkpoint.unlink()
+    return path
 
 
 # --------------------------------------------------------------------------------------------
@@ -381,10 +462,16 @@ def rule_text(rule: Any) -> str:
 
 
 def subject_label(subject: Mapping[str, Any]) -> str:
-    """'impl:pass' for kernels, 'model[impl]' for models."""
-    if "model" in subject:
-        return f"{subject['model']}[{subject['impl']}]" if subject.get("impl") else str(subject["model"])
-    return f"{subject.get('impl')}:{subject['pass']}" if subject.get("pass") else str(subject.get("impl"))
+    """'impl:pass' for kernels; 'model[impl]' for models, then the preset and architecture keywords
+    when the subject names them (two sides of one family differ only there)."""
+    if "model" not in subject:
+        return f"{subject.get('impl')}:{subject['pass']}" if subject.get("pass") else str(subject.get("impl"))
+    label = f"{subject['model']}[{subject['impl']}]" if subject.get("impl") else str(subject["model"])
+    if subject.get("size"):
+        label += f" {subject['size']}"
+    if subject.get("arch"):
+        label += " {" + ", ".join(f"{k}={v}" for k, v in sorted(subject["arch"].items())) + "}"
+    return label
 
 
 def fmt(value: Any) -> str:

@@ -184,11 +184,13 @@ def _welch(parts: Sequence[tuple[float, float | None]]) -> tuple[float, float]:
 
 def add_noise(est: Estimate, se: float, df: float) -> Estimate:
     """`est` with an independent noise source of standard error `se` (`df` degrees of freedom) added
-    to its own (Welch-Satterthwaite): a seed interval widened by the test set's sampling noise."""
+    to its own: a seed interval widened by the test set's sampling noise. The variances add; the
+    degrees of freedom are the fewer of the two (not Welch-Satterthwaite, whose pooled df can grow
+    faster than the se and give an interval narrower than the seeds' own), so the result is never
+    narrower than either source alone."""
     if est.se is None or est.df is None:
         return est
-    total, total_df = _welch(((est.se, est.df), (se, df)))
-    return Estimate._build(est.center, total, total_df, est.scale, est.n)
+    return Estimate._build(est.center, math.hypot(est.se, se), min(est.df, df), est.scale, est.n)
 
 
 def clipped(est: Estimate, low: float, high: float) -> Estimate:

@@ -204,3 +204,59 @@ def test_a_finished_run_leaves_no_checkpoint(tmp_path: Path) -> None:
     suite.write_text(HEAD + claim("a", "good", "good") + claim("b", "good", "good"))
     assert cli.main(["run", str(suite), "--device", "cpu", "--quick", "--results", str(tmp_path / "r")]) == 0
     assert [p.name.startswith(".") for p in (tmp_path / "r" / "toy").iterdir()] == [False]
+
+
+def _a_checkpoint(tmp_path: Path) -> tuple[Path, Path]:
+    """A finished toy run's result, turned back into a checkpoint of a run that no longer exists."""
+    suite = tmp_path / "toy.toml"
+    suite.write_text(HEAD + claim("a", "good", "good"))
+    assert cli.main(["run", str(suite), "--device", "cpu", "--quick", "--results", str(tmp_path / "r")]) == 0
+    folder = tmp_path / "r" / "toy"
+    (done,) = folder.glob("*.json")
+    checkpoint = results.checkpoint_path(folder, done.stem + "x")
+    checkpoint.write_text(done.read_text().replace(done.stem, done.stem + "x"))
+    return folder, checkpoint
+
+
+def test_a_live_runs_checkpoint_is_left_alone(tmp_path: Path) -> None:
+    import fcntl
+
+    folder, checkpoint = _a_checkpoint(tmp_path)
+    fd = os.open(checkpoint.with_name(checkpoint.name.replace(".json", ".lock")), os.O_RDWR | os.O_CREAT)
+    fcntl.flock(fd, fcntl.LOCK_EX)  # its run (or another recoverer) holds the lock
+    try:
+        assert results.recover_checkpoints(folder, print) == [] and checkpoint.exists()
+    finally:
+        os.close(fd)
+    (promoted,) = results.recover_checkpoints(folder, print)
+    assert promoted.name == checkpoint.name[1:].replace(".inprogress", "") and not checkpoint.exists()
+    assert results.recover_checkpoints(folder, print) == []  # once only
+
+
+def test_a_finished_runs_leftover_checkpoint_is_not_a_second_result(tmp_path: Path) -> None:
+    folder, checkpoint = _a_checkpoint(tmp_path)
+    (done,) = [p for p in folder.glob("*.json") if not p.name.startswith(".")]
+    finished = checkpoint.with_name(f".{done.stem}.inprogress.json")
+    checkpoint.rename(finished)  # killed between writing its result and removing the checkpoint
+    assert results.recover_checkpoints(folder, print) == [] and not finished.exists()
+    assert len(list(folder.glob("*.json"))) == 1
+
+
+def test_a_corrupt_checkpoint_is_moved_aside_and_runs_go_on(tmp_path: Path) -> None:
+    folder, checkpoint = _a_checkpoint(tmp_path)
+    checkpoint.write_text(checkpoint.read_text()[:100])  # truncated
+    said: list[str] = []
+    assert results.recover_checkpoints(folder, said.append) == []
+    aside = checkpoint.with_name(checkpoint.name.replace(".json", ".corrupt"))
+    assert aside.exists() and not checkpoint.exists() and "moved aside" in said[0] and str(aside) in said[0]
+
+
+def test_a_checkpoint_that_cannot_be_written_is_a_warning(tmp_path: Path) -> None:
+    said: list[str] = []
+    keep = results.Checkpointer(tmp_path / "gone", said.append)  # a folder removed under the run
+    run = results.Result(suite="toy", suite_file="s.toml", suite_sha256="0" * 64, run_id="20260101T000000Z-cpu-0",
+                         created="2026-01-01T00:00:00", env={}, paper={})
+    keep(run, [])
+    keep(run, [])
+    assert len(said) == 1 and "the run goes on" in said[0]
+    keep.close()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 from pathlib import Path
 
 import pytest
@@ -96,6 +97,7 @@ def test_an_exact_metric_that_changes_is_reported(tmp_path: Path) -> None:
     report = _compare(tmp_path, flops=2e9)
     (c,) = [c for c in report.comparisons if c.noise == "exact"]
     assert c.status == "changed" and c.ratio == pytest.approx(2.0)
+    assert report.exit_code == 2 and "measured different things" in c.reason  # not a silent pass
 
 
 @pytest.mark.parametrize("after", ["not-reproduced", "inconclusive", "error", "skipped"])
@@ -141,7 +143,9 @@ def test_an_interrupted_run_is_not_a_candidate(tmp_path: Path) -> None:
 def test_different_devices_compare_only_device_independent_metrics(tmp_path: Path) -> None:
     report = _compare(tmp_path, device="cpu", scale=3.0)
     assert [c.metric for c in report.comparisons] == ["flops"] and not report.flips
-    assert report.exit_code == 0 and any("different devices" in n for n in report.notes)
+    assert any("different devices" in n for n in report.notes)
+    assert report.exit_code == 2 and len(report.unjudged) == 3  # a 3x slowdown elsewhere is not a pass
+    assert "measured on another device" in gate.markdown(report)
     report = _compare(tmp_path / "x", device="cpu", flops=5e9)
     assert [c.status for c in report.comparisons] == ["changed"]
 
@@ -165,9 +169,13 @@ def test_cpus_of_other_models_are_other_devices(tmp_path: Path) -> None:
     base["env"].update(cpu="Intel Xeon 8480", cpu_count=2)
     cand["env"].update(cpu="AMD EPYC 9654", cpu_count=2)
     report = gate.compare(base, cand)
-    assert [c.metric for c in report.comparisons] == ["flops"] and report.exit_code == 0
+    assert [c.metric for c in report.comparisons] == ["flops"] and report.exit_code == 2
     cand["env"].update(cpu="Intel Xeon 8480")
     assert gate.compare(base, cand).exit_code == 1  # the same processor: timings compared, 2x slower fails
+    for r in (base, cand):  # older CPU files record only the architecture: unknown is not equal to unknown
+        r["env"].update(cpu="x86_64")
+        r["env"].pop("cpu_count")
+    assert [c.metric for c in gate.compare(base, cand).comparisons] == ["flops"]
 
 
 def test_nothing_in_common_exits_2(tmp_path: Path, capsys) -> None:  # type: ignore[no-untyped-def]
@@ -249,3 +257,154 @@ def test_an_accuracy_three_times_worse_fails_and_a_rerun_passes(tmp_path: Path) 
     better = _with_accuracy(make_result(tmp_path / "d", seed=4), [min(1.0, a * 1.05) for a in good])
     (up,) = [c for c in gate.compare(base, better).comparisons if c.metric == "accuracy"]
     assert up.status in ("improvement", "unchanged")
+
+
+def _seeded(path: Path, values: list[float], seeds: list[int] | None = None, better: str = "higher") -> dict:
+    r = _with_accuracy(path, values)
+    r["measurements"][-1].update(groups=seeds if seeds is not None else list(range(len(values))), better=better)
+    return r
+
+
+def _only(report: gate.GateReport, metric: str) -> gate.Comparison:
+    (c,) = [c for c in report.comparisons if c.metric == metric]
+    return c
+
+
+def test_seeds_are_paired_by_seed_not_by_position(tmp_path: Path) -> None:
+    base = _seeded(make_result(tmp_path / "a", seed=1), [0.5, 0.6, 0.7, 0.8, 0.9])
+    shuffled = _seeded(make_result(tmp_path / "b", seed=2), [0.9 / 1.5, 0.5 / 1.5, 0.7 / 1.5, 0.6 / 1.5, 0.8 / 1.5],
+                       seeds=[4, 0, 2, 1, 3])  # each seed 1.5x worse, listed in another order
+    c = _only(gate.compare(base, shuffled), "accuracy")
+    assert c.ratio == pytest.approx(1 / 1.5) and c.low == pytest.approx(1 / 1.5) and c.high == pytest.approx(1 / 1.5)
+    assert c.status == "regression" and c.claims == ("precise",) and c.subject == "kan" and c.noise == "seeds"
+    assert c.baseline == pytest.approx(0.6853, abs=1e-4) and c.candidate == pytest.approx(0.6853 / 1.5, abs=1e-4)
+
+
+@pytest.mark.parametrize(("factor", "status", "code"), [(0.90, "regression", 1), (0.97, "unchanged", 0),
+                                                        (1.10, "improvement", 0)])
+def test_a_seeded_higher_is_better_metric_is_judged_in_its_direction(tmp_path: Path, factor: float, status: str,
+                                                                      code: int) -> None:
+    values = [0.80, 0.82, 0.84, 0.86, 0.88]
+    base = _seeded(make_result(tmp_path / "a", seed=1), values)
+    cand = _seeded(make_result(tmp_path / "b", seed=2), [v * factor * (1 + 1e-4 * i) for i, v in enumerate(values)])
+    report = gate.compare(base, cand)
+    assert _only(report, "accuracy").status == status and report.exit_code == code
+
+
+@pytest.mark.parametrize(("seeds", "values", "why"), [([0, 7, 8, 9, 10], [0.8] * 5, "1 seed(s) in common"),
+                                                       ([0, 1, 2, 3, 4], [0.8, 0.0, 0.8, 0.8, 0.8], "above 0")])
+def test_seeds_that_cannot_be_paired_cannot_be_judged(tmp_path: Path, seeds: list[int], values: list[float],
+                                                      why: str) -> None:
+    base = _seeded(make_result(tmp_path / "a", seed=1), [0.8, 0.82, 0.84, 0.86, 0.88])
+    cand = _seeded(make_result(tmp_path / "b", seed=2), values, seeds=seeds)
+    report = gate.compare(base, cand)
+    c = _only(report, "accuracy")
+    assert c.status == "underpowered" and why in c.reason and report.exit_code == 2
+    assert c.baseline == pytest.approx(0.84) and c.candidate == pytest.approx(0.8) and c.low is None
+
+
+def test_a_seeded_error_that_improves_is_an_improvement(tmp_path: Path) -> None:
+    report = _compare(tmp_path, error_scale=0.3)
+    c = _only(report, "rel_err_dA")
+    assert c.status == "improvement" and c.ratio == pytest.approx(0.3) and report.exit_code == 0
+    assert c.tolerance == 0.05 and c.p_value is not None and c.p_value < 0.01
+
+
+@pytest.mark.parametrize(("better", "base_value", "cand_value", "ratio", "status"), [
+    ("lower", 1e9, 2e9, 2.0, "regression"), ("higher", 1e9, 2e9, 2.0, "improvement"),
+    ("higher", 1e9, 0.0, 0.0, "regression"), ("lower", 0.0, 5.0, math.inf, "regression"),
+    ("none", 1e9, 1e9, 1.0, "unchanged"), ("lower", 1e9, 1e9 * (1 + 1e-15), 1.0, "regression")])
+def test_an_exact_metric_is_compared_exactly_in_its_direction(tmp_path: Path, better: str, base_value: float,
+                                                               cand_value: float, ratio: float, status: str) -> None:
+    base = results.load(make_result(tmp_path / "a", seed=1, flops=base_value))
+    cand = results.load(make_result(tmp_path / "b", seed=2, flops=cand_value))
+    for r in (base, cand):
+        next(m for m in r["measurements"] if m["noise"] == "exact")["better"] = better
+    c = _only(gate.compare(base, cand), "flops")
+    assert c.status == status and c.ratio == pytest.approx(ratio) and c.low == c.high == c.ratio
+    assert c.tolerance == 0.0 and c.p_value is None and c.claims == ("flops",)
+    assert c.subject == "kat[torch_reference]" and c.case == "size=tiny"
+
+
+@pytest.mark.parametrize(("scale", "status"), [(0.8, "regression"), (1.25, "improvement"), (1.0, "unchanged")])
+def test_a_timed_rate_where_higher_is_better_turns_the_judgement_round(tmp_path: Path, scale: float,
+                                                                       status: str) -> None:
+    base = results.load(make_result(tmp_path / "a", seed=1))
+    cand = results.load(make_result(tmp_path / "b", seed=2, scale=scale))
+    for r in (base, cand):
+        for m in r["measurements"]:
+            m["better"] = "higher" if m["noise"] == "timing" else m["better"]
+    assert _status(gate.compare(base, cand), "time_ms") == {status}
+
+
+def test_a_speedup_that_is_not_shown_is_ambiguous(tmp_path: Path) -> None:
+    base = results.load(make_result(tmp_path / "a", seed=1, rounds=4))
+    cand = results.load(make_result(tmp_path / "b", seed=2, rounds=4))
+    for m in cand["measurements"]:  # rounds at x1, x1, x1/4, x1/4: faster on average, not significantly
+        if m["noise"] == "timing":
+            m["samples"] = [x * (1, 1, 0.25, 0.25)[g] for x, g in zip(m["samples"], m["groups"], strict=True)]
+    report = gate.compare(base, cand)
+    assert _status(report, "time_ms") == {"ambiguous"} and report.exit_code == 0
+
+
+def test_three_rounds_a_side_are_enough_to_judge(tmp_path: Path) -> None:
+    report = _compare(tmp_path, base={"rounds": 3}, rounds=3, scale=1.5)
+    assert _status(report, "time_ms") == {"regression"} and report.exit_code == 1
+    short = _compare(tmp_path / "short", base={"rounds": 3}, rounds=2, scale=1.5)
+    assert _status(short, "time_ms") == {"underpowered"}
+
+
+def test_rejected_and_failed_measurements_are_not_compared(tmp_path: Path) -> None:
+    base = results.load(make_result(tmp_path / "a", seed=1))
+    cand = results.load(make_result(tmp_path / "b", seed=2))
+    timing = cand["measurements"][0]
+    cand["measurements"] += [dict(timing, role="rejected", samples=[s * 3 for s in timing["samples"]]),
+                             dict(timing, status="error", samples=[s * 3 for s in timing["samples"]])]
+    report = gate.compare(base, cand)
+    assert report.exit_code == 0 and _status(report, "time_ms") == {"unchanged"}
+
+
+def test_one_baseline_timing_is_matched_to_the_candidate_timing_of_its_claim(tmp_path: Path) -> None:
+    base = results.load(make_result(tmp_path / "a", seed=1))
+    cand = results.load(make_result(tmp_path / "b", seed=2))
+    first = cand["measurements"][0]
+    cand["measurements"].insert(0, dict(first, claim="other", samples=[s * 3 for s in first["samples"]]))
+    fast = [c for c in gate.compare(base, cand).comparisons if c.subject == "fast:fwd"]
+    assert [(c.claims, c.status) for c in fast] == [(("speed",), "unchanged")]
+
+
+def test_version_differences_are_noted_and_equal_thresholds_are_not(tmp_path: Path) -> None:
+    base = results.load(make_result(tmp_path / "a", seed=1))
+    cand = results.load(make_result(tmp_path / "b", seed=2))
+    cand["env"]["torch"] = "2.12"
+    base["thresholds"] = cand["thresholds"] = {"speed": 0.2}
+    report = gate.compare(base, cand)
+    assert report.notes == ["torch differs: 2.11 (baseline) vs 2.12 (candidate)"]
+    assert report.device == "NVIDIA H100 80GB HBM3" and report.candidate.endswith(".json")
+
+
+def test_a_flip_names_the_claim_and_both_verdicts(tmp_path: Path) -> None:
+    report = _compare(tmp_path, verdict="inconclusive")
+    assert report.flips == [gate.Flip("speed", "reproduced", "inconclusive")]
+
+
+def test_two_sides_of_one_family_are_compared_side_by_side(tmp_path: Path) -> None:
+    """A matched claim's sides can share model and implementation and differ only in `arch`: halving
+    one side's accuracy must be seen, not compared with the other side."""
+    def sides(path: Path, scale: float) -> dict:
+        r = results.load(path)
+        for role, groups, acc in (("baseline", 0, 0.90), ("candidate", 8, 0.89)):
+            r["measurements"].append({
+                "claim": "grouped", "case": {"task": "digits"}, "metric": "accuracy", "unit": "fraction",
+                "subject": {"model": "kat", "impl": "torch_reference", "arch": {"rational_groups": groups}},
+                "better": "higher", "noise": "seeds", "role": role, "status": "ok", "groups": [0, 1, 2, 3, 4],
+                "samples": [acc * (scale if role == "candidate" else 1) * (1 + 0.01 * i) for i in range(5)],
+                "summary": {}, "extra": {}, "reason": None, "device_independent": True})
+        return r
+
+    report = gate.compare(sides(make_result(tmp_path / "a", seed=1), 1.0),
+                          sides(make_result(tmp_path / "b", seed=2), 0.5))
+    accuracy = {c.subject: c.status for c in report.comparisons if c.metric == "accuracy"}
+    assert accuracy == {"kat[torch_reference] {rational_groups=0}": "unchanged",
+                        "kat[torch_reference] {rational_groups=8}": "regression"}
+    assert report.exit_code == 1

@@ -37,6 +37,16 @@ def test_the_same_seeds_are_not_counted_twice(tmp_path: Path) -> None:
     assert len(next(m for m in merged.measurements if m.noise == "timing").samples) == 200  # rounds do add up
 
 
+def test_seeded_values_copied_under_another_run_seed_are_refused(tmp_path: Path) -> None:
+    a, b = _load(make_result(tmp_path / "a", seed=1), make_result(tmp_path / "b", seed=2))
+    seeded = next(i for i, m in enumerate(a["measurements"]) if m["noise"] == "seeds")
+    b["measurements"][seeded]["samples"] = list(a["measurements"][seeded]["samples"])  # "other seeds", same values
+    with pytest.raises(merge.MergeError, match="a copy, not a new run"):
+        merge.merge([a, b])
+    b["plan"]["seed"] = a["plan"]["seed"]  # the same seeds: the same values are expected, and kept once
+    assert len(next(m for m in merge.merge([a, b]).measurements if m.noise == "seeds").samples) == 5
+
+
 def test_a_run_merged_with_itself_or_a_copy_is_refused(tmp_path: Path) -> None:
     a = make_result(tmp_path / "a", seed=1, rounds=1)
     with pytest.raises(merge.MergeError, match="given twice"):
@@ -157,3 +167,29 @@ def test_a_verdict_describes_its_claim_for_judging_again() -> None:
     old = {"claim": "c", "kind": "flops-ratio", "rule": {"at_least": 1.0}, "paper_value": 2.0}  # schema 1 style
     rebuilt = ClaimInfo.from_verdict(old)
     assert (rebuilt.paper_value, rebuilt.combine, rebuilt.quote, rebuilt.paper_source) == (2.0, "each", "", "")
+
+
+def test_files_without_a_digest_must_share_a_clean_commit(tmp_path: Path) -> None:
+    a, b = _load(make_result(tmp_path / "a", seed=1), make_result(tmp_path / "b", seed=2))
+    for r in (a, b):
+        r["provenance"] = {}
+        r["env"]["git_dirty"] = False
+    b["env"]["git_commit"] = "fffffff"
+    with pytest.raises(merge.MergeError, match="commit"):
+        merge.merge([a, b])
+    b["env"]["git_commit"] = a["env"]["git_commit"]
+    assert merge.merge([a, b]).suite == "toy"
+    b["env"]["git_dirty"] = True
+    with pytest.raises(merge.MergeError, match="no clean commit"):
+        merge.merge([a, b])
+
+
+def test_a_cpu_run_that_does_not_say_which_cpu_cannot_be_merged(tmp_path: Path) -> None:
+    a, b = _load(make_result(tmp_path / "a", seed=1, device="cpu"), make_result(tmp_path / "b", seed=2, device="cpu"))
+    for r in (a, b):
+        r["env"].update(cpu="x86_64")
+    with pytest.raises(merge.MergeError, match="does not record its device precisely"):
+        merge.merge([a, b])
+    for r in (a, b):
+        r["env"].update(cpu="AMD EPYC 9654", cpu_count=2)
+    assert merge.merge([a, b]).env["cpu"] == "AMD EPYC 9654"

@@ -163,6 +163,8 @@ CORRUPTIONS = {
     "times near the float limit": lambda d: d["measurements"][0].update(samples=[1e308, 1e308]),
     "a time of 1e-300": lambda d: d["measurements"][0].update(samples=[1.0, 1e-300]),
     "threshold of zero": lambda d: d.update(thresholds={"c": 0}),
+    "gpu not a name": lambda d: d["env"].update(gpu=["x"]),
+    "core count as text": lambda d: d["env"].update(cpu_count="2"),
 }
 
 
@@ -241,6 +243,9 @@ def test_labels_and_formats() -> None:
     assert results.subject_label({"impl": "k"}) == "k"
     assert results.subject_label({"model": "kat", "impl": "k"}) == "kat[k]"
     assert results.subject_label({"model": "vit"}) == "vit"
+    two = [{"model": "kat", "impl": "k", "size": "tiny", "arch": {"rational_groups": g, "depth": 4}} for g in (0, 8)]
+    assert [results.subject_label(s) for s in two] == ["kat[k] tiny {depth=4, rational_groups=0}",
+                                                       "kat[k] tiny {depth=4, rational_groups=8}"]
     assert results.case_label({"shape": [2, 3], "dtype": "float32", "paper_value": 9.0}) == "2x3 dtype=float32"
     assert results.case_label({"label": "mine", "shape": [2]}) == "mine"
     assert [results.fmt(v) for v in (None, float("nan"), 0, 0.0, 1234.56, 0.012345, True, "x", 100, 99.94)] == \
@@ -308,7 +313,7 @@ def test_schema_1_error_stays_an_error(root: Path, tmp_path: Path) -> None:
     assert v["verdict"] == "error" and v["reason"] == "wrong output"
 
 
-@pytest.mark.parametrize("rule", [">= 5000 or <= 2000", ">= 5 and <= 2", ">= 1 and >= 2", "about 2", 3])
+@pytest.mark.parametrize("rule", [">= 5000 or <= 2000", ">= 5 and <= 2", ">= 1 and >= 2", "about 2", 3, ">= 1e999"])
 def test_schema_1_rules_that_are_not_bounds_are_refused(root: Path, tmp_path: Path, rule: object) -> None:
     path = _v1(root, tmp_path, lambda d: d["verdicts"][1].update(rule=rule))
     with pytest.raises(ResultError, match=r"verdicts\[1\]\.rule"):
@@ -328,3 +333,32 @@ def test_schema_1_sides_in_the_wrong_order_are_refused(root: Path, tmp_path: Pat
 
     with pytest.raises(ResultError, match="sides in the wrong order"):
         results.load(_v1(root, tmp_path, swap))
+
+
+V1_SHAPES = {  # (what is broken, the field the error must name)
+    "interval of one": (lambda d: d["verdicts"][0].update(interval=[1]), "verdicts[0].interval"),
+    "interval of text": (lambda d: d["verdicts"][0].update(interval=["a", "b"]), "verdicts[0].interval"),
+    "interval as an object": (lambda d: d["verdicts"][0].update(interval={"a": 1}), "verdicts[0].interval"),
+    "measurements as text": (lambda d: d.update(measurements="abc"), "measurements"),
+    "verdicts as an object": (lambda d: d.update(verdicts={}), "verdicts"),
+    "a measurement as a number": (lambda d: d["measurements"].append(3), "measurements["),
+    "a pair measured three times": (lambda d: d["measurements"].append(dict(next(
+        m for m in d["measurements"] if m["claim"] == "kat-slower-than-vit"))), "a pair has two sides"),
+}
+
+
+@pytest.mark.parametrize("name", list(V1_SHAPES))
+def test_schema_1_files_of_the_wrong_shape_name_the_field(root: Path, tmp_path: Path, name: str) -> None:
+    fix, field = V1_SHAPES[name]
+    with pytest.raises(ResultError) as info:
+        results.load(_v1(root, tmp_path, fix))
+    assert field in str(info.value) and str(tmp_path / "old.json") in str(info.value)
+
+
+def test_a_seed_given_twice_is_refused(tmp_path: Path) -> None:
+    data = _valid()
+    seeded = dict(data["measurements"][0], noise="seeds", groups=[0] * len(data["measurements"][0]["samples"]))
+    data["measurements"][0] = seeded
+    (tmp_path / "s.json").write_text(json.dumps(data))
+    with pytest.raises(ResultError, match="a seed appears twice"):
+        results.load(tmp_path / "s.json")

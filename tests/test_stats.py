@@ -180,13 +180,27 @@ def test_sampled_cases_count_their_spread() -> None:
     assert stats.sampled_mean(noisy_but_close, "linear") == stats.mean(noisy_but_close)  # never narrower
 
 
-def test_added_noise_widens_with_welch_df_and_clipping_bounds_the_interval() -> None:
+def test_added_noise_widens_with_the_fewer_df_and_clipping_bounds_the_interval() -> None:
     seeds = stats.Estimate.from_values([0.1, 0.1, 0.1, 0.1], "linear")  # no seed-to-seed spread at all
     assert seeds.low == seeds.high == pytest.approx(0.1)
     widened = stats.add_noise(seeds, 0.05, 35.0)
-    assert widened.se == pytest.approx(0.05) and widened.df == pytest.approx(35.0)
-    assert widened.high - widened.low == pytest.approx(2 * sps.t.ppf(0.975, 35) * 0.05)
+    assert widened.se == pytest.approx(0.05) and widened.df == pytest.approx(3.0)
+    assert widened.high - widened.low == pytest.approx(2 * sps.t.ppf(0.975, 3) * 0.05)
+    spread = stats.Estimate.from_values([0.02, 0.05, 0.03], "linear")
+    both = stats.add_noise(spread, 0.01, 35.0)
+    assert both.se == pytest.approx(math.hypot(float(spread.se), 0.01)) and both.value == spread.value
     wide = stats.Estimate.from_values([-0.9, 0.95], "linear")
     clipped = stats.clipped(wide, -1.0, 1.0)
     assert (clipped.low, clipped.high) == (-1.0, 1.0) and clipped.value == wide.value
     assert stats.add_noise(stats.Estimate.from_values([0.3], "linear"), 0.05, 10).low is None
+
+
+@pytest.mark.parametrize(("seeds", "se", "df"), [([0.04, 0.06], 0.01, 35.0), ([0.045, 0.055], 0.005, 35.0),
+                                                  ([0.01, 0.03, 0.02, 0.04, 0.0], 0.003, 35.0),
+                                                  ([0.01, 0.02, 0.03], 0.2, 9.0)])
+def test_added_noise_never_narrows_either_source(seeds: list[float], se: float, df: float) -> None:
+    alone = stats.Estimate.from_values(seeds, "linear")
+    both = stats.add_noise(alone, se, df)
+    test_only = sps.t.ppf(0.975, df) * se
+    assert both.low <= alone.low and both.high >= alone.high  # type: ignore[operator]
+    assert both.high - both.low >= 2 * test_only - 1e-12  # type: ignore[operator]

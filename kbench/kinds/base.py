@@ -103,6 +103,7 @@ class Kind:
     options: Mapping[str, Param] = {}
     combine: str = "geomean"  # geomean | mean | sampled-geomean | sampled-mean | worst | each
     unit: str = ""
+    bounds: tuple[float, float] | None = None  # what the measured value can be (an accuracy difference: -1..1)
     needs_operation: bool = True  # the claim names an operation under kernels/
     needs_copy_bandwidth: bool = False  # the run measures the copy bandwidth when a claim needs it
 

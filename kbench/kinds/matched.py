@@ -22,6 +22,7 @@ default their spread counts in the combined interval too (combine = "sampled-mea
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -35,6 +36,7 @@ from kbench.kinds.models import check_model, check_side, count_flops, match_widt
 from kbench.params import Param
 from kbench.results import Measurement
 
+ACCURACY_DIFFERENCE = (-1.0, 1.0)  # candidate minus baseline accuracy can be nothing else
 SIDE = {"model": Param(str, "a registered model family", required=True),
         "impl": Param(str, "the implementation of the family's pluggable operation"),
         "size": Param(str, "a preset of the family (default: its first)"),
@@ -69,23 +71,42 @@ def _memory_bytes(device: torch.device) -> int:
     return int(os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES"))
 
 
+def resolve(subject: Any, case: Mapping[str, Any], task: data.Task, claim: Any
+            ) -> tuple[registry.ModelFamily, str, dict[str, Any], int]:
+    """A side's family, preset, architecture for the task (inputs and outputs set by the task, the
+    width searched to the case's parameter budget) and parameter count; Failed when the family
+    cannot build it. `kbench validate` runs this too, so a bad architecture fails before training."""
+    family = registry.model_family(subject.model)
+    size = subject.fields.get("size") or family.sizes[0]
+    try:
+        arch = family.for_task(family.arch(size, subject.fields.get("arch")), task.input_shape, task.num_classes)
+        params = params_of(family, size, arch)
+        if "params" in case:
+            arch, params = match_width(family, size, arch, int(case["params"]), float(claim.options["tolerance"]))
+        count_flops(_meta(family, size, arch), family.input_shape(arch))  # one forward pass, on no memory
+    except (ValueError, TypeError, RuntimeError, AssertionError, ZeroDivisionError) as exc:
+        raise Failed(f"{subject.label}: model family {family.name!r} cannot build this architecture for task "
+                     f"{task.name} (inputs {task.input_shape}): {exc}") from None
+    return family, size, arch, params
+
+
+def _set_for_you(subject: Any, case: Mapping[str, Any], family: registry.ModelFamily, arch: Mapping[str, Any]
+                 ) -> tuple[str, str] | None:
+    """An architecture keyword the suite gives that the run would replace: (keyword, by what)."""
+    for key, value in (subject.fields.get("arch") or {}).items():
+        if key == family.width_key and "params" in case:
+            return key, f"the width search for the case's {case['params']}-parameter budget"
+        if arch.get(key) != value:
+            return key, f"the task (it needs {key} = {arch.get(key)})"
+    return None
+
+
 class _Side:
     """One side of a matched comparison on one case: its model, tuning and seed runs."""
 
     def __init__(self, subject: Any, case: Mapping[str, Any], task: data.Task, ctx: Context, claim: Any) -> None:
         self.subject, self.case, self.ctx, self.claim = subject, case, ctx, claim
-        self.family = registry.model_family(subject.model)
-        self.size = subject.fields.get("size") or self.family.sizes[0]
-        try:
-            arch = self.family.for_task(self.family.arch(self.size, subject.fields.get("arch")), task.input_shape,
-                                        task.num_classes)
-            self.params = params_of(self.family, self.size, arch)
-        except (ValueError, TypeError, RuntimeError, AssertionError) as exc:
-            raise Failed(f"{subject.label}: model family {self.family.name!r} cannot take task {task.name} "
-                         f"(inputs {task.input_shape}): {exc}") from None
-        if "params" in case:
-            arch, self.params = match_width(self.family, self.size, arch, int(case["params"]),
-                                            float(claim.options["tolerance"]))
+        self.family, self.size, arch, self.params = resolve(subject, case, task, claim)
         if self.params * BYTES_PER_PARAMETER > _memory_bytes(ctx.device) // 2:
             raise Failed(f"{subject.label}: {self.params} parameters need about "
                          f"{self.params * BYTES_PER_PARAMETER / 2**30:.1f} GiB to train, more than half the "
@@ -107,7 +128,8 @@ class _Side:
     def tune(self, prepared: training.Prepared, better: str) -> None:
         for lr in self.claim.options["lr_grid"]:
             self.ctx.progress(f"{self.subject.label} {self.case.get('task')}: tuning, learning rate {lr:g}")
-            model = training.fit(self.model(10_000), prepared, self.config(lr), seed=10_000)
+            seed = self.ctx.seed_for("tune", lr)  # pragma: no mutate (any label)
+            model = training.fit(self.model(seed), prepared, self.config(lr), seed=seed)
             self.tuning[f"{lr:g}"] = training.score(training.per_example(model, prepared, "val"), prepared.kind)
         finite = {lr: v for lr, v in self.tuning.items() if np.isfinite(v)}
         if not finite:
@@ -121,8 +143,8 @@ class _Side:
         outcomes = training.per_example(model, prepared, "test")
         value = training.score(outcomes, prepared.kind)
         if not np.isfinite(value):
-            raise _Diverged(f"{self.subject.label} {self.case.get('task')}: seed {seed} diverged at learning rate "
-                            f"{self.lr:g} (test score {value})")
+            raise _Diverged(f"{self.subject.label} {self.case.get('task')}: seed {len(self.scores) + 1} diverged at "
+                            f"learning rate {self.lr:g} (test score {value})")
         self.scores.append(value)
         self.outcomes.append(outcomes)
 
@@ -160,6 +182,10 @@ class _Matched(Kind):
     def check_references(self, claim: Any, path: str, where: str) -> None:
         for role in self.sides:
             check_side(claim.side(role), path, f"{where}.{role}")
+        grid = list(claim.options["lr_grid"])
+        if len(set(grid)) != len(grid):
+            raise SuiteError(path, f"{where}.options.lr_grid", "distinct learning rates (each is one tuning run)", grid)
+        self._check_rule(claim, path, where)
         for key, cases in (("cases", claim.cases), ("cpu_cases", claim.cpu_cases or ())):
             for i, case in enumerate(cases):
                 if case["task"] not in data.names():
@@ -168,6 +194,33 @@ class _Matched(Kind):
                 if data.kind_of(case["task"]) != self.task_kind:
                     raise SuiteError(path, f"{where}.{key}[{i}].task", f"a {self.task_kind} task for {self.name} "
                                      f"({case['task']} is {data.kind_of(case['task'])})", case["task"])
+                self._check_models(claim, case, path, f"{where}.{key}[{i}]")
+
+    def _check_rule(self, claim: Any, path: str, where: str) -> None:
+        low, high = self.bounds or (0.0, math.inf)  # an error ratio is positive
+        for side in ("at_least", "at_most"):
+            bound = getattr(claim.rule, side)
+            if bound is not None and not claim.rule.of_paper and not low <= bound <= high:
+                raise SuiteError(path, f"{where}.rule.{side}", f"a bound the {self.unit} can reach ({low:g} to "
+                                 f"{high:g})", bound)
+
+    def _check_models(self, claim: Any, case: Mapping[str, Any], path: str, where: str) -> None:
+        """Each side builds for the case's task, and no architecture keyword it gives is replaced."""
+        try:
+            task = data.load(case["task"])
+        except data.DataError:
+            return  # its package is missing: the run will skip the case and say why
+        for role in self.sides:
+            subject = claim.side(role)
+            try:
+                family, _, arch, _ = resolve(subject, case, task, claim)
+            except Failed as exc:
+                raise SuiteError(path, f"{where} ({role})", "an architecture its family can build for the task",
+                                 str(exc)) from None
+            replaced = _set_for_you(subject, case, family, arch)
+            if replaced is not None:
+                raise SuiteError(path, f"{where.split('.')[0]}.{role}.arch.{replaced[0]}",
+                                 f"no {replaced[0]}: it is set by {replaced[1]}")
 
     def collect(self, claim: Any, ctx: Context) -> None:
         for case in claim.cases_for(ctx.device.type):
@@ -192,7 +245,7 @@ class _Matched(Kind):
             for seed in range(seeds):
                 for side in sides:
                     ctx.progress(f"{side.subject.label} {task.name}: seed {seed + 1}/{seeds}")
-                    side.run_seed(prepared, seed)
+                    side.run_seed(prepared, ctx.seed_for("train", seed))  # pragma: no mutate (any label)
         except (KeyboardInterrupt, _Diverged) as stop:  # keep the seeds run so far, marked, then stop
             status, why = (("skipped", "interrupted") if isinstance(stop, KeyboardInterrupt) else ("error", str(stop)))
             for role, side in zip(self.sides, sides, strict=True):
@@ -242,6 +295,7 @@ class MatchedAccuracy(_Matched):
     description = "test accuracy of candidate minus baseline at matched parameters, equal tuning, paired by seed"
     combine = "sampled-mean"
     unit = "accuracy difference"
+    bounds = ACCURACY_DIFFERENCE
 
     def evaluate(self, claim: ClaimLike, case: Mapping[str, Any], measurements: Sequence[Mapping[str, Any]],
                  peaks: Mapping[str, Any]) -> list[CaseValue]:
@@ -254,7 +308,7 @@ class MatchedAccuracy(_Matched):
         if outcomes is not None:
             diff = outcomes[1] - outcomes[0]
             est = _with_test_noise(est, float(np.std(diff, ddof=1) / np.sqrt(diff.size)), diff.size, details)
-        return [CaseValue(case, stats.clipped(est, -1.0, 1.0), details)]
+        return [CaseValue(case, stats.clipped(est, *ACCURACY_DIFFERENCE), details)]
 
 
 class MatchedError(_Matched):

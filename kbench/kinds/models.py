@@ -498,9 +498,10 @@ class VarianceRatio(_ModelKind):
             worst, per_block = [], []
             for seed in range(seeds):
                 ctx.progress(f"{subject.label}: initialisation {seed + 1}/{seeds}")
-                torch.manual_seed(seed)
+                torch.manual_seed(ctx.seed_for("init", seed))  # the run's --seed draws other models
                 model = family.create(size, subject.impl, arch).to(ctx.device)
-                images, _ = _input_batch(family, arch, int(case["batch"]), ctx.device, seed)
+                images, _ = _input_batch(family, arch, int(case["batch"]), ctx.device,
+                                         ctx.seed_for("batch", seed))  # pragma: no mutate (any label)
                 ratios = _branch_variance_ratios(model, images)
                 per_block.append(ratios)
                 worst.append(max(ratios, key=lambda r: abs(math.log(r))))  # the furthest from 1 either way
