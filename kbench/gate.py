@@ -42,6 +42,18 @@ NOISE_MULTIPLE = 2.0  # a regression must also exceed this many baseline round-t
 Status = Literal["regression", "improvement", "unchanged", "suspect", "ambiguous", "underpowered", "changed"]
 
 
+# What the gate says (text only; module constants, so mutation testing spends no mutants on wording)
+FEW_ROUNDS = ("{b} baseline and {c} candidate round(s); the gate needs {n} per side to tell a change from "
+              "run-to-run noise")
+IN_THE_NOISE = ("the baseline's own rounds differ by up to {noise:.0%} (2 sd): a change of {change:.0%} cannot be "
+                "told from that noise")
+NOT_SIGNIFICANT = "not significant (p >= alpha or the interval reaches 1)"
+EXACT_CHANGED = "an exact count changed: the runs measured different things (update the baseline if meant)"
+OTHER_DEVICE = ("different devices, or one not recorded precisely ({b} vs {c}): only device-independent metrics "
+                "(FLOPs, parameter counts, seeded accuracies and errors) are compared, and no verdicts")
+UNKNOWN = "unknown"
+
+
 class GateInputError(KbenchError):
     """The two results cannot be compared (different devices, nothing in common, an interrupted run)."""
 
@@ -62,6 +74,7 @@ class Comparison:
     tolerance: float
     status: Status
     reason: str = ""
+    spread: float | None = None  # timings: the baseline's round-to-round sd (log scale), a regression exceeds 2x
 
 
 @dataclass(frozen=True)
@@ -174,18 +187,16 @@ def _compare_timing(key: Key, b: Mapping[str, Any], c: Mapping[str, Any], claims
     br, cr = _rounds(b), _rounds(c)
     base_value, cand_value = float(np.exp(np.log(br).mean())), float(np.exp(np.log(cr).mean()))
     ratio = cand_value / base_value
-    spread = float(np.std(np.log(br), ddof=1)) if br.size > 1 else math.inf
-    noise = math.expm1(NOISE_MULTIPLE * spread) if math.isfinite(spread) else math.inf
     common: dict[str, Any] = dict(claims=claims, metric=key[0], subject=key[1], case=key[2], noise="timing",
                                   baseline=base_value, candidate=cand_value, ratio=ratio)
     if br.size < MIN_ROUNDS or cr.size < MIN_ROUNDS:
         return Comparison(**common, low=None, high=None, p_value=None, tolerance=threshold, status="underpowered",
-                          reason=f"{br.size} baseline and {cr.size} candidate round(s); the gate needs {MIN_ROUNDS} "
-                          "per side to tell a change from run-to-run noise")
+                          reason=FEW_ROUNDS.format(b=br.size, c=cr.size, n=MIN_ROUNDS))
+    spread = float(np.std(np.log(br), ddof=1))
     est = stats.unpaired_log_ratio(cr, br)
-    status, reason = _judge(est, ratio, b["better"], threshold, alpha, noise)
+    status, reason = _judge(est, ratio, b["better"], threshold, alpha, math.expm1(NOISE_MULTIPLE * spread))
     return Comparison(**common, low=est.low, high=est.high, p_value=est.p_value, tolerance=threshold, status=status,
-                      reason=reason)
+                      reason=reason, spread=spread)
 
 
 def _judge(est: stats.Estimate, ratio: float, better: str, threshold: float, alpha: float, noise: float = 0.0
@@ -203,15 +214,15 @@ def _judge(est: stats.Estimate, ratio: float, better: str, threshold: float, alp
     if status != "suspect":
         return status, ""
     if significant and beyond:
-        return status, (f"the baseline's own rounds differ by up to {noise:.0%} (2 sd): a change of {change:.0%} "
-                        "cannot be told from that noise")
-    return status, "not significant (p >= alpha or the interval reaches 1)"
+        return status, IN_THE_NOISE.format(noise=noise, change=change)
+    return status, NOT_SIGNIFICANT
 
 
 def _compare_seeds(key: Key, b: Mapping[str, Any], c: Mapping[str, Any], claims: tuple[str, ...],
                    threshold: float, alpha: float) -> Comparison:
-    bs = dict(zip(b["groups"], b["samples"], strict=True))  # seed -> value: paired by seed, not position
-    cs = dict(zip(c["groups"], c["samples"], strict=True))
+    # seed -> value: paired by seed, not position (the validator made the lengths agree)
+    bs = dict(zip(b["groups"], b["samples"], strict=True))  # pragma: no mutate
+    cs = dict(zip(c["groups"], c["samples"], strict=True))  # pragma: no mutate
     seeds = [s for s in bs if s in cs]
     common: dict[str, Any] = dict(claims=claims, metric=key[0], subject=key[1], case=key[2], noise="seeds")
     positive = len(seeds) >= 2 and min(bs[s] for s in seeds) > 0 and min(cs[s] for s in seeds) > 0
@@ -238,7 +249,7 @@ def _compare_exact(key: Key, b: Mapping[str, Any], c: Mapping[str, Any], claims:
         ratio = cv / bv if bv else math.inf
         worse = _worse(ratio, b["better"]) > 0
         status = "changed" if b["better"] == "none" else ("regression" if worse else "improvement")
-        reason = "an exact count changed: the runs measured different things (update the baseline if meant)"
+        reason = EXACT_CHANGED
     return Comparison(claims, key[0], key[1], key[2], "exact", bv, cv, ratio, ratio, ratio, None, 0.0, status,
                       reason)
 
@@ -263,10 +274,8 @@ def _check_usable(base: Mapping[str, Any], cand: Mapping[str, Any]) -> tuple[boo
     notes = [f"{key} differs: {b_env.get(key)} (baseline) vs {c_env.get(key)} (candidate)"
              for key in ("torch", "triton", "cuda", "driver") if b_env.get(key) != c_env.get(key)]
     b_dev, c_dev = device_identity(b_env), device_identity(c_env)
-    if b_dev is None or c_dev is None or b_dev != c_dev:
-        notes.append(f"different devices, or one not recorded precisely ({b_dev or 'unknown'} vs {c_dev or 'unknown'}):"
-                     " only device-independent metrics (FLOPs, parameter counts, seeded accuracies and errors) are "
-                     "compared, and no verdicts")
+    if b_dev is None or b_dev != c_dev:  # unknown is never the same device
+        notes.append(OTHER_DEVICE.format(b=b_dev or UNKNOWN, c=c_dev or UNKNOWN))
         return True, notes
     return False, notes
 
@@ -274,8 +283,8 @@ def _check_usable(base: Mapping[str, Any], cand: Mapping[str, Any]) -> tuple[boo
 def _thresholds(base: Mapping[str, Any], cand: Mapping[str, Any], notes: list[str]) -> Mapping[str, float]:
     """The baseline's thresholds decide: a candidate that changed its own is noted, not obeyed."""
     theirs, ours = base.get("thresholds") or {}, cand.get("thresholds") or {}
-    notes += [f"claim {claim}: the candidate records max_slowdown {ours.get(claim)}, the baseline "
-              f"{theirs.get(claim, 'the default')}; the baseline's is used"
+    notes += [f"claim {claim}: the candidate records max_slowdown {ours.get(claim)}, the baseline "  # pragma: no mutate
+              f"{theirs.get(claim, 'the default')}; the baseline's is used"  # pragma: no mutate
               for claim in sorted(set(theirs) | set(ours)) if theirs.get(claim) != ours.get(claim)]
     return theirs
 
@@ -284,15 +293,15 @@ def compare(base: Mapping[str, Any], cand: Mapping[str, Any], *, default_thresho
             alpha: float = DEFAULT_ALPHA) -> GateReport:
     """Compare two loaded result files (kbench.results.load)."""
     independent_only, notes = _check_usable(base, cand)
-    report = GateReport(_name(base), _name(cand), device_identity(cand["env"]) or "unknown", notes=notes)
+    report = GateReport(_name(base), _name(cand), device_identity(cand["env"]) or UNKNOWN, notes=notes)
     thresholds = _thresholds(base, cand, report.notes)
     b_metrics, c_metrics = _metrics(base, independent_only), _metrics(cand, independent_only)
     for key, entries in sorted(b_metrics.items()):
         if key not in c_metrics:
-            report.missing.append("metric " + " / ".join(key))
+            report.missing.append("metric " + " / ".join(key))  # pragma: no mutate
             continue
         pairs, unmatched = _pairs(entries, c_metrics[key])
-        report.missing += [f"metric {' / '.join(key)} of claim {claim}" for claim in unmatched]
+        report.missing += [f"metric {' / '.join(key)} of claim {claim}" for claim in unmatched]  # pragma: no mutate
         for b_entry, c_entry in pairs:
             b, c = b_entry["m"], c_entry["m"]
             claims = tuple(dict.fromkeys(b_entry["claims"] + c_entry["claims"]))
@@ -301,7 +310,8 @@ def compare(base: Mapping[str, Any], cand: Mapping[str, Any], *, default_thresho
     if not independent_only:
         _compare_verdicts(base, cand, report)
     else:  # what only the same device could judge is not a pass either
-        report.unjudged = ["metric " + " / ".join(key) for key in sorted(set(_metrics(base, False)) - set(b_metrics))]
+        unjudged = sorted(set(_metrics(base, False)) - set(b_metrics))
+        report.unjudged = ["metric " + " / ".join(key) for key in unjudged]  # pragma: no mutate
     if not report.comparisons and not report.flips and not report.missing:
         raise GateInputError("the two results share no comparable metric and no claim: nothing to compare "
                              f"(suites {base.get('suite')!r} and {cand.get('suite')!r})")

@@ -87,6 +87,14 @@ VERDICT: dict[str, tuple[Check, str]] = {
                           and _interval(c.get("interval"))), "a list of {case, value, interval}"),
     "notes": (_list_of(_str), "a list of strings"),
 }
+VERDICT_OPTIONAL: dict[str, tuple[Check, str]] = {
+    "n": (lambda v: _int(v) and v >= 0, "a count (0 or more)"), "combine": (_str, "a string"),
+    "unit": (_str, "a string"), "paper": (_dict, "an object"),
+}
+RULE: dict[str, tuple[Check, str]] = {
+    "at_least": (_opt(_number), "a number or null"), "at_most": (_opt(_number), "a number or null"),
+    "of_paper": (_bool, "true or false"),
+}
 
 
 def _fields(data: Mapping[str, Any], spec: Mapping[str, tuple[Check, str]], where: str, required: bool) -> None:
@@ -126,6 +134,8 @@ def validate(data: Any) -> None:
         if not isinstance(v, dict):
             raise ValueError(f"verdicts[{i}]: expected an object")
         _fields(v, VERDICT, f"verdicts[{i}].", True)
+        _fields(v, VERDICT_OPTIONAL, f"verdicts[{i}].", False)
+        _fields(v["rule"], RULE, f"verdicts[{i}].rule.", False)
         if v["claim"] in claims:
             raise ValueError(f"verdicts[{i}].claim: {v['claim']!r} appears twice")
         claims.add(v["claim"])

@@ -166,7 +166,7 @@ def paired_log_ratio(numerator: Values, denominator: Values) -> Estimate:
 
 def unpaired_log_ratio(numerator: Values, denominator: Values) -> Estimate:
     """Ratio of the geometric means of two independent sets of values, with a Welch t interval."""
-    a, b = Estimate.from_values(numerator, "log"), Estimate.from_values(denominator, "log")
+    a, b = Estimate.from_values(numerator), Estimate.from_values(denominator)  # log scale
     center = a.center - b.center
     if a.se is None or b.se is None:
         return Estimate._build(center, None, None, "log", min(a.n, b.n))
@@ -178,7 +178,7 @@ def _welch(parts: Sequence[tuple[float, float | None]]) -> tuple[float, float]:
     """Standard error of a sum of independent estimates and its Welch-Satterthwaite df (parts
     without spread add nothing to either)."""
     var = sum(se**2 for se, _ in parts)
-    denom = sum(se**4 / df for se, df in parts if se > 0 and df)
+    denom = sum(se**4 / df for se, df in parts if df)  # a part with se 0 adds 0
     return math.sqrt(var), (var**2 / denom if denom else math.inf)
 
 

@@ -33,7 +33,8 @@ def test_ten_percent_slowdown_with_tight_rounds_fails(tmp_path: Path) -> None:
     report = _compare(tmp_path, scale=1.10)
     assert report.exit_code == 1 and len(report.regressions) == 2
     r = report.regressions[0]
-    assert r.ratio == pytest.approx(1.10, rel=0.01) and r.low > 1.05 and r.p_value < 0.01
+    assert r.ratio == pytest.approx(1.10, rel=0.01) and r.low > 1.05 and r.p_value < 0.01 and r.high < 1.15
+    assert r.case == "128x197x768 dtype=float32" and r.baseline == pytest.approx(1.0, rel=0.01)
     text = gate.markdown(report)
     assert "FAIL" in text and "### Regressions" in text and "fast:fwd" in text
 
@@ -79,6 +80,8 @@ def test_too_few_rounds_cannot_be_judged(tmp_path: Path) -> None:
     assert report.exit_code == 2 and report.verdict == "CANNOT JUDGE"
     assert _status(report, "time_ms") == {"underpowered"}
     assert "needs 3" in gate.markdown(report)
+    c = next(c for c in report.comparisons if c.subject == "slow:fwd")
+    assert c.baseline == pytest.approx(2.0, rel=0.01) and c.candidate == pytest.approx(3.0, rel=0.01)
 
 
 def test_five_against_three_samples_of_one_round_cannot_pass(tmp_path: Path) -> None:
@@ -323,6 +326,7 @@ def test_an_exact_metric_is_compared_exactly_in_its_direction(tmp_path: Path, be
     c = _only(gate.compare(base, cand), "flops")
     assert c.status == status and c.ratio == pytest.approx(ratio) and c.low == c.high == c.ratio
     assert c.tolerance == 0.0 and c.p_value is None and c.claims == ("flops",)
+    assert (c.baseline, c.candidate) == (base_value, cand_value)
     assert c.subject == "kat[torch_reference]" and c.case == "size=tiny"
 
 
@@ -408,3 +412,104 @@ def test_two_sides_of_one_family_are_compared_side_by_side(tmp_path: Path) -> No
     assert accuracy == {"kat[torch_reference] {rational_groups=0}": "unchanged",
                         "kat[torch_reference] {rational_groups=8}": "regression"}
     assert report.exit_code == 1
+
+
+def test_a_lax_alpha_still_needs_the_interval_beyond_one(tmp_path: Path) -> None:
+    """With alpha 0.5 a p of 0.3 is "significant", but the 95% interval still reaches 1: no regression
+    (and no improvement) is shown."""
+    base = results.load(make_result(tmp_path / "a", seed=1, rounds=4, round_noise=0.05))
+    for scale, better in ((1.06, "lower"), (0.94, "lower"), (0.94, "higher"), (1.06, "higher")):
+        cand = results.load(make_result(tmp_path / f"b{scale}{better}", seed=2, rounds=4, round_noise=0.05,
+                                        scale=scale))
+        for r in (base, cand):
+            for m in r["measurements"]:
+                m["better"] = better if m["noise"] == "timing" else m["better"]
+        for c in gate.compare(base, cand, alpha=0.5).comparisons:
+            if c.noise == "timing" and c.low is not None and c.low < 1 < c.high:
+                assert c.status in ("suspect", "ambiguous", "unchanged"), (scale, better, c)
+
+
+def test_a_speedup_inside_its_95_interval_but_not_at_alpha_is_ambiguous(tmp_path: Path) -> None:
+    report = gate.compare(results.load(make_result(tmp_path / "a", seed=1, round_noise=0.02)),
+                          results.load(make_result(tmp_path / "b", seed=2, scale=0.8, round_noise=0.02)), alpha=1e-12)
+    timing = [c for c in report.comparisons if c.noise == "timing"]
+    assert all(c.high < 1 and c.p_value >= 1e-12 for c in timing) and {c.status for c in timing} == {"ambiguous"}
+    slower = gate.compare(results.load(make_result(tmp_path / "c", seed=1, round_noise=0.02)),
+                          results.load(make_result(tmp_path / "d", seed=2, scale=1.25, round_noise=0.02)), alpha=1e-12)
+    assert _status(slower, "time_ms") == {"suspect"} and slower.exit_code == 2
+    assert all(c.reason == gate.NOT_SIGNIFICANT for c in slower.comparisons if c.noise == "timing")
+
+
+def test_the_baselines_spread_is_reported_and_sets_the_noise_bar(tmp_path: Path) -> None:
+    import numpy as np
+
+    base = results.load(make_result(tmp_path / "a", seed=1, rounds=3, round_noise=0.2))
+    cand = results.load(make_result(tmp_path / "b", seed=2, rounds=3, round_noise=0.001, scale=1.3))
+    report = gate.compare(base, cand)
+    for c in (c for c in report.comparisons if c.noise == "timing"):
+        m = next(m for m in base["measurements"] if m["metric"] == "time_ms" and c.subject.startswith(
+            m["subject"]["impl"]))
+        rounds = [np.median([s for s, g in zip(m["samples"], m["groups"], strict=True) if g == r]) for r in range(3)]
+        assert c.spread == pytest.approx(float(np.std(np.log(rounds), ddof=1)))
+        assert c.baseline == pytest.approx(float(np.exp(np.mean(np.log(rounds)))))
+
+
+def test_two_common_seeds_are_enough_and_a_zero_baseline_is_not(tmp_path: Path) -> None:
+    base = _seeded(make_result(tmp_path / "a", seed=1), [0.8, 0.82])
+    cand = _seeded(make_result(tmp_path / "b", seed=2), [0.4, 0.41])
+    c = _only(gate.compare(base, cand), "accuracy")
+    assert c.status != "underpowered" and c.ratio == pytest.approx(0.5, rel=0.02) and c.tolerance == 0.05
+    zero = _seeded(make_result(tmp_path / "c", seed=1), [0.0, 0.82])
+    z = _only(gate.compare(zero, cand), "accuracy")
+    assert z.status == "underpowered" and math.isnan(z.ratio) and z.tolerance == 0.05 and z.case == "task=digits"
+
+
+def test_one_timing_shared_by_two_claims_is_compared_once_under_both(tmp_path: Path) -> None:
+    base = results.load(make_result(tmp_path / "a", seed=1))
+    cand = results.load(make_result(tmp_path / "b", seed=2))
+    for r in (base, cand):
+        r["measurements"].append(dict(r["measurements"][0], claim="other"))
+        r["verdicts"].append(dict(r["verdicts"][0], claim="other"))
+    fast = [c for c in gate.compare(base, cand).comparisons if c.subject == "fast:fwd"]
+    assert [c.claims for c in fast] == [("speed", "other")]
+
+
+def test_a_claim_whose_timing_the_candidate_lacks_is_missing(tmp_path: Path) -> None:
+    base = results.load(make_result(tmp_path / "a", seed=1))
+    cand = results.load(make_result(tmp_path / "b", seed=2))
+    first = base["measurements"][0]
+    base["measurements"].append(dict(first, claim="other", samples=[s * 1.5 for s in first["samples"]]))
+    base["verdicts"].append(dict(base["verdicts"][0], claim="other"))
+    report = gate.compare(base, cand)
+    assert "metric time_ms / fast:fwd / 128x197x768 dtype=float32 of claim other" in report.missing
+    assert [c.claims for c in report.comparisons if c.subject == "fast:fwd"] == [("speed",)]
+
+
+def test_a_large_unshown_change_of_a_share_is_unchanged(tmp_path: Path) -> None:
+    base = results.load(make_result(tmp_path / "a", seed=1, rounds=4))
+    cand = results.load(make_result(tmp_path / "b", seed=2, rounds=4))
+    for r in (base, cand):
+        for m in r["measurements"]:
+            m["better"] = "none" if m["noise"] == "timing" else m["better"]
+    for m in cand["measurements"]:  # rounds at x1, x1, x4, x4: moved on average, not significantly
+        if m["noise"] == "timing":
+            m["samples"] = [x * (1, 1, 4, 4)[g] for x, g in zip(m["samples"], m["groups"], strict=True)]
+    assert _status(gate.compare(base, cand), "time_ms") == {"unchanged"}
+
+
+@pytest.mark.parametrize("side", ["baseline", "candidate"])
+def test_the_interrupted_side_is_named(tmp_path: Path, side: str) -> None:
+    runs = {"baseline": results.load(make_result(tmp_path / "a", seed=1)),
+            "candidate": results.load(make_result(tmp_path / "b", seed=2))}
+    runs[side]["interrupted"] = True
+    with pytest.raises(gate.GateInputError, match=f"the {side} run was interrupted"):
+        gate.compare(runs["baseline"], runs["candidate"])
+
+
+@pytest.mark.parametrize("package", ["torch", "triton", "cuda", "driver"])
+def test_each_version_that_differs_is_noted(tmp_path: Path, package: str) -> None:
+    base = results.load(make_result(tmp_path / "a", seed=1))
+    cand = results.load(make_result(tmp_path / "b", seed=2))
+    cand["env"][package] = "9.9"
+    assert gate.compare(base, cand).notes == [f"{package} differs: {base['env'].get(package)} (baseline) vs 9.9 "
+                                              "(candidate)"]

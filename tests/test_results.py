@@ -165,6 +165,9 @@ CORRUPTIONS = {
     "threshold of zero": lambda d: d.update(thresholds={"c": 0}),
     "gpu not a name": lambda d: d["env"].update(gpu=["x"]),
     "core count as text": lambda d: d["env"].update(cpu_count="2"),
+    "rule bound as text": lambda d: d["verdicts"][0]["rule"].update(at_least="x"),
+    "n as text": lambda d: d["verdicts"][0].update(n="5"),
+    "combine as a number": lambda d: d["verdicts"][0].update(combine=3),
 }
 
 

@@ -204,3 +204,22 @@ def test_added_noise_never_narrows_either_source(seeds: list[float], se: float, 
     test_only = sps.t.ppf(0.975, df) * se
     assert both.low <= alone.low and both.high >= alone.high  # type: ignore[operator]
     assert both.high - both.low >= 2 * test_only - 1e-12  # type: ignore[operator]
+
+
+def test_two_sampled_cases_already_count_their_spread() -> None:
+    apart = [stats.Estimate.from_values([1.0, 1.01, 0.99], "linear"), stats.Estimate.from_values([3.0, 3.03, 2.97],
+                                                                                                   "linear")]
+    sampled = stats.sampled_mean(apart, "linear")
+    assert sampled.df == 1 and sampled.se == pytest.approx(1.0) and sampled.value == pytest.approx(2.0)
+    single = [stats.Estimate.from_values([1.0], "linear"), stats.Estimate.from_values([3.0], "linear")]
+    from_spread = stats.sampled_mean(single, "linear")  # the cases have no errors of their own
+    assert (from_spread.se, from_spread.df, from_spread.n) == (pytest.approx(1.0), 1.0, 1)
+    assert from_spread.scale == "linear" and from_spread.value == pytest.approx(2.0)
+    assert from_spread.low == pytest.approx(2.0 - sps.t.ppf(0.975, 1))
+
+
+def test_the_worst_case_takes_the_lowest_high_even_from_another_case() -> None:
+    wide = stats.Estimate(2.0, 0.5, 3.5, "linear", 0.7, 4.0, 5)  # the lowest value, but a high reach
+    narrow = stats.Estimate(3.0, 2.8, 3.2, "linear", 0.1, 4.0, 5)
+    worst = stats.worst([wide, narrow], lower_is_worse=True)
+    assert (worst.value, worst.low, worst.high) == (2.0, 0.5, 3.2)

@@ -50,6 +50,8 @@ def test_rule_round_trips_as_data() -> None:
     data = rule.as_dict(10.0)
     assert data == {"at_least": 0.5, "at_most": None, "of_paper": True, "text": ">= 5 (0.5 x paper)"}
     assert Rule.from_dict(data) == rule
+    upper = Rule(at_least=None, at_most=2.0, of_paper=False)
+    assert Rule.from_dict(upper.as_dict(None)) == upper and Rule.from_dict({"at_most": 1.0}) == Rule(at_most=1.0)
 
 
 def test_rule_direction() -> None:
