@@ -128,7 +128,7 @@ class _Side:
     def tune(self, prepared: training.Prepared, better: str) -> None:
         for lr in self.claim.options["lr_grid"]:
             self.ctx.progress(f"{self.subject.label} {self.case.get('task')}: tuning, learning rate {lr:g}")
-            seed = self.ctx.seed_for("tune", lr)  # pragma: no mutate (any label)
+            seed = self.ctx.seed_for("tune")  # one draw for every rate: the rates, not the draws, differ
             model = training.fit(self.model(seed), prepared, self.config(lr), seed=seed)
             self.tuning[f"{lr:g}"] = training.score(training.per_example(model, prepared, "val"), prepared.kind)
         finite = {lr: v for lr, v in self.tuning.items() if np.isfinite(v)}
