@@ -362,8 +362,8 @@ def test_rejected_and_failed_measurements_are_not_compared(tmp_path: Path) -> No
     base = results.load(make_result(tmp_path / "a", seed=1))
     cand = results.load(make_result(tmp_path / "b", seed=2))
     timing = cand["measurements"][0]
-    cand["measurements"] += [dict(timing, role="rejected", samples=[s * 3 for s in timing["samples"]]),
-                             dict(timing, status="error", samples=[s * 3 for s in timing["samples"]])]
+    cand["measurements"][:0] = [dict(timing, role="rejected", samples=[s * 3 for s in timing["samples"]]),
+                                dict(timing, status="error", samples=[s * 3 for s in timing["samples"]])]
     report = gate.compare(base, cand)
     assert report.exit_code == 0 and _status(report, "time_ms") == {"unchanged"}
 
@@ -414,19 +414,17 @@ def test_two_sides_of_one_family_are_compared_side_by_side(tmp_path: Path) -> No
     assert report.exit_code == 1
 
 
-def test_a_lax_alpha_still_needs_the_interval_beyond_one(tmp_path: Path) -> None:
-    """With alpha 0.5 a p of 0.3 is "significant", but the 95% interval still reaches 1: no regression
-    (and no improvement) is shown."""
-    base = results.load(make_result(tmp_path / "a", seed=1, rounds=4, round_noise=0.05))
-    for scale, better in ((1.06, "lower"), (0.94, "lower"), (0.94, "higher"), (1.06, "higher")):
-        cand = results.load(make_result(tmp_path / f"b{scale}{better}", seed=2, rounds=4, round_noise=0.05,
-                                        scale=scale))
-        for r in (base, cand):
-            for m in r["measurements"]:
-                m["better"] = better if m["noise"] == "timing" else m["better"]
-        for c in gate.compare(base, cand, alpha=0.5).comparisons:
-            if c.noise == "timing" and c.low is not None and c.low < 1 < c.high:
-                assert c.status in ("suspect", "ambiguous", "unchanged"), (scale, better, c)
+@pytest.mark.parametrize(("ratio", "better", "status"), [(1.2, "lower", "suspect"), (1 / 1.2, "higher", "suspect"),
+                                                        (1 / 1.2, "lower", "ambiguous"), (1.2, "higher", "ambiguous")])
+def test_a_lax_alpha_still_needs_the_interval_beyond_one(ratio: float, better: str, status: str) -> None:
+    """With alpha 0.5 a p of about 0.3 is "significant", but the 95% interval still reaches 1: no
+    regression (and no improvement) is shown."""
+    from kbench import stats
+
+    est = stats.Estimate._build(math.log(ratio), 0.15, 3.0, "log", 4)
+    assert est.p_value < 0.5 and est.low < 1 < est.high  # type: ignore[operator]
+    assert gate._judge(est, ratio, better, 0.05, 0.5)[0] == status
+    assert gate._judge(est, ratio, better, 0.05, 0.5, noise=0.0)[0] == status
 
 
 def test_a_speedup_inside_its_95_interval_but_not_at_alpha_is_ambiguous(tmp_path: Path) -> None:

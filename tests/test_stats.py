@@ -172,7 +172,7 @@ def test_welch_degrees_of_freedom() -> None:
 def test_sampled_cases_count_their_spread() -> None:
     tight_but_apart = [stats.Estimate.from_values(v) for v in ([1.0, 1.01, 0.99], [4.0, 4.04, 3.96], [2.0, 2.02, 1.98])]
     fixed, sampled = stats.geomean(tight_but_apart), stats.sampled_mean(tight_but_apart, "log")
-    assert sampled.value == pytest.approx(fixed.value) and sampled.df == 2
+    assert sampled.value == pytest.approx(fixed.value) and sampled.df == 2 and sampled.n == 3
     logs = np.log([e.value for e in tight_but_apart])
     half = sps.t.ppf(0.975, 2) * np.std(logs, ddof=1) / math.sqrt(3)
     assert sampled.high == pytest.approx(math.exp(logs.mean() + half)) and sampled.low < fixed.low
@@ -189,6 +189,7 @@ def test_added_noise_widens_with_the_fewer_df_and_clipping_bounds_the_interval()
     spread = stats.Estimate.from_values([0.02, 0.05, 0.03], "linear")
     both = stats.add_noise(spread, 0.01, 35.0)
     assert both.se == pytest.approx(math.hypot(float(spread.se), 0.01)) and both.value == spread.value
+    assert (both.scale, both.n) == ("linear", 3)
     wide = stats.Estimate.from_values([-0.9, 0.95], "linear")
     clipped = stats.clipped(wide, -1.0, 1.0)
     assert (clipped.low, clipped.high) == (-1.0, 1.0) and clipped.value == wide.value
