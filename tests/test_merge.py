@@ -193,3 +193,29 @@ def test_a_cpu_run_that_does_not_say_which_cpu_cannot_be_merged(tmp_path: Path) 
     for r in (a, b):
         r["env"].update(cpu="AMD EPYC 9654", cpu_count=2)
     assert merge.merge([a, b]).env["cpu"] == "AMD EPYC 9654"
+
+
+def test_a_merged_result_keeps_what_its_runs_share(tmp_path: Path) -> None:
+    a, b = _load(make_result(tmp_path / "a", seed=1), make_result(tmp_path / "b", seed=2,
+                                                                  created="2026-01-02T00:00:00"))
+    a["peaks"], b["peaks"] = {"copy_gbps": 3000.0, "flops": 1.0}, {"copy_gbps": 2000.0}
+    a["thresholds"], b["thresholds"] = {"speed": 0.1}, {"other": 0.2}
+    merged = merge.merge([a, b])
+    assert merged.peaks == {"copy_gbps": 2500.0, "flops": 1.0}  # the median copy bandwidth of the runs
+    assert merged.thresholds == {"speed": 0.1, "other": 0.2} and merged.provenance == a["provenance"]
+    assert merged.plan["merged_from"] == [a["run_id"], b["run_id"]] and merged.plan["seed"] == 1
+    assert merged.env == a["env"] and merged.paper == a["paper"] and merged.suite_sha256 == a["suite_sha256"]
+    assert merged.created == "2026-01-02T00:00:00" and merged.finished is not None and not merged.interrupted
+    assert merged.run_id not in (a["run_id"], b["run_id"]) and "nvidia" in merged.run_id
+    assert {v.claim for v in merged.verdicts} == {"speed", "precise", "flops"}
+    b["interrupted"] = True
+    assert merge.merge([a, b]).interrupted
+
+
+@pytest.mark.parametrize(("field", "value", "message"), [("suite_sha256", "f" * 64, "suite file"),
+                                                         ("gpu", "NVIDIA A100-SXM4-80GB", "device")])
+def test_runs_of_another_suite_file_or_gpu_are_refused(tmp_path: Path, field: str, value: str, message: str) -> None:
+    a, b = _load(make_result(tmp_path / "a", seed=1), make_result(tmp_path / "b", seed=2))
+    (b["env"] if field == "gpu" else b)[field] = value
+    with pytest.raises(merge.MergeError, match=f"differ in {message}"):
+        merge.merge([a, b])

@@ -365,3 +365,83 @@ def test_a_seed_given_twice_is_refused(tmp_path: Path) -> None:
     (tmp_path / "s.json").write_text(json.dumps(data))
     with pytest.raises(ResultError, match="a seed appears twice"):
         results.load(tmp_path / "s.json")
+
+
+# --------------------------------------------------------------------------------------------
+# Checkpoints (a killed process: tests/test_cli.py kills a real run)
+
+
+def _pending(claim: str = "later") -> results.Verdict:
+    return results.Verdict(claim, "speedup", "skipped", None, None, None, None, {"at_least": 1.5}, "q",
+                           "the run stopped (its process was killed) before this claim finished")
+
+
+def _checkpoint(tmp_path: Path, run_id: str = "20260101T000000Z-cpu-dead00") -> tuple[Path, Path]:
+    """A checkpoint of a run that no longer exists, as its run left it."""
+    folder = tmp_path / "toy"
+    folder.mkdir(parents=True, exist_ok=True)
+    path = results.checkpoint_path(folder, run_id)
+    results.write_checkpoint(_result(run_id), [_pending()], path)
+    return folder, path
+
+
+def test_a_checkpoint_is_a_complete_interrupted_result_with_the_rest_skipped(tmp_path: Path) -> None:
+    folder, path = _checkpoint(tmp_path)
+    assert path == folder / ".20260101T000000Z-cpu-dead00.inprogress.json"
+    data = results.load(path)
+    assert data["interrupted"] is True and [v["claim"] for v in data["verdicts"]] == ["c", "later"]
+    assert data["verdicts"][1]["verdict"] == "skipped" and "killed" in data["verdicts"][1]["reason"]
+    assert [p.name for p in folder.iterdir()] == [path.name]  # no temporary left behind
+    results.write_checkpoint(_result("20260101T000000Z-cpu-dead00"), [], path)  # replaced, claim by claim
+    assert [v["claim"] for v in results.load(path)["verdicts"]] == ["c"]
+    with pytest.raises(ResultError):
+        results.checkpoint_path(folder, "../escape")
+
+
+def test_a_dead_runs_checkpoint_is_promoted_once(tmp_path: Path) -> None:
+    folder, path = _checkpoint(tmp_path)
+    said: list[str] = []
+    (promoted,) = results.recover_checkpoints(folder, said.append)
+    assert promoted == folder / "20260101T000000Z-cpu-dead00.json" and not path.exists() and said == []
+    assert results.load(promoted)["interrupted"] is True and "_path" not in json.loads(promoted.read_text())
+    assert sorted(p.name for p in folder.iterdir()) == [promoted.name]  # the lock is gone too
+    assert results.recover_checkpoints(folder, said.append) == []
+
+
+def test_a_live_runs_checkpoint_is_left_alone(tmp_path: Path) -> None:
+    said: list[str] = []
+    keep = results.Checkpointer(tmp_path / "toy", said.append)
+    (tmp_path / "toy").mkdir()
+    keep(_result("20260101T000000Z-cpu-live00"), [_pending()])
+    assert keep.path is not None and keep.path.exists()
+    assert results.recover_checkpoints(tmp_path / "toy", said.append) == [] and keep.path.exists()
+    keep(_result("20260101T000000Z-cpu-live00"), [])  # the next claim finished: the same file, replaced
+    assert len(results.load(keep.path)["verdicts"]) == 1
+    path = keep.path
+    keep.close()
+    assert not path.exists() and list((tmp_path / "toy").iterdir()) == [] and said == []
+
+
+def test_a_finished_runs_leftover_checkpoint_is_not_a_second_result(tmp_path: Path) -> None:
+    folder, path = _checkpoint(tmp_path)
+    results.write(_result("20260101T000000Z-cpu-dead00"), tmp_path)  # killed after writing, before tidying
+    assert results.recover_checkpoints(folder, print) == [] and not path.exists()
+    assert [p.name for p in folder.iterdir()] == ["20260101T000000Z-cpu-dead00.json"]
+
+
+def test_a_corrupt_checkpoint_is_moved_aside_and_runs_go_on(tmp_path: Path) -> None:
+    folder, path = _checkpoint(tmp_path)
+    path.write_text(path.read_text()[:100])  # truncated
+    said: list[str] = []
+    assert results.recover_checkpoints(folder, said.append) == []
+    aside = folder / ".20260101T000000Z-cpu-dead00.inprogress.corrupt"
+    assert aside.exists() and not path.exists() and "moved aside" in said[0] and str(aside) in said[0]
+
+
+def test_a_checkpoint_that_cannot_be_written_is_a_warning(tmp_path: Path) -> None:
+    said: list[str] = []
+    keep = results.Checkpointer(tmp_path / "gone", said.append)  # a folder removed under the run
+    keep(_result(), [])
+    keep(_result(), [])
+    assert len(said) == 1 and "the run goes on" in said[0] and str(tmp_path / "gone") in said[0]
+    keep.close()
