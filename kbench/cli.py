@@ -12,8 +12,12 @@ import json
 import signal
 import sys
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 from kbench.errors import KbenchError
+
+if TYPE_CHECKING:  # for the annotation only: commands import their modules after the device is chosen
+    from kbench.results import Checkpointer
 
 EXIT_USAGE = 2
 EXIT_INTERRUPTED = 130
@@ -83,6 +87,21 @@ def _interrupt(signum: int, frame: object) -> None:
     raise KeyboardInterrupt
 
 
+def _checkpoints(results_dir: str, suite_name: str) -> Checkpointer:
+    """Prove the results folder writable (a run that cannot be saved is refused before it measures),
+    promote the checkpoints that killed runs left there, and keep this run's."""
+    from kbench import console, results
+
+    folder = results.check_writable(results_dir, suite_name)
+
+    def warn(text: str) -> None:
+        console.say(f"[yellow]{console.plain(text)}[/]")
+
+    for recovered in results.recover_checkpoints(folder, warn):
+        warn(f"a killed run's checkpoint was kept as {recovered}")
+    return results.Checkpointer(folder, warn)
+
+
 def cmd_run(args: argparse.Namespace) -> int:
     from kbench import env
 
@@ -100,16 +119,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     loaded = suite.load(args.suite)
     shard = runner.Shard.parse(args.shard) if args.shard else None
     claims = runner.select_claims(loaded, tuple(args.only), shard)
-    keep = None
-    if not args.no_write:
-        # before measuring: a run that cannot be saved is refused
-        folder = results.check_writable(args.results, loaded.name)
-        def warn(text: str) -> None:
-            console.say(f"[yellow]{console.plain(text)}[/]")
-
-        for recovered in results.recover_checkpoints(folder, warn):
-            warn(f"a killed run's checkpoint was kept as {recovered}")
-        keep = results.Checkpointer(folder, warn)
+    keep = None if args.no_write else _checkpoints(args.results, loaded.name)
     console.say(f"{loaded.name}: {len(claims)} of {len(loaded.claims)} claims from {loaded.path} on {device}")
     # A scheduler's or `timeout`'s SIGTERM stops the run like Ctrl-C: what was measured is kept.
     signal.signal(signal.SIGTERM, _interrupt)
