@@ -87,14 +87,14 @@ def _merge_measurements(results: Sequence[Mapping[str, Any]]) -> list[Measuremen
     other seeds, else kept once (the same seed is the same draw). Exact: must agree."""
     merged: dict[str, dict[str, Any]] = {}
     seeds_used: dict[str, set[int]] = {}
-    timed: dict[str, list[list[Any]]] = {}
+    drawn: dict[str, list[list[Any]]] = {}  # per measurement, the samples of each run that drew new ones
     for r in results:
         run_seed = (r.get("plan") or {}).get("seed", 0)
         for m in r["measurements"]:
             key = measurement_identity(m)
             fresh = m["noise"] == "timing" or (m["noise"] == "seeds" and run_seed not in seeds_used.get(key, ()))
             if fresh and m.get("samples"):  # new rounds, or other seeds: never the same values to the last bit
-                _refuse_copy(m, timed.setdefault(key, []), r)
+                _refuse_copy(m, drawn.setdefault(key, []), r)
             if key not in merged:
                 merged[key] = {**m, "samples": list(m.get("samples") or []), "groups": list(m.get("groups") or [])}
                 seeds_used[key] = {run_seed}
