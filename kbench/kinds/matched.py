@@ -23,6 +23,7 @@ default their spread counts in the combined interval too (combine = "sampled-mea
 from __future__ import annotations
 
 import math
+import os
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -66,16 +67,15 @@ class _Diverged(Exception):
 def _memory_bytes(device: torch.device) -> int:
     if device.type == "cuda":
         return int(torch.cuda.get_device_properties(device).total_memory)
-    import os
-
     return int(os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES"))
 
 
 def resolve(subject: Any, case: Mapping[str, Any], task: data.Task, claim: Any
-            ) -> tuple[registry.ModelFamily, str, dict[str, Any], int]:
+            ) -> tuple[registry.ModelFamily, str, dict[str, Any], int, int]:
     """A side's family, preset, architecture for the task (inputs and outputs set by the task, the
-    width searched to the case's parameter budget) and parameter count; Failed when the family
-    cannot build it. `kbench validate` runs this too, so a bad architecture fails before training."""
+    width searched to the case's parameter budget), parameter count and forward FLOPs; Failed when
+    the family cannot build it. `kbench validate` runs this too, so a bad architecture fails before
+    training."""
     family = registry.model_family(subject.model)
     size = subject.fields.get("size") or family.sizes[0]
     try:
@@ -83,11 +83,11 @@ def resolve(subject: Any, case: Mapping[str, Any], task: data.Task, claim: Any
         params = params_of(family, size, arch)
         if "params" in case:
             arch, params = match_width(family, size, arch, int(case["params"]), float(claim.options["tolerance"]))
-        count_flops(_meta(family, size, arch), family.input_shape(arch))  # one forward pass, on no memory
+        flops = count_flops(_meta(family, size, arch), family.input_shape(arch))  # a forward pass on no memory
     except (ValueError, TypeError, RuntimeError, AssertionError, ZeroDivisionError) as exc:
         raise Failed(f"{subject.label}: model family {family.name!r} cannot build this architecture for task "
                      f"{task.name} (inputs {task.input_shape}): {exc}") from None
-    return family, size, arch, params
+    return family, size, arch, params, flops
 
 
 def _set_for_you(subject: Any, case: Mapping[str, Any], family: registry.ModelFamily, arch: Mapping[str, Any]
@@ -106,7 +106,7 @@ class _Side:
 
     def __init__(self, subject: Any, case: Mapping[str, Any], task: data.Task, ctx: Context, claim: Any) -> None:
         self.subject, self.case, self.ctx, self.claim = subject, case, ctx, claim
-        self.family, self.size, arch, self.params = resolve(subject, case, task, claim)
+        self.family, self.size, arch, self.params, self.flops = resolve(subject, case, task, claim)
         if self.params * BYTES_PER_PARAMETER > _memory_bytes(ctx.device) // 2:
             raise Failed(f"{subject.label}: {self.params} parameters need about "
                          f"{self.params * BYTES_PER_PARAMETER / 2**30:.1f} GiB to train, more than half the "
@@ -149,14 +149,13 @@ class _Side:
         self.outcomes.append(outcomes)
 
     def measurement(self, task: data.Task, metric: str, better: str) -> Measurement:
-        flops = count_flops(_meta(self.family, self.size, self.arch), self.family.input_shape(self.arch))
         seeds = list(range(len(self.scores)))
         return Measurement(
             case=dict(self.case), subject=self.subject.as_dict(), metric=metric,
             unit="fraction" if metric == "accuracy" else "target units", better=better,  # type: ignore[arg-type]
             noise="seeds", samples=list(self.scores), groups=seeds, device_independent=True,
             summary=stats.summarize(self.scores, seeds).as_dict(),
-            extra={"params": self.params, "flops": flops, "arch": self.arch, "size": self.size, "lr": self.lr,
+            extra={"params": self.params, "flops": self.flops, "arch": self.arch, "size": self.size, "lr": self.lr,
                    "tuning": self.tuning, "training": training.describe(self.config(self.lr)),
                    "budget": self.case.get("params"), "data": task.describe(),
                    # each test example's outcome, averaged over the seeds: the test set's sampling noise
@@ -213,7 +212,7 @@ class _Matched(Kind):
         for role in self.sides:
             subject = claim.side(role)
             try:
-                family, _, arch, _ = resolve(subject, case, task, claim)
+                family, _, arch, _, _ = resolve(subject, case, task, claim)
             except Failed as exc:
                 raise SuiteError(path, f"{where} ({role})", "an architecture its family can build for the task",
                                  str(exc)) from None
