@@ -92,8 +92,10 @@ def forward_backward(fn: Callable[..., torch.Tensor], op: Operation, inputs: OpI
     """Output and gradients of one call, keyed by the operation's names."""
     y = fn(*inputs.args)
     leaves = [t for t in inputs.args if t.requires_grad]
-    grads = torch.autograd.grad(y, leaves, inputs.grad_output)
     out = {op.output_name: y.detach()}
+    if not leaves:  # a forward-only operation (no gradients to check)
+        return out
+    grads = torch.autograd.grad(y, leaves, inputs.grad_output)
     out.update(zip(op.grad_names, (g.detach() for g in grads), strict=True))
     return out
 

@@ -13,6 +13,10 @@ Each metric is compared as its measurement declares (schema 2: unit, better dire
   (exit 2) and says how many it needs.
 - seeds: paired by seed (the same seed is the same input), paired t-test on the logs.
 - exact: compared exactly; a change in the worse direction is a regression.
+- fit (laws): every fitted parameter of a law claim's forms, and its statistic, refitted per seed
+  from the points (kbench.laws.fitted_per_seed), paired by seed; `changed` when the paired
+  difference is significant and larger than the tolerance relative to the baseline's value.
+  Shown, not failing (a parameter has no better direction); the claim's verdict flipping fails.
 
 Also failing: a claim that was `reproduced` and is now anything else, a claim or a metric the
 baseline has and the candidate lacks. Unusable input (an interrupted run, different devices
@@ -29,7 +33,7 @@ from typing import Any, Literal
 
 import numpy as np
 
-from kbench import stats
+from kbench import laws, stats
 from kbench.env import device_identity
 from kbench.errors import KbenchError
 from kbench.results import case_label, subject_label
@@ -52,6 +56,7 @@ EXACT_CHANGED = "an exact count changed: the runs measured different things (upd
 OTHER_DEVICE = ("different devices, or one not recorded precisely ({b} vs {c}): only device-independent metrics "
                 "(FLOPs, parameter counts, seeded accuracies and errors) are compared, and no verdicts")
 UNKNOWN = "unknown"
+FIT_DIFFERENCE = "a fitted parameter: low and high bound candidate minus baseline, paired by seed"
 
 
 class GateInputError(KbenchError):
@@ -141,7 +146,50 @@ def _metrics(result: Mapping[str, Any], only_device_independent: bool) -> dict[K
             entries.append({"m": m, "claims": [m["claim"]]})
         else:
             same["claims"].append(m["claim"])
+    for key, entry in _law_fits(result).items():
+        found.setdefault(key, []).append(entry)
     return found
+
+
+def _law_fits(result: Mapping[str, Any]) -> dict[Key, dict[str, Any]]:
+    """Fitted law parameters per seed, as measurements with `fit` noise (device independent: a
+    law's points are seeded values)."""
+    groups: dict[tuple[str, str], list[dict[str, Any]]] = {}
+    for m in result["measurements"]:
+        if m["status"] == "ok" and m["samples"] and isinstance((m.get("extra") or {}).get("law"), dict):
+            groups.setdefault((m["claim"], str(m["role"])), []).append(m)
+    out: dict[Key, dict[str, Any]] = {}
+    for (claim, role), ms in groups.items():
+        try:
+            x, table, seeds, spec = laws.points_table(ms, role)
+        except laws.PointsError:
+            continue
+        for name, values in laws.fitted_per_seed(spec, x, table).items():
+            key = (f"{name} ({claim}, {role})", subject_label(ms[0]["subject"]), case_label(ms[0]["case"]))
+            m = {"metric": key[0], "samples": values, "groups": seeds, "noise": "fit", "better": "none",
+                 "subject": ms[0]["subject"], "case": ms[0]["case"], "claim": claim}
+            out[key] = {"m": m, "claims": [claim]}
+    return out
+
+
+def _compare_fit(key: Key, b: Mapping[str, Any], c: Mapping[str, Any], claims: tuple[str, ...],
+                 threshold: float, alpha: float) -> Comparison:
+    """A fitted parameter, paired by seed: the candidate minus the baseline, on the linear scale
+    (exponents, offsets and slopes can be negative)."""
+    bs, cs = dict(zip(b["groups"], b["samples"], strict=True)), dict(zip(c["groups"], c["samples"], strict=True))
+    seeds = [s for s in bs if s in cs]
+    base, cand = float(np.mean([bs[s] for s in seeds] or [math.nan])), float(np.mean([cs[s] for s in seeds] or
+                                                                                  [math.nan]))
+    common: dict[str, Any] = dict(claims=claims, metric=key[0], subject=key[1], case=key[2], noise="fit",
+                                  baseline=base, candidate=cand, ratio=cand / base if base else math.nan)
+    if len(seeds) < 2:
+        return Comparison(**common, low=None, high=None, p_value=None, tolerance=threshold, status="underpowered",
+                          reason=f"{len(seeds)} seed(s) in common; a paired comparison needs 2")  # pragma: no mutate
+    est = stats.Estimate.from_values([cs[s] - bs[s] for s in seeds], "linear")
+    moved = est.p_value < alpha and abs(est.value) > threshold * abs(base)
+    return Comparison(**common, low=est.low, high=est.high, p_value=est.p_value, tolerance=threshold,
+                      status="changed" if moved else "unchanged",
+                      reason=FIT_DIFFERENCE if est.has_interval else "")
 
 
 def _pairs(b: list[dict[str, Any]], c: list[dict[str, Any]]) -> tuple[list[tuple[dict[str, Any], dict[str, Any]]],
@@ -261,6 +309,8 @@ def _compare(key: Key, b: Mapping[str, Any], c: Mapping[str, Any], claims: tuple
         return _compare_timing(key, b, c, claims, threshold, alpha)
     if noise == "seeds":
         return _compare_seeds(key, b, c, claims, threshold, alpha)
+    if noise == "fit":
+        return _compare_fit(key, b, c, claims, threshold, alpha)
     return _compare_exact(key, b, c, claims)
 
 

@@ -2,9 +2,11 @@
 
 from kbench.kinds.base import Kind
 from kbench.kinds.kernels import BandwidthFraction, BitwiseRepeat, ErrorRatio, MaxError, Speedup
+from kbench.kinds.law import Law, LawRatio
 from kbench.kinds.matched import MatchedAccuracy, MatchedError
 from kbench.kinds.models import FlopsRatio, TimeShare, TrainSpeedup, VarianceRatio
 
 KINDS: dict[str, Kind] = {k.name: k for k in (Speedup(), BandwidthFraction(), ErrorRatio(), MaxError(),
                                                 BitwiseRepeat(), TrainSpeedup(), TimeShare(), FlopsRatio(),
-                                                MatchedAccuracy(), MatchedError(), VarianceRatio())}
+                                                MatchedAccuracy(), MatchedError(), VarianceRatio(),
+                                                Law(), LawRatio())}

@@ -75,6 +75,7 @@ class Context:
     peaks: dict[str, Any] = field(default_factory=dict)
     ceilings: dict[int, float] = field(default_factory=dict)  # bytes -> best copy GB/s at that size
     max_clock_mhz: object = None  # the GPU's maximum SM clock, to flag throttled measurements
+    memo: dict[str, Any] = field(default_factory=dict)  # work several claims share (a law's training runs)
 
     def seed_for(self, *parts: object) -> int:
         """A seed that differs per purpose and case but is reproducible from the run seed."""

@@ -46,6 +46,7 @@ SHAPE_CASE: dict[str, Param] = {
                    item_low=1, item_high=2**31 - 1),
     "dtype": Param(str, "input dtype", default="float32", choices=("float32", "float16", "bfloat16", "float64")),
     "layout": Param(str, "memory layout of the inputs (the operation's layouts, e.g. 'expanded' coefficients)"),
+    "sparsity": Param(float, "the share of inactive neurons (activation-sparse operations)", low=0.0, high=0.9999),
     "label": Param(str, "how tables name the case"),
     "paper_value": Param(float, "the paper's value for this case (its conditions)", low=-1e300),
 }

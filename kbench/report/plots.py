@@ -2,7 +2,8 @@
 
 Per claim: its per-case values with 95% intervals on each device's latest run (the paper's value
 and the rule's bounds as lines), beside the history of the claim's value across runs and commits,
-one line per device (the regression plot). Per suite: achieved bandwidth of every timed kernel as
+one line per device (the regression plot); a law claim adds its data, every seed's points and
+their mean, with each fitted form drawn over them. Per suite: achieved bandwidth of every timed kernel as
 a fraction of the copy bandwidth measured in the same run (the roofline view).
 """
 
@@ -16,7 +17,9 @@ import matplotlib
 
 matplotlib.use("Agg")  # files only: no display on CI or GPU hosts
 import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
 
+from kbench import laws  # noqa: E402
 from kbench.report.tables import ReportModel, kernel_rows  # noqa: E402
 from kbench.results import case_label  # noqa: E402
 
@@ -86,10 +89,46 @@ def _history_axis(ax: Any, model: ReportModel, suite: str, claim: str) -> None:
         ax.legend(fontsize=7)
 
 
+def _law_series(details: dict[str, Any]) -> list[tuple[str, dict[str, Any]]]:
+    if "x" in details:
+        return [("", details)]
+    return [(f"{role} ", details[role]) for role in ("baseline", "candidate") if isinstance(details.get(role), dict)]
+
+
+def _law_axis(ax: Any, model: ReportModel, suite: str, claim: str) -> None:
+    """The latest run's points per seed (faint), their mean, and every fitted form's curve."""
+    runs = model.latest_runs(suite, claim)
+    if not runs:
+        return
+    device, run = next(iter(runs.items()))
+    verdict = next((v for v in run["verdicts"] if v["claim"] == claim), None)
+    cases = (verdict or {}).get("per_case") or []
+    styles = iter(["-", "--", ":", "-."] * 4)
+    for i, (name, d) in enumerate(s for c in cases[:1] for s in _law_series(c.get("details") or {})):
+        x, color = np.asarray(d["x"], dtype=float), COLORS[i % len(COLORS)]
+        for row in d.get("per_seed") or []:
+            ax.plot(x, row, "o", color=color, alpha=0.25, markersize=3)
+        ax.plot(x, d["mean"], "o", color=color, label=f"{name}mean of {len(d.get('seeds') or [])} seeds")
+        dense = np.geomspace(x.min(), x.max(), 200)
+        fits = d.get("fits") or {}
+        for form, fit in fits.items():
+            if not isinstance(fit, dict) or "params" not in fit:
+                continue
+            curve = laws.FORMS[form].fn(dense / float(fits["x_scale"]), *fit["params"].values())
+            ax.plot(dense, curve, next(styles), color=color, linewidth=1, label=f"{name}{form}")
+    ax.set_xscale("log")
+    ax.set_title(f"data and fits, {device}", fontsize=9)
+    ax.legend(fontsize=6)
+
+
 def claim_figure(model: ReportModel, suite: str, claim: str, info: dict[str, Any], out: Path) -> str:
-    fig, (left, right) = plt.subplots(1, 2, figsize=(11, 3.6))
+    law = info["kind"] in ("law", "law-ratio")
+    fig, axes = plt.subplots(1, 3 if law else 2, figsize=(16 if law else 11, 3.6))
+    left, right = axes[0], axes[1]
     _cases_axis(left, model, suite, claim, info)
     _history_axis(right, model, suite, claim)
+    if law:
+        _law_axis(axes[2], model, suite, claim)
     fig.suptitle(f"{claim} ({info['kind']})", fontsize=10)
     fig.tight_layout()
     name = f"{_slug(suite)}--{_slug(claim)}.png"

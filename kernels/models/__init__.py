@@ -1,3 +1,3 @@
-"""Model families for train-step and FLOPs claims: timm's ViT and the KAT built on it."""
+"""Model families: timm's ViT and the KAT built on it, MLPs, KANs, and a tiny language model."""
 
-from kernels.models import kan, kat, mlp, vit  # noqa: F401
+from kernels.models import kan, kat, mlp, tiny_lm, vit  # noqa: F401

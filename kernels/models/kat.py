@@ -107,7 +107,7 @@ class GRKANMlp(nn.Module):
 
 INITS = ("kat", "timm", "variance-preserving")
 KAT_KEYS: dict[str, Param] = {
-    **ARCH_KEYS,
+    **{k: v for k, v in ARCH_KEYS.items() if k != "mlp_act"},  # the rational is its activation
     "rational_groups": Param(int, "groups sharing a rational's denominator (0: one per channel)", low=0, high=16384),
     "init": Param(str, "the initialisation: the public code's, timm's, or the paper's variance-preserving one",
                   choices=INITS),

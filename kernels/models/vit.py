@@ -28,7 +28,10 @@ ARCH_KEYS: dict[str, Param] = {
     "patch_size": Param(int, "patch side, in pixels", low=1, high=1024),
     "num_classes": Param(int, "classes scored", low=1, high=10**6),
     "in_chans": Param(int, "input channels", low=1, high=1024),
+    "mlp_act": Param(str, "the MLP's activation (timm's default is GELU; ReLU for activation-sparsity claims)",
+                     choices=("gelu", "relu")),
 }
+MLP_ACTS: dict[str, type[torch.nn.Module]] = {"gelu": torch.nn.GELU, "relu": torch.nn.ReLU}
 SIZES = {name: (p["embed_dim"], p["num_heads"]) for name, p in PRESETS.items()}
 
 
@@ -37,6 +40,9 @@ def build_vit(mlp_layer: Callable[..., torch.nn.Module] | None = None, **arch: A
     if unknown:
         raise ValueError(f"ViT: unknown architecture keywords {sorted(unknown)} (takes {', '.join(ARCH_KEYS)})")
     extra: dict[str, Any] = {"mlp_layer": mlp_layer} if mlp_layer is not None else {}
+    act = arch.pop("mlp_act", None)
+    if act is not None:
+        extra["act_layer"] = MLP_ACTS[act]
     return VisionTransformer(**{**_BASE, **arch}, **extra)
 
 

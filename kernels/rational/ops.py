@@ -98,6 +98,8 @@ def check_case(case: Mapping[str, Any]) -> tuple[str, str, Any] | None:
         return "shape", f"at least 2 dimensions, the last divisible by {groups_of(case)} groups", shape
     if (case.get("layout") or "contiguous") not in LAYOUTS:
         return "layout", f"one of {', '.join(LAYOUTS)}", case["layout"]
+    if "sparsity" in case:
+        return "sparsity", "no sparsity (the rational is elementwise)", case["sparsity"]
     return None
 
 

@@ -1,0 +1,161 @@
+"""The law kinds end to end on models that train in seconds: suite checks, a run that writes and
+re-reads its result, training shared between claims, the gate comparing fitted parameters."""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+from typing import Any
+
+import pytest
+import torch
+
+from kbench import gate, judging, report, results, runner, suite
+from kbench.errors import SuiteError
+
+HEAD = 'schema_version = 2\n[paper]\nid = "toy-law"\ntitle = "A toy law"\n'
+LM = '{ model = "tiny-lm", size = "nano", arch = { act = "relu" } }'
+TEXT_CASE = '{ task = "stdlib-text", points = [1024, 2048, 4096, 8192, 16384, 32768] }'
+OPTIONS = 'quantity = "nonzero-fraction", seeds = 2, batch = 4, eval_sequences = 4'
+
+
+def claim(cid: str, options: str, *, kind: str = "law", sides: str = f"subject = {LM}", case: str = TEXT_CASE,
+          rule: str = "{ at_most = 0.0 }") -> str:
+    return (f'[[claims]]\nid = "{cid}"\nkind = "{kind}"\nquote = "q"\n{sides}\ncases = [{case}]\n'
+            f"options = {{ {options} }}\nrule = {rule}\n")
+
+
+def write(tmp_path: Path, *claims: str) -> Path:
+    path = tmp_path / "law.toml"
+    path.write_text(HEAD + "\n".join(claims))
+    return path
+
+
+def run(path: Path, progress: list[str] | None = None) -> runner.Result:
+    return runner.run(suite.load(path), runner.RunOptions(device=torch.device("cpu"),
+                                                          progress=(progress.append if progress is not None
+                                                                    else lambda m: None)))
+
+
+def test_a_law_run_writes_points_per_seed_and_is_judged_the_same_when_read_back(tmp_path: Path) -> None:
+    path = write(tmp_path,
+                 claim("slope", f'{OPTIONS}, statistic = "slope", late = 1.0'),
+                 claim("form", f'{OPTIONS}, statistic = "fit-advantage", form = "log", alternatives = ["linear"]',
+                       rule="{ at_least = 1.0 }"),
+                 claim("ratio", f'{OPTIONS}, statistic = "last"', kind="law-ratio", rule="{ at_least = 0.5 }",
+                       sides=f'baseline = {LM}\ncandidate = {LM.replace("relu", "silu")}'))
+    progress: list[str] = []
+    result = run(path, progress)
+    by_id = {v.claim: v for v in result.verdicts}
+    assert {v.verdict for v in by_id.values()} <= {"reproduced", "not-reproduced", "inconclusive"}
+    points = [m for m in result.measurements if m.claim == "slope"]
+    assert len(points) == 6 and all(m.samples is not None and len(m.samples) == 2 and m.groups == [0, 1]
+                                    for m in points)
+    assert [m.extra["x"] for m in points] == [1024, 2048, 4096, 8192, 16384, 32768]  # 4 x 64 tokens a step
+    assert all(m.extra["corpus"]["sha256"] and m.extra["law"]["statistic"] == "slope" for m in points)
+    details = by_id["form"].per_case[0]["details"]
+    assert details["fits"]["log"]["params"] and len(details["per_seed"]) == 2
+    # the relu runs of the three claims are the same runs: trained once, reused twice
+    assert sum("measured by an earlier claim" in p for p in progress) == 4
+    assert [m.samples for m in points] == [m.samples for m in result.measurements
+                                           if m.claim == "ratio" and m.role == "baseline"]
+    loaded = results.load(results.write(result, tmp_path / "results"))
+    site = report.build(tmp_path / "results", tmp_path / "site", log=lambda m: None).parent
+    drawn = sorted(p.name for p in (site / "img").glob("*.png"))
+    assert drawn == ["toy-law--form.png", "toy-law--ratio.png", "toy-law--slope.png"]
+    for v in loaded["verdicts"]:
+        again = judging.judge(judging.ClaimInfo.from_verdict(v),
+                              [m for m in loaded["measurements"] if m["claim"] == v["claim"]], {})
+        assert (again.verdict, again.measured, again.interval) == (v["verdict"], v["measured"], v["interval"])
+
+
+def test_the_activation_ratio_records_the_calibrated_cett_at_every_point(tmp_path: Path) -> None:
+    options = ('quantity = "activation-ratio", seeds = 2, batch = 4, eval_sequences = 4, calibrate_last = 2, '
+               'statistic = "last"')
+    result = run(write(tmp_path, claim("ratio", options, rule="{ at_most = 1.0 }")))
+    (v,) = result.verdicts
+    assert v.verdict == "reproduced" and 0 < v.measured < 1
+    per_seed = [m.extra["per_seed"] for m in result.measurements]
+    for seed in (0, 1):
+        cetts = {p["cett"] for point in per_seed for p in point if p["seed"] == seed}
+        assert len(cetts) == 1  # one CETT value per run, calibrated on its last checkpoints
+    last_two = [p["ppl_ratio"] for point in per_seed[-2:] for p in point if p["seed"] == 0]
+    assert sum(last_two) / 2 == pytest.approx(1.01, abs=2e-3)  # the calibration's target, on those checkpoints
+
+
+def test_a_diverging_run_is_an_error_naming_the_seed(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from kbench import sweeps
+
+    real = sweeps._train
+
+    def nan_at_second_checkpoint(model: Any, config: Any, per_step: int, points: Any, step: Any, at: Any) -> None:
+        real(model, config, per_step, points, lambda i: step(i) * (math.nan if i > 8 else 1.0), at)
+
+    monkeypatch.setattr(sweeps, "_train", nan_at_second_checkpoint)
+    result = run(write(tmp_path, claim("slope", f'{OPTIONS}, statistic = "slope"')))
+    (v,) = result.verdicts
+    assert v.verdict == "error" and "seed 0" in (v.reason or "") and "became nan at step 9" in (v.reason or "")
+
+
+def test_the_training_loop_stops_on_a_non_finite_loss() -> None:
+    from kbench import sweeps
+
+    model = torch.nn.Linear(2, 1)
+    seen: list[int] = []
+    with pytest.raises(FloatingPointError, match="at step 3"):
+        sweeps._train(model, sweeps.SweepConfig(1, 0.1), 10, [10, 20, 30, 40],
+                      lambda i: model(torch.ones(2)).sum() * (math.inf if i == 3 else 1.0),
+                      lambda seen_so_far, m: seen.append(seen_so_far))
+    assert seen == [10, 20]  # checkpoints before the failure were taken
+
+
+@pytest.mark.parametrize(("options", "case", "field", "expected"), [
+    (f'{OPTIONS}, statistic = "slope"', '{ task = "stdlib-text", points = [4096, 2048, 8192] }',
+     "claims[0].cases[0].points", "strictly increasing"),
+    (f'{OPTIONS}, statistic = "slope"', '{ task = "stdlib-text", points = [100, 200, 300] }',
+     "claims[0].cases[0].points", "one step"),
+    (f'{OPTIONS}, statistic = "fit-advantage", form = "log"', TEXT_CASE, "claims[0].options", "alternatives"),
+    (f'{OPTIONS}, statistic = "param", form = "log", param = "alpha"', TEXT_CASE, "claims[0].options", "param"),
+    (f'{OPTIONS}, statistic = "slope", sweep = "width"', '{ task = "stdlib-text", points = [32, 48, 64] }',
+     "claims[0].cases[0].data", "sweep = width"),
+    (f'{OPTIONS}, statistic = "slope", sweep = "width"',
+     '{ task = "stdlib-text", points = [32, 48, 63], data = 4096 }', "claims[0].cases[0].points", "can build"),
+    ('quantity = "activation-ratio", statistic = "slope"', '{ task = "digits", points = [64, 128, 256] }',
+     "claims[0].cases[0].task", "perplexity"),
+    (f'{OPTIONS}, statistic = "slope", labels = "random"', TEXT_CASE, "claims[0].options.labels", "real"),
+    (f'{OPTIONS}, statistic = "slope"', '{ task = "digits", points = [64, 128, 256] }',
+     "claims[0].subject.model", "an image model"),
+    (f'{OPTIONS}, statistic = "slope"', '{ task = "nowhere", points = [64, 128, 256] }',
+     "claims[0].cases[0].task", "stdlib-text or a kbench.data task"),
+])
+def test_a_law_claim_that_cannot_run_is_refused_naming_the_field(tmp_path: Path, options: str, case: str,
+                                                                 field: str, expected: str) -> None:
+    with pytest.raises(SuiteError) as info:
+        suite.load(write(tmp_path, claim("c", options, case=case)))
+    assert info.value.field == field and expected in str(info.value)
+
+
+def _fit_comparisons(report: gate.GateReport) -> dict[str, Any]:
+    return {c.metric: c for c in report.comparisons if c.noise == "fit"}
+
+
+def test_the_gate_compares_fitted_parameters_and_flags_a_moved_exponent() -> None:
+    from tests.test_laws import curve, law_measurements
+
+    spec = {"statistic": "slope", "form": "power-convergent", "alternatives": ["log"]}
+    env = {"device": "cpu", "cpu": "test cpu", "cpu_count": 2}
+
+    def result(alpha: float) -> dict[str, Any]:
+        ms = law_measurements(curve("power-convergent", (0.4, 0.1, alpha), seeds=4), spec)
+        for m in ms:
+            m["device_independent"] = True
+        return {"suite": "toy", "run_id": f"r{alpha}", "env": env, "measurements": ms,
+                "verdicts": [{"claim": "c", "verdict": "reproduced"}]}
+
+    same = _fit_comparisons(gate.compare(result(0.5), result(0.5)))
+    assert same and {c.status for c in same.values()} == {"unchanged"}
+    moved = _fit_comparisons(gate.compare(result(0.5), result(1.5)))
+    key = next(k for k in moved if k.startswith("fit power-convergent alpha"))
+    assert moved[key].status == "changed" and moved[key].low > 0.5  # alpha rose by about 1
+    assert json.dumps(gate.markdown(gate.compare(result(0.5), result(1.5))))  # the summary renders

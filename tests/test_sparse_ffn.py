@@ -1,0 +1,83 @@
+"""The activation-sparse FFN: inputs at the stated sparsity, its memory floor, kbench's Triton
+kernel checked against float64 in Triton's interpreter, and wrong kernels refused."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import pytest
+import torch
+
+from kbench import correctness, devices, registry
+from kbench.registry import Implementation
+from kernels import sparse_ffn  # noqa: F401  (registers the operation)
+
+CPU = torch.device("cpu")
+OP = registry.operation("sparse_ffn")
+CASE = {"shape": [300, 96], "dtype": "float32", "sparsity": 0.9}
+
+
+@pytest.mark.parametrize(("shape", "sparsity"), [([300, 96], 0.9), ([1001, 257], 0.5), ([64, 8], 0.0)])
+def test_inputs_hold_exactly_the_stated_share_of_inactive_neurons(shape: list[int], sparsity: float) -> None:
+    x, a, w_up, w_down_t = OP.make_inputs({"shape": shape, "sparsity": sparsity}, CPU, torch.float32, 3).args
+    assert int((a == 0).sum()) == round(sparsity * shape[0])
+    assert bool((a >= 0).all()) and x.shape == (shape[1],) and w_up.shape == w_down_t.shape == tuple(shape)
+
+
+def test_the_memory_floor_counts_only_active_rows() -> None:
+    dense = OP.bytes_moved({"shape": [1000, 100], "sparsity": 0.0}, "fwd", torch.bfloat16)
+    sparse = OP.bytes_moved({"shape": [1000, 100], "sparsity": 0.9}, "fwd", torch.bfloat16)
+    assert dense == (2 * 1000 * 100 + 2 * 100 + 1000) * 2
+    assert sparse == (2 * 100 * 100 + 2 * 100 + 1000) * 2
+
+
+def test_cases_the_operation_cannot_take_are_named() -> None:
+    assert OP.check_case({"shape": [8, 8]})[0] == "sparsity"  # type: ignore[index]
+    assert OP.check_case({"shape": [2, 8, 8], "sparsity": 0.5})[0] == "shape"  # type: ignore[index]
+    assert OP.check_case({"shape": [8, 8], "sparsity": 0.5}) is None
+    rational = registry.operation("rational")
+    assert rational.check_case({"shape": [4, 16], "sparsity": 0.5})[0] == "sparsity"  # type: ignore[index]
+
+
+@pytest.mark.parametrize("name", ["torch_gather", "triton_sparse"])
+@pytest.mark.parametrize("dtype", ["float32", "bfloat16"])
+def test_implementations_pass_every_check_against_float64(name: str, dtype: str) -> None:
+    impl = registry.implementation("sparse_ffn", name)
+    if devices.unmet(impl.requires, CPU):
+        pytest.skip(devices.unmet(impl.requires, CPU))
+    checks = correctness.check_all(OP, impl, {**CASE, "dtype": dtype}, CPU, 11)
+    assert [c.variant for c in checks] == ["as timed", "dense", "99% inactive", "odd shape"]
+    assert all(c.ok for c in checks)
+
+
+def _dense(x: torch.Tensor, a: torch.Tensor, wu: torch.Tensor, wd: torch.Tensor) -> torch.Tensor:
+    return (wd.T.double() @ ((wu.double() @ x.double()) * a.double())).to(x.dtype)
+
+
+def _skips_last_block(x: torch.Tensor, a: torch.Tensor, wu: torch.Tensor, wd: torch.Tensor) -> torch.Tensor:
+    cut = a.clone()
+    cut[(a.numel() // 16) * 16:] = 0  # the rows past the last whole tile never computed
+    return _dense(x, cut, wu, wd)
+
+
+def _gate_as_mask(x: torch.Tensor, a: torch.Tensor, wu: torch.Tensor, wd: torch.Tensor) -> torch.Tensor:
+    return _dense(x, (a != 0).to(a.dtype), wu, wd)  # activations taken as on/off only
+
+
+def _drops_the_smallest(x: torch.Tensor, a: torch.Tensor, wu: torch.Tensor, wd: torch.Tensor) -> torch.Tensor:
+    cut = a.clone()
+    active = (a > 0).nonzero().squeeze(1)
+    if active.numel():
+        cut[active[a[active].argmin()]] = 0
+    return _dense(x, cut, wu, wd)
+
+
+def _half_sums(x: torch.Tensor, a: torch.Tensor, wu: torch.Tensor, wd: torch.Tensor) -> torch.Tensor:
+    return (wd.T.half() @ ((wu.half() @ x.half()) * a.half())).to(x.dtype)  # float16 accumulation
+
+
+@pytest.mark.parametrize("wrong", [_skips_last_block, _gate_as_mask, _drops_the_smallest, _half_sums])
+def test_wrong_kernels_are_refused_before_anything_is_timed(wrong: Callable[..., torch.Tensor]) -> None:
+    impl = Implementation("sparse_ffn", wrong.__name__, wrong)
+    checks = correctness.check_all(OP, impl, {"shape": [1001, 257], "dtype": "float32", "sparsity": 0.9}, CPU, 5)
+    assert not checks[-1].ok

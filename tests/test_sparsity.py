@@ -1,0 +1,136 @@
+"""Activation-sparsity metrics: CETT, per-layer thresholds, the PPL-p% search (kbench.sparsity),
+on tiny models that train in seconds on the standard library's text (kbench.data.text)."""
+
+from __future__ import annotations
+
+import sys
+
+import numpy as np
+import pytest
+import torch
+from torch import nn
+
+from kbench import registry, sparsity, sweeps
+from kbench.data import text
+from kernels.models import tiny_lm  # noqa: F401  (registers the family)
+
+CPU = torch.device("cpu")
+
+
+def random_layer(seed: int = 0, tokens: int = 256, hidden: int = 40, width: int = 16
+                 ) -> tuple[torch.Tensor, torch.Tensor]:
+    gen = torch.Generator().manual_seed(seed)
+    a = torch.relu(torch.randn(tokens, hidden, generator=gen))
+    w = torch.randn(width, hidden, generator=gen) * torch.linspace(0.1, 2.0, hidden)  # neurons of unequal size
+    return a, w
+
+
+def test_cett_rises_with_the_threshold_from_zero_to_one() -> None:
+    a, w = random_layer()
+    c_max = float((a * w.norm(dim=0)).max())
+    values = [sparsity.cett(a, w, t) for t in np.linspace(0, c_max, 25)]
+    assert values[0] == 0.0 and values[-1] == pytest.approx(1.0)
+    assert all(later >= earlier - 1e-7 for earlier, later in zip(values, values[1:], strict=False))
+
+
+def test_the_cett_of_dropping_one_neuron_is_its_share_of_the_output() -> None:
+    a = torch.tensor([[1.0, 2.0]])
+    w = torch.tensor([[1.0, 0.0], [0.0, 1.0]])  # outputs a_0 and a_1 on separate axes
+    assert sparsity.cett(a, w, 1.5) == pytest.approx(1 / 5 ** 0.5)  # drops c = 1: |(1, 0)| / |(1, 2)|
+
+
+@pytest.mark.parametrize("target", [0.05, 0.2, 0.6])
+def test_the_threshold_is_the_largest_whose_cett_stays_within_the_target(target: float) -> None:
+    a, w = random_layer(1)
+    tau = sparsity.threshold_for_cett(a, w, target)
+    assert sparsity.cett(a, w, tau) <= target
+    assert sparsity.cett(a, w, tau * 1.001 + 1e-9) > target - 1e-4  # a little more crosses it
+
+
+def test_a_threshold_applies_per_neuron_as_tau_over_its_column_norm() -> None:
+    layer = nn.Linear(6, 3, bias=False)
+    with torch.no_grad():
+        layer.weight.copy_(torch.tensor([[1.0, 0, 0, 0, 0, 0], [0, 2.0, 0, 0, 0, 0], [0, 0, 4.0, 0, 0, 0]]))
+    a = torch.tensor([[0.5, 0.5, 0.5, 0.0, 1.0, 1.0]])  # contributions 0.5, 1.0, 2.0, 0, 0, 0
+    with sparsity.masked([layer], [0.9]) as kept:
+        out = layer(a)
+    assert out.tolist() == [[0.0, 1.0, 2.0]]  # the first neuron (0.5 <= 0.9) dropped, the others kept
+    assert kept[0] == [pytest.approx(2 / 6)]
+
+
+def test_nonzero_fraction_counts_exact_zeros_per_token_over_layers() -> None:
+    class Two(nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.d1, self.d2 = nn.Linear(4, 2), nn.Linear(4, 2)
+
+        def ffn_downs(self) -> list[nn.Linear]:
+            return [self.d1, self.d2]
+
+        def forward(self, x: torch.Tensor) -> torch.Tensor:
+            return self.d1(x) + self.d2(torch.relu(x))
+
+    x = torch.tensor([[1.0, -1.0, 0.0, 2.0]])  # layer 1 sees 3 nonzero of 4, layer 2 (relu) 2 of 4
+    assert sparsity.nonzero_fraction(Two(), lambda m: m(x)) == pytest.approx((3 / 4 + 2 / 4) / 2)
+
+
+def test_a_model_without_feed_forward_layers_is_refused_by_name() -> None:
+    with pytest.raises(ValueError, match="Sequential has no feed-forward layers"):
+        sparsity.down_projections(nn.Sequential(nn.Linear(2, 2)))
+
+
+@pytest.fixture(scope="module")
+def trained_lm() -> tuple[nn.Module, sparsity.Loss]:
+    torch.manual_seed(0)
+    family = registry.model_family("tiny-lm")
+    model = family.create("nano", None, {"act": "relu"})
+    corpus = text.stdlib()
+    sweeps.train_lm(model, corpus, sweeps.SweepConfig(8, 3e-3), 64, [8 * 64 * 150], 0, CPU, lambda s, m: None)
+    model.eval()
+    return model, sweeps.heldout_loss(corpus, 64, 16, CPU)
+
+
+@pytest.mark.parametrize("p", [1.0, 5.0])
+def test_the_ppl_search_hits_its_target_perplexity_rise(trained_lm: tuple[nn.Module, sparsity.Loss],
+                                                       p: float) -> None:
+    model, loss = trained_lm
+    cal = sparsity.calibrate(model, loss)
+    found = sparsity.search_cett([cal], loss, p)
+    assert found.ppl_ratio == pytest.approx(1 + p / 100, abs=1e-3 * (1 + p / 100))
+    ratio, kept = cal.sparse(found.cett, loss)
+    assert ratio == pytest.approx(found.ppl_ratio)
+    assert 0 < kept < 1
+
+
+def test_relu_activation_ratio_at_ppl_1_is_at_most_its_nonzero_fraction(
+        trained_lm: tuple[nn.Module, sparsity.Loss]) -> None:
+    model, loss = trained_lm
+    cal = sparsity.calibrate(model, loss)
+    found = sparsity.search_cett([cal], loss, 1.0)
+    _, kept = cal.sparse(found.cett, loss)
+    assert kept <= sparsity.nonzero_fraction(model, loss)
+    bigger = cal.sparse(min(1.0, found.cett * 2), loss)  # a larger CETT drops more and costs more
+    assert bigger[1] < kept and bigger[0] > found.ppl_ratio
+
+
+def test_the_corpus_is_pinned_split_and_described() -> None:
+    corpus = text.stdlib()
+    assert corpus.files == len(text.FILES) and corpus.heldout.size > 50_000 and corpus.train.size > 10 * 50_000
+    info = corpus.describe()
+    assert info["sha256"] == corpus.sha256 and info["python"] == f"{sys.version_info[0]}.{sys.version_info[1]}"
+    if sys.version_info[:2] == (3, 11):
+        assert corpus.pinned  # the digest measured here for this Python
+    held = bytes(corpus.heldout[:2000])
+    assert held not in bytes(corpus.train)  # held-out files are not in the training text
+
+
+def test_a_missing_pinned_file_is_a_data_error(monkeypatch: pytest.MonkeyPatch, tmp_path: object) -> None:
+    from kbench.data import DataError
+
+    text.stdlib.cache_clear()
+    monkeypatch.setattr(text, "_root", lambda: tmp_path)
+    try:
+        with pytest.raises(DataError, match="lacks 91 pinned file"):
+            text.stdlib()
+    finally:
+        text.stdlib.cache_clear()
