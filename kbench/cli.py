@@ -43,6 +43,8 @@ def _add_run(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     p.add_argument("--require-gpu", action="store_true",
                    help="fail (exit 2) instead of running on the CPU; also set by KBENCH_REQUIRE_GPU=1")
     p.add_argument("--no-write", action="store_true", help="print the verdicts but write no result file")
+    p.add_argument("--gpus", help="all, or GPU indices such as 0,1: one worker per GPU (cost-balanced shards), "
+                                  "then one merged result; with one GPU or none the run stays in-process")
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -65,9 +67,11 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--results", type=folder, default="results", help="results folder to write the merged result to")
     from kbench.gate_cli import add_gate_parser
     from kbench.report.cli import add_report_parser
+    from kbench.scaleout.cli import add_submit_parser
 
     add_report_parser(sub)
     add_gate_parser(sub)
+    add_submit_parser(sub)
     return parser
 
 
@@ -102,8 +106,31 @@ def _checkpoints(results_dir: str, suite_name: str) -> Checkpointer:
     return results.Checkpointer(folder, warn)
 
 
+def _run_on_gpus(args: argparse.Namespace) -> int | None:
+    """`--gpus`: one worker per GPU and a merge (kbench.scaleout.pool), or None to run in-process."""
+    import torch
+
+    visible = torch.cuda.device_count() if args.device != "cpu" else 0
+    if visible <= 1:
+        print(f"kbench: --gpus {args.gpus}: {visible} GPU(s) here, so the suite runs in this process", file=sys.stderr)
+        return None
+    if args.shard or args.no_write:
+        raise KbenchError("--gpus makes its own shards and writes a merged result: drop --shard and --no-write")
+    from kbench.scaleout import pool
+
+    extra = [*(["--quick"] if args.quick else []), "--seed", str(args.seed), *(["--only", *args.only] if args.only
+                                                                              else [])]
+    pool.run_pool(args.suite, pool.parse_gpus(args.gpus, visible), args.results, "cuda", extra)
+    return 0
+
+
 def cmd_run(args: argparse.Namespace) -> int:
     from kbench import env
+
+    if args.gpus:
+        pooled = _run_on_gpus(args)
+        if pooled is not None:
+            return pooled
 
     require_gpu = args.require_gpu or bool(env.flag("KBENCH_REQUIRE_GPU"))
     if require_gpu and args.device == "cpu":

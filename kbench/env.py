@@ -19,6 +19,7 @@ from typing import Any
 
 import torch
 
+from kbench import cotenancy
 from kbench.errors import KbenchError
 
 REPO = Path(__file__).resolve().parent.parent
@@ -137,6 +138,8 @@ def collect(device: torch.device) -> dict[str, Any]:
     info["platform"] = platform.platform()
     info["argv"] = sys.argv[1:]
     info["sm_clock_mhz_start"] = sm_clock_mhz(device)
+    info["cuda_visible_devices"] = os.environ.get("CUDA_VISIBLE_DEVICES")  # which GPU a pool or scheduler gave
+    info.update(cotenancy.describe(device))
     return info
 
 

@@ -26,6 +26,7 @@ Pure functions over loaded result dictionaries (kbench.results.load validates th
 
 from __future__ import annotations
 
+import json
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -154,15 +155,16 @@ def _metrics(result: Mapping[str, Any], only_device_independent: bool) -> dict[K
 def _law_fits(result: Mapping[str, Any]) -> dict[Key, dict[str, Any]]:
     """Fitted law parameters per seed, as measurements with `fit` noise (device independent: a
     law's points are seeded values)."""
-    groups: dict[tuple[str, str], list[dict[str, Any]]] = {}
+    groups: dict[tuple[str, str, str], list[dict[str, Any]]] = {}
     for m in result["measurements"]:
         if m["status"] == "ok" and m["samples"] and isinstance((m.get("extra") or {}).get("law"), dict):
-            groups.setdefault((m["claim"], str(m["role"])), []).append(m)
+            case = json.dumps(m.get("case"), sort_keys=True)  # each case of a claim is its own sweep
+            groups.setdefault((m["claim"], str(m["role"]), case), []).append(m)
     out: dict[Key, dict[str, Any]] = {}
-    for (claim, role), ms in groups.items():
+    for (claim, role, _), ms in groups.items():
         try:
             x, table, seeds, spec = laws.points_table(ms, role)
-        except laws.PointsError:
+        except laws.PointsError:  # not judged either: the claim's verdict says why
             continue
         for name, values in laws.fitted_per_seed(spec, x, table).items():
             key = (f"{name} ({claim}, {role})", subject_label(ms[0]["subject"]), case_label(ms[0]["case"]))

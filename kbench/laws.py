@@ -43,7 +43,9 @@ class Form:
     basis: Callable[[np.ndarray, Theta], np.ndarray]  # (u, theta) -> columns (n, m) of the linear part
     named: Callable[[Theta, np.ndarray], dict[str, float]]  # (theta, linear coefficients) -> params
     fn: Curve  # (u, *params in `params` order) -> y
+    nonlinear: tuple[str, ...] = ()  # the parameters the grids search, in grid order
     positive: int | None = None  # a linear coefficient that must be > 0 (a scale written as exp(b))
+    positive_name: str = ""  # the parameter that coefficient becomes
 
 
 def _power_convergent(u: np.ndarray, a0: float, c: float, alpha: float) -> np.ndarray:
@@ -79,13 +81,13 @@ SCALES = np.concatenate([-np.geomspace(1e-3, 30.0, 24)[::-1], np.geomspace(1e-3,
 FORMS: dict[str, Form] = {f.name: f for f in (
     Form("power-convergent", ("A0", "c", "alpha"), "A0 - c * u^(-alpha)", (EXPONENTS,),
          lambda u, t: np.stack([_ones(u), -u ** (-t[0])], axis=1),
-         lambda t, k: {"A0": k[0], "c": k[1], "alpha": t[0]}, _power_convergent),
+         lambda t, k: {"A0": k[0], "c": k[1], "alpha": t[0]}, _power_convergent, ("alpha",)),
     Form("logspace-power", ("A0", "b", "c", "alpha"), "exp(b - c * u^alpha) + A0", (SCALES, EXPONENTS),
          lambda u, t: np.stack([_ones(u), np.exp(np.clip(-t[0] * u ** t[1], -700, 700))], axis=1),
          lambda t, k: {"A0": k[0], "b": math.log(k[1]) if k[1] > 0 else -math.inf, "c": t[0], "alpha": t[1]},
-         _logspace_power, positive=1),
+         _logspace_power, ("c", "alpha"), positive=1, positive_name="b"),
     Form("power", ("c", "alpha"), "c * u^alpha", (np.concatenate([-EXPONENTS[::-1], EXPONENTS]),),
-         lambda u, t: (u ** t[0])[:, None], lambda t, k: {"c": k[0], "alpha": t[0]}, _power),
+         lambda u, t: (u ** t[0])[:, None], lambda t, k: {"c": k[0], "alpha": t[0]}, _power, ("alpha",)),
     Form("log", ("A0", "c"), "A0 + c * ln(u)", (), lambda u, t: np.stack([_ones(u), np.log(u)], axis=1),
          lambda t, k: {"A0": k[0], "c": k[1]}, _log),
     Form("linear", ("a", "b"), "a + b * u", (), lambda u, t: np.stack([_ones(u), u], axis=1),
@@ -102,6 +104,7 @@ class Fit:
     params: dict[str, float]
     rmse: float  # in-sample
     aic: float
+    at_bound: tuple[str, ...] = ()  # parameters the fit pushed to the edge of their range: not estimates
 
     def predict(self, u: np.ndarray) -> np.ndarray:
         return np.asarray(FORMS[self.form].fn(u, *self.params.values()), dtype=float)
@@ -151,7 +154,11 @@ def fit(form_name: str, u: np.ndarray, y: np.ndarray) -> Fit:
     n = u.size
     aic = n * math.log(max(sse, 1e-300) / n) + 2 * k
     named = form.named(best, coef)
-    return Fit(form.name, {p: float(named[p]) for p in form.params}, math.sqrt(sse / n), aic)
+    edges = [name for name, t, g in zip(form.nonlinear, best, form.grids, strict=True)
+             if math.isclose(t, float(g.min()), rel_tol=1e-6) or math.isclose(t, float(g.max()), rel_tol=1e-6)]
+    if form.positive is not None and coef[form.positive] <= 0:
+        edges.append(form.positive_name)
+    return Fit(form.name, {p: float(named[p]) for p in form.params}, math.sqrt(sse / n), aic, tuple(edges))
 
 
 def heldout_error(form_name: str, u: np.ndarray, y: np.ndarray, criterion: str) -> float:
@@ -207,10 +214,57 @@ def statistic(spec: Mapping[str, Any], x: np.ndarray, y: np.ndarray) -> float:
         return float(y[np.argmax(x)])
     u = x / x.max()
     if kind == "fit-advantage":
-        return advantage(spec["form"], spec["alternatives"], u, y, spec.get("criterion", "loo"))
+        value = advantage(spec["form"], spec["alternatives"], u, y, spec.get("criterion", "loo"))
+        if not 0 < value < math.inf:
+            raise FitError(f"a form predicts these points exactly (held-out error ratio {value}): no noise to "
+                           "tell the forms apart")
+        return value
     if kind == "param":
-        return fit(spec["form"], u, y).params[spec["param"]]
+        f = fit(spec["form"], u, y)
+        if spec["param"] in f.at_bound:
+            raise FitError(f"{spec['form']}'s {spec['param']} ended at the edge of its range "
+                           f"({f.params[spec['param']]:.4g}): the form does not describe these points")
+        return f.params[spec["param"]]
     raise ValueError(f"unknown statistic {kind!r} (expected one of {', '.join(STATISTICS)})")
+
+
+def spec_problem(spec: Mapping[str, Any], points: int | None = None) -> str | None:
+    """What is wrong with a law's statistic and forms (from a suite or a result file), or None."""
+    stat, form, alts = spec.get("statistic"), spec.get("form"), spec.get("alternatives") or []
+    if stat not in STATISTICS:
+        return f"statistic: one of {', '.join(STATISTICS)} (got {stat!r})"
+    if form is not None and form not in FORMS:
+        return f"form: one of {', '.join(FORMS)} (got {form!r})"
+    if not isinstance(alts, list) or any(a not in FORMS for a in alts) or len(set(alts)) != len(alts):
+        return f"alternatives: distinct forms from {', '.join(FORMS)} (got {alts!r})"
+    if spec.get("criterion", "loo") not in CRITERIA:
+        return f"criterion: one of {', '.join(CRITERIA)} (got {spec.get('criterion')!r})"
+    late = spec.get("late", 0.5)
+    if isinstance(late, bool) or not isinstance(late, (int, float)) or not 0 < late <= 1:
+        return f"late: a share of the points in (0, 1] (got {late!r})"
+    if stat in ("fit-advantage", "param") and form is None:
+        return f"statistic {stat!r} needs the claimed `form`"
+    if stat == "fit-advantage" and (not alts or form in alts):
+        return f"alternatives: forms other than the claimed one, at least one (got {alts})"
+    if stat == "param" and spec.get("param") not in FORMS[str(form)].params:
+        return f"param: one of {', '.join(FORMS[str(form)].params)} (the parameters of {form})"
+    if points is not None:
+        need = points_needed(spec)
+        if points < need:
+            return f"at least {need} points to fit every form and hold points out (got {points})"
+    return None
+
+
+def points_needed(spec: Mapping[str, Any]) -> int:
+    """The fewest points on which every form of the law can be fitted under its criterion."""
+    forms = [f for f in (spec.get("form"), *(spec.get("alternatives") or ())) if f]
+    k = max((len(FORMS[f].params) for f in forms), default=1)
+    if spec.get("criterion", "loo") == "extrapolation":
+        n = k + 3
+        while n - max(2, n // 4) < k + 1:
+            n += 1
+        return n
+    return k + 2
 
 
 class PointsError(ValueError):
@@ -222,8 +276,12 @@ def points_table(measurements: Sequence[Mapping[str, Any]], role: str
     """(x, seeds x points, seed ids, law spec) of one side of a law claim, from its measurements
     as stored (one per point, one sample per seed, `extra.x` and `extra.law`); only the seeds
     measured at every point."""
-    ms = [m for m in measurements if m.get("role") == role and m.get("status") == "ok" and m.get("samples")
-          and isinstance((m.get("extra") or {}).get("x"), (int, float))]
+    ms = [m for m in measurements if m.get("role") == role and m.get("status") == "ok" and m.get("samples")]
+    for m in ms:
+        x = (m.get("extra") or {}).get("x")
+        if isinstance(x, bool) or not isinstance(x, (int, float)) or not 0 < x < math.inf:
+            raise PointsError(f"the {role}'s measurement {m.get('metric')!r} has no positive amount extra.x "
+                              f"(got {x!r})")
     if len(ms) < 3:
         raise PointsError(f"the {role} has {len(ms)} measured point(s); a law needs at least 3")
     ms.sort(key=lambda m: m["extra"]["x"])
@@ -240,7 +298,14 @@ def points_table(measurements: Sequence[Mapping[str, Any]], role: str
     table = np.array([[float(p[s]) for p in per_point] for s in seeds])
     if not np.all(np.isfinite(table)):
         raise PointsError(f"a value of the {role} is not finite")
-    return x, table, seeds, dict(ms[0]["extra"]["law"])
+    if float(np.ptp(table)) <= 1e-9 * max(1.0, float(np.abs(table).max())):
+        raise PointsError(f"the {role}'s quantity does not vary along the sweep (every value {table.flat[0]:.6g}): "
+                          "no law can be fitted to it or told from another")
+    spec = dict(ms[0]["extra"]["law"])
+    problem = spec_problem(spec)
+    if problem:
+        raise PointsError(f"the {role}'s law is not one kbench can judge: {problem}")
+    return x, table, seeds, spec
 
 
 def fitted_per_seed(spec: Mapping[str, Any], x: np.ndarray, table: np.ndarray) -> dict[str, list[float]]:
@@ -254,12 +319,13 @@ def fitted_per_seed(spec: Mapping[str, Any], x: np.ndarray, table: np.ndarray) -
         pass
     for form in [f for f in (spec.get("form"), *(spec.get("alternatives") or ())) if f]:
         try:
-            fits = [fit(form, u, row).params for row in table]
+            fits = [fit(form, u, row) for row in table]
         except FitError:
             continue
         for p in FORMS[form].params:
-            out[f"fit {form} {p}"] = [f[p] for f in fits]
-    return out
+            if not any(p in f.at_bound for f in fits):  # a bound is not an estimate: nothing to compare
+                out[f"fit {form} {p}"] = [f.params[p] for f in fits]
+    return {k: v for k, v in out.items() if all(math.isfinite(x) for x in v)}
 
 
 def describe_fits(forms: Sequence[str], x: np.ndarray, per_seed: np.ndarray, criterion: str) -> dict[str, Any]:
@@ -273,7 +339,7 @@ def describe_fits(forms: Sequence[str], x: np.ndarray, per_seed: np.ndarray, cri
             f = fit(name, u, per_seed.mean(axis=0))
             entry: dict[str, Any] = {"formula": FORMS[name].formula, "params": f.params, "rmse": f.rmse,
                                      "aic": f.aic, "heldout": heldout_error(name, u, per_seed.mean(axis=0),
-                                                                            criterion)}
+                                                                            criterion), "at_bound": list(f.at_bound)}
         except FitError as exc:
             out[name] = {"formula": FORMS[name].formula, "error": str(exc)}
             continue

@@ -4,8 +4,9 @@ Two uses: shards of one run (disjoint claims, `--shard i/N`), and repeated runs 
 (each run's timing rounds become more rounds of one measurement, so the merged verdict's interval
 covers the spread between the runs: how CI gates a pull request against its merge base measured
 in the same job, runs interleaved). Files of different suites, suite files, source digests or
-GPU models are refused with the reason; so are shards of different splits or the same shard
-twice. Every claim is judged again (kbench.judging) from the merged measurements.
+GPU models are refused with the reason; so are shards of different splits and shard files that
+share a claim (the parts of one shard, from a requeued job that ran its remaining claims, join).
+Every claim is judged again (kbench.judging) from the merged measurements.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from kbench.errors import KbenchError
 from kbench.judging import ClaimInfo, judge
 from kbench.result_schema import measurement_identity
 from kbench.results import Measurement, Result, Verdict, new_run_id, utc_now
+from kbench.runner import UNFINISHED
 
 
 class MergeError(KbenchError):
@@ -57,9 +59,27 @@ def _shards(results: Sequence[Mapping[str, Any]]) -> list[str] | None:
     counts = {str(s).split("/")[1] for s in shards}
     if len(counts) > 1:
         raise MergeError(f"merge: shards of different splits ({', '.join(map(str, shards))})")
-    if len(set(shards)) != len(shards):
-        raise MergeError(f"merge: the same shard appears twice ({', '.join(map(str, shards))})")
-    return [str(s) for s in shards]
+    owner: dict[str, str] = {}
+    for r in results:  # a shard may come in parts (a requeued job ran its remaining claims), never overlapping
+        for v in r["verdicts"]:
+            if _unfinished(v):
+                continue
+            name = f"{r.get('_path', r['run_id'])} (shard {r['shard']})"
+            if v["claim"] in owner:
+                raise MergeError(f"merge: claim {v['claim']} is in two shard files ({owner[v['claim']]}, {name}): "
+                                 "shards of one run hold disjoint claims")
+            owner[v["claim"]] = name
+    return sorted(set(map(str, shards)), key=lambda s: int(s.split("/")[0]))
+
+
+def _unfinished(v: Mapping[str, Any]) -> bool:
+    """A claim its run never got to (killed or interrupted before it): another part may hold it."""
+    return v["verdict"] == "skipped" and v.get("reason") in UNFINISHED
+
+
+def _still_unfinished(results: Sequence[Mapping[str, Any]]) -> bool:
+    finished = {v["claim"] for r in results for v in r["verdicts"] if not _unfinished(v)}
+    return any(_unfinished(v) and v["claim"] not in finished for r in results for v in r["verdicts"])
 
 
 def _distinct_runs(results: Sequence[Mapping[str, Any]]) -> None:
@@ -100,6 +120,9 @@ def _merge_measurements(results: Sequence[Mapping[str, Any]]) -> list[Measuremen
                 seeds_used[key] = {run_seed}
                 continue
             into = merged[key]
+            if into.get("status") == "skipped" and m.get("status") == "ok":  # a part finished what another began
+                merged[key] = {**m, "samples": list(m.get("samples") or []), "groups": list(m.get("groups") or [])}
+                continue
             if m.get("status") != "ok" or into.get("status") != "ok":
                 if m.get("status") == "error":
                     into.update(status="error", reason=m.get("reason"))
@@ -142,7 +165,8 @@ def _verdicts(results: Sequence[Mapping[str, Any]], measurements: list[Measureme
         if errors:  # a wrong or crashing implementation in any run is wrong
             out.append(Verdict(**{k: v for k, v in errors[0].items() if k in Verdict.__dataclass_fields__}))
         elif not ms:
-            measured = [v for v in versions if v["verdict"] not in ("skipped",)] or versions
+            measured = ([v for v in versions if v["verdict"] not in ("skipped",)]
+                        or [v for v in versions if not _unfinished(v)] or versions)
             out.append(Verdict(**{k: v for k, v in measured[0].items() if k in Verdict.__dataclass_fields__}))
         else:
             out.append(judge(ClaimInfo.from_verdict(first), ms, peaks))
@@ -175,7 +199,8 @@ def merge(results: Sequence[Mapping[str, Any]]) -> Result:
         plan={**(first.get("plan") or {}), "merged_from": [r["run_id"] for r in results],
               "shards": shards, "missing_shards": _missing(shards)},
         provenance=dict(first.get("provenance") or {}), measurements=measurements,
-        interrupted=any(r.get("interrupted") for r in results), finished=utc_now().isoformat(),
+        interrupted=_still_unfinished(results) or any(r.get("interrupted") and r.get("shard") is None for r in results),
+        finished=utc_now().isoformat(),
         thresholds={k: v for r in results for k, v in (r.get("thresholds") or {}).items()},
     )
     merged.verdicts = _verdicts(results, measurements, peaks)

@@ -149,8 +149,27 @@ def validate(data: Any) -> None:
             raise ValueError(f"measurements[{i}]: measures what measurements[{first}] measures (claim, role, metric, "
                              "subject and case): a file holds one measurement of each")
         _check_samples(m, f"measurements[{i}]")
+        _check_law(m, f"measurements[{i}]")
         if m["claim"] not in claims:
             raise ValueError(f"measurements[{i}].claim: {m['claim']!r} has no verdict in the file")
+
+
+def _check_law(m: dict[str, Any], where: str) -> None:
+    """A law's point (kbench.kinds.law): its statistic and forms are ones kbench knows, its amount
+    a positive number."""
+    extra = m.get("extra")
+    if not isinstance(extra, dict) or "law" not in extra:
+        return
+    from kbench import laws
+
+    if not isinstance(extra["law"], dict):
+        raise ValueError(f"{where}.extra.law: expected an object")
+    problem = laws.spec_problem(extra["law"])
+    if problem:
+        raise ValueError(f"{where}.extra.law.{problem}")
+    x = extra.get("x")
+    if isinstance(x, bool) or not isinstance(x, (int, float)) or not 0 < x < 1e300:
+        raise ValueError(f"{where}.extra.x: expected the positive amount the point was measured at, got {x!r}")
 
 
 def _check_samples(m: dict[str, Any], where: str) -> None:

@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import torch
 
-from kbench import devices, env, provenance, stats, timing
+from kbench import cotenancy, devices, env, provenance, stats, timing
 from kbench.errors import KbenchError
 from kbench.judging import ClaimInfo, judge
 from kbench.kinds.base import Context, Failed, NotJudged, Skip
@@ -40,6 +40,8 @@ PLAN_WHY = ("Each timing is taken in independent rounds (fresh allocation, warm-
             "beyond inconclusive.")
 
 KILLED = "the run stopped (its process was killed) before this claim finished"
+STOPPED = "the run was interrupted (Ctrl-C) before this claim finished"
+UNFINISHED = (KILLED, STOPPED)  # reasons of claims a run never got to: another run may finish them
 
 
 @dataclass(frozen=True)
@@ -75,19 +77,33 @@ class RunOptions:
     checkpoint: Callable[[Result, list[Verdict]], None] | None = None
 
 
+def shard_plan(claims: list[Claim], count: int) -> list[list[Claim]]:
+    """Claims split into `count` shards of about equal expected cost (Kind.cost: kernel claims are
+    seconds, training claims minutes): the costliest first, each to the shard with the least so
+    far (ties: the lower shard), then each shard in suite order. Deterministic: every shard of a
+    run computes the same plan from the same suite, wherever it runs."""
+    costs = [max(c.kind_object.cost(c), 1e-9) for c in claims]
+    loads = [0.0] * count
+    members: list[list[int]] = [[] for _ in range(count)]
+    for i in sorted(range(len(claims)), key=lambda i: (-costs[i], i)):
+        target = min(range(count), key=lambda s: (loads[s], s))
+        loads[target] += costs[i]
+        members[target].append(i)
+    return [[claims[i] for i in sorted(m)] for m in members]
+
+
 def select_claims(suite: Suite, only: tuple[str, ...], shard: Shard | None) -> list[Claim]:
-    """The claims this run takes: those named in `only`, then every N-th of them for a shard."""
+    """The claims this run takes: this shard's part of the suite (`shard_plan` over all its
+    claims, so the split is the same whatever `only` says), then those named in `only`."""
     known = {c.id for c in suite.claims}
     unknown = [c for c in only if c not in known]
     if unknown:
         raise KbenchError(f"--only: {suite.path} has no claim {unknown[0]!r} (it has {', '.join(sorted(known))})")
-    claims = [c for c in suite.claims if not only or c.id in only]
-    if shard is not None:
-        claims = [c for i, c in enumerate(claims) if i % shard.count == shard.index]
-        if not claims:
-            selected = len([c for c in suite.claims if not only or c.id in only])
-            raise KbenchError(f"--shard {shard}: this shard holds no claims ({suite.path} selects {selected}); "
-                              "use at most that many shards")
+    claims = list(suite.claims) if shard is None else shard_plan(list(suite.claims), shard.count)[shard.index]
+    claims = [c for c in claims if not only or c.id in only]
+    if shard is not None and not claims:
+        raise KbenchError(f"--shard {shard}: this shard holds no claims{' named by --only' if only else ''} "
+                          f"({suite.path} has {len(suite.claims)}); use at most that many shards")
     return claims
 
 
@@ -181,6 +197,10 @@ def run(suite: Suite, options: RunOptions, claims: list[Claim] | None = None) ->
         kernel_timing=QUICK_KERNEL if options.quick else FULL_KERNEL,
         model_timing=QUICK_MODEL if options.quick else FULL_MODEL, max_clock_mhz=result.env.get("sm_clock_max_mhz"),
     )
+    check = cotenancy.checker(options.device)
+    result.env["cotenancy_check"] = "on" if check is not None else "off (a CPU run, or no NVML)"
+    if check is not None:
+        ctx.cotenants = check
     done: set[str] = set()
     try:
         if any(c.kind_object.needs_copy_bandwidth and not devices.unmet(c.requires, options.device) for c in claims):
@@ -201,8 +221,7 @@ def run(suite: Suite, options: RunOptions, claims: list[Claim] | None = None) ->
         result.interrupted = True
         if ctx.claim_id and ctx.claim_id not in done:
             result.measurements += ctx.recorded  # filed under the claim in progress
-        result.verdicts += [_unjudged(c, "skipped", "the run was interrupted (Ctrl-C) before this claim finished")
-                            for c in claims if c.id not in done]
+        result.verdicts += [_unjudged(c, "skipped", STOPPED) for c in claims if c.id not in done]
     result.peaks = ctx.peaks
     result.env["sm_clock_mhz_end"] = env.sm_clock_mhz(options.device)
     result.finished = utc_now().isoformat()

@@ -187,6 +187,7 @@ class PplSearch:
     cett: float  # the shared CETT value found
     ppl_ratio: float  # the mean perplexity ratio it gives on the calibration models
     target: float  # 1 + p/100
+    reached: bool = True  # False: even CETT = 1 (every contribution dropped) keeps perplexity below the target
 
 
 def search_cett(models: Sequence[Calibrated], loss: Loss, p: float) -> PplSearch:
@@ -199,7 +200,7 @@ def search_cett(models: Sequence[Calibrated], loss: Loss, p: float) -> PplSearch
 
     lo, hi = 0.0, 1.0
     if mean_ratio(hi) <= target:
-        return PplSearch(hi, mean_ratio(hi), target)
+        return PplSearch(hi, mean_ratio(hi), target, reached=False)
     for _ in range(OUTER_STEPS):
         mid = 0.5 * (lo + hi)
         if mean_ratio(mid) <= target:

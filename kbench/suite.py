@@ -195,6 +195,9 @@ def _parse_claim(data: Any, path: str, where: str) -> Claim:
         sides[role] = Subject(read_table(data[role], kind.side_params, path, f"{where}.{role}"))
     if kind.needs_operation and "operation" not in top:
         raise SuiteError(path, f"{where}.operation", "an operation under kernels/ (the field is missing)")
+    if not kind.needs_operation and "operation" in top:
+        raise SuiteError(path, f"{where}.operation", f"no operation: kind {kind.name!r} measures models, not an "
+                         "operation under kernels/", top["operation"])
     for need in top.get("requires", []):
         if need not in REQUIREMENTS:
             raise SuiteError(path, f"{where}.requires", f"entries from {', '.join(REQUIREMENTS)}", need)

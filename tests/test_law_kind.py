@@ -128,12 +128,81 @@ def test_the_training_loop_stops_on_a_non_finite_loss() -> None:
      "claims[0].subject.model", "an image model"),
     (f'{OPTIONS}, statistic = "slope"', '{ task = "nowhere", points = [64, 128, 256] }',
      "claims[0].cases[0].task", "stdlib-text or a kbench.data task"),
+    (f'{OPTIONS}, statistic = "slope", alternatives = ["quadratic"]', TEXT_CASE, "claims[0].options", "alternatives"),
+    (f'{OPTIONS}, statistic = "fit-advantage", form = "logspace-power", alternatives = ["log"], '
+     'criterion = "extrapolation"', TEXT_CASE, "claims[0].options", "at least 7 points"),
+    (f'{OPTIONS}, statistic = "slope"', '{ task = "stdlib-text", points = [1024, 2048, 4096], data = 8 }',
+     "claims[0].cases[0].data", "no data"),
 ])
 def test_a_law_claim_that_cannot_run_is_refused_naming_the_field(tmp_path: Path, options: str, case: str,
                                                                  field: str, expected: str) -> None:
     with pytest.raises(SuiteError) as info:
         suite.load(write(tmp_path, claim("c", options, case=case)))
     assert info.value.field == field and expected in str(info.value)
+
+
+@pytest.mark.parametrize(("sides", "field", "expected"), [
+    ('subject = { model = "tiny-lm", size = "nano", arch = { vocab = 2 } }', "claims[0].subject.arch.vocab",
+     "at least 256"),
+    ('subject = { model = "kat", impl = "torch_reference" }', "claims[0].subject.impl", "impl"),
+    ('subject = { model = "kat" }', "claims[0].subject.model", "without a pluggable"),
+    (f'baseline = {LM}\ncandidate = {{ model = "tiny-lm", size = "nano", arch = {{ heads = 3 }} }}',
+     "claims[0].candidate.arch", "can build"),
+])
+def test_law_sides_that_cannot_run_are_refused(tmp_path: Path, sides: str, field: str, expected: str) -> None:
+    kind = "law-ratio" if "baseline" in sides else "law"
+    with pytest.raises(SuiteError) as info:
+        suite.load(write(tmp_path, claim("c", f'{OPTIONS}, statistic = "last"', kind=kind, sides=sides)))
+    assert info.value.field == field and expected in str(info.value)
+
+
+def test_models_without_readable_ffns_and_operations_are_refused(tmp_path: Path) -> None:
+    mlp = 'subject = { model = "mlp" }'
+    with pytest.raises(SuiteError, match="FFN activations kbench can read"):
+        suite.load(write(tmp_path, claim("c", f'{OPTIONS}, statistic = "last"', sides=mlp,
+                                         case='{ task = "digits", points = [64, 128, 256] }')))
+    text = claim("c", f'{OPTIONS}, statistic = "last"').replace('kind = "law"', 'kind = "law"\noperation = "rational"')
+    with pytest.raises(SuiteError) as info:
+        suite.load(write(tmp_path, text))
+    assert info.value.field == "claims[0].operation" and "no operation" in str(info.value)
+    width = claim("c", f'{OPTIONS}, statistic = "last", sweep = "width"',
+                  sides='subject = { model = "tiny-lm", size = "nano", arch = { d_model = 32 } }',
+                  case='{ task = "stdlib-text", points = [16, 32, 48], data = 4096 }')
+    with pytest.raises(SuiteError) as info:
+        suite.load(write(tmp_path, width))
+    assert info.value.field == "claims[0].subject.arch.d_model"
+
+
+def _law_file(tmp_path: Path) -> tuple[Path, dict[str, Any]]:
+    result = run(write(tmp_path, claim("slope", f'{OPTIONS}, statistic = "slope", form = "log"')))
+    path = results.write(result, tmp_path / "results")
+    return path, json.loads(path.read_text())
+
+
+@pytest.mark.parametrize(("edit", "message"), [
+    (lambda m: m["extra"].update(law={"statistic": "median"}), "extra.law.statistic"),
+    (lambda m: m["extra"].update(law={"statistic": "slope", "form": "cubic"}), "extra.law.form"),
+    (lambda m: m["extra"].update(law="slope"), "extra.law: expected an object"),
+    (lambda m: m["extra"].update(x="big"), "extra.x"),
+    (lambda m: m["extra"].pop("x"), "extra.x"),
+    (lambda m: m["extra"].update(x=-4.0), "extra.x"),
+])
+def test_a_result_file_with_a_bad_law_point_is_refused_by_name(tmp_path: Path, edit: Any, message: str) -> None:
+    path, data = _law_file(tmp_path)
+    edit(data["measurements"][0])
+    bad = tmp_path / "bad.json"
+    bad.write_text(json.dumps(data))
+    with pytest.raises(results.ResultError, match=message.replace(".", r"\.")):
+        results.load(bad)
+
+
+def test_the_report_survives_hand_edited_law_details(tmp_path: Path) -> None:
+    path, data = _law_file(tmp_path)
+    data["verdicts"][0]["per_case"][0]["details"] = {"x": [0, "a"], "mean": [1], "fits": {"cubic": {"params": {}}}}
+    data["run_id"] = data["run_id"][:-6] + "eeeeee"
+    (path.parent / f"{data['run_id']}.json").write_text(json.dumps(data))
+    index = report.build(tmp_path / "results", tmp_path / "site", log=lambda m: None)
+    assert index.exists()
 
 
 def _fit_comparisons(report: gate.GateReport) -> dict[str, Any]:
@@ -159,3 +228,23 @@ def test_the_gate_compares_fitted_parameters_and_flags_a_moved_exponent() -> Non
     key = next(k for k in moved if k.startswith("fit power-convergent alpha"))
     assert moved[key].status == "changed" and moved[key].low > 0.5  # alpha rose by about 1
     assert json.dumps(gate.markdown(gate.compare(result(0.5), result(1.5))))  # the summary renders
+    flat = result(0.5)
+    for m in flat["measurements"]:
+        m["samples"] = [1.0] * len(m["samples"])  # a quantity that does not vary: no fit, no crash
+    assert not _fit_comparisons(gate.compare(flat, flat))
+
+
+def test_the_gate_fits_each_case_of_a_claim_on_its_own() -> None:
+    from tests.test_laws import X, curve, law_measurements
+
+    spec = {"statistic": "slope", "form": "log"}
+    env = {"device": "cpu", "cpu": "test cpu", "cpu_count": 2}
+    ms = []
+    for task, c in (("a", 0.02), ("b", -0.05)):
+        for m in law_measurements(curve("log", (0.3, c), seeds=3), spec, x=X):
+            ms.append({**m, "case": {"task": task, "points": X.tolist()}, "device_independent": True})
+    data = {"suite": "toy", "run_id": "r", "env": env, "measurements": ms,
+            "verdicts": [{"claim": "c", "verdict": "reproduced"}]}
+    slopes = [c for c in gate.compare(data, data).comparisons if c.metric.startswith("fit log c")]
+    assert len(slopes) == 2 and len({c.case for c in slopes}) == 2  # one per case, not one sweep of both
+    assert sorted(round(c.baseline, 2) for c in slopes) == [-0.05, 0.02]

@@ -161,3 +161,45 @@ def test_fitted_per_seed_gives_every_parameter_and_the_statistic() -> None:
                         "fit power-convergent alpha", "fit log A0", "fit log c"}
     assert all(len(v) == 3 for v in out.values())
     assert np.mean(out["fit power-convergent alpha"]) == pytest.approx(0.5, abs=0.1)
+
+
+def test_a_quantity_that_does_not_vary_is_not_judged() -> None:
+    table = np.ones((3, X.size))  # SiLU's nonzero fraction: 1.0 everywhere
+    for spec in ({"statistic": "slope"}, {"statistic": "fit-advantage", "form": "log", "alternatives": ["linear"],
+                                          "criterion": "aic"}):
+        v = judge("law", law_measurements(table, spec), Rule(at_least=1.0))
+        assert v.verdict == "inconclusive" and "does not vary" in v.reason
+
+
+def test_a_parameter_pinned_at_the_edge_of_its_range_is_not_an_estimate() -> None:
+    spec = {"statistic": "param", "form": "power-convergent", "param": "alpha"}
+    straight = curve("linear", (0.3, 0.05))  # no convergent power law: alpha runs to its smallest value
+    v = judge("law", law_measurements(straight, spec), Rule(at_least=0.0))
+    assert v.verdict == "inconclusive" and "edge of its range" in v.reason
+    assert "alpha" in laws.fit("power-convergent", X / X.max(), straight[0]).at_bound
+    fits = laws.fitted_per_seed({"statistic": "slope", "form": "power-convergent"}, X, straight)
+    assert "fit power-convergent alpha" not in fits and "fit power-convergent A0" in fits
+
+
+def test_a_zero_held_out_error_has_no_advantage_to_judge(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(laws, "heldout_error", lambda form, u, y, criterion: 0.0 if form == "log" else 0.1)
+    spec = {"statistic": "fit-advantage", "form": "log", "alternatives": ["linear"]}
+    v = judge("law", law_measurements(curve("log", (0.3, 0.02)), spec), Rule(at_least=1.0))
+    assert v.verdict == "inconclusive" and "exactly" in v.reason
+
+
+@pytest.mark.parametrize(("edit", "problem"), [
+    ({"statistic": "median"}, "statistic"), ({"form": "cubic", "statistic": "slope"}, "form"),
+    ({"alternatives": ["cubic"]}, "alternatives"), ({"criterion": "bogus"}, "criterion"), ({"late": "half"}, "late"),
+    ({"statistic": "param", "form": "log", "param": "zeta"}, "param"),
+])
+def test_a_law_no_one_can_judge_is_named(edit: dict[str, Any], problem: str) -> None:
+    assert laws.spec_problem({"statistic": "slope", **edit}).startswith(problem)
+
+
+def test_points_needed_follow_the_criterion() -> None:
+    spec = {"statistic": "fit-advantage", "form": "logspace-power", "alternatives": ["log"]}
+    assert laws.points_needed(spec) == 6  # 4 parameters, one held out
+    assert laws.points_needed({**spec, "criterion": "extrapolation"}) == 7  # 2 held out, 5 left to fit
+    assert laws.spec_problem({**spec, "criterion": "extrapolation"}, 6) is not None
+    assert laws.spec_problem({**spec, "criterion": "extrapolation"}, 7) is None

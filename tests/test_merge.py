@@ -58,11 +58,24 @@ def test_a_run_merged_with_itself_or_a_copy_is_refused(tmp_path: Path) -> None:
         merge.merge(_load(a, tmp_path / "copy.json"))
 
 
+def _other_claims(result: dict, suffix: str) -> dict:
+    """The same file as if it had run other claims (a shard holds its own)."""
+    for entry in result["measurements"] + result["verdicts"]:
+        entry["claim"] += suffix
+    return result
+
+
 def test_shards_join_and_say_what_is_missing(tmp_path: Path) -> None:
-    a = make_result(tmp_path / "a", seed=1, shard="1/3")
-    b = make_result(tmp_path / "b", seed=2, shard="3/3")
-    merged = merge.merge(_load(a, b))
+    a, b = _load(make_result(tmp_path / "a", seed=1, shard="3/3"), make_result(tmp_path / "b", seed=2, shard="1/3"))
+    merged = merge.merge([a, _other_claims(b, "-b")])
     assert merged.plan["shards"] == ["1/3", "3/3"] and merged.plan["missing_shards"] == ["2/3"]
+    assert len(merged.verdicts) == len(a["verdicts"]) + len(b["verdicts"])
+
+
+def test_the_parts_of_one_shard_join_when_their_claims_differ(tmp_path: Path) -> None:
+    a, b = _load(make_result(tmp_path / "a", seed=1, shard="2/2"), make_result(tmp_path / "b", seed=2, shard="2/2"))
+    merged = merge.merge([a, _other_claims(b, "-rest")])  # a requeued job ran the claims the first part had not
+    assert merged.plan["shards"] == ["2/2"] and merged.plan["missing_shards"] == ["1/2"]
 
 
 @pytest.mark.parametrize(("change", "message"), [
@@ -80,8 +93,11 @@ def test_overlapping_or_mismatched_shards_are_refused(tmp_path: Path) -> None:
     a = make_result(tmp_path / "a", seed=1, shard="1/2")
     b = make_result(tmp_path / "b", seed=2, shard="1/2")
     c = make_result(tmp_path / "c", seed=3, shard="2/3")
-    with pytest.raises(merge.MergeError, match="same shard"):
+    with pytest.raises(merge.MergeError, match="in two shard files"):
         merge.merge(_load(a, b))
+    loaded = _load(a, make_result(tmp_path / "d", seed=4, shard="2/2"))
+    with pytest.raises(merge.MergeError, match="shards of one run hold disjoint claims"):
+        merge.merge(loaded)  # other shard numbers, the same claims: not a split of one run
     with pytest.raises(merge.MergeError, match="different splits"):
         merge.merge(_load(a, c))
 

@@ -21,10 +21,15 @@ CASE = {"shape": [300, 96], "dtype": "float32", "sparsity": 0.9}
 def test_inputs_hold_exactly_the_stated_share_of_inactive_neurons(shape: list[int], sparsity: float) -> None:
     x, a, w_up, w_down_t = OP.make_inputs({"shape": shape, "sparsity": sparsity}, CPU, torch.float32, 3).args
     assert int((a == 0).sum()) == round(sparsity * shape[0])
-    assert bool((a >= 0).all()) and x.shape == (shape[1],) and w_up.shape == w_down_t.shape == tuple(shape)
+    assert bool(a[0] != 0) and bool(a[-1] != 0)  # both ends active: a kernel dropping an end tile is caught
+    if sparsity < 0.9:
+        assert bool((a < 0).any()) and bool((a > 0).any())  # both signs, as a gate times an up-projection
+    assert x.shape == (shape[1],) and w_up.shape == w_down_t.shape == tuple(shape)
 
 
 def test_the_memory_floor_counts_only_active_rows() -> None:
+    assert OP.bytes_moved({"shape": [1000, 100], "sparsity": 0.9999}, "fwd", torch.bfloat16) == (
+        2 * 2 * 100 + 2 * 100 + 1000) * 2  # the two neurons always active
     dense = OP.bytes_moved({"shape": [1000, 100], "sparsity": 0.0}, "fwd", torch.bfloat16)
     sparse = OP.bytes_moved({"shape": [1000, 100], "sparsity": 0.9}, "fwd", torch.bfloat16)
     assert dense == (2 * 1000 * 100 + 2 * 100 + 1000) * 2
@@ -64,20 +69,33 @@ def _gate_as_mask(x: torch.Tensor, a: torch.Tensor, wu: torch.Tensor, wd: torch.
     return _dense(x, (a != 0).to(a.dtype), wu, wd)  # activations taken as on/off only
 
 
-def _drops_the_smallest(x: torch.Tensor, a: torch.Tensor, wu: torch.Tensor, wd: torch.Tensor) -> torch.Tensor:
+def _drops_one_neuron(x: torch.Tensor, a: torch.Tensor, wu: torch.Tensor, wd: torch.Tensor) -> torch.Tensor:
     cut = a.clone()
-    active = (a > 0).nonzero().squeeze(1)
-    if active.numel():
-        cut[active[a[active].argmin()]] = 0
+    cut[a.abs().argmax()] = 0  # an index off by one in a gather skips a real neuron
     return _dense(x, cut, wu, wd)
 
 
-def _half_sums(x: torch.Tensor, a: torch.Tensor, wu: torch.Tensor, wd: torch.Tensor) -> torch.Tensor:
-    return (wd.T.half() @ ((wu.half() @ x.half()) * a.half())).to(x.dtype)  # float16 accumulation
+def _halved(x: torch.Tensor, a: torch.Tensor, wu: torch.Tensor, wd: torch.Tensor) -> torch.Tensor:
+    return 0.5 * _dense(x, a, wu, wd)
 
 
-@pytest.mark.parametrize("wrong", [_skips_last_block, _gate_as_mask, _drops_the_smallest, _half_sums])
-def test_wrong_kernels_are_refused_before_anything_is_timed(wrong: Callable[..., torch.Tensor]) -> None:
-    impl = Implementation("sparse_ffn", wrong.__name__, wrong)
-    checks = correctness.check_all(OP, impl, {"shape": [1001, 257], "dtype": "float32", "sparsity": 0.9}, CPU, 5)
+def _positive_only(x: torch.Tensor, a: torch.Tensor, wu: torch.Tensor, wd: torch.Tensor) -> torch.Tensor:
+    return _dense(x, a.clamp(min=0), wu, wd)  # a ReLU applied twice: wrong when the gate can be negative
+
+
+def _zeros(x: torch.Tensor, a: torch.Tensor, wu: torch.Tensor, wd: torch.Tensor) -> torch.Tensor:
+    return torch.zeros_like(x)
+
+
+WRONG = [_skips_last_block, _gate_as_mask, _drops_one_neuron, _halved, _positive_only, _zeros]
+
+
+@pytest.mark.parametrize("wrong", WRONG)
+@pytest.mark.parametrize(("dtype", "sparsity", "shape"), [("float32", 0.9, [1001, 257]),
+                                                          ("bfloat16", 0.8932, [1536, 512]),
+                                                          ("float16", 0.9999, [2048, 512])])
+def test_wrong_kernels_are_refused_before_anything_is_timed(wrong: Callable[..., torch.Tensor], dtype: str,
+                                                           sparsity: float, shape: list[int]) -> None:
+    impl = Implementation("sparse_ffn", wrong.__name__, wrong, dtypes=(dtype,))
+    checks = correctness.check_all(OP, impl, {"shape": shape, "dtype": dtype, "sparsity": sparsity}, CPU, 5)
     assert not checks[-1].ok

@@ -76,6 +76,7 @@ class Context:
     ceilings: dict[int, float] = field(default_factory=dict)  # bytes -> best copy GB/s at that size
     max_clock_mhz: object = None  # the GPU's maximum SM clock, to flag throttled measurements
     memo: dict[str, Any] = field(default_factory=dict)  # work several claims share (a law's training runs)
+    cotenants: Callable[[], list[str]] = lambda: []  # other processes on the device (kbench.cotenancy)
 
     def seed_for(self, *parts: object) -> int:
         """A seed that differs per purpose and case but is reproducible from the run seed."""
@@ -107,6 +108,12 @@ class Kind:
     bounds: tuple[float, float] | None = None  # what the measured value can be (an accuracy difference: -1..1)
     needs_operation: bool = True  # the claim names an operation under kernels/
     needs_copy_bandwidth: bool = False  # the run measures the copy bandwidth when a claim needs it
+    cost_unit: float = 2.0  # rough seconds one case of one side takes on a GPU (balances shards only)
+
+    def cost(self, claim: Any) -> float:
+        """A rough, device-independent estimate of the claim's run time in seconds, from its GPU
+        cases: shards are balanced on it, so it must be the same wherever a shard runs."""
+        return self.cost_unit * len(claim.cases) * len(self.sides)
 
     def collect(self, claim: Any, ctx: Context) -> None:
         raise NotImplementedError

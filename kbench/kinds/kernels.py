@@ -16,7 +16,7 @@ from typing import Any, cast
 import numpy as np
 import torch
 
-from kbench import correctness, registry, stats, timing
+from kbench import correctness, cotenancy, registry, stats, timing
 from kbench.kinds.base import (
     CaseValue,
     ClaimLike,
@@ -225,6 +225,7 @@ def measure_times(claim: Any, sides: Sequence[tuple[str, Any]], case: Mapping[st
             continue
         impl = implementation_for(op, subject.impl, case, ctx)
         pending.append((role, key, _KernelTiming(op, impl, subject.pass_, case, ctx, graph)))
+    company = ctx.cotenants()  # before the case is timed, and again after
     try:
         for r in range(rounds):
             for _, _, job in pending:
@@ -234,8 +235,10 @@ def measure_times(claim: Any, sides: Sequence[tuple[str, Any]], case: Mapping[st
             if job.samples:
                 ctx.record(job.partial(), role)
         raise
+    company += ctx.cotenants()
     for role, key, job in pending:
         m = job.finish()
+        cotenancy.mark(m, company)
         ctx.cache[key] = m
         found[role] = ctx.record(m, role)
     return [found[role] for role, _ in sides]

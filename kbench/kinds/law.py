@@ -89,23 +89,8 @@ def _spec(options: Mapping[str, Any]) -> dict[str, Any]:
 
 
 def check_spec(spec: Mapping[str, Any], points: int) -> str | None:
-    """What is wrong with a law's statistic and forms, or None."""
-    stat, form = spec["statistic"], spec.get("form")
-    if stat in ("fit-advantage", "param") and form is None:
-        return f"statistic {stat!r} needs the claimed `form`"
-    if stat == "fit-advantage":
-        alts = spec.get("alternatives") or []
-        unknown = [a for a in alts if a not in laws.FORMS]
-        if not alts or unknown or form in alts:
-            return (f"alternatives: forms from {', '.join(laws.FORMS)}, other than the claimed one "
-                    f"(got {alts})")
-    if stat == "param" and spec.get("param") not in laws.FORMS[str(form)].params:
-        return f"param: one of {', '.join(laws.FORMS[str(form)].params)} (the parameters of {form})"
-    need = max(len(laws.FORMS[f].params) for f in [form, *(spec.get("alternatives") or [])] if f) + 2 \
-        if form else 2
-    if points < need:
-        return f"at least {need} points to fit and hold one out (got {points})"
-    return None
+    """What is wrong with a law's statistic and forms for this many points, or None."""
+    return laws.spec_problem(spec, points)
 
 
 class _Series:
@@ -207,6 +192,9 @@ class _Series:
         calibrated = [sparsity.calibrate(m, loss) for _, _, m in models]
         last = calibrated[-int(self.options["calibrate_last"]):]
         found = sparsity.search_cett(last, loss, float(self.options["p"]))
+        if not found.reached:
+            raise Failed(f"{self.subject.label}: perplexity never rises {self.options['p']}% (at most "
+                         f"x{found.ppl_ratio:.4g} with every FFN activation dropped): PPL-p% has no threshold here")
         values, more = [], []
         for c in calibrated:
             ratio, kept = c.sparse(found.cett, loss)
@@ -270,6 +258,12 @@ class Law(Kind):
     combine = "each"
     unit = ""
     needs_operation = False
+    cost_unit = 60.0  # seconds per training run of one seed (a tiny model on a GPU)
+
+    def cost(self, claim: Any) -> float:
+        runs = int(claim.options["seeds"]) * max(
+            (len(c["points"]) if claim.options["sweep"] == "width" else 1) for c in claim.cases)
+        return self.cost_unit * len(claim.cases) * len(self.sides) * runs
 
     def collect(self, claim: Any, ctx: Context) -> None:
         seeds = ctx.scaled(int(claim.options["seeds"]), 2)
@@ -292,6 +286,11 @@ class Law(Kind):
 
     def check_references(self, claim: Any, path: str, where: str) -> None:
         for role in self.sides:
+            model = claim.side(role).model
+            if model in registry.model_families() and registry.model_family(model).plugs is not None:
+                raise SuiteError(path, f"{where}.{role}.model", "a model family without a pluggable operation "
+                                 f"(tiny-lm, vit): {model}'s activation is an implementation, not an FFN to read",
+                                 model)
             family = check_side(claim.side(role), path, f"{where}.{role}")
             _check_family(claim, family, path, where, role)
         for key, cases in (("cases", claim.cases), ("cpu_cases", claim.cpu_cases or ())):
@@ -329,6 +328,9 @@ class LawRatio(Law):
 def _check_family(claim: Any, family: registry.ModelFamily, path: str, where: str, role: str) -> None:
     if family.width_key is None and claim.options["sweep"] == "width":
         raise SuiteError(path, f"{where}.options.sweep", f"data (model family {family.name} has no width to sweep)")
+    if claim.options["sweep"] == "width" and family.width_key in (claim.side(role).fields.get("arch") or {}):
+        raise SuiteError(path, f"{where}.{role}.arch.{family.width_key}", "no width: the sweep sets it from the "
+                         "case's points")
     problem = check_spec(_spec(claim.options), min(len(c["points"]) for c in (*claim.cases, *(claim.cpu_cases or ()))))
     if problem:
         raise SuiteError(path, f"{where}.options", problem)
@@ -343,6 +345,8 @@ def _check_case(claim: Any, case: Mapping[str, Any], path: str, loc: str) -> Non
             raise SuiteError(path, f"{loc}.data", "the tokens or examples each width trains on (sweep = width)")
         if any(p != int(p) for p in points):
             raise SuiteError(path, f"{loc}.points", "whole widths", points)
+    elif "data" in case:
+        raise SuiteError(path, f"{loc}.data", "no data: a data sweep's points are the amounts trained on")
     task = case["task"]
     if task != TEXT_TASK and task not in data.names():
         raise SuiteError(path, f"{loc}.task", f"{TEXT_TASK} or a kbench.data task ({', '.join(data.names())})", task)
@@ -359,7 +363,7 @@ def _check_case(claim: Any, case: Mapping[str, Any], path: str, loc: str) -> Non
         size = subject.fields.get("size") or case.get("size") or family.sizes[0]
         if size not in family.presets:
             raise SuiteError(path, f"{loc}.size", f"a size of {family.name} ({', '.join(family.sizes)})", size)
-        _check_buildable(family, size, subject, case, claim, path, loc)
+        _check_buildable(family, size, subject, case, claim, path, loc, role)
 
 
 def claim_where(loc: str) -> str:
@@ -367,7 +371,7 @@ def claim_where(loc: str) -> str:
 
 
 def _check_buildable(family: registry.ModelFamily, size: str, subject: Any, case: Mapping[str, Any], claim: Any,
-                     path: str, loc: str) -> None:
+                     path: str, loc: str, role: str) -> None:
     """Each model the case will build, built on the meta device (no memory): a bad width fails
     now; checkpoints that would fall on the same training step are refused too."""
     arch = family.arch(size, subject.fields.get("arch"))
@@ -377,15 +381,23 @@ def _check_buildable(family: registry.ModelFamily, size: str, subject: Any, case
         except data.DataError:
             return  # the run skips the claim with the reason
         arch = family.for_task(arch, task.input_shape, task.num_classes)
+    if case["task"] == TEXT_TASK and int(arch.get("vocab", text.VOCAB)) < text.VOCAB:
+        raise SuiteError(path, f"{claim_where(loc)}.{role}.arch.vocab", f"at least {text.VOCAB} (the text is bytes)",
+                         arch.get("vocab"))
     widths = case["points"] if claim.options["sweep"] == "width" else [None]
     for w in widths:
         trial = {**arch, str(family.width_key): int(w)} if w is not None else arch
+        where = f"{loc}.points" if w is not None else f"{claim_where(loc)}.{role}.arch"
         try:
             with torch.device("meta"):
-                family.create(size, None, trial)
+                model = family.create(size, None, trial)
         except (ValueError, TypeError, RuntimeError, AssertionError) as exc:
-            where = f"{loc}.points" if w is not None else f"{claim_where(loc)}.{'subject'}.arch"
             raise SuiteError(path, where, f"an architecture {family.name} can build", f"{trial}: {exc}") from None
+        try:
+            sparsity.down_projections(model)
+        except ValueError as exc:
+            raise SuiteError(path, f"{claim_where(loc)}.{role}.model", "a model whose FFN activations kbench can "
+                             "read (tiny-lm, vit)", str(exc)) from None
     per_step = int(claim.options["batch"]) * (int(arch["seq_len"]) if case["task"] == TEXT_TASK else 1)
     amounts = [int(case["data"])] if claim.options["sweep"] == "width" else [int(p) for p in case["points"]]
     steps = sweeps.steps_for(amounts, per_step)

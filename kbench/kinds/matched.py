@@ -177,6 +177,11 @@ class _Matched(Kind):
     needs_operation = False
     task_kind = "classification"
     metric, better = "accuracy", "higher"
+    cost_unit = 0.5  # seconds per epoch of one training run (a small model on a packaged task)
+
+    def cost(self, claim: Any) -> float:
+        runs = int(claim.options["seeds"]) + len(claim.options["lr_grid"])  # seed runs and tuning runs
+        return self.cost_unit * len(claim.cases) * len(self.sides) * runs * int(claim.options["epochs"])
 
     def check_references(self, claim: Any, path: str, where: str) -> None:
         for role in self.sides:

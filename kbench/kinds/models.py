@@ -21,7 +21,7 @@ import torch
 import torch.nn.functional as F
 from torch.utils.flop_counter import FlopCounterMode
 
-from kbench import correctness, registry, stats, timing
+from kbench import correctness, cotenancy, registry, stats, timing
 from kbench.errors import SuiteError
 from kbench.kinds.base import (
     CaseValue,
@@ -233,6 +233,7 @@ def measure_steps(claim: Any, sides: Sequence[tuple[str, Any]], case: Mapping[st
             checks = check_model(subject, case, ctx)
             pending.append((role, key, subject, checks, {"samples": [], "groups": [], "host": []}))
     method = "cuda-events" if ctx.device.type == "cuda" else "perf-counter"
+    company = ctx.cotenants()  # before the case is timed, and again after
     try:
         for r in range(rounds):
             for _, _, subject, _, acc in pending:
@@ -244,8 +245,10 @@ def measure_steps(claim: Any, sides: Sequence[tuple[str, Any]], case: Mapping[st
                 m.status, m.reason = "skipped", f"interrupted after {len(set(acc['groups']))} round(s)"
                 ctx.record(m, role)
         raise
+    company += ctx.cotenants()
     for role, key, subject, checks, acc in pending:
         m = _step_measurement(subject, case, acc, method, checks, ctx)
+        cotenancy.mark(m, company)
         ctx.cache[key] = m
         found[role] = ctx.record(m, role)
     return [found[role] for role, _ in sides]
@@ -350,6 +353,7 @@ def check_model_side(claim: Any, role: str, path: str, where: str) -> None:
 
 class TrainSpeedup(_ModelKind):
     name = "train-speedup"
+    cost_unit = 30.0
     description = "train-step time of baseline / of candidate (images/s of candidate / of baseline)"
     sides = ("baseline", "candidate")
     options = {"steps": STEPS, "rounds": ROUNDS}
@@ -398,6 +402,7 @@ def _pattern(text: str) -> str:
 
 class TimeShare(_ModelKind):
     name = "time-share"
+    cost_unit = 30.0
     description = "share of a train step's device time spent in kernels whose name matches"
     options = {"kernel_pattern": Param(str, "regular expression over kernel names", default="."),
                "steps": Param(int, "profiled train steps per round", default=3, low=1, high=1000),
@@ -485,6 +490,7 @@ def _branch_variance_ratios(model: torch.nn.Module, images: torch.Tensor) -> lis
 
 class VarianceRatio(_ModelKind):
     name = "variance-ratio"
+    cost_unit = 5.0
     description = "at initialisation, the MLP branch's output variance over its input variance, in the worst block"
     options = {"seeds": Param(int, "models initialised (one batch each)", default=5, low=2, high=1000)}
     combine = "each"
@@ -520,6 +526,7 @@ class VarianceRatio(_ModelKind):
 
 class FlopsRatio(_ModelKind):
     name = "flops-ratio"
+    cost_unit = 1.0
     description = "counted forward FLOPs of baseline / of candidate, one input"
     sides = ("baseline", "candidate")
     combine = "each"

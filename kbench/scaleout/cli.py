@@ -1,0 +1,50 @@
+"""`kbench submit`: a suite's shards on a SLURM cluster (submitit) or a Ray cluster, then a merge."""
+
+from __future__ import annotations
+
+import argparse
+
+from kbench.errors import KbenchError
+
+
+def add_submit_parser(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+    p = sub.add_parser("submit", help="run a suite's shards on a cluster (SLURM via submitit, or Ray) and merge")
+    p.add_argument("suite", help="path to a suite file (the nodes must see the same path and source tree)")
+    p.add_argument("--backend", required=True, choices=("slurm", "ray"))
+    p.add_argument("--profile", help="the site's settings (TOML: [slurm] partition, gpu_types, ...; [ray] address)")
+    p.add_argument("--shards", type=int, default=2, help="how many shards (jobs or tasks), each on one GPU")
+    p.add_argument("--gpu-type", help="GPU type as the profile (SLURM) or Ray's accelerator_type names it, e.g. H100")
+    p.add_argument("--device", default="cuda", help="the device each shard runs on (cpu only to try the path)")
+    p.add_argument("--results", default="results", help="where the merged result goes")
+    p.add_argument("--quick", action="store_true", help="pass --quick to every shard")
+    p.add_argument("--no-wait", action="store_true", help="SLURM: submit and return (merge later with kbench merge)")
+    p.set_defaults(handler=cmd_submit)
+
+
+def cmd_submit(args: argparse.Namespace) -> int:
+    from kbench import suite as suite_file
+    from kbench.scaleout import profile as site
+
+    if args.shards < 1:
+        raise KbenchError(f"--shards: expected at least 1, got {args.shards}")
+    loaded = suite_file.load(args.suite)  # a bad suite fails here, not in every job
+    if args.shards > len(loaded.claims):
+        raise KbenchError(f"--shards {args.shards}: {args.suite} has {len(loaded.claims)} claims")
+    prof = site.load(args.profile) if args.profile else site.Profile("(no profile)")
+    extra = ("--quick",) if args.quick else ()
+    if args.backend == "slurm":
+        from kbench.scaleout import slurm
+
+        if not args.profile:
+            raise KbenchError("--backend slurm needs --profile (the site's partition and GPU types)")
+        path = slurm.submit(args.suite, args.shards, args.results, prof, args.gpu_type, args.device, extra,
+                            wait=not args.no_wait)
+    else:
+        from kbench.scaleout import ray_backend
+
+        path, _ = ray_backend.submit(args.suite, args.shards, args.results, args.gpu_type,
+                                     str(prof.ray.get("address", "auto")), args.device, extra,
+                                     int(prof.ray.get("max_retries", 3)))
+    if path is not None:
+        print(f"merged result: {path}")
+    return 0

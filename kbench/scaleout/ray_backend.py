@@ -1,0 +1,66 @@
+"""Ray (optional extra `kbench[ray]`): one task per shard, one whole GPU of a type each.
+
+Each shard is a task with `num_gpus=1` (Ray sets CUDA_VISIBLE_DEVICES to that GPU) and, for a GPU
+type, a sliver of the node resource Ray gives every GPU node (`accelerator_type:H100`). A task
+whose node is lost is retried (`max_retries`); a task that raises is not (`retry_exceptions` is
+off): a failing kernel is an `error` verdict inside its shard, a shard that cannot run at all is
+reported. Each task returns its result file's text to the driver, which writes and merges them
+there: no shared file system is needed.
+"""
+
+from __future__ import annotations
+
+import tempfile
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from kbench.errors import KbenchError
+from kbench.scaleout.shard import ShardJob, merged
+
+GPU_TYPE_RESOURCE = "accelerator_type:{}"
+
+
+def _ray() -> Any:
+    try:
+        import ray
+    except ImportError:
+        raise KbenchError("--backend ray needs Ray: pip install 'kbench[ray]'") from None
+    return ray
+
+
+def run_shard_returning_files(job: ShardJob) -> dict[str, Any]:
+    """Run the shard in a folder of this node; return its summary and its result files' text."""
+    local = tempfile.mkdtemp(prefix="kbench-ray-shard-")
+    here = ShardJob(job.suite, job.index, job.count, local, job.device, job.extra)
+    summary = here()
+    summary["files"] = {str(p.relative_to(local)): p.read_text() for p in Path(local).glob("*/*.json")
+                        if not p.name.startswith(".")}
+    summary["node"] = _ray().get_runtime_context().get_node_id()
+    summary["gpu_ids"] = [str(g) for g in _ray().get_gpu_ids()]
+    return summary
+
+
+def submit(suite_path: str, shards: int, results_dir: str, gpu_type: str | None, address: str = "auto",
+           device: str = "cuda", extra: tuple[str, ...] = (), max_retries: int = 3,
+           say: Callable[[str], None] = print, num_gpus: float = 1) -> tuple[Path, list[dict[str, Any]]]:
+    """One task per shard on GPUs of `gpu_type`; the files come back and are merged here."""
+    ray = _ray()
+    if not ray.is_initialized():
+        ray.init(address=address, include_dashboard=False, log_to_driver=False)
+    resources = {GPU_TYPE_RESOURCE.format(gpu_type): 0.001} if gpu_type else {}
+    remote = ray.remote(run_shard_returning_files).options(num_gpus=num_gpus, resources=resources,
+                                                           max_retries=max_retries, retry_exceptions=False)
+    suite_text = str(Path(suite_path).resolve())
+    jobs = [ShardJob(suite_text, i + 1, shards, "", device, extra) for i in range(shards)]
+    say(f"{shards} shard tasks{f' on {gpu_type} GPUs' if gpu_type else ''}")
+    summaries = ray.get([remote.remote(job) for job in jobs])
+    Path(results_dir).mkdir(parents=True, exist_ok=True)
+    folder = Path(tempfile.mkdtemp(prefix=".ray-", dir=results_dir))
+    for summary in summaries:
+        for name, text in summary.pop("files").items():
+            (folder / name).parent.mkdir(parents=True, exist_ok=True)
+            (folder / name).write_text(text)
+        say(f"shard {summary['shard']}: exit {summary.get('exit')} on node {summary['node'][:8]}, "
+            f"GPU {','.join(summary['gpu_ids']) or '-'}")
+    return merged(folder, results_dir), summaries
