@@ -110,18 +110,19 @@ def _run_on_gpus(args: argparse.Namespace) -> int | None:
     """`--gpus`: one worker per GPU and a merge (kbench.scaleout.pool), or None to run in-process."""
     import torch
 
-    visible = torch.cuda.device_count() if args.device != "cpu" else 0
-    if visible <= 1:
-        print(f"kbench: --gpus {args.gpus}: {visible} GPU(s) here, so the suite runs in this process", file=sys.stderr)
-        return None
-    if args.shard or args.no_write:
-        raise KbenchError("--gpus makes its own shards and writes a merged result: drop --shard and --no-write")
     from kbench.scaleout import pool
 
-    extra = [*(["--quick"] if args.quick else []), "--seed", str(args.seed), *(["--only", *args.only] if args.only
-                                                                              else [])]
-    pool.run_pool(args.suite, pool.parse_gpus(args.gpus, visible), args.results, "cuda", extra)
-    return 0
+    if args.shard or args.no_write or args.only:
+        raise KbenchError("--gpus makes its own shards of the whole suite and writes a merged result: drop --shard, "
+                          "--only and --no-write (or run those in one process without --gpus)")
+    visible = torch.cuda.device_count() if args.device != "cpu" else 0
+    gpus = pool.parse_gpus(args.gpus, max(visible, 1) if args.gpus != "all" else visible)
+    if len(gpus) <= 1:
+        print(f"kbench: --gpus {args.gpus}: {visible} GPU(s) here, so the suite runs in this process", file=sys.stderr)
+        return None
+    extra = [*(["--quick"] if args.quick else []), "--seed", str(args.seed)]
+    path = pool.run_pool(args.suite, gpus, args.results, "cuda", extra)
+    return 0 if pool.complete(path) else 1
 
 
 def cmd_run(args: argparse.Namespace) -> int:

@@ -58,7 +58,7 @@ def others(nvml: Any, handle: Any, own_pid: int) -> list[str]:
             procs += list(getattr(nvml, query)(handle))
         except Exception:  # a query the driver does not support: the other may still answer
             continue
-    pids = sorted({int(p.pid) for p in procs})
+    pids = sorted({pid for pid in (getattr(p, "pid", None) for p in procs) if isinstance(pid, int)})
     if own_pid in pids:
         return [f"pid {p}" for p in pids if p != own_pid]
     if len(pids) <= 1:

@@ -187,6 +187,9 @@ def merge(results: Sequence[Mapping[str, Any]]) -> Result:
     _same(results, "device", lambda r: device_identity(r["env"]))
     _distinct_runs(results)
     shards = _shards(results)
+    if shards:  # the parts of one run: measured the same way
+        _same(results, "plan (--quick, rounds, budget)", lambda r: {k: (r.get("plan") or {}).get(k) for k in
+                                                                   ("kernel_rounds", "model_rounds", "budget")})
     first = results[0]
     measurements = _merge_measurements(results)
     copies = [r["peaks"]["copy_gbps"] for r in results if (r.get("peaks") or {}).get("copy_gbps")]
@@ -197,7 +200,7 @@ def merge(results: Sequence[Mapping[str, Any]]) -> Result:
         run_id=new_run_id(utc_now(), device_slug(first["env"])), created=created,
         env=dict(first["env"]), paper=dict(first["paper"]), shard=None, peaks=peaks,
         plan={**(first.get("plan") or {}), "merged_from": [r["run_id"] for r in results],
-              "shards": shards, "missing_shards": _missing(shards)},
+              "shards": shards, "missing_shards": _missing(shards), "missing_claims": _missing_claims(results)},
         provenance=dict(first.get("provenance") or {}), measurements=measurements,
         interrupted=_still_unfinished(results) or any(r.get("interrupted") and r.get("shard") is None for r in results),
         finished=utc_now().isoformat(),
@@ -205,6 +208,13 @@ def merge(results: Sequence[Mapping[str, Any]]) -> Result:
     )
     merged.verdicts = _verdicts(results, measurements, peaks)
     return merged
+
+
+def _missing_claims(results: Sequence[Mapping[str, Any]]) -> list[str]:
+    """Claims a shard was assigned that no file finished (a shard run with --only, or cut short)."""
+    assigned = {c for r in results for c in (r.get("plan") or {}).get("shard_claims") or ()}
+    finished = {v["claim"] for r in results for v in r["verdicts"] if not _unfinished(v)}
+    return sorted(assigned - finished)
 
 
 def _missing(shards: list[str] | None) -> list[str]:

@@ -120,6 +120,7 @@ def validate(data: Any) -> None:
     _fields(data, TOP, "", True)
     _fields(data, TOP_OPTIONAL, "", False)
     _fields(data["env"], ENV, "env.", False)
+    _check_shard(data.get("shard"))
     for key in ("suite", "run_id"):
         try:
             safe_name(data[key], key)
@@ -152,6 +153,14 @@ def validate(data: Any) -> None:
         _check_law(m, f"measurements[{i}]")
         if m["claim"] not in claims:
             raise ValueError(f"measurements[{i}].claim: {m['claim']!r} has no verdict in the file")
+
+
+def _check_shard(shard: Any) -> None:
+    if shard is None:
+        return
+    match = re.fullmatch(r"([0-9]{1,6})/([0-9]{1,6})", str(shard))
+    if match is None or not 1 <= int(match[1]) <= int(match[2]):
+        raise ValueError(f"shard: expected i/N with 1 <= i <= N, got {shard!r}")
 
 
 def _check_law(m: dict[str, Any], where: str) -> None:

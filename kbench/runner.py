@@ -182,7 +182,10 @@ def new_result(suite: Suite, options: RunOptions, claims: list[Claim]) -> Result
         suite=suite.name, suite_file=suite.path, suite_sha256=suite.sha256,
         run_id=new_run_id(created, env.device_slug(info)), created=created.isoformat(), env=info,
         paper={"id": suite.paper.id, "title": suite.paper.title, "arxiv": suite.paper.arxiv},
-        shard=None if options.shard is None else str(options.shard), plan=plan(options.quick, options.seed),
+        shard=None if options.shard is None else str(options.shard),
+        plan={**plan(options.quick, options.seed), "claims": [c.id for c in claims],
+              **({"shard_claims": [c.id for c in shard_plan(list(suite.claims), options.shard.count)[
+                  options.shard.index]]} if options.shard is not None else {})},
         provenance=provenance.record(suite.path),
         thresholds={c.id: c.max_slowdown for c in claims if c.max_slowdown is not None},
     )

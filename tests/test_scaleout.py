@@ -283,3 +283,39 @@ def test_a_timing_with_company_gets_no_speed(tmp_path: Path, monkeypatch: pytest
     timed = [m for m in result.measurements if m.metric == "time_ms"]
     assert timed and all(m.status == "skipped" and m.extra["contaminated"] == ["pid 4242"] for m in timed)
     assert result.env["cotenancy_check"] == "on"
+
+
+def _shard_file(path: Path, folder: Path, index: int, only: tuple[str, ...] = (), quick: bool = False) -> Path:
+    result = runner.run(suite.load(path), runner.RunOptions(device=torch.device("cpu"), quick=quick, only=only,
+                                                            shard=runner.Shard(index, 2)))
+    return results.write(result, folder)
+
+
+def test_a_merge_names_the_claims_a_shard_left_out(tmp_path: Path) -> None:
+    from kbench import merge
+
+    path = _cheap(tmp_path)
+    first = runner.shard_plan(list(suite.load(path).claims), 2)[0]
+    a = _shard_file(path, tmp_path / "a", 0, only=(first[0].id,))  # --only inside a shard
+    b = _shard_file(path, tmp_path / "b", 1)
+    joined = merge.merge([results.load(a), results.load(b)])
+    assert joined.plan["missing_shards"] == [] and joined.plan["missing_claims"] == [c.id for c in first[1:]]
+
+
+def test_shards_measured_differently_or_misnumbered_are_refused(tmp_path: Path) -> None:
+    import json
+
+    from kbench import merge
+
+    path = _cheap(tmp_path)
+    a = _shard_file(path, tmp_path / "a", 0)
+    b = _shard_file(path, tmp_path / "b", 1, quick=True)
+    with pytest.raises(merge.MergeError, match="plan"):
+        merge.merge([results.load(a), results.load(b)])
+    for bad in ("x", "", "0/2", "3/2", "1/2/3"):
+        data = json.loads(a.read_text())
+        data["shard"] = bad
+        edited = tmp_path / "edited.json"
+        edited.write_text(json.dumps(data))
+        with pytest.raises(results.ResultError, match="shard: expected i/N"):
+            results.load(edited)

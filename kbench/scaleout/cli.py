@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import argparse
+import sys
+from typing import Any
 
 from kbench.errors import KbenchError
 
@@ -32,19 +34,35 @@ def cmd_submit(args: argparse.Namespace) -> int:
         raise KbenchError(f"--shards {args.shards}: {args.suite} has {len(loaded.claims)} claims")
     prof = site.load(args.profile) if args.profile else site.Profile("(no profile)")
     extra = ("--quick",) if args.quick else ()
+    if args.device not in ("auto", "cuda", "cpu"):
+        raise KbenchError(f"--device: expected auto, cuda or cpu, got {args.device!r}")
+    try:
+        path = _submit(args, prof, extra)
+    except KbenchError:
+        raise
+    except Exception as exc:  # the engine's own errors (no srun, no Ray cluster, a rejected job): said plainly
+        raise KbenchError(f"--backend {args.backend}: {type(exc).__name__}: {str(exc).strip()[:400]}") from None
+    if path is not None:
+        print(f"merged result: {path}")
+        from kbench.scaleout.pool import complete
+
+        if not complete(path):
+            print("kbench: some shards or claims are missing from the merged result (see its plan)", file=sys.stderr)
+            return 1
+    return 0
+
+
+def _submit(args: argparse.Namespace, prof: Any, extra: tuple[str, ...]) -> Any:
     if args.backend == "slurm":
         from kbench.scaleout import slurm
 
         if not args.profile:
             raise KbenchError("--backend slurm needs --profile (the site's partition and GPU types)")
-        path = slurm.submit(args.suite, args.shards, args.results, prof, args.gpu_type, args.device, extra,
+        return slurm.submit(args.suite, args.shards, args.results, prof, args.gpu_type, args.device, extra,
                             wait=not args.no_wait)
-    else:
-        from kbench.scaleout import ray_backend
+    from kbench.scaleout import ray_backend
 
-        path, _ = ray_backend.submit(args.suite, args.shards, args.results, args.gpu_type,
-                                     str(prof.ray.get("address", "auto")), args.device, extra,
-                                     int(prof.ray.get("max_retries", 3)))
-    if path is not None:
-        print(f"merged result: {path}")
-    return 0
+    path, _ = ray_backend.submit(args.suite, args.shards, args.results, args.gpu_type,
+                                 str(prof.ray.get("address", "auto")), args.device, extra,
+                                 int(prof.ray.get("max_retries", 3)))
+    return path

@@ -35,7 +35,11 @@ def parse_gpus(text: str, visible: int) -> list[str]:
 
 def run_pool(suite_path: str, gpus: Sequence[str], results_dir: str, device: str = "cuda",
              extra: Sequence[str] = (), say: Callable[[str], None] = print) -> Path:
-    """One shard per GPU, in parallel, then the merge. Returns the merged result's path."""
+    """One shard per GPU (no more shards than claims), in parallel, then the merge. Returns the
+    merged result's path."""
+    from kbench import suite
+
+    gpus = list(gpus)[:len(suite.load(suite_path).claims)]
     Path(results_dir).mkdir(parents=True, exist_ok=True)
     folder = tempfile.mkdtemp(prefix=".pool-", dir=results_dir)  # this run's shard files, beside the results
     jobs = [ShardJob(suite_path, i + 1, len(gpus), folder, device, tuple(extra), {"CUDA_VISIBLE_DEVICES": gpu})
@@ -49,6 +53,14 @@ def run_pool(suite_path: str, gpus: Sequence[str], results_dir: str, device: str
     path = merged(folder, results_dir)
     say(f"merged {len(jobs)} shards in {time.monotonic() - start:.0f} s: {path}")
     return path
+
+
+def complete(path: Path) -> bool:
+    """Whether a merged result holds every shard and every claim its shards were assigned."""
+    from kbench import results
+
+    plan = results.load(path).get("plan") or {}
+    return not plan.get("missing_shards") and not plan.get("missing_claims")
 
 
 def _attempt(job: ShardJob) -> str:

@@ -69,6 +69,8 @@ def load(path: str | Path) -> Profile:
         data = tomllib.loads(Path(path).read_text(encoding="utf-8"))
     except OSError as exc:
         raise SuiteError(p, "", "a readable profile file", exc.strerror) from None
+    except UnicodeDecodeError:
+        raise SuiteError(p, "", "a UTF-8 text file", "bytes that are not UTF-8") from None
     except tomllib.TOMLDecodeError as exc:
         raise SuiteError(p, "", "valid TOML", str(exc)) from None
     for key in data:

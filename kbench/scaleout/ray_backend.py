@@ -10,6 +10,7 @@ there: no shared file system is needed.
 
 from __future__ import annotations
 
+import shutil
 import tempfile
 from collections.abc import Callable
 from pathlib import Path
@@ -32,10 +33,12 @@ def _ray() -> Any:
 def run_shard_returning_files(job: ShardJob) -> dict[str, Any]:
     """Run the shard in a folder of this node; return its summary and its result files' text."""
     local = tempfile.mkdtemp(prefix="kbench-ray-shard-")
-    here = ShardJob(job.suite, job.index, job.count, local, job.device, job.extra)
-    summary = here()
-    summary["files"] = {str(p.relative_to(local)): p.read_text() for p in Path(local).glob("*/*.json")
-                        if not p.name.startswith(".")}
+    try:
+        summary = ShardJob(job.suite, job.index, job.count, local, job.device, job.extra)()
+        summary["files"] = {str(p.relative_to(local)): p.read_text() for p in Path(local).glob("*/*.json")
+                            if not p.name.startswith(".")}
+    finally:
+        shutil.rmtree(local, ignore_errors=True)
     summary["node"] = _ray().get_runtime_context().get_node_id()
     summary["gpu_ids"] = [str(g) for g in _ray().get_gpu_ids()]
     return summary
@@ -54,7 +57,13 @@ def submit(suite_path: str, shards: int, results_dir: str, gpu_type: str | None,
     suite_text = str(Path(suite_path).resolve())
     jobs = [ShardJob(suite_text, i + 1, shards, "", device, extra) for i in range(shards)]
     say(f"{shards} shard tasks{f' on {gpu_type} GPUs' if gpu_type else ''}")
-    summaries = ray.get([remote.remote(job) for job in jobs])
+    pending = {remote.remote(job): job for job in jobs}
+    summaries = []
+    for ref, job in pending.items():  # a shard that failed is named; the others are kept and merged
+        try:
+            summaries.append(ray.get(ref))
+        except Exception as exc:
+            say(f"shard {job.label}: failed ({type(exc).__name__}: {str(exc).strip().splitlines()[-1][:300]})")
     Path(results_dir).mkdir(parents=True, exist_ok=True)
     folder = Path(tempfile.mkdtemp(prefix=".ray-", dir=results_dir))
     for summary in summaries:
