@@ -116,10 +116,16 @@ def _threshold(tail: _Tail, target: float) -> float:
         return 0.0
     if tail(c_max) <= target:
         return c_max
-    lo, hi = 0.0, c_max
-    for _ in range(INNER_STEPS):
+    return largest_within(tail, target, c_max, INNER_STEPS)
+
+
+def largest_within(f: Callable[[float], float], target: float, high: float, steps: int) -> float:
+    """The largest x in [0, high] with f(x) <= target, for f rising in x and f(high) > target
+    (bisection: within high / 2^steps of it)."""
+    lo, hi = 0.0, high
+    for _ in range(steps):
         mid = 0.5 * (lo + hi)
-        if tail(mid) <= target:
+        if f(mid) <= target:
             lo = mid
         else:
             hi = mid
@@ -198,13 +204,7 @@ def search_cett(models: Sequence[Calibrated], loss: Loss, p: float) -> PplSearch
     def mean_ratio(value: float) -> float:
         return sum(m.sparse(value, loss)[0] for m in models) / len(models)
 
-    lo, hi = 0.0, 1.0
-    if mean_ratio(hi) <= target:
-        return PplSearch(hi, mean_ratio(hi), target, reached=False)
-    for _ in range(OUTER_STEPS):
-        mid = 0.5 * (lo + hi)
-        if mean_ratio(mid) <= target:
-            lo = mid
-        else:
-            hi = mid
-    return PplSearch(lo, mean_ratio(lo), target)
+    if mean_ratio(1.0) <= target:
+        return PplSearch(1.0, mean_ratio(1.0), target, reached=False)
+    found = largest_within(mean_ratio, target, 1.0, OUTER_STEPS)
+    return PplSearch(found, mean_ratio(found), target)
