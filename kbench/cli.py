@@ -14,6 +14,7 @@ import sys
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
+from kbench.cli_args import add_seed_options, folder, seed_arguments
 from kbench.errors import KbenchError
 
 if TYPE_CHECKING:  # for the annotation only: commands import their modules after the device is chosen
@@ -21,13 +22,6 @@ if TYPE_CHECKING:  # for the annotation only: commands import their modules afte
 
 EXIT_USAGE = 2
 EXIT_INTERRUPTED = 130
-
-
-def folder(text: str) -> str:
-    """An argparse type for a folder argument: an empty name would silently mean the current folder."""
-    if not text.strip():
-        raise argparse.ArgumentTypeError("expected a folder name, got an empty string")
-    return text
 
 
 def _add_run(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
@@ -38,7 +32,7 @@ def _add_run(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     p.add_argument("--shard", help="run the i-th of N deterministic slices of the claims, e.g. 2/4")
     p.add_argument("--quick", action="store_true",
                    help="short budgets, fewer rounds, seeds and steps (smoke runs; wider intervals)")
-    p.add_argument("--seed", type=int, default=0, help="base seed of every random input (default 0)")
+    add_seed_options(p)
     p.add_argument("--results", type=folder, default="results", help="results folder (default: results)")
     p.add_argument("--require-gpu", action="store_true",
                    help="fail (exit 2) instead of running on the CPU; also set by KBENCH_REQUIRE_GPU=1")
@@ -120,7 +114,7 @@ def _run_on_gpus(args: argparse.Namespace) -> int | None:
     if len(gpus) <= 1:
         print(f"kbench: --gpus {args.gpus}: {visible} GPU(s) here, so the suite runs in this process", file=sys.stderr)
         return None
-    extra = [*(["--quick"] if args.quick else []), "--seed", str(args.seed)]
+    extra = [*(["--quick"] if args.quick else []), *seed_arguments(args)]
     path = pool.run_pool(args.suite, gpus, args.results, "cuda", extra)
     return 0 if pool.complete(path) else 1
 
@@ -153,7 +147,8 @@ def cmd_run(args: argparse.Namespace) -> int:
     signal.signal(signal.SIGTERM, _interrupt)
     with console.progress() as update:
         options = runner.RunOptions(device=device, quick=args.quick, only=tuple(args.only), shard=shard,  # type: ignore[arg-type]
-                                    seed=args.seed, progress=update, checkpoint=keep)
+                                    seed=args.seed, replicates=args.replicates, progress=update,
+                                    checkpoint=keep)
         result = runner.run(loaded, options, claims)
     code = 0
     if not args.no_write:

@@ -12,21 +12,34 @@ an id it cannot recognise: when its own id is not in the list, one unrecognised 
 to be itself, and only more than one counts as company.
 
 `describe()` records the device as NVML sees it: UUID, name, compute mode, SM clock and its
-maximum, power limit. Without NVML (no package, no driver, a CPU run) the check is off and the
-result says so.
+maximum, power limit. Without NVML (no package, no driver) the GPU check is off and the result
+says so.
+
+On the CPU the host is the device: a timing taken while other processes ran is not the host's
+either (a KAN/MLP step ratio read 141 on a loaded 2-core host and 7.2 on an idle one). Linux's
+/proc says how much CPU time other processes took since the previous check (all busy time less
+this process's own) and how many threads wait to run now (median of a few reads); a host where
+others took more than half a core, or where a thread of another process is runnable, is busy,
+and the timing gets no speed. `KBENCH_HOST_CHECK=off` turns the CPU check off (the test suite
+does, as it runs beside other work); elsewhere than Linux it is off and the result says so.
 """
 
 from __future__ import annotations
 
 import os
+import statistics
+import time
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import torch
 
 Checker = Callable[[], list[str]]  # -> descriptions of other processes on the device (empty: alone)
-CONTAMINATED = ("contaminated: other processes used the GPU around this timing ({who}); a shared GPU's timings "
-                "are not the device's, so no speed is kept")
+CONTAMINATED = ("contaminated: other processes used the device around this timing ({who}); a shared device's "
+                "timings are not the device's, so no speed is kept")
+BUSY_CORES = 0.5  # CPU time other processes may take during a CPU timing, in cores
+READS = 5  # reads of the runnable-thread count per check (their median counts)
 
 
 def _nvml() -> Any | None:
@@ -67,8 +80,64 @@ def others(nvml: Any, handle: Any, own_pid: int) -> list[str]:
             for p in pids]
 
 
+class HostLoad:
+    """The CPU check: other processes' CPU time since the previous check, and threads of others
+    runnable now. `proc` is /proc (a fake one in tests)."""
+
+    def __init__(self, proc: Path = Path("/proc"), sleep: Callable[[float], None] = time.sleep) -> None:
+        self.proc, self.sleep = proc, sleep
+        self.ticks = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
+        self.last: tuple[float, float, float] | None = None  # (wall s, host busy s, own cpu s)
+
+    def _host_busy(self) -> float:
+        fields = (self.proc / "stat").read_text().splitlines()[0].split()[1:]
+        user, nice, system, _idle, _iowait, irq, softirq, steal = (int(v) for v in (fields + ["0"] * 8)[:8])
+        return (user + nice + system + irq + softirq + steal) / self.ticks
+
+    def _own_cpu(self) -> float:
+        fields = (self.proc / "self" / "stat").read_text().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / self.ticks  # utime, stime
+
+    def _runnable_others(self) -> float:
+        counts = []
+        for i in range(READS):
+            running = next(int(line.split()[1]) for line in (self.proc / "stat").read_text().splitlines()
+                           if line.startswith("procs_running"))
+            own = sum(1 for t in (self.proc / "self" / "task").iterdir()
+                      if (t / "stat").read_text().rsplit(")", 1)[1].split()[0] == "R")
+            counts.append(max(0, running - own))
+            if i < READS - 1:
+                self.sleep(0.02)
+        return float(statistics.median(counts))
+
+    def __call__(self) -> list[str]:
+        found = []
+        now = (time.monotonic(), self._host_busy(), self._own_cpu())
+        if self.last is not None and now[0] > self.last[0]:
+            others = ((now[1] - self.last[1]) - (now[2] - self.last[2])) / (now[0] - self.last[0])
+            if others > BUSY_CORES:
+                found.append(f"other processes took {others:.2f} cores on average over the last "
+                             f"{now[0] - self.last[0]:.1f} s (/proc/stat)")
+        runnable = self._runnable_others()
+        if runnable >= 1:
+            found.append(f"{runnable:g} thread(s) of other processes runnable (median of {READS} reads)")
+        self.last = (time.monotonic(), self._host_busy(), self._own_cpu())
+        return [f"host busy: {', '.join(found)}"] if found else []
+
+
+def host_checker(proc: Path = Path("/proc")) -> Checker | None:
+    """The CPU check, or None where /proc cannot say (not Linux) or KBENCH_HOST_CHECK is off."""
+    if os.environ.get("KBENCH_HOST_CHECK", "on").strip().lower() in ("off", "0", "false", "no"):
+        return None
+    if not (proc / "stat").exists() or not (proc / "self" / "task").exists():
+        return None
+    return HostLoad(proc)
+
+
 def checker(device: torch.device, nvml: Any | None = None) -> Checker | None:
-    """The co-tenant check for `device`, or None where there is nothing to check (CPU, no NVML)."""
+    """The co-tenant check for `device`, or None where there is nothing to check (no NVML, not Linux)."""
+    if device.type == "cpu":
+        return host_checker()
     if device.type != "cuda":
         return None
     nvml = nvml if nvml is not None else _nvml()

@@ -34,7 +34,7 @@ from typing import Any, Literal
 
 import numpy as np
 
-from kbench import laws, stats
+from kbench import laws, replicates, stats
 from kbench.env import device_identity
 from kbench.errors import KbenchError
 from kbench.results import case_label, subject_label
@@ -135,7 +135,7 @@ def _metrics(result: Mapping[str, Any], only_device_independent: bool) -> dict[K
     claim it is filed under (a run shares one timing between claims; merged shards can hold two
     timings of the same thing, and each is compared)."""
     found: dict[Key, list[dict[str, Any]]] = {}
-    for m in result["measurements"]:
+    for m in replicates.pooled(result["measurements"]):  # a seeded metric's replicates as one series
         if m["status"] != "ok" or not m["samples"] or m["role"] == "rejected":  # validated fields
             continue
         if only_device_independent and not m.get("device_independent"):
@@ -156,7 +156,7 @@ def _law_fits(result: Mapping[str, Any]) -> dict[Key, dict[str, Any]]:
     """Fitted law parameters per seed, as measurements with `fit` noise (device independent: a
     law's points are seeded values)."""
     groups: dict[tuple[str, str, str], list[dict[str, Any]]] = {}
-    for m in result["measurements"]:
+    for m in replicates.pooled(result["measurements"]):
         if m["status"] == "ok" and m["samples"] and isinstance((m.get("extra") or {}).get("law"), dict):
             case = json.dumps(m.get("case"), sort_keys=True)  # each case of a claim is its own sweep
             groups.setdefault((m["claim"], str(m["role"]), case), []).append(m)

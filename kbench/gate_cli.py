@@ -6,11 +6,11 @@ import argparse
 from pathlib import Path
 
 from kbench import env, gate, results
+from kbench.cli_args import folder
 from kbench.errors import KbenchError
 
 
 def add_gate_parser(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
-    from kbench.cli import folder
 
     p = sub.add_parser("gate", help="compare two result files; fail on a significant slowdown")
     p.add_argument("files", nargs="+", metavar="RESULT",

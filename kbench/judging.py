@@ -7,15 +7,21 @@ migrated schema-1 file). Pure: dictionaries as stored in result files in, a Verd
 3. Paper values belong to the conditions they were measured at: a case that carries its own
    `paper_value` is compared with it alone, and a rule relative to the paper judges exactly the
    cases that have the paper's conditions; other cases are shown, not judged.
+4. A firm verdict (`reproduced`, `not-reproduced`) must survive what a re-run by someone else
+   would change: every replicate (the whole seeded pipeline under another master seed,
+   kbench.replicates) reaches it on its own, every analysis choice in the claim's declared
+   neighbourhood (a kind's `CaseValue.alternatives`) gives it, and no case is blocked (tuning
+   censored at its grid's edge). Otherwise the verdict is `inconclusive`, saying which, with the
+   values; the verdict's `robustness` keeps what was tried.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
-from kbench import stats, verdicts
+from kbench import replicates, stats, verdicts
 from kbench.kinds import KINDS
 from kbench.kinds.base import CaseValue, NotJudged, case_key
 from kbench.results import Verdict
@@ -92,23 +98,134 @@ def _case_entry(v: CaseValue, paper_value: float | None) -> dict[str, Any]:
     return entry
 
 
+FIRM = ("reproduced", "not-reproduced")
+
+
 def judge(claim: ClaimInfo, measurements: Sequence[Mapping[str, Any]], peaks: Mapping[str, Any]) -> Verdict:
     """The claim's verdict from its measurements; NotJudged inside becomes `inconclusive`."""
     base: dict[str, Any] = dict(claim=claim.id, kind=claim.kind, paper_value=claim.paper_value, quote=claim.quote,
                                 combine=claim.combine, unit=KINDS[claim.kind].unit, paper=claim.paper)
+    reps = replicates.of([m for m in measurements if m.get("role") != "rejected"])
     try:
-        values: list[CaseValue] = []
-        for case, ms in _cases(measurements):
-            values += KINDS[claim.kind].evaluate(claim, case, ms, peaks)
-        if not values:
-            raise NotJudged("no case was measured")
-        return _decide(claim, values, base)
+        if len(reps) > 1:
+            return _replicated(claim, measurements, peaks, reps, base)
+        verdict = _decide(claim, _values(claim, measurements, peaks), base)
+        if reps and reps[0] is not None:
+            verdict.robustness["replicates"] = [_summary(reps[0], verdict)]
+            verdict.notes.append(f"one replicate (master seed {reps[0]}): whether this verdict holds under another "
+                                 "master seed was not checked")
+        return verdict
     except NotJudged as exc:
-        return Verdict(verdict="inconclusive", measured=None, interval=None, ratio_to_paper=None,
-                       rule=claim.rule.as_dict(claim.paper_value), reason=f"not judged: {exc}", **base)
+        return _not_judged(claim, base, str(exc))
+
+
+def _not_judged(claim: ClaimInfo, base: dict[str, Any], why: str) -> Verdict:
+    return Verdict(verdict="inconclusive", measured=None, interval=None, ratio_to_paper=None,
+                   rule=claim.rule.as_dict(claim.paper_value), reason=f"not judged: {why}", **base)
+
+
+def _values(claim: ClaimInfo, measurements: Sequence[Mapping[str, Any]], peaks: Mapping[str, Any]
+            ) -> list[CaseValue]:
+    values: list[CaseValue] = []
+    for case, ms in _cases(measurements):
+        values += KINDS[claim.kind].evaluate(claim, case, ms, peaks)
+    if not values:
+        raise NotJudged("no case was measured")
+    return values
+
+
+def _summary(seed: int | None, v: Verdict) -> dict[str, Any]:
+    return {"seed": seed, "verdict": v.verdict, "measured": v.measured, "interval": v.interval, "n": v.n,
+            "reason": v.reason}
+
+
+def _shown(v: Mapping[str, Any]) -> str:
+    if v["measured"] is None:
+        return f"{v['verdict']} ({v['reason']})"
+    interval = "" if v["interval"] is None else f" [{v['interval'][0]:.4g}, {v['interval'][1]:.4g}]"
+    return f"{v['measured']:.4g}{interval} {v['verdict']}"
+
+
+def _replicated(claim: ClaimInfo, measurements: Sequence[Mapping[str, Any]], peaks: Mapping[str, Any],
+                reps: list[int | None], base: dict[str, Any]) -> Verdict:
+    """Each replicate judged on its own, then all pooled (per case, the replicates' estimates
+    averaged as independent measurements); firm only where every replicate is firm the same way."""
+    judged: list[list[CaseValue]] = []
+    summaries = []
+    for r in reps:
+        try:
+            values = _values(claim, replicates.only(measurements, r), peaks)
+            own = _decide(claim, values, base)
+            judged.append(values)
+        except NotJudged as exc:
+            own = _not_judged(claim, base, str(exc))
+        summaries.append(_summary(r, own))
+    if not judged:
+        raise NotJudged("no replicate could be judged: " + "; ".join(
+            f"master seed {s['seed']}: {s['reason']}" for s in summaries))
+    verdict = _decide(claim, _pool(judged), base)
+    verdict.robustness["replicates"] = summaries
+    differing = [s for s in summaries if s["verdict"] != verdict.verdict]
+    if verdict.verdict in FIRM and differing:
+        verdict.reason = (f"does not replicate: pooled {verdict.verdict}, but " + "; ".join(
+            f"master seed {s['seed']}: {_shown(s)}" for s in summaries))
+        verdict.verdict = "inconclusive"
+    return verdict
+
+
+def _pool(per_replicate: list[list[CaseValue]]) -> list[CaseValue]:
+    """One CaseValue per case: the replicates' estimates (and alternatives) averaged, on the
+    estimate's own scale; details of the first replicate with every replicate's value beside them."""
+    grouped: dict[tuple[Any, ...], list[CaseValue]] = {}
+    for values in per_replicate:
+        for v in values:
+            grouped.setdefault(case_key(v.case), []).append(v)
+    out = []
+    for vs in grouped.values():
+        def average(estimates: list[Estimate]) -> Estimate:
+            return stats.geomean(estimates) if estimates[0].scale == "log" else stats.mean(estimates)
+
+        labels = {label for v in vs for label in v.alternatives}
+        alternatives = {label: average([v.alternatives.get(label, v.estimate) for v in vs]) for label in sorted(labels)}
+        details = {**vs[0].details, "replicate_values": [{"value": v.estimate.value, "interval": _interval(v.estimate)}
+                                                         for v in vs]}
+        out.append(CaseValue(vs[0].case, average([v.estimate for v in vs]), details,
+                             list(dict.fromkeys(n for v in vs for n in v.notes)), alternatives,
+                             list(dict.fromkeys(b for v in vs for b in v.blocks))))
+    return out
 
 
 def _decide(claim: ClaimInfo, values: list[CaseValue], base: dict[str, Any]) -> Verdict:
+    """The verdict of these case values, then what may stop it from being firm: a blocked case,
+    or an analysis choice in the declared neighbourhood that gives another verdict."""
+    verdict = _decide_plain(claim, values, base)
+    blocks = list(dict.fromkeys(b for v in values for b in v.blocks))
+    labels = sorted({label for v in values for label in v.alternatives})
+    if labels:
+        tried = {}
+        for label in labels:
+            alt = [replace(v, estimate=v.alternatives.get(label, v.estimate), alternatives={}, blocks=[])
+                   for v in values]
+            try:
+                tried[label] = _summary(None, _decide_plain(claim, alt, base))
+            except NotJudged as exc:
+                tried[label] = _summary(None, _not_judged(claim, base, str(exc)))
+        verdict.robustness["sensitivity"] = tried
+        changed = {label: s for label, s in tried.items() if s["verdict"] != verdict.verdict}
+        if verdict.verdict in FIRM and changed:
+            choices = sorted({label.split("=")[0] for label in changed})
+            verdict.reason = (f"sensitive to {', '.join(choices)}: as declared {verdict.verdict}, but " + "; ".join(
+                f"{label}: {_shown(s)}" for label, s in changed.items()))
+            verdict.verdict = "inconclusive"
+    if blocks:
+        verdict.robustness["blocks"] = blocks
+        if verdict.verdict in FIRM:
+            verdict.reason = f"{'; '.join(blocks)} (the interval alone would say {verdict.verdict})"
+            verdict.verdict = "inconclusive"
+    return verdict
+
+
+def _decide_plain(claim: ClaimInfo, values: list[CaseValue], base: dict[str, Any]) -> Verdict:
     rule = claim.rule
     notes = [n for v in values for n in v.notes]
     with_paper = [v for v in values if v.case.get("paper_value") is not None]

@@ -242,6 +242,9 @@ def spec_problem(spec: Mapping[str, Any], points: int | None = None) -> str | No
     late = spec.get("late", 0.5)
     if isinstance(late, bool) or not isinstance(late, (int, float)) or not 0 < late <= 1:
         return f"late: a share of the points in (0, 1] (got {late!r})"
+    problem = _neighbourhood_problem(spec.get("neighbourhood"))
+    if problem:
+        return problem
     if stat in ("fit-advantage", "param") and form is None:
         return f"statistic {stat!r} needs the claimed `form`"
     if stat == "fit-advantage" and (not alts or form in alts):
@@ -252,6 +255,27 @@ def spec_problem(spec: Mapping[str, Any], points: int | None = None) -> str | No
         need = points_needed(spec)
         if points < need:
             return f"at least {need} points to fit every form and hold points out (got {points})"
+    return None
+
+
+NEIGHBOURHOOD_KEYS = ("late", "criterion")
+
+
+def _neighbourhood_problem(hood: Any) -> str | None:
+    """What is wrong with a declared neighbourhood of analysis choices, or None."""
+    if hood is None:
+        return None
+    if not isinstance(hood, Mapping) or any(k not in NEIGHBOURHOOD_KEYS for k in hood):
+        return f"neighbourhood: an object with keys from {', '.join(NEIGHBOURHOOD_KEYS)} (got {hood!r})"
+    for key, values in hood.items():
+        if not isinstance(values, list) or not values:
+            return f"neighbourhood.{key}: a non-empty list (got {values!r})"
+        for v in values:
+            ok = (v in CRITERIA) if key == "criterion" else (
+                not isinstance(v, bool) and isinstance(v, (int, float)) and 0 < v <= 1)
+            if not ok:
+                expected = f"one of {', '.join(CRITERIA)}" if key == "criterion" else "a share in (0, 1]"
+                return f"neighbourhood.{key}: each value {expected} (got {v!r})"
     return None
 
 

@@ -25,6 +25,8 @@ from kbench.result_schema import measurement_identity
 from kbench.results import Measurement, Result, Verdict, new_run_id, utc_now
 from kbench.runner import UNFINISHED
 
+PLAN_KEYS = ("kernel_rounds", "model_rounds", "budget", "seed", "replicates")  # shards of one run share these
+
 
 class MergeError(KbenchError):
     """Result files that cannot be joined; the message says which and why."""
@@ -188,8 +190,8 @@ def merge(results: Sequence[Mapping[str, Any]]) -> Result:
     _distinct_runs(results)
     shards = _shards(results)
     if shards:  # the parts of one run: measured the same way
-        _same(results, "plan (--quick, rounds, budget)", lambda r: {k: (r.get("plan") or {}).get(k) for k in
-                                                                   ("kernel_rounds", "model_rounds", "budget")})
+        _same(results, "plan (--quick, rounds, budget, --seed, --replicates)",
+              lambda r: {k: (r.get("plan") or {}).get(k) for k in PLAN_KEYS})
     first = results[0]
     measurements = _merge_measurements(results)
     copies = [r["peaks"]["copy_gbps"] for r in results if (r.get("peaks") or {}).get("copy_gbps")]
@@ -200,6 +202,7 @@ def merge(results: Sequence[Mapping[str, Any]]) -> Result:
         run_id=new_run_id(utc_now(), device_slug(first["env"])), created=created,
         env=dict(first["env"]), paper=dict(first["paper"]), shard=None, peaks=peaks,
         plan={**(first.get("plan") or {}), "merged_from": [r["run_id"] for r in results],
+              "seeds": sorted({int((r.get("plan") or {}).get("seed", 0)) for r in results}),
               "shards": shards, "missing_shards": _missing(shards), "missing_claims": _missing_claims(results)},
         provenance=dict(first.get("provenance") or {}), measurements=measurements,
         interrupted=_still_unfinished(results) or any(r.get("interrupted") and r.get("shard") is None for r in results),

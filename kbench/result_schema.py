@@ -89,7 +89,10 @@ VERDICT: dict[str, tuple[Check, str]] = {
 }
 VERDICT_OPTIONAL: dict[str, tuple[Check, str]] = {
     "n": (lambda v: _int(v) and v >= 0, "a count (0 or more)"), "combine": (_str, "a string"),
-    "unit": (_str, "a string"), "paper": (_dict, "an object"),
+    "unit": (_str, "a string"), "paper": (_dict, "an object"), "robustness": (_dict, "an object"),
+}
+MEASUREMENT_OPTIONAL: dict[str, tuple[Check, str]] = {
+    "replicate": (_opt(lambda r: _int(r) and r >= 0), "a master seed (0 or more) or null"),
 }
 RULE: dict[str, tuple[Check, str]] = {
     "at_least": (_opt(_number), "a number or null"), "at_most": (_opt(_number), "a number or null"),
@@ -108,9 +111,10 @@ def _fields(data: Mapping[str, Any], spec: Mapping[str, tuple[Check, str]], wher
 
 
 def measurement_identity(m: Mapping[str, Any]) -> str:
-    """What one measurement is of: claim, side, metric, implementation, case (at most one per file)."""
-    return json.dumps([m["claim"], m.get("role"), m["metric"], m.get("subject"), m.get("case")], sort_keys=True,
-                      default=str)
+    """What one measurement is of: claim, side, metric, implementation, case and the replicate that
+    took it (at most one per file)."""
+    return json.dumps([m["claim"], m.get("role"), m["metric"], m.get("subject"), m.get("case"), m.get("replicate")],
+                      sort_keys=True, default=str)
 
 
 def validate(data: Any) -> None:
@@ -145,6 +149,7 @@ def validate(data: Any) -> None:
         if not isinstance(m, dict):
             raise ValueError(f"measurements[{i}]: expected an object")
         _fields(m, MEASUREMENT, f"measurements[{i}].", True)
+        _fields(m, MEASUREMENT_OPTIONAL, f"measurements[{i}].", False)
         first = identities.setdefault(measurement_identity(m), i)
         if first != i:
             raise ValueError(f"measurements[{i}]: measures what measurements[{first}] measures (claim, role, metric, "

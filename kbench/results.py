@@ -74,6 +74,7 @@ class Measurement:
     extra: dict[str, Any] = field(default_factory=dict)  # bytes, gbps, errors found by the check, ...
     reason: str | None = None
     device_independent: bool = False  # comparable across devices (FLOPs, parameter counts)
+    replicate: int | None = None  # the master seed of the replicate that took it (seeded claims; runner)
 
 
 @dataclass
@@ -94,6 +95,8 @@ class Verdict:
     n: int = 0  # independent rounds or seeds behind the interval (the fewest over cases)
     notes: list[str] = field(default_factory=list)  # host-bound cases, timing methods, paper conditions
     paper: dict[str, Any] = field(default_factory=dict)  # the claim's paper value, its source and conditions
+    # what the verdict survived, or did not: each replicate's own verdict, the analysis choices tried
+    robustness: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass

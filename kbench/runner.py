@@ -21,6 +21,7 @@ import numpy as np
 import torch
 
 from kbench import cotenancy, devices, env, provenance, stats, timing
+from kbench import replicates as replicates_mod
 from kbench.errors import KbenchError
 from kbench.judging import ClaimInfo, judge
 from kbench.kinds.base import Context, Failed, NotJudged, Skip
@@ -71,6 +72,7 @@ class RunOptions:
     only: tuple[str, ...] = ()  # claim ids; empty = all
     shard: Shard | None = None
     seed: int = 0
+    replicates: int = 1  # master seeds each seeded claim runs under (kbench.replicates; the CLI's default is 2)
     progress: Callable[[str], None] = field(default=lambda message: None)
     # called after every claim with the result so far and the claims still to run (as skipped
     # verdicts): the CLI keeps a checkpoint file, so a killed process loses one claim at most
@@ -122,14 +124,32 @@ def _short_traceback(exc: BaseException) -> str:
     return f"{detail[-600:]} (at {where})"
 
 
-def run_claim(claim: Claim, ctx: Context) -> Verdict:
+def _collect(claim: Claim, ctx: Context, replicates: int) -> None:
+    """The claim's measurements; a kind that trains or draws seeds runs once per master seed, each
+    replicate the whole pipeline (split, initialisation, tuning, training) under its own seed."""
+    if not claim.kind_object.replicated:
+        claim.kind_object.collect(claim, ctx)
+        return
+    base = ctx.seed
+    masters = replicates_mod.master_seeds(base, replicates)
+    try:
+        for r, master in enumerate(masters):
+            ctx.seed, ctx.replicate = master, master
+            if len(masters) > 1:
+                ctx.progress(f"{claim.id}: replicate {r + 1}/{len(masters)} (master seed {master})")
+            claim.kind_object.collect(claim, ctx)
+    finally:
+        ctx.seed, ctx.replicate = base, None
+
+
+def run_claim(claim: Claim, ctx: Context, replicates: int = 1) -> Verdict:
     """Measure and judge one claim; its measurements are in ctx.recorded whatever the outcome."""
     ctx.claim_id, ctx.recorded = claim.id, []
     reason = devices.unmet(claim.requires, ctx.device)
     if reason:
         return _unjudged(claim, "skipped", reason)
     try:
-        claim.kind_object.collect(claim, ctx)
+        _collect(claim, ctx, replicates)
         return judge(ClaimInfo.from_claim(claim), [dataclasses.asdict(m) for m in ctx.recorded], ctx.peaks)
     except Skip as exc:
         return _unjudged(claim, "skipped", str(exc))
@@ -161,7 +181,7 @@ def _measure_peaks(ctx: Context, quick: bool) -> None:
                       "copy_bytes": nbytes})
 
 
-def plan(quick: bool, seed: int = 0) -> dict[str, object]:
+def plan(quick: bool, seed: int = 0, replicates: int = 1) -> dict[str, object]:
     kernel, model = (QUICK_KERNEL, QUICK_MODEL) if quick else (FULL_KERNEL, FULL_MODEL)
     from scipy import stats as sps
 
@@ -170,7 +190,7 @@ def plan(quick: bool, seed: int = 0) -> dict[str, object]:
         return float(sps.t.ppf(0.975, rounds - 1))
 
     return {"kernel_rounds": kernel.rounds, "model_rounds": model.rounds, "budget": QUICK_BUDGET if quick else 1.0,
-            "seed": seed,
+            "seed": seed, "replicates": replicates, "master_seeds": replicates_mod.master_seeds(seed, replicates),
             "why": PLAN_WHY.format(k=kernel.rounds, kd=kernel.rounds - 1, kt=t(kernel.rounds), m=model.rounds,
                                    mt=t(model.rounds))}
 
@@ -183,7 +203,7 @@ def new_result(suite: Suite, options: RunOptions, claims: list[Claim]) -> Result
         run_id=new_run_id(created, env.device_slug(info)), created=created.isoformat(), env=info,
         paper={"id": suite.paper.id, "title": suite.paper.title, "arxiv": suite.paper.arxiv},
         shard=None if options.shard is None else str(options.shard),
-        plan={**plan(options.quick, options.seed), "claims": [c.id for c in claims],
+        plan={**plan(options.quick, options.seed, options.replicates), "claims": [c.id for c in claims],
               **({"shard_claims": [c.id for c in shard_plan(list(suite.claims), options.shard.count)[
                   options.shard.index]]} if options.shard is not None else {})},
         provenance=provenance.record(suite.path),
@@ -201,7 +221,8 @@ def run(suite: Suite, options: RunOptions, claims: list[Claim] | None = None) ->
         model_timing=QUICK_MODEL if options.quick else FULL_MODEL, max_clock_mhz=result.env.get("sm_clock_max_mhz"),
     )
     check = cotenancy.checker(options.device)
-    result.env["cotenancy_check"] = "on" if check is not None else "off (a CPU run, or no NVML)"
+    result.env["cotenancy_check"] = ("on" if check is not None else "off (no NVML)" if options.device.type == "cuda"
+                                     else "off (not Linux, or KBENCH_HOST_CHECK=off)")
     if check is not None:
         ctx.cotenants = check
     done: set[str] = set()
@@ -212,7 +233,7 @@ def run(suite: Suite, options: RunOptions, claims: list[Claim] | None = None) ->
             _measure_peaks(ctx, options.quick)
         for claim in claims:
             options.progress(f"claim {claim.id}")
-            verdict = run_claim(claim, ctx)
+            verdict = run_claim(claim, ctx, options.replicates)
             result.verdicts.append(verdict)
             result.measurements += ctx.recorded
             done.add(claim.id)

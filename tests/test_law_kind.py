@@ -17,7 +17,7 @@ from kbench.errors import SuiteError
 HEAD = 'schema_version = 2\n[paper]\nid = "toy-law"\ntitle = "A toy law"\n'
 LM = '{ model = "tiny-lm", size = "nano", arch = { act = "relu" } }'
 TEXT_CASE = '{ task = "stdlib-text", points = [1024, 2048, 4096, 8192, 16384, 32768] }'
-OPTIONS = 'quantity = "nonzero-fraction", seeds = 2, batch = 4, eval_sequences = 4'
+OPTIONS = 'quantity = "nonzero-fraction", seeds = 2, batch = 4, eval_sequences = 4, warmup = 2'
 
 
 def claim(cid: str, options: str, *, kind: str = "law", sides: str = f"subject = {LM}", case: str = TEXT_CASE,
@@ -72,7 +72,7 @@ def test_a_law_run_writes_points_per_seed_and_is_judged_the_same_when_read_back(
 
 def test_the_activation_ratio_records_the_calibrated_cett_at_every_point(tmp_path: Path) -> None:
     options = ('quantity = "activation-ratio", seeds = 2, batch = 4, eval_sequences = 4, calibrate_last = 2, '
-               'statistic = "last"')
+               'warmup = 2, statistic = "last"')
     result = run(write(tmp_path, claim("ratio", options, rule="{ at_most = 1.0 }")))
     (v,) = result.verdicts
     assert v.verdict == "reproduced" and 0 < v.measured < 1

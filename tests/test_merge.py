@@ -67,6 +67,9 @@ def _other_claims(result: dict, suffix: str) -> dict:
 
 def test_shards_join_and_say_what_is_missing(tmp_path: Path) -> None:
     a, b = _load(make_result(tmp_path / "a", seed=1, shard="3/3"), make_result(tmp_path / "b", seed=2, shard="1/3"))
+    with pytest.raises(merge.MergeError, match="--seed"):  # shards of one run share its seed
+        merge.merge([a, _other_claims(b, "-b")])
+    b["plan"]["seed"] = a["plan"]["seed"]
     merged = merge.merge([a, _other_claims(b, "-b")])
     assert merged.plan["shards"] == ["1/3", "3/3"] and merged.plan["missing_shards"] == ["2/3"]
     assert len(merged.verdicts) == len(a["verdicts"]) + len(b["verdicts"])
@@ -74,6 +77,7 @@ def test_shards_join_and_say_what_is_missing(tmp_path: Path) -> None:
 
 def test_the_parts_of_one_shard_join_when_their_claims_differ(tmp_path: Path) -> None:
     a, b = _load(make_result(tmp_path / "a", seed=1, shard="2/2"), make_result(tmp_path / "b", seed=2, shard="2/2"))
+    b["plan"]["seed"] = a["plan"]["seed"]
     merged = merge.merge([a, _other_claims(b, "-rest")])  # a requeued job ran the claims the first part had not
     assert merged.plan["shards"] == ["2/2"] and merged.plan["missing_shards"] == ["1/2"]
 

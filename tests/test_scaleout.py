@@ -121,7 +121,7 @@ def test_a_requeued_shard_runs_only_what_its_killed_run_left(tmp_path: Path) -> 
     folder = tmp_path / "job"
     plan = runner.shard_plan(list(suite.load(path).claims), 1)[0]
     first = runner.run(suite.load(path), runner.RunOptions(device=torch.device("cpu"), only=(plan[0].id,),
-                                                           shard=runner.Shard(0, 1)))
+                                                           shard=runner.Shard(0, 1), replicates=2))  # as the CLI
     first.verdicts += [runner._unjudged(c, "skipped", runner.KILLED) for c in plan[1:]]  # as the checkpoint keeps it
     results.write(first, folder)
     job = shard.ShardJob(str(path), 1, 1, str(folder), "cpu")

@@ -44,6 +44,11 @@ class CaseValue:
     estimate: Estimate
     details: dict[str, Any] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
+    # the estimate under each other analysis choice the claim declares ("late=0.75" -> estimate): a
+    # verdict that changes inside that neighbourhood is not firm (kbench.judging)
+    alternatives: dict[str, Estimate] = field(default_factory=dict)
+    # why this case can support no firm verdict whatever its interval says (e.g. tuning censored)
+    blocks: list[str] = field(default_factory=list)
 
 
 class ClaimLike(Protocol):
@@ -77,6 +82,7 @@ class Context:
     max_clock_mhz: object = None  # the GPU's maximum SM clock, to flag throttled measurements
     memo: dict[str, Any] = field(default_factory=dict)  # work several claims share (a law's training runs)
     cotenants: Callable[[], list[str]] = lambda: []  # other processes on the device (kbench.cotenancy)
+    replicate: int | None = None  # the master seed of the replicate in progress (kbench.replicates)
 
     def seed_for(self, *parts: object) -> int:
         """A seed that differs per purpose and case but is reproducible from the run seed."""
@@ -89,7 +95,7 @@ class Context:
 
     def record(self, m: Measurement, role: str) -> Measurement:
         """File `m` under the claim in progress with its role, and keep it even if the claim fails."""
-        filed = replace(m, claim=self.claim_id, role=role, extra=dict(m.extra))
+        filed = replace(m, claim=self.claim_id, role=role, extra=dict(m.extra), replicate=self.replicate)
         self.recorded.append(filed)
         return filed
 
@@ -109,6 +115,8 @@ class Kind:
     needs_operation: bool = True  # the claim names an operation under kernels/
     needs_copy_bandwidth: bool = False  # the run measures the copy bandwidth when a claim needs it
     cost_unit: float = 2.0  # rough seconds one case of one side takes on a GPU (balances shards only)
+    # the kind trains or draws its own seeds: the runner runs it once per master seed (replicates)
+    replicated: bool = False
 
     def cost(self, claim: Any) -> float:
         """A rough, device-independent estimate of the claim's run time in seconds, from its GPU

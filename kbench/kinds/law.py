@@ -28,7 +28,7 @@ from __future__ import annotations
 
 import copy
 import json
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 import numpy as np
@@ -70,6 +70,9 @@ OPTIONS = {
                        default="loo", choices=laws.CRITERIA),
     "param": Param(str, "the claimed form's parameter judged (statistic = param)"),
     "late": Param(float, "the share of latest points a slope is taken over", default=0.5, low=0.1, high=1.0),
+    "neighbourhood": Param(dict, "analysis choices the verdict must survive: late = [shares], criterion = [names]; "
+                                 "a verdict that changes inside it is inconclusive (default for a slope: late from "
+                                 "its value - 0.125 to 1.0 in steps of 0.125)"),
     "seeds": Param(int, "training runs, each its own initialisation and data order", default=3, low=2, high=100),
     "lr": Param(float, "AdamW learning rate (constant after warm-up)", default=1e-3, low=1e-7, high=10.0),
     "batch": Param(int, "sequences or examples per step", default=16, low=1, high=65536),
@@ -81,11 +84,41 @@ OPTIONS = {
                             high=64),
     "eval_sequences": Param(int, "held-out windows (text) the metrics read", default=64, low=1, high=100000),
 }
-SPEC_KEYS = ("statistic", "form", "alternatives", "criterion", "param", "late")
+SPEC_KEYS = ("statistic", "form", "alternatives", "criterion", "param", "late", "neighbourhood")
+LATE_STEP = 0.125
+SPEC_DEFAULTS: dict[str, Any] = {"late": 0.5, "criterion": "loo"}
 
 
 def _spec(options: Mapping[str, Any]) -> dict[str, Any]:
-    return {k: options[k] for k in SPEC_KEYS if options.get(k) is not None}
+    spec = {k: options[k] for k in SPEC_KEYS if options.get(k) is not None}
+    if "neighbourhood" not in spec and spec.get("statistic") == "slope":
+        spec["neighbourhood"] = {"late": default_windows(float(spec.get("late", 0.5)))}
+    return spec
+
+
+def default_windows(late: float) -> list[float]:
+    """The slope windows a verdict must survive by default: from `late` - 0.125 (not below 0.25) up
+    to every point, in steps of 0.125."""
+    start = max(0.25, late - LATE_STEP)
+    steps = int(round((1.0 - start) / LATE_STEP))
+    return sorted({round(min(1.0, start + i * LATE_STEP), 6) for i in range(steps + 1)} | {1.0})
+
+
+def _alternatives(spec: Mapping[str, Any], estimate: Callable[[Mapping[str, Any]], Estimate]
+                  ) -> tuple[dict[str, Estimate], list[str]]:
+    """The estimate under every other choice in the spec's neighbourhood ("late=0.75" -> estimate),
+    and notes for choices under which the points could not be judged."""
+    out: dict[str, Estimate] = {}
+    notes: list[str] = []
+    for key, values in (spec.get("neighbourhood") or {}).items():
+        for value in values:
+            if value == spec.get(key, SPEC_DEFAULTS.get(key)):
+                continue
+            try:
+                out[f"{key}={value}"] = estimate({**spec, key: value})
+            except NotJudged as exc:
+                notes.append(f"with {key} = {value} the points could not be judged: {exc}")
+    return out, notes
 
 
 def check_spec(spec: Mapping[str, Any], points: int) -> str | None:
@@ -110,7 +143,7 @@ class _Series:
             if case["task"] == TEXT_TASK:
                 self.corpus = text.stdlib()
             else:
-                self.task = data.load(case["task"], 0)
+                self.task = data.load(case["task"], ctx.seed_for("split"))  # the master seed splits the data too
                 arch = self.family.for_task(arch, self.task.input_shape, self.task.num_classes)
         except data.DataError as exc:
             raise Skip(str(exc)) from None
@@ -155,8 +188,8 @@ class _Series:
     def run_seed(self, seed: int) -> None:
         """This seed's value at every point: measured, or reused from another claim of the run that
         trained the same subject on the same case with the same settings (only the statistic differs)."""
-        key = json.dumps([self.subject.as_dict(), dict(self.case), {k: v for k, v in self.options.items()
-                                                                    if k not in SPEC_KEYS}, seed], sort_keys=True)
+        settings = {k: v for k, v in self.options.items() if k not in SPEC_KEYS}
+        key = json.dumps([self.subject.as_dict(), dict(self.case), settings, seed, self.ctx.seed], sort_keys=True)
         if key not in self.ctx.memo:
             self.ctx.memo[key] = self._measure_seed(seed)
         else:
@@ -258,6 +291,7 @@ class Law(Kind):
     combine = "each"
     unit = ""
     needs_operation = False
+    replicated = True
     cost_unit = 60.0  # seconds per training run of one seed (a tiny model on a GPU)
 
     def cost(self, claim: Any) -> float:
@@ -277,12 +311,18 @@ class Law(Kind):
     def evaluate(self, claim: ClaimLike, case: Mapping[str, Any], measurements: Sequence[Mapping[str, Any]],
                  peaks: Mapping[str, Any]) -> list[CaseValue]:
         x, table, seeds, spec = _table(measurements, "subject")
-        values = _per_seed(spec, x, table, "subject")
-        log = spec["statistic"] == "fit-advantage"
-        if log and min(values) <= 0:
-            raise NotJudged("a held-out error ratio of zero")
-        est = Estimate.from_values(values, "log" if log else "linear")
-        return [CaseValue(case, est, _details(spec, x, table, seeds, values))]
+
+        def estimate(s: Mapping[str, Any]) -> Estimate:
+            values = _per_seed(s, x, table, "subject")
+            log = s["statistic"] == "fit-advantage"
+            if log and min(values) <= 0:
+                raise NotJudged("a held-out error ratio of zero")
+            return Estimate.from_values(values, "log" if log else "linear")
+
+        est = estimate(spec)
+        alternatives, notes = _alternatives(spec, estimate)
+        details = _details(spec, x, table, seeds, _per_seed(spec, x, table, "subject"))
+        return [CaseValue(case, est, details, notes, alternatives)]
 
     def check_references(self, claim: Any, path: str, where: str) -> None:
         for role in self.sides:
@@ -314,15 +354,21 @@ class LawRatio(Law):
         common = sorted(set(bs) & set(cs))
         if len(common) < 2:
             raise NotJudged("fewer than 2 seeds were measured on both sides")
-        b = _per_seed(spec, bx, bt[[bs.index(s) for s in common]], "baseline")
-        c = _per_seed(spec, cx, ct[[cs.index(s) for s in common]], "candidate")
-        if min(b + c) <= 0:
-            raise NotJudged("a ratio needs positive statistics on both sides (got "
-                            f"{min(b):.3g} and {min(c):.3g})")
+
+        def paired(s: Mapping[str, Any]) -> tuple[list[float], list[float]]:
+            b = _per_seed(s, bx, bt[[bs.index(seed) for seed in common]], "baseline")
+            c = _per_seed(s, cx, ct[[cs.index(seed) for seed in common]], "candidate")
+            if min(b + c) <= 0:
+                raise NotJudged("a ratio needs positive statistics on both sides (got "
+                                f"{min(b):.3g} and {min(c):.3g})")
+            return b, c
+
+        b, c = paired(spec)
+        alternatives, notes = _alternatives(spec, lambda s: stats.paired_log_ratio(*paired(s)))
         details = {"baseline": _details(spec, bx, bt, bs, b), "candidate": _details(spec, cx, ct, cs, c),
                    "statistic": spec["statistic"], "baseline_value": float(np.mean(b)),
                    "candidate_value": float(np.mean(c))}
-        return [CaseValue(case, stats.paired_log_ratio(b, c), details)]
+        return [CaseValue(case, stats.paired_log_ratio(b, c), details, notes, alternatives)]
 
 
 def _check_family(claim: Any, family: registry.ModelFamily, path: str, where: str, role: str) -> None:
@@ -404,3 +450,8 @@ def _check_buildable(family: registry.ModelFamily, size: str, subject: Any, case
     if len(set(steps)) != len(steps):
         raise SuiteError(path, f"{loc}.points", f"amounts of data at least one step ({per_step} "
                          f"{'tokens' if case['task'] == TEXT_TASK else 'examples'}) apart", case["points"])
+    warm = int(claim.options["warmup"]) * per_step
+    if claim.options["sweep"] == "data" and amounts[0] < warm:
+        raise SuiteError(path, f"{loc}.points", f"amounts past the learning-rate warm-up ({claim.options['warmup']} "
+                         f"steps = {warm} {'tokens' if case['task'] == TEXT_TASK else 'examples'}): a checkpoint "
+                         "inside it measures the schedule, not the data", case["points"])

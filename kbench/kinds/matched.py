@@ -54,7 +54,15 @@ OPTIONS = {"seeds": Param(int, "training runs per side, paired by seed", default
            "lr_grid": Param(list, "learning rates each side is tuned over (the same grid: the same budget)",
                             item=float, low=1, high=12, item_low=1e-7, item_high=10.0, default=[1e-3, 3e-3, 1e-2]),
            "tolerance": Param(float, "how far a matched parameter count may be from the budget", default=0.1,
-                              low=0.001, high=0.5)}
+                              low=0.001, high=0.5),
+           "tune_budget": Param(int, "most tuning runs per side, the same for both: while a side's best learning rate "
+                                     "is at an edge of what it tried, the grid extends geometrically past that edge",
+                                default=6, low=1, high=50)}
+COLLAPSE = {"classification": ("accuracy", 0.05), "regression": ("rmse", 2.0)}
+COLLAPSE_TEXT = {"classification": "test accuracy more than {t:g} below its side's median seed",
+                 "regression": "test RMSE more than {t:g} times its side's median seed"}
+POWER = 0.8  # the power the detectable effect is stated at
+TUNE_TOLERANCE = 0.01  # an edge rate within 1% (relative) of the best other rate is a plateau, not an edge
 
 
 BYTES_PER_PARAMETER = 16  # float32 weights, gradients and AdamW's two moments
@@ -115,6 +123,7 @@ class _Side:
         self.scores: list[float] = []
         self.outcomes: list[np.ndarray] = []  # per test example, per seed (kbench.training.per_example)
         self.tuning: dict[str, float] = {}
+        self.censored: str | None = None  # why the tuning's best rate may not be the side's optimum
         self.lr = 0.0
 
     def model(self, seed: int) -> torch.nn.Module:
@@ -125,18 +134,51 @@ class _Side:
         epochs = self.ctx.scaled(int(self.claim.options["epochs"]), 1)
         return training.TrainConfig(epochs, int(self.claim.options["batch"]), lr)
 
+    def _try(self, prepared: training.Prepared, lr: float) -> None:
+        self.ctx.progress(f"{self.subject.label} {self.case.get('task')}: tuning, learning rate {lr:g}")
+        seed = self.ctx.seed_for("tune")  # one draw for every rate: the rates, not the draws, differ
+        model = training.fit(self.model(seed), prepared, self.config(lr), seed=seed)
+        self.tuning[f"{lr:g}"] = training.score(training.per_example(model, prepared, "val"), prepared.kind)
+
     def tune(self, prepared: training.Prepared, better: str) -> None:
-        for lr in self.claim.options["lr_grid"]:
-            self.ctx.progress(f"{self.subject.label} {self.case.get('task')}: tuning, learning rate {lr:g}")
-            seed = self.ctx.seed_for("tune")  # one draw for every rate: the rates, not the draws, differ
-            model = training.fit(self.model(seed), prepared, self.config(lr), seed=seed)
-            self.tuning[f"{lr:g}"] = training.score(training.per_example(model, prepared, "val"), prepared.kind)
-        finite = {lr: v for lr, v in self.tuning.items() if np.isfinite(v)}
+        """The claim's grid, then geometric steps past whichever edge holds the best validation
+        score, until the best is inside what was tried or the tuning budget is spent (censored)."""
+        grid = sorted(float(lr) for lr in self.claim.options["lr_grid"])
+        budget = max(int(self.claim.options["tune_budget"]), len(grid))
+        for lr in grid:
+            self._try(prepared, lr)
+        while True:
+            best, edge = self._best(better)
+            if edge is None:
+                break
+            step = (grid[-1] / grid[-2] if edge == "largest" else grid[1] / grid[0]) if len(grid) > 1 else 3.0
+            nxt = float(f"{best * step if edge == 'largest' else best / step:.3g}")
+            if len(self.tuning) >= budget or not 1e-7 <= nxt <= 10.0 or f"{nxt:g}" in self.tuning:
+                self.censored = (f"{self.subject.label}: the best learning rate {best:g} is the {edge} of the "
+                                 f"{len(self.tuning)} tried (tuning budget {budget}); its optimum may lie beyond")
+                break
+            self._try(prepared, nxt)
+        self.lr = best
+
+    def _best(self, better: str) -> tuple[float, str | None]:
+        """The best learning rate tried, and which edge of the tried rates it is at (None: inside, or
+        a plateau: the edge within TUNE_TOLERANCE of the best other rate). Ties go to the smaller
+        rate; a rate that diverged counts as tried and worse than any."""
+        finite = sorted((float(lr), v) for lr, v in self.tuning.items() if np.isfinite(v))
         if not finite:
             raise Failed(f"{self.subject.label} {self.case.get('task')}: training diverged at every learning rate "
-                         f"of the grid ({', '.join(self.tuning)})")
-        pick = max if better == "higher" else min
-        self.lr = float(pick(finite.items(), key=lambda kv: kv[1])[0])
+                         f"tried ({', '.join(self.tuning)})")
+        sign = 1.0 if better == "higher" else -1.0
+        top = max(sign * v for _, v in finite)
+        best = next(lr for lr, v in finite if sign * v == top)
+        tried = sorted(float(lr) for lr in self.tuning)
+        edge = "largest" if best == tried[-1] else "smallest" if best == tried[0] else None
+        others = [v for lr, v in finite if lr != best]
+        if edge is None or len(tried) < 2:
+            return best, None
+        if others and top - max(sign * v for v in others) <= TUNE_TOLERANCE * abs(top):
+            return best, None  # flat at the edge: going further would change nothing that matters
+        return best, edge
 
     def run_seed(self, prepared: training.Prepared, seed: int) -> None:
         model = training.fit(self.model(seed), prepared, self.config(self.lr), seed=seed)
@@ -156,7 +198,8 @@ class _Side:
             noise="seeds", samples=list(self.scores), groups=seeds, device_independent=True,
             summary=stats.summarize(self.scores, seeds).as_dict(),
             extra={"params": self.params, "flops": self.flops, "arch": self.arch, "size": self.size, "lr": self.lr,
-                   "tuning": self.tuning, "training": training.describe(self.config(self.lr)),
+                   "tuning": self.tuning, "tuning_censored": self.censored,
+                   "training": training.describe(self.config(self.lr)),
                    "budget": self.case.get("params"), "data": task.describe(),
                    # each test example's outcome, averaged over the seeds: the test set's sampling noise
                    "per_example": [round(float(v), 6) for v in np.mean(self.outcomes, axis=0)] if self.outcomes
@@ -175,6 +218,7 @@ class _Matched(Kind):
     case_params = CASE
     options = OPTIONS
     needs_operation = False
+    replicated = True
     task_kind = "classification"
     metric, better = "accuracy", "higher"
     cost_unit = 0.5  # seconds per epoch of one training run (a small model on a packaged task)
@@ -229,7 +273,7 @@ class _Matched(Kind):
     def collect(self, claim: Any, ctx: Context) -> None:
         for case in claim.cases_for(ctx.device.type):
             try:
-                task = data.load(case["task"])
+                task = data.load(case["task"], ctx.seed_for("split"))  # each master seed its own split
             except data.DataError as exc:
                 raise Skip(str(exc)) from None
             if task.kind != self.task_kind:
@@ -282,6 +326,41 @@ class _Matched(Kind):
 
         return {"baseline": side(base, b), "candidate": side(cand, c), "seeds": len(b)}
 
+    def _checked(self, case: Mapping[str, Any], est: stats.Estimate, details: dict[str, Any],
+                 measured: tuple[Mapping[str, Any], Mapping[str, Any], list[float], list[float]],
+                 effects: list[float]) -> CaseValue:
+        """The case's value with what a reader must know beside it: collapsed seeds per side (their
+        own statistic, not hidden in the mean), the smallest effect these seeds could detect, and a
+        block when either side's tuning stopped at an edge of its grid."""
+        base, cand, b, c = measured
+        what, threshold = COLLAPSE[self.task_kind]
+        criterion = COLLAPSE_TEXT[self.task_kind].format(t=threshold)
+        notes: list[str] = []
+        details["failures"] = {"criterion": criterion}
+        for role, m, values in (("baseline", base, b), ("candidate", cand, c)):
+            median = float(np.median(values))
+            bad = [v for v in values if (v < median - threshold if what == "accuracy" else v > threshold * median)]
+            details["failures"][role] = {"collapsed": len(bad), "of": len(values), "values": bad}
+            if bad:
+                notes.append(f"{m['subject'].get('model', role)} ({role}) collapsed on {len(bad)} of {len(values)} "
+                             f"seeds ({', '.join(f'{v:.3g}' for v in bad)}; criterion: {criterion})")
+        details["detectable"] = _detectable(effects, self.unit)
+        blocks = [f"tuning censored: {m['extra']['tuning_censored']}" for m in (base, cand)
+                  if m["extra"].get("tuning_censored")]
+        return CaseValue(case, est, details, notes, blocks=blocks)
+
+
+def _detectable(effects: list[float], unit: str) -> dict[str, Any] | None:
+    """The smallest true effect these paired seeds would show at 95% confidence with 80% power,
+    from their own spread: (t_0.975 + t_0.8) sd / sqrt(n), on the effect's scale."""
+    n = len(effects)
+    if n < 2:
+        return None
+    from scipy import stats as sps
+
+    size = float((sps.t.ppf(0.975, n - 1) + sps.t.ppf(POWER, n - 1)) * np.std(effects, ddof=1) / math.sqrt(n))
+    return {"effect": size, "scale": unit, "power": POWER, "seeds": n}
+
 
 def _per_example(base: Mapping[str, Any], cand: Mapping[str, Any]) -> tuple[np.ndarray, np.ndarray] | None:
     """The sides' per-example outcomes (averaged over seeds), when both recorded them for one test set."""
@@ -307,12 +386,13 @@ class MatchedAccuracy(_Matched):
         differences of the seed-averaged outcomes), and kept inside [-1, 1]."""
         b, c, base, cand = self._pairs(measurements)
         details = self._details(base, cand, b, c)
-        est = stats.Estimate.from_values([y - x for x, y in zip(b, c, strict=True)], "linear")
+        effects = [y - x for x, y in zip(b, c, strict=True)]
+        est = stats.Estimate.from_values(effects, "linear")
         outcomes = _per_example(base, cand)
         if outcomes is not None:
             diff = outcomes[1] - outcomes[0]
             est = _with_test_noise(est, float(np.std(diff, ddof=1) / np.sqrt(diff.size)), diff.size, details)
-        return [CaseValue(case, stats.clipped(est, *ACCURACY_DIFFERENCE), details)]
+        return [self._checked(case, stats.clipped(est, *ACCURACY_DIFFERENCE), details, (base, cand, b, c), effects)]
 
 
 class MatchedError(_Matched):
@@ -337,4 +417,5 @@ class MatchedError(_Matched):
         if outcomes is not None and outcomes[0].mean() > 0 and outcomes[1].mean() > 0:
             u = outcomes[0] / outcomes[0].mean() - outcomes[1] / outcomes[1].mean()
             est = _with_test_noise(est, float(np.std(u, ddof=1) / (2 * np.sqrt(u.size))), u.size, details)
-        return [CaseValue(case, est, details)]
+        effects = [math.log(x / y) for x, y in zip(b, c, strict=True)]
+        return [self._checked(case, est, details, (base, cand, b, c), effects)]

@@ -490,6 +490,7 @@ def _branch_variance_ratios(model: torch.nn.Module, images: torch.Tensor) -> lis
 
 class VarianceRatio(_ModelKind):
     name = "variance-ratio"
+    replicated = True
     cost_unit = 5.0
     description = "at initialisation, the MLP branch's output variance over its input variance, in the worst block"
     options = {"seeds": Param(int, "models initialised (one batch each)", default=5, low=2, high=1000)}

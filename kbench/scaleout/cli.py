@@ -6,6 +6,7 @@ import argparse
 import sys
 from typing import Any
 
+from kbench.cli_args import add_seed_options, seed_arguments
 from kbench.errors import KbenchError
 
 
@@ -19,6 +20,7 @@ def add_submit_parser(sub: argparse._SubParsersAction) -> None:  # type: ignore[
     p.add_argument("--device", default="cuda", help="the device each shard runs on (cpu only to try the path)")
     p.add_argument("--results", default="results", help="where the merged result goes")
     p.add_argument("--quick", action="store_true", help="pass --quick to every shard")
+    add_seed_options(p)
     p.add_argument("--no-wait", action="store_true", help="SLURM: submit and return (merge later with kbench merge)")
     p.set_defaults(handler=cmd_submit)
 
@@ -33,7 +35,7 @@ def cmd_submit(args: argparse.Namespace) -> int:
     if args.shards > len(loaded.claims):
         raise KbenchError(f"--shards {args.shards}: {args.suite} has {len(loaded.claims)} claims")
     prof = site.load(args.profile) if args.profile else site.Profile("(no profile)")
-    extra = ("--quick",) if args.quick else ()
+    extra = (*(("--quick",) if args.quick else ()), *seed_arguments(args))
     if args.device not in ("auto", "cuda", "cpu"):
         raise KbenchError(f"--device: expected auto, cuda or cpu, got {args.device!r}")
     try:

@@ -1,0 +1,315 @@
+"""Verdicts that survive a re-run by someone else: replicates under other master seeds, analysis
+choices in a declared neighbourhood, tuning that finds an interior optimum, a busy host."""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+from types import SimpleNamespace
+from typing import Any
+
+import numpy as np
+import pytest
+import torch
+
+from kbench import cotenancy, data, judging, replicates, results, runner, suite
+from kbench.kinds import matched
+from kbench.kinds.base import Failed
+from kbench.verdicts import Rule
+
+AT_LEAST_0 = Rule(at_least=0.0)
+CASE = {"task": "digits"}
+
+
+def accuracy(role: str, values: list[float], replicate: int | None, censored: str | None = None) -> dict[str, Any]:
+    return {"claim": "c", "role": role, "metric": "accuracy", "case": CASE, "subject": {"model": role},
+            "noise": "seeds", "samples": values, "groups": list(range(len(values))), "status": "ok",
+            "unit": "fraction", "better": "higher", "replicate": replicate,
+            "extra": {"tuning_censored": censored, "lr": 0.01}}
+
+
+def replicate(seed: int, gain: float, spread: float = 0.002) -> list[dict[str, Any]]:
+    """Five seeds where the candidate beats the baseline by `gain` (plus a little seed noise)."""
+    rng = np.random.default_rng(seed)
+    base = (0.90 + 0.01 * rng.standard_normal(5)).tolist()
+    cand = [b + gain + spread * float(rng.standard_normal()) for b in base]
+    return [accuracy("baseline", base, seed), accuracy("candidate", cand, seed)]
+
+
+MATCHED = judging.ClaimInfo("c", "matched-accuracy", AT_LEAST_0, combine="sampled-mean")
+
+
+def test_an_effect_that_holds_under_two_master_seeds_in_three_is_not_reproduced() -> None:
+    ms = replicate(11, +0.03) + replicate(22, +0.03) + replicate(33, -0.03)
+    v = judging.judge(MATCHED, ms, {})
+    assert v.verdict == "inconclusive" and v.reason and v.reason.startswith("does not replicate")
+    own = {r["seed"]: r["verdict"] for r in v.robustness["replicates"]}
+    assert own == {11: "reproduced", 22: "reproduced", 33: "not-reproduced"}
+    assert "master seed 33" in v.reason and v.measured is not None  # the pooled value is still shown
+
+
+def test_an_effect_every_replicate_shows_is_reproduced_and_pooled() -> None:
+    ms = replicate(11, +0.03) + replicate(22, +0.05)
+    v = judging.judge(MATCHED, ms, {})
+    assert v.verdict == "reproduced" and [r["verdict"] for r in v.robustness["replicates"]] == ["reproduced"] * 2
+    per_replicate = [r["measured"] for r in v.robustness["replicates"]]
+    assert min(per_replicate) < v.measured < max(per_replicate)  # pooled: between the two
+    swapped = [dict(m, role="candidate" if m["role"] == "baseline" else "baseline") for m in ms]
+    assert judging.judge(MATCHED, swapped, {}).verdict == "not-reproduced"
+
+
+def test_replicates_that_are_each_inconclusive_do_not_add_up_to_a_firm_verdict() -> None:
+    base = [0.90, 0.91, 0.92, 0.90, 0.91]
+    cand = [b + d for b, d in zip(base, [0.01, -0.002, 0.012, 0.0, 0.008], strict=True)]  # +0.0056, sd 0.006
+    ms = [accuracy(role, values, seed) for seed in (1, 2, 3) for role, values in (("baseline", base),
+                                                                                  ("candidate", cand))]
+    v = judging.judge(MATCHED, ms, {})
+    assert all(r["verdict"] == "inconclusive" for r in v.robustness["replicates"])
+    assert v.interval is not None and v.interval[0] > 0  # pooled, 15 seeds would say reproduced ...
+    assert v.verdict == "inconclusive" and "does not replicate" in (v.reason or "")  # ... no replicate does
+
+
+def test_one_replicate_says_that_replication_was_not_checked() -> None:
+    v = judging.judge(MATCHED, replicate(11, +0.03), {})
+    assert v.verdict == "reproduced" and any("one replicate (master seed 11)" in n for n in v.notes)
+
+
+def test_collapsed_seeds_are_counted_by_the_stated_criterion_and_the_detectable_effect_is_stated() -> None:
+    base, cand = [0.90, 0.91, 0.92, 0.90, 0.91], [0.95, 0.81, 0.96, 0.86, 0.95]
+    v = judging.judge(MATCHED, [accuracy("baseline", base, 5), accuracy("candidate", cand, 5)], {})
+    failures = v.per_case[0]["details"]["failures"]
+    assert failures["candidate"] == {"collapsed": 2, "of": 5, "values": [0.81, 0.86]}
+    assert failures["baseline"]["collapsed"] == 0 and "0.05" in failures["criterion"]
+    assert any("collapsed on 2 of 5 seeds" in n for n in v.notes)
+    detectable = v.per_case[0]["details"]["detectable"]
+    diffs = np.subtract(cand, base)
+    assert detectable["effect"] == pytest.approx(
+        (2.776445 + 0.940965) * np.std(diffs, ddof=1) / math.sqrt(5), rel=1e-4)
+
+
+def test_a_censored_tuning_blocks_a_firm_verdict_but_keeps_the_value() -> None:
+    ms = replicate(11, +0.03)
+    ms[0]["extra"]["tuning_censored"] = "mlp: the best learning rate 0.01 is the largest of the 6 tried"
+    v = judging.judge(MATCHED, ms, {})
+    assert v.verdict == "inconclusive" and v.reason and v.reason.startswith("tuning censored: mlp")
+    assert v.measured == pytest.approx(judging.judge(MATCHED, replicate(11, +0.03), {}).measured)
+
+
+# --- analysis choices ------------------------------------------------------------------------
+
+X = [2.0**k for k in range(10, 18)]  # 8 checkpoints
+
+
+def law_points(curve: list[float], hood: list[float] | None, late: float = 0.5) -> list[dict[str, Any]]:
+    spec: dict[str, Any] = {"statistic": "slope", "late": late}
+    if hood is not None:
+        spec["neighbourhood"] = {"late": hood}
+    ms = []
+    for i, x in enumerate(X):
+        values = [curve[i] + 0.0005 * s for s in (-1, 0, 1)]  # three seeds, the same shape
+        ms.append({"claim": "law", "role": "subject", "metric": f"nonzero-fraction@{x:g}", "case": {"task": "t"},
+                   "subject": {"model": "tiny-lm"}, "noise": "seeds", "samples": values, "groups": [0, 1, 2],
+                   "status": "ok", "unit": "fraction", "better": "none", "extra": {"x": x, "law": spec}})
+    return ms
+
+
+FALLS_THEN_RISES = [0.50, 0.40, 0.30, 0.22, 0.20, 0.205, 0.21, 0.215]  # the later half rises slightly
+LAW = judging.ClaimInfo("law", "law", Rule(at_most=0.0), combine="each")
+
+
+def test_a_window_that_flips_the_slope_makes_the_verdict_sensitive() -> None:
+    declared_only = judging.judge(LAW, law_points(FALLS_THEN_RISES, None), {})
+    assert declared_only.verdict == "not-reproduced"  # over the later half alone it rises
+    v = judging.judge(LAW, law_points(FALLS_THEN_RISES, [0.5, 0.75, 1.0]), {})
+    assert v.verdict == "inconclusive" and v.reason and v.reason.startswith("sensitive to late")
+    tried = v.robustness["sensitivity"]
+    assert tried["late=1.0"]["verdict"] == "reproduced" and tried["late=0.75"]["verdict"] == "reproduced"
+
+
+def test_a_slope_every_window_agrees_on_stays_firm() -> None:
+    falling = [0.5 - 0.04 * i for i in range(8)]
+    v = judging.judge(LAW, law_points(falling, [0.25, 0.5, 0.75, 1.0]), {})
+    assert v.verdict == "reproduced" and set(v.robustness["sensitivity"]) == {"late=0.25", "late=0.75", "late=1.0"}
+
+
+def test_a_slope_claim_gets_a_window_neighbourhood_by_default() -> None:
+    from kbench.kinds import law
+
+    assert law._spec({"statistic": "slope", "late": 0.5})["neighbourhood"] == {
+        "late": [0.375, 0.5, 0.625, 0.75, 0.875, 1.0]}
+    assert "neighbourhood" not in law._spec({"statistic": "last"})
+
+
+def test_a_bad_neighbourhood_is_refused_in_a_suite(tmp_path: Path) -> None:
+    from kbench.errors import SuiteError
+
+    path = tmp_path / "law.toml"
+    path.write_text('schema_version = 2\n[paper]\nid = "p"\ntitle = "t"\n[[claims]]\nid = "l"\nkind = "law"\n'
+                    'quote = "q"\nsubject = { model = "tiny-lm", size = "nano" }\n'
+                    'cases = [{ task = "stdlib-text", points = [1024, 2048, 4096] }]\n'
+                    'options = { quantity = "nonzero-fraction", statistic = "slope", batch = 4, warmup = 2, '
+                    'neighbourhood = { late = [0.5, 2.0] } }\nrule = { at_most = 0.0 }\n')
+    with pytest.raises(SuiteError, match="neighbourhood.late"):
+        suite.load(path)
+
+
+def test_checkpoints_inside_the_warm_up_are_refused(tmp_path: Path) -> None:
+    from kbench.errors import SuiteError
+
+    path = tmp_path / "law.toml"
+    path.write_text('schema_version = 2\n[paper]\nid = "p"\ntitle = "t"\n[[claims]]\nid = "l"\nkind = "law"\n'
+                    'quote = "q"\nsubject = { model = "tiny-lm", size = "nano" }\n'
+                    'cases = [{ task = "stdlib-text", points = [1024, 2048, 8192] }]\n'
+                    'options = { quantity = "nonzero-fraction", statistic = "slope", batch = 4, warmup = 8 }\n'
+                    'rule = { at_most = 0.0 }\n')
+    with pytest.raises(SuiteError, match="warm-up .8 steps = 2048 tokens"):
+        suite.load(path)
+
+
+# --- tuning ------------------------------------------------------------------------------------
+
+def side(curve: Any, grid: list[float], budget: int) -> matched._Side:
+    """A matched side whose validation score at each learning rate is `curve(lr)` (no training)."""
+    s = object.__new__(matched._Side)
+    s.subject = SimpleNamespace(label="toy")
+    s.case, s.ctx = CASE, SimpleNamespace(progress=lambda text: None)
+    s.claim = SimpleNamespace(options={"lr_grid": grid, "tune_budget": budget})
+    s.tuning, s.censored, s.lr = {}, None, 0.0
+    s._try = lambda prepared, lr: s.tuning.__setitem__(f"{lr:g}", curve(lr))  # type: ignore[method-assign]
+    return s
+
+
+def peaked(at: float) -> Any:
+    return lambda lr: 1.0 - (math.log10(lr) - math.log10(at)) ** 2
+
+
+def test_a_score_still_rising_at_the_grid_edge_extends_the_grid_to_an_interior_optimum() -> None:
+    s = side(peaked(0.3), [0.001, 0.003, 0.01], budget=8)
+    s.tune(None, "higher")  # type: ignore[arg-type]
+    assert s.censored is None and 0.1 < s.lr < 1.0
+    tried = sorted(float(k) for k in s.tuning)
+    assert tried[0] == 0.001 and tried[-1] > s.lr  # a rate past the optimum was tried: it is inside
+    low = side(peaked(3e-5), [0.001, 0.003, 0.01], budget=8)
+    low.tune(None, "higher")  # type: ignore[arg-type]
+    assert low.censored is None and low.lr < 1e-4  # the other edge extends downwards
+
+
+def test_a_budget_spent_at_the_edge_is_censored_and_says_so() -> None:
+    s = side(peaked(0.3), [0.001, 0.003, 0.01], budget=4)
+    s.tune(None, "higher")  # type: ignore[arg-type]
+    assert len(s.tuning) == 4 and s.censored and "largest of the 4 tried" in s.censored
+    lower = side(lambda lr: -peaked(0.3)(lr), [0.001, 0.003, 0.01], budget=8)  # an error: lower is better
+    lower.tune(None, "lower")  # type: ignore[arg-type]
+    assert lower.censored is None and 0.1 < lower.lr < 1.0
+
+
+def test_a_plateau_at_the_edge_is_not_an_edge_and_every_rate_diverging_fails() -> None:
+    flat = side(lambda lr: 0.9 if lr < 0.005 else 0.9005, [0.001, 0.003, 0.01], budget=8)
+    flat.tune(None, "higher")  # type: ignore[arg-type]
+    assert len(flat.tuning) == 3 and flat.censored is None and flat.lr == 0.01
+    with pytest.raises(Failed, match="diverged at every learning rate"):
+        side(lambda lr: math.nan, [0.001, 0.01], budget=4).tune(None, "higher")  # type: ignore[arg-type]
+
+
+# --- the whole pipeline under master seeds -----------------------------------------------------
+
+def test_master_seeds_start_at_the_run_seed_and_differ() -> None:
+    seeds = replicates.master_seeds(7, 3)
+    assert seeds[0] == 7 and len(set(seeds)) == 3 and all(0 <= s < 2**31 for s in seeds)
+
+
+def test_the_run_seed_reaches_the_data_split() -> None:
+    a, b = data.load("digits", 1), data.load("digits", 2)
+    assert a.train.y.shape == b.train.y.shape and not np.array_equal(a.train.y, b.train.y)
+
+
+MLP_CLAIM = '''
+[[claims]]
+id = "m"
+kind = "matched-accuracy"
+quote = "q"
+baseline = { model = "mlp", arch = { depth = 0 } }
+candidate = { model = "mlp", arch = { depth = 1, hidden = 16 } }
+cases = [{ task = "digits" }]
+options = { seeds = 4, epochs = 2, batch = 128, lr_grid = [0.01, 0.03], tune_budget = 2 }
+rule = { at_least = -1.0 }
+'''
+
+
+def test_a_run_takes_each_replicate_under_its_own_master_seed_and_split(tmp_path: Path) -> None:
+    path = tmp_path / "toy.toml"
+    path.write_text('schema_version = 2\n[paper]\nid = "toy"\ntitle = "t"\n' + MLP_CLAIM)
+    options = runner.RunOptions(device=torch.device("cpu"), quick=True, seed=5, replicates=2)
+    result = runner.run(suite.load(path), options)
+    masters = replicates.master_seeds(5, 2)
+    assert result.plan["master_seeds"] == masters and result.plan["replicates"] == 2
+    assert sorted({m.replicate for m in result.measurements}) == sorted(masters)
+    splits = {m.replicate: m.extra["data"] for m in result.measurements if m.role == "baseline"}
+    assert len(splits) == 2
+    (v,) = result.verdicts
+    assert [r["seed"] for r in v.robustness["replicates"]] == masters
+    read = results.load(results.write(result, tmp_path / "results"))  # the schema keeps replicates apart
+    assert judging.judge(judging.ClaimInfo.from_claim(suite.load(path).claims[0]), read["measurements"],
+                         {}).verdict == v.verdict
+
+
+def test_submit_and_run_take_the_same_seed_options() -> None:
+    from kbench.cli import _parser
+
+    run_args = _parser().parse_args(["run", "s.toml", "--seed", "random", "--replicates", "3"])
+    submit_args = _parser().parse_args(["submit", "s.toml", "--backend", "ray", "--seed", "9", "--replicates", "3"])
+    assert 0 <= run_args.seed < 2**31 and run_args.replicates == 3
+    assert (submit_args.seed, submit_args.replicates) == (9, 3)
+    for bad in (["--seed", "-1"], ["--seed", "x"], ["--replicates", "0"], ["--replicates", "21"]):
+        with pytest.raises(SystemExit) as info:
+            _parser().parse_args(["run", "s.toml", *bad])
+        assert info.value.code == 2
+
+
+# --- a busy host -------------------------------------------------------------------------------
+
+def fake_proc(root: Path, busy_ticks: int, own_ticks: int, running: int, own_running: int) -> Path:
+    (root / "self" / "task").mkdir(parents=True, exist_ok=True)
+    (root / "stat").write_text(f"cpu  {busy_ticks} 0 0 100000 0 0 0 0 0 0\ncpu0 1 2 3\nprocs_running {running}\n")
+    (root / "self" / "stat").write_text(f"42 (py thon) R 1 2 3 4 5 6 7 8 9 10 {own_ticks} 0 0 0\n")
+    for i in range(3):
+        (root / "self" / "task" / str(i)).mkdir(exist_ok=True)
+        (root / "self" / "task" / str(i) / "stat").write_text(f"4{i} (t) {'R' if i < own_running else 'S'} 1\n")
+    return root
+
+
+def test_a_host_where_others_take_cpu_time_is_busy(tmp_path: Path) -> None:
+    proc = fake_proc(tmp_path, busy_ticks=1000, own_ticks=500, running=1, own_running=1)
+    load = cotenancy.HostLoad(proc, sleep=lambda s: None)
+    assert load() == []  # the first look: nothing to compare with, nobody else runnable
+    load.last = (load.last[0] - 1.0, load.last[1], load.last[2])  # type: ignore[index]  # one second ago
+    fake_proc(tmp_path, busy_ticks=1000 + 2 * load.ticks, own_ticks=500 + load.ticks, running=1, own_running=1)
+    found = load()
+    assert len(found) == 1 and "other processes took 1.00 cores" in found[0]
+
+
+def test_a_host_where_only_this_process_works_is_not_busy(tmp_path: Path) -> None:
+    proc = fake_proc(tmp_path, busy_ticks=1000, own_ticks=500, running=2, own_running=2)
+    load = cotenancy.HostLoad(proc, sleep=lambda s: None)
+    load()
+    load.last = (load.last[0] - 1.0, load.last[1], load.last[2])  # type: ignore[index]
+    fake_proc(tmp_path, busy_ticks=1000 + 2 * load.ticks, own_ticks=500 + 2 * load.ticks, running=2, own_running=2)
+    assert load() == []
+    fake_proc(tmp_path, busy_ticks=1000, own_ticks=500, running=3, own_running=2)
+    assert "1 thread(s) of other processes runnable" in load()[0]
+
+
+def test_a_busy_cpu_refuses_a_timing_verdict(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from tests.test_runner import claim
+
+    monkeypatch.setenv("KBENCH_HOST_CHECK", "on")
+    busy = iter([[], ["host busy: other processes took 1.20 cores on average over the last 2.0 s"]] * 4)
+    monkeypatch.setattr(cotenancy, "HostLoad", lambda proc: lambda: next(busy))
+    path = tmp_path / "toy.toml"
+    path.write_text('schema_version = 2\n[paper]\nid = "toy"\ntitle = "t"\n' + claim("c", "good", "good"))
+    result = runner.run(suite.load(path), runner.RunOptions(device=torch.device("cpu"), quick=True))
+    (v,) = result.verdicts
+    assert v.verdict == "inconclusive" and "host busy" in (v.reason or "")
+    assert result.env["cotenancy_check"] == "on"
+    monkeypatch.setenv("KBENCH_HOST_CHECK", "off")
+    assert cotenancy.checker(torch.device("cpu")) is None
