@@ -88,6 +88,14 @@ def gate(session: nox.Session) -> None:
     session.run(_python(session), "-m", "kbench", "gate", *session.posargs)
 
 
+@nox.session(name="gpu-evidence", default=False)
+def gpu_evidence(session: nox.Session) -> None:
+    """The GPU evidence plan (scripts/gpu-plan.toml) within a time budget:
+    `nox --no-venv -s gpu-evidence -- --budget 540 --out DIR`, or `-- --plan --budget 540` for the dry run."""
+    _install(session, "-e", ".")
+    session.run(_python(session), "scripts/gpu_evidence.py", *session.posargs)
+
+
 @nox.session(default=False)
 def resources(session: nox.Session) -> None:
     """What the compiler makes of kbench's kernels for an H100 (sm_90), on any machine: registers,
