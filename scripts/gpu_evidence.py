@@ -38,6 +38,7 @@ ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_PLAN = ROOT / "scripts" / "gpu-plan.toml"
 EXIT_PLAN = 2  # the plan is unusable or cannot fit: nothing ran
 COMMAND_LIMIT_S = 600  # one command on a lent GPU machine runs at most this long
+W = 22  # the stage names' column in tables
 NAME = re.compile(r"[a-z0-9][a-z0-9-]*")
 MANAGED_ARGS = ("--results", "--only", "--device", "--no-write", "--gpus", "--shard")  # the script sets these
 TIMING_FIELDS = ("warmup_ms", "budget_ms", "min_reps", "max_reps", "rounds")
@@ -871,12 +872,12 @@ def print_plan(plan: Plan, budget: float, expected: Mapping[str, Estimate], outc
     say(f"Expected seconds are ESTIMATES on the {plan.target_gpu}, not measurements: derived from the committed "
         f"{plan.estimating.source_gpu} result files where they record the stage's claims, scaled by "
         f"{plan.estimating.factor:g} ({plan.estimating.factor_note}); else the plan's own figure.")
-    say(f"{'stage':<18} {'prio':>4} {'expected':>9} {'limit':>6}  {'fits?':<5}  estimate")
+    say(f"{'stage':<{W}} {'prio':>4} {'expected':>9} {'limit':>6}  {'fits?':<5}  estimate")
     for stage, o in zip(plan.stages, outcomes, strict=True):
         fits = {"ok": "yes", "skipped-time": "NO"}.get(o.status, o.status.removeprefix("skipped-"))
         e = expected[stage.name]
         over = f"; over its own limit ({stage.limit_s:.0f} s): it would be cut off" if e.seconds > stage.limit_s else ""
-        say(f"{stage.name:<18} {stage.priority:>4} {e.seconds:>7.0f} s {stage.limit_s:>4.0f} s  {fits:<5}  "
+        say(f"{stage.name:<{W}} {stage.priority:>4} {e.seconds:>7.0f} s {stage.limit_s:>4.0f} s  {fits:<5}  "
             f"{'derived from results' if e.derived else 'plan figure'}{over}")
     say("where each estimate comes from:")
     for stage in plan.stages:
@@ -974,12 +975,12 @@ def summary(s: Settings, outcomes: Sequence[Outcome]) -> None:
     ran = [o for o in outcomes if o.ran]
     say("\n== what ran (measured seconds)")
     for o in ran:
-        say(f"  {o.stage:<18} {o.words:<20} {o.seconds:>5.0f} s (expected {o.expected_s:.0f} s, "
+        say(f"  {o.stage:<{W}} {o.words:<20} {o.seconds:>5.0f} s (expected {o.expected_s:.0f} s, "
             f"limit {o.limit_s:.0f} s, exit {o.exit_code}); log {o.log}")
     say("== skipped")
     for o in outcomes:
         if not o.ran:
-            say(f"  {o.stage:<18} {o.words}: {o.reason}")
+            say(f"  {o.stage:<{W}} {o.words}: {o.reason}")
     (s.out / "gpu-evidence.json").write_text(json.dumps([asdict(o) for o in outcomes], indent=1) + "\n")
     files = [f for o in ran for f in o.files]
     say("== verdicts" + ("" if files else ": no result file was written by this run"))
