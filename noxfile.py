@@ -1,52 +1,92 @@
 """nox sessions: tests, lint, mutation, reproduce-<suite> (one per file in suites/), report, gate, resources.
 
-Sessions are thin: they install, then call the `kbench` command line. On a GPU host with torch
-preinstalled and no network, run them on the existing interpreter: `nox --no-venv -s ...`
-(installs are skipped there). A GPU job sets KBENCH_REQUIRE_GPU=1 so that a missing GPU fails
-the session instead of quietly running on the CPU.
+One environment for every session: sessions run on the interpreter that runs nox (the README's
+quick start makes it a virtual environment, `.venv`), never a fresh virtual environment each (a
+torch install is several GB). A session installs kbench's requirements for what it runs into
+that environment only when one is missing, so a GPU host with torch preinstalled and no network
+installs nothing. An interpreter the operating system manages (Debian's, PEP 668) is never
+installed into: the session stops and says how to make a virtual environment. A GPU job sets
+KBENCH_REQUIRE_GPU=1 so that a missing GPU fails the session instead of quietly running on the CPU.
 """
 
 from __future__ import annotations
 
+import importlib.metadata
 import os
+import re
 import sys
+import sysconfig
+import tomllib
 from pathlib import Path
 
 import nox
 
 nox.options.sessions = ["tests"]
-nox.options.reuse_existing_virtualenvs = True
+nox.options.default_venv_backend = "none"  # one environment: the interpreter running nox
 ROOT = Path(__file__).parent
+EXTERNALLY_MANAGED = Path(sysconfig.get_paths()["stdlib"]) / "EXTERNALLY-MANAGED"
+MANAGED = ("{python} is managed by the operating system (PEP 668): kbench installs nothing into it. Make one "
+           "environment for every session, then run nox from it:\n    python3 -m venv .venv && "
+           ".venv/bin/pip install nox && .venv/bin/nox -s {session}")
 
 
-def _venv(session: nox.Session) -> bool:
-    return session.venv_backend not in ("none", None)
+def _requirements(extras: tuple[str, ...]) -> list[str]:
+    """kbench's requirements with these extras, as pyproject.toml states them (extras of extras too)."""
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    optional, wanted, seen = project.get("optional-dependencies", {}), list(extras), set()
+    reqs = list(project["dependencies"])
+    while wanted:
+        extra = wanted.pop()
+        if extra in seen:
+            continue
+        seen.add(extra)
+        for req in optional[extra]:
+            nested = re.fullmatch(r"kbench\[([a-z,]+)\]", req)
+            reqs += [] if nested else [req]
+            wanted += nested.group(1).split(",") if nested else []
+    return reqs
 
 
-def _install(session: nox.Session, *args: str) -> None:
-    """pip install into the session's venv; nothing on --no-venv (the host's packages are used)."""
-    if _venv(session):
-        session.install(*args)
+def _missing(reqs: list[str]) -> list[str]:
+    """The requirements whose distribution is not installed (versions are pip's business)."""
+    missing = []
+    for req in reqs:
+        name = re.split(r"[<>=!~\[; ]", req, maxsplit=1)[0]
+        try:
+            importlib.metadata.distribution(name)
+        except importlib.metadata.PackageNotFoundError:
+            missing.append(req)
+    return missing
 
 
-def _python(session: nox.Session) -> str:
-    return "python" if _venv(session) else sys.executable
+def _install(session: nox.Session, *extras: str, more: tuple[str, ...] = ()) -> None:
+    """kbench (editable) with `extras`, plus `more`, into this one environment, only if something
+    is missing; nothing with `nox --no-install`."""
+    missing = _missing(_requirements(extras) + list(more))
+    if not missing or getattr(session._runner.global_config, "no_install", False):
+        return
+    if sys.prefix == sys.base_prefix and EXTERNALLY_MANAGED.exists():
+        session.error(MANAGED.format(python=sys.executable, session=session.name))
+    session.log(f"installing what this environment lacks: {', '.join(missing)}")
+    spec = f".[{','.join(extras)}]" if extras else "."
+    session.run(sys.executable, "-m", "pip", "install", "-q", "-e", spec, *more, external=True)
 
 
 @nox.session
 def tests(session: nox.Session) -> None:
     """Run the test suite on the CPU (Triton kernels in its interpreter)."""
-    _install(session, "-e", ".[test]")
-    session.run(_python(session), "-m", "pytest", *(session.posargs or ["-q", "tests"]),
+    _install(session, "test")
+    session.run(sys.executable, "-m", "pytest", *(session.posargs or ["-q", "tests"]),
                 env={"TRITON_INTERPRET": "1"})
 
 
 @nox.session
 def lint(session: nox.Session) -> None:
     """ruff and mypy over kbench/ and noxfile.py."""
-    _install(session, "-e", ".[test]", "ruff", "mypy")
-    session.run("ruff", "check", "kbench", "kernels", "tests", "benchmarks", "noxfile.py")
-    session.run("mypy", "kbench")
+    _install(session, "test", more=("ruff", "mypy"))
+    session.run(sys.executable, "-m", "ruff", "check", "kbench", "kernels", "tests", "benchmarks", "scripts",
+                "noxfile.py")
+    session.run(sys.executable, "-m", "mypy", "kbench")
 
 
 @nox.session(default=False)
@@ -54,15 +94,15 @@ def mutation(session: nox.Session) -> None:
     """Mutation testing of kbench's core modules (mutmut; [tool.mutmut] in pyproject.toml lists them
     and the fast tests that must kill each mutant), then the score per module. Hours on 2 cores;
     `nox -s mutation -- kbench.stats*` runs the mutants of one module."""
-    _install(session, "-e", ".[test]", "mutmut")
-    session.run("mutmut", "run", "--max-children", str(os.cpu_count() or 2), *session.posargs,
-                env={"TRITON_INTERPRET": "1"})
-    session.run(_python(session), "scripts/mutation_score.py", "--min", "0.9")
+    _install(session, "test", more=("mutmut",))
+    session.run(sys.executable, "-m", "mutmut", "run", "--max-children", str(os.cpu_count() or 2),
+                *session.posargs, env={"TRITON_INTERPRET": "1"})
+    session.run(sys.executable, "scripts/mutation_score.py", "--min", "0.9")
 
 
 def _reproduce(session: nox.Session, suite: Path) -> None:
-    _install(session, "-e", ".[data]")
-    session.run(_python(session), "-m", "kbench", "run", str(suite.relative_to(ROOT)), *session.posargs)
+    _install(session, "data")
+    session.run(sys.executable, "-m", "kbench", "run", str(suite.relative_to(ROOT)), *session.posargs)
 
 
 for _suite in sorted((ROOT / "suites").glob("*.toml")):
@@ -77,23 +117,23 @@ for _suite in sorted((ROOT / "suites").glob("*.toml")):
 @nox.session(default=False)
 def report(session: nox.Session) -> None:
     """Build the static HTML report from results/ (into build/report/)."""
-    _install(session, "-e", ".")
-    session.run(_python(session), "-m", "kbench", "report", *session.posargs)
+    _install(session)
+    session.run(sys.executable, "-m", "kbench", "report", *session.posargs)
 
 
 @nox.session(default=False)
 def gate(session: nox.Session) -> None:
     """Compare two result files: nox -s gate -- BASELINE CANDIDATE [--summary FILE]."""
-    _install(session, "-e", ".")
-    session.run(_python(session), "-m", "kbench", "gate", *session.posargs)
+    _install(session)
+    session.run(sys.executable, "-m", "kbench", "gate", *session.posargs)
 
 
 @nox.session(name="gpu-evidence", default=False)
 def gpu_evidence(session: nox.Session) -> None:
     """The GPU evidence plan (scripts/gpu-plan.toml) within a time budget:
     `nox --no-venv -s gpu-evidence -- --budget 540 --out DIR`, or `-- --plan --budget 540` for the dry run."""
-    _install(session, "-e", ".")
-    session.run(_python(session), "scripts/gpu_evidence.py", *session.posargs)
+    _install(session)
+    session.run(sys.executable, "scripts/gpu_evidence.py", *session.posargs)
 
 
 @nox.session(default=False)
@@ -101,5 +141,5 @@ def resources(session: nox.Session) -> None:
     """What the compiler makes of kbench's kernels for an H100 (sm_90), on any machine: registers,
     spills, shared memory, load widths, loop instructions per element. Triton must compile, so its
     interpreter is off here."""
-    _install(session, "-e", ".")
-    session.run(_python(session), "-m", "kernels.rational.resources", *session.posargs, env={"TRITON_INTERPRET": "0"})
+    _install(session)
+    session.run(sys.executable, "-m", "kernels.rational.resources", *session.posargs, env={"TRITON_INTERPRET": "0"})

@@ -143,6 +143,10 @@ def cmd_run(args: argparse.Namespace) -> int:
     claims = runner.select_claims(loaded, tuple(args.only), shard)
     keep = None if args.no_write else _checkpoints(args.results, loaded.name)
     console.say(f"{loaded.name}: {len(claims)} of {len(loaded.claims)} claims from {loaded.path} on {device}")
+    from kbench import estimate
+
+    console.say(estimate.expected(args.results, loaded.name, [c.id for c in claims], env.device_name(device),  # type: ignore[arg-type]
+                                  args.replicates))
     # A scheduler's or `timeout`'s SIGTERM stops the run like Ctrl-C: what was measured is kept.
     signal.signal(signal.SIGTERM, _interrupt)
     with console.progress() as update:
@@ -163,7 +167,7 @@ def cmd_run(args: argparse.Namespace) -> int:
             console.say(f"result written to {console.plain(str(path))}")
     console.print_result(result.as_dict())
     if result.interrupted:
-        console.say("[yellow]interrupted: the result holds what was measured before Ctrl-C[/]")
+        console.say("[yellow]interrupted (Ctrl-C or SIGTERM): the result holds what was measured before it[/]")
         return EXIT_INTERRUPTED
     errors = [v.claim for v in result.verdicts if v.verdict == "error"]
     if errors:

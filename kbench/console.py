@@ -49,18 +49,26 @@ def progress() -> Iterator[Callable[[str], None]]:
         yield update
 
 
+def _count(v: dict[str, Any]) -> str:
+    """Rounds or seeds behind the verdict, and its replicates where it has several."""
+    reps = len((v.get("robustness") or {}).get("replicates") or [])
+    return fmt(v.get("n")) + (f" x{reps}" if reps > 1 else "")
+
+
 def verdict_table(result: dict[str, Any]) -> Table:
     env = result.get("env", {})
     title = f"{result['suite']} on {env.get('gpu', '?')} ({result['run_id']})"
     table = Table(title=plain(title), show_lines=False)
     for col in ("claim", "verdict", "measured [95% CI]", "n", "paper", "measured/paper", "rule", "reason"):
         table.add_column(col, overflow="fold")
+    if "master_seeds" in (result.get("plan") or {}):
+        table.caption = plain(f"seeded claims: n seeds x replicates (master seeds {result['plan']['master_seeds']})")
     for v in result["verdicts"]:
         interval = v.get("interval") or [None, None]
         style = STYLE.get(v["verdict"], "")
         reason = "; ".join(filter(None, [v.get("reason"), *v.get("notes", [])]))
         table.add_row(plain(v["claim"]), f"[{style}]{v['verdict']}[/]", measured(v["measured"], *interval),
-                      fmt(v.get("n")), fmt(v["paper_value"]), fmt(v["ratio_to_paper"]), plain(rule_text(v["rule"])),
+                      _count(v), fmt(v["paper_value"]), fmt(v["ratio_to_paper"]), plain(rule_text(v["rule"])),
                       plain(reason))
     return table
 

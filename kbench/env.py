@@ -115,6 +115,14 @@ def cpu_model() -> str:
     return platform.processor() or platform.machine()
 
 
+def device_name(device: torch.device) -> str:
+    """What a result's env.gpu will say for `device`: the GPU's name, or 'cpu'."""
+    if device.type != "cuda":
+        return "cpu"
+    return str(torch.cuda.get_device_properties(device.index if device.index is not None
+                                                else torch.cuda.current_device()).name)
+
+
 def _gpu(device: torch.device) -> dict[str, Any]:
     if device.type != "cuda":
         return {"gpu": "cpu", "driver": None, "sm_count": None, "cpu": cpu_model(), "cpu_count": os.cpu_count()}

@@ -37,6 +37,7 @@ import numpy as np
 from kbench import laws, replicates, stats
 from kbench.env import device_identity
 from kbench.errors import KbenchError
+from kbench.kinds import KINDS
 from kbench.results import case_label, subject_label
 
 DEFAULT_THRESHOLD = 0.05
@@ -128,6 +129,23 @@ class GateReport:
 
 
 Key = tuple[str, str, str]
+PRESENTATION = ("label", "paper_value")  # case fields that name or annotate a case, never change what it measures
+
+
+def _case_meaning(case: Mapping[str, Any], kind: str | None) -> str:
+    """A case as what it measures: without its label text, with every field its kind defaults
+    filled in, so a case renamed, or one a newer file writes with a default spelled out, still
+    matches its older self."""
+    meaning = {k: v for k, v in case.items() if k not in PRESENTATION}
+    params = KINDS[kind].case_params if kind in KINDS else {}
+    for name, param in params.items():
+        if name not in meaning and name not in PRESENTATION and param.default is not None:
+            meaning[name] = param.default
+    return case_label(meaning)
+
+
+def _kinds(result: Mapping[str, Any]) -> dict[str, str]:
+    return {v["claim"]: v["kind"] for v in result["verdicts"]}
 
 
 def _metrics(result: Mapping[str, Any], only_device_independent: bool) -> dict[Key, list[dict[str, Any]]]:
@@ -135,12 +153,13 @@ def _metrics(result: Mapping[str, Any], only_device_independent: bool) -> dict[K
     claim it is filed under (a run shares one timing between claims; merged shards can hold two
     timings of the same thing, and each is compared)."""
     found: dict[Key, list[dict[str, Any]]] = {}
+    kinds = _kinds(result)
     for m in replicates.pooled(result["measurements"]):  # a seeded metric's replicates as one series
         if m["status"] != "ok" or not m["samples"] or m["role"] == "rejected":  # validated fields
             continue
         if only_device_independent and not m.get("device_independent"):
             continue
-        key = (m["metric"], subject_label(m["subject"]), case_label(m["case"]))
+        key = (m["metric"], subject_label(m["subject"]), _case_meaning(m["case"], kinds.get(m["claim"])))
         entries = found.setdefault(key, [])
         same = next((e for e in entries if e["m"]["samples"] == m["samples"]), None)
         if same is None:
@@ -167,7 +186,8 @@ def _law_fits(result: Mapping[str, Any]) -> dict[Key, dict[str, Any]]:
         except laws.PointsError:  # not judged either: the claim's verdict says why
             continue
         for name, values in laws.fitted_per_seed(spec, x, table).items():
-            key = (f"{name} ({claim}, {role})", subject_label(ms[0]["subject"]), case_label(ms[0]["case"]))
+            key = (f"{name} ({claim}, {role})", subject_label(ms[0]["subject"]),
+                   _case_meaning(ms[0]["case"], _kinds(result).get(claim)))
             m = {"metric": key[0], "samples": values, "groups": seeds, "noise": "fit", "better": "none",
                  "subject": ms[0]["subject"], "case": ms[0]["case"], "claim": claim}
             out[key] = {"m": m, "claims": [claim]}
@@ -356,6 +376,11 @@ def compare(base: Mapping[str, Any], cand: Mapping[str, Any], *, default_thresho
         report.missing += [f"metric {' / '.join(key)} of claim {claim}" for claim in unmatched]  # pragma: no mutate
         for b_entry, c_entry in pairs:
             b, c = b_entry["m"], c_entry["m"]
+            methods = [(x.get("extra") or {}).get("timing") for x in (b, c)]
+            if methods[0] != methods[1] and None not in methods:
+                report.notes.append(f"{' / '.join(key)}: timed by {methods[0]} in the baseline and by {methods[1]} in "
+                                    "the candidate; the two methods measure different things (launch overhead "
+                                    "or not), so part of any difference is the method's")  # pragma: no mutate
             claims = tuple(dict.fromkeys(b_entry["claims"] + c_entry["claims"]))
             threshold = min([thresholds.get(cl, default_threshold) for cl in claims] or [default_threshold])
             report.comparisons.append(_compare(key, b, c, claims, threshold, alpha))
@@ -377,6 +402,8 @@ def _compare_verdicts(base: Mapping[str, Any], cand: Mapping[str, Any], report: 
             report.missing.append(f"claim {v['claim']}")
         elif v["verdict"] == "reproduced" and after[v["claim"]] != "reproduced":
             report.flips.append(Flip(v["claim"], v["verdict"], after[v["claim"]]))
+        elif v["verdict"] != after[v["claim"]]:  # every other change is said, though it fails nothing
+            report.notes.append(f"claim {v['claim']}: verdict {v['verdict']} -> {after[v['claim']]}")
 
 
 def _name(result: Mapping[str, Any]) -> str:  # pragma: no mutate block (presentation)

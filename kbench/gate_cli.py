@@ -9,10 +9,29 @@ from kbench import env, gate, results
 from kbench.cli_args import folder
 from kbench.errors import KbenchError
 
+STATUSES = """each metric's status:
+  regression    worse beyond the threshold, significant (p < alpha), and beyond twice the baseline's
+                round-to-round spread: fails (exit 1)
+  suspect       worse beyond the threshold but not shown to be: cannot judge (exit 2)
+  ambiguous     better beyond the threshold but not shown to be (not significant): passes
+  improvement   better beyond the threshold and significant: passes
+  unchanged     no significant change beyond the threshold: passes
+  underpowered  too few rounds or seeds to judge (fewer than 3 rounds, or 2 paired seeds): exit 2
+  changed       a value with no better direction moved (a fitted law parameter: noted; an exact
+                count such as FLOPs or parameters: the runs measured different things, exit 2)
+claims: reproduced before and not now, or a claim or metric the candidate lacks: fails (exit 1);
+every other verdict change, and timings taken by different methods, are noted.
+
+exit status: 0 pass; 1 a regression, a lost verdict or something missing; 2 unusable input
+(unreadable file, another suite, an interrupted run) or something the gate cannot judge."""
+
 
 def add_gate_parser(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
 
-    p = sub.add_parser("gate", help="compare two result files; fail on a significant slowdown")
+    p = sub.add_parser("gate", help="compare two result files; fail on a significant slowdown",
+                       description="Compare a candidate result with a baseline, metric by metric, as each "
+                                   "measurement's noise model says.",
+                       epilog=STATUSES, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("files", nargs="+", metavar="RESULT",
                    help="BASELINE CANDIDATE, or only CANDIDATE to compare with results/baselines/<device>.json")
     p.add_argument("--baselines", type=folder, default="results/baselines", help="folder of per-device baselines")

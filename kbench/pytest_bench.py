@@ -47,6 +47,16 @@ def device() -> torch.device:
     return devices.pick(os.environ.get("KBENCH_DEVICE", "auto"))
 
 
+def why_none(suite_path: str, on: torch.device) -> str:
+    """Why `collect` found no timing: what the suite's kernel claims require that `on` lacks."""
+    loaded = suite.load(suite_path)
+    unmet = sorted({str(devices.unmet(c.requires, on)) for c in loaded.claims
+                    if c.kind in KERNEL_KINDS and devices.unmet(c.requires, on)})
+    if not unmet:
+        return f"{suite_path} has no kernel timing claims (kinds {', '.join(sorted(KERNEL_KINDS))})"
+    return f"no kernel timing of {suite_path} can run on {on.type}: {'; '.join(unmet)}"
+
+
 def collect(suite_path: str, on: torch.device) -> list[BenchCase]:
     """Every distinct kernel timing of the suite's kernel claims, with the cases for `on`."""
     loaded = suite.load(suite_path)

@@ -432,7 +432,8 @@ def verdict_table(results: list[dict[str, Any]]) -> pd.DataFrame:
             interval = v.get("interval") or [None, None]
             rows.append({
                 "suite": r["suite"], "run_id": r["run_id"], "created": r["created"], "device": env.get("gpu"),
-                "commit": env.get("git_commit"), "dirty": env.get("git_dirty"), "claim": v["claim"],
+                "commit": env.get("git_commit"), "dirty": env.get("git_dirty"),
+                "interrupted": bool(r.get("interrupted")), "claim": v["claim"],
                 "kind": v["kind"], "verdict": v["verdict"], "measured": v["measured"], "low": interval[0],
                 "high": interval[1], "paper_value": v["paper_value"], "ratio_to_paper": v["ratio_to_paper"],
                 "rule": rule_text(v["rule"]), "reason": v.get("reason") or "", "n": v.get("n"), "path": r.get("_path"),

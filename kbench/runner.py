@@ -41,8 +41,9 @@ PLAN_WHY = ("Each timing is taken in independent rounds (fresh allocation, warm-
             "beyond inconclusive.")
 
 KILLED = "the run stopped (its process was killed) before this claim finished"
-STOPPED = "the run was interrupted (Ctrl-C) before this claim finished"
-UNFINISHED = (KILLED, STOPPED)  # reasons of claims a run never got to: another run may finish them
+STOPPED = "the run was interrupted (Ctrl-C or SIGTERM) before this claim finished"
+# reasons of claims a run never got to (another run may finish them), with the wording of older files
+UNFINISHED = (KILLED, STOPPED, "the run was interrupted (Ctrl-C) before this claim finished")
 
 
 @dataclass(frozen=True)
@@ -231,9 +232,12 @@ def run(suite: Suite, options: RunOptions, claims: list[Claim] | None = None) ->
             options.progress("warming up the device")
             _warm_device(options.device, 0.5 if options.quick else 2.0)
             _measure_peaks(ctx, options.quick)
+        seconds = result.plan.setdefault("claim_seconds", {})  # what the next run's estimate reads
         for claim in claims:
             options.progress(f"claim {claim.id}")
+            started = time.perf_counter()
             verdict = run_claim(claim, ctx, options.replicates)
+            seconds[claim.id] = round(time.perf_counter() - started, 1)
             result.verdicts.append(verdict)
             result.measurements += ctx.recorded
             done.add(claim.id)

@@ -327,7 +327,7 @@ def test_an_exact_metric_is_compared_exactly_in_its_direction(tmp_path: Path, be
     assert c.status == status and c.ratio == pytest.approx(ratio) and c.low == c.high == c.ratio
     assert c.tolerance == 0.0 and c.p_value is None and c.claims == ("flops",)
     assert (c.baseline, c.candidate) == (base_value, cand_value)
-    assert c.subject == "kat[torch_reference]" and c.case == "size=tiny"
+    assert c.subject == "kat[torch_reference]" and c.case == "size=tiny batch=1"  # the kind's default spelled out
 
 
 @pytest.mark.parametrize(("scale", "status"), [(0.8, "regression"), (1.25, "improvement"), (1.0, "unchanged")])
@@ -459,7 +459,8 @@ def test_two_common_seeds_are_enough_and_a_zero_baseline_is_not(tmp_path: Path) 
     assert c.status != "underpowered" and c.ratio == pytest.approx(0.5, rel=0.02) and c.tolerance == 0.05
     zero = _seeded(make_result(tmp_path / "c", seed=1), [0.0, 0.82])
     z = _only(gate.compare(zero, cand), "accuracy")
-    assert z.status == "underpowered" and math.isnan(z.ratio) and z.tolerance == 0.05 and z.case == "task=digits"
+    assert z.status == "underpowered" and math.isnan(z.ratio) and z.tolerance == 0.05
+    assert z.case == "task=digits dtype=float32"  # filed under a max-error claim: its kind's default dtype
 
 
 def test_one_timing_shared_by_two_claims_is_compared_once_under_both(tmp_path: Path) -> None:
@@ -511,3 +512,27 @@ def test_each_version_that_differs_is_noted(tmp_path: Path, package: str) -> Non
     cand["env"][package] = "9.9"
     assert gate.compare(base, cand).notes == [f"{package} differs: {base['env'].get(package)} (baseline) vs 9.9 "
                                               "(candidate)"]
+
+
+def test_cases_match_by_meaning_not_label_text(tmp_path: Path) -> None:
+    base = results.load(make_result(tmp_path / "a", seed=1))
+    cand = results.load(make_result(tmp_path / "b", seed=2))
+    flops = next(m for m in cand["measurements"] if m["metric"] == "flops")
+    flops["case"] = {"size": "tiny", "batch": 1, "label": "KAT-T, renamed"}  # a default spelled out, a new label
+    report = gate.compare(base, cand)
+    assert not report.missing and _only(report, "flops").status == "unchanged"
+    flops["case"] = {"size": "tiny", "batch": 2}  # another batch is another case
+    assert any("flops" in m for m in gate.compare(base, cand).missing)
+
+
+def test_every_verdict_change_and_a_change_of_timing_method_is_said(tmp_path: Path) -> None:
+    base = results.load(make_result(tmp_path / "a", seed=1))
+    cand = results.load(make_result(tmp_path / "b", seed=2))
+    base["verdicts"][2]["verdict"] = "inconclusive"  # flops: inconclusive -> reproduced
+    for m in cand["measurements"]:
+        if m["metric"] == "time_ms":
+            m["extra"]["timing"] = "eager"
+    report = gate.compare(base, cand)
+    assert "claim flops: verdict inconclusive -> reproduced" in report.notes
+    assert sum("timed by cuda-graph in the baseline and by eager" in n for n in report.notes) == 2
+    assert report.exit_code == 0  # said, not failed

@@ -313,3 +313,61 @@ def test_a_busy_cpu_refuses_a_timing_verdict(tmp_path: Path, monkeypatch: pytest
     assert result.env["cotenancy_check"] == "on"
     monkeypatch.setenv("KBENCH_HOST_CHECK", "off")
     assert cotenancy.checker(torch.device("cpu")) is None
+
+
+def test_the_report_keeps_signed_values_linear_and_draws_each_sides_tuning_curve() -> None:
+    import matplotlib.pyplot as plt
+
+    from kbench.report import plots
+
+    assert plots._use_log([0.5, 30.0]) and not plots._use_log([-0.03, 0.5, 30.0]) and not plots._use_log([1, 2])
+    tuned = {"claim": "m", "role": "baseline", "case": CASE, "metric": "accuracy", "replicate": 3,
+             "extra": {"tuning": {"0.001": 0.8, "0.01": 0.9}, "lr": 0.01, "tuning_censored": "at the edge"}}
+    run = {"measurements": [tuned, dict(tuned, role="candidate", extra={**tuned["extra"], "tuning_censored": None})]}
+    model = SimpleNamespace(latest_runs=lambda suite, claim: {"cpu": run})
+    fig, ax = plt.subplots()
+    plots._tuning_axis(ax, model, "s", "m")  # type: ignore[arg-type]
+    curves = [line for line in ax.get_lines() if len(line.get_xdata()) == 2]
+    assert [list(c.get_xdata()) for c in curves] == [[0.001, 0.01]] * 2 and ax.get_xscale() == "log"
+    crosses = [line for line in ax.get_lines() if line.get_marker() == "x"]
+    assert len(crosses) == 1 and list(crosses[0].get_xdata()) == [0.01]  # only the censored side
+    assert ax.get_xlabel() == "learning rate" and "accuracy" in ax.get_ylabel()
+    plt.close(fig)
+
+
+def test_a_newer_interrupted_local_run_never_hides_committed_evidence(tmp_path: Path) -> None:
+    from kbench.report import tables
+    from tests.synthetic import make_result
+
+    old = results.load(make_result(tmp_path / "a", seed=1, created="2026-01-01T00:00:00"))
+    new = results.load(make_result(tmp_path / "b", seed=2, created="2026-01-02T00:00:00"))
+    old["env"]["git_dirty"] = new["env"]["git_dirty"] = False
+    new["interrupted"] = True
+    for v in new["verdicts"]:
+        v["verdict"] = "skipped"
+    model = tables.build([old, new], [])
+    shown = model.latest_verdict("toy", "speed", "NVIDIA H100 80GB HBM3")
+    assert shown is not None and shown.verdict == "reproduced" and shown.run_id == old["run_id"]
+    assert model.hidden_newer("toy", "speed", "NVIDIA H100 80GB HBM3", shown) == 1
+    new["interrupted"] = False
+    for v in new["verdicts"]:
+        v["verdict"] = "not-reproduced"  # a newer finished clean run that judged it is shown
+    assert tables.build([old, new], []).latest_verdict("toy", "speed", "NVIDIA H100 80GB HBM3").run_id == \
+        new["run_id"]
+
+
+def test_a_history_of_nearly_equal_values_is_drawn_on_an_honest_range() -> None:
+    import matplotlib.pyplot as plt
+    import pandas as pd
+
+    from kbench.report import plots
+
+    rows = pd.DataFrame({"measured": [10.0, 10.01], "low": [9.99, 10.0], "high": [10.01, 10.02]})
+    fig, ax = plt.subplots()
+    plots._honest_range(ax, rows)
+    lo, hi = ax.get_ylim()
+    assert hi - lo >= plots.MIN_SPAN * 10.02 and lo < 9.99 and hi > 10.02  # a 0.1% change is no cliff
+    signed = pd.DataFrame({"measured": [-0.03, 0.02], "low": [-0.05, 0.0], "high": [-0.01, 0.04]})
+    plots._honest_range(ax, signed)
+    assert ax.get_ylim()[0] < -0.05 and ax.get_ylim()[1] > 0.04
+    plt.close(fig)

@@ -319,3 +319,47 @@ def test_shards_measured_differently_or_misnumbered_are_refused(tmp_path: Path) 
         edited.write_text(json.dumps(data))
         with pytest.raises(results.ResultError, match="shard: expected i/N"):
             results.load(edited)
+
+
+class FakeRay:
+    """Just enough of Ray for submit's checks before anything is submitted."""
+
+    def __init__(self, resources: dict[str, float], fails: Exception | None = None) -> None:
+        self.resources, self.fails, self.started = resources, fails, False
+
+    def is_initialized(self) -> bool:
+        return self.started
+
+    def init(self, **kwargs: Any) -> None:
+        if self.fails:
+            raise self.fails
+        self.started = True
+
+    def cluster_resources(self) -> dict[str, float]:
+        return self.resources
+
+    def remote(self, fn: Any) -> Any:
+        raise AssertionError("nothing may be submitted when no node can run it")
+
+
+@pytest.mark.parametrize(("resources", "gpu_type", "device", "message"), [
+    ({"CPU": 8.0}, None, "cuda", "the cluster has no GPU"),
+    ({"CPU": 8.0, "GPU": 2.0, "accelerator_type:A100": 2.0}, "H100", "cuda", "types it has: A100"),
+])
+def test_ray_refuses_tasks_no_node_could_run(monkeypatch: pytest.MonkeyPatch, resources: dict[str, float],
+                                              gpu_type: str | None, device: str, message: str) -> None:
+    from kbench.errors import KbenchError
+    from kbench.scaleout import ray_backend
+
+    monkeypatch.setattr(ray_backend, "_ray", lambda: FakeRay(resources))
+    with pytest.raises(KbenchError, match=message):
+        ray_backend.submit("suites/kat.toml", 2, "unused", gpu_type, device=device)
+
+
+def test_ray_without_a_cluster_says_how_to_get_one(monkeypatch: pytest.MonkeyPatch) -> None:
+    from kbench.errors import KbenchError
+    from kbench.scaleout import ray_backend
+
+    monkeypatch.setattr(ray_backend, "_ray", lambda: FakeRay({}, ConnectionError("Could not find any running Ray")))
+    with pytest.raises(KbenchError, match="no Ray cluster reachable at address 'auto'.*ray start --head"):
+        ray_backend.submit("suites/kat.toml", 2, "unused", None, device="cpu")

@@ -26,7 +26,8 @@ def _matrix(model: ReportModel) -> list[dict[str, Any]]:
                 v = model.latest_verdict(suite, claim, device)
                 cells.append(None if v is None else {
                     "verdict": v.verdict, "measured": measured(v.measured, v.low, v.high), "run_id": v.run_id,
-                    "runs": model.run_count(suite, claim, device)})
+                    "runs": model.run_count(suite, claim, device),
+                    "hidden": model.hidden_newer(suite, claim, device, v)})
             rows.append({"suite": suite, "claim": claim, "kind": cinfo["kind"],
                          "paper_value": fmt(cinfo["paper_value"]), "cells": cells})
     return rows

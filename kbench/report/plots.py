@@ -1,10 +1,13 @@
 """Figures for the report, drawn with matplotlib into PNG files beside the pages.
 
 Per claim: its per-case values with 95% intervals on each device's latest run (the paper's value
-and the rule's bounds as lines), beside the history of the claim's value across runs and commits,
-one line per device (the regression plot); a law claim adds its data, every seed's points and
-their mean, with each fitted form drawn over them. Per suite: achieved bandwidth of every timed kernel as
-a fraction of the copy bandwidth measured in the same run (the roofline view).
+where it belongs: across the claim, or as a star on the one case that has its conditions; the
+rule's bounds as lines), beside the history of the claim's value across runs and commits, one line
+per device, on a linear range that holds every interval and spans at least a fifth of the values
+(the regression plot); a law claim adds its data, every seed's points and their mean, with each
+fitted form drawn over them; a matched claim adds each side's tuning curve (validation score per
+learning rate tried, the rate picked circled, a censored edge crossed). Per suite: achieved
+bandwidth of every timed kernel as a fraction of the copy bandwidth measured in the same run.
 """
 
 from __future__ import annotations
@@ -36,12 +39,16 @@ def _bounds(rule: str) -> list[float]:
 
 
 def _use_log(values: list[float]) -> bool:
-    positive = [v for v in values if v and v > 0]
-    return bool(positive) and max(positive) / min(positive) > 20
+    """A log axis only for positive values spanning more than 20x: a signed quantity (an accuracy
+    difference, a slope) stays linear, or its negative values would vanish."""
+    if not values or any(v is None or not v > 0 for v in values):
+        return False
+    return max(values) / min(values) > 20
 
 
 def _cases_axis(ax: Any, model: ReportModel, suite: str, claim: str, info: dict[str, Any]) -> None:
     values: list[float] = []
+    shown_cases: list[dict[str, Any]] = []
     for i, (device, run) in enumerate(model.latest_runs(suite, claim).items()):
         verdict = next((v for v in run["verdicts"] if v["claim"] == claim), None)
         cases = (verdict or {}).get("per_case") or []
@@ -55,6 +62,7 @@ def _cases_axis(ax: Any, model: ReportModel, suite: str, claim: str, info: dict[
         ax.set_xticks(range(len(cases)), [case_label(c["case"])[:28] for c in cases], rotation=20, ha="right",
                       fontsize=7)
         values += ys
+        shown_cases = shown_cases or cases
     for bound in _bounds(info["rule"]):
         ax.axhline(bound, color="gray", linestyle="--", linewidth=1, label=f"rule {bound:g}")
         values.append(bound)
@@ -62,6 +70,12 @@ def _cases_axis(ax: Any, model: ReportModel, suite: str, claim: str, info: dict[
         ax.axhline(info["paper_value"], color="black", linestyle=":", linewidth=1.5,
                    label=f"paper {info['paper_value']:g}")
         values.append(info["paper_value"])
+    for j, case in enumerate(shown_cases):  # a paper value that belongs to one case's conditions: that case only
+        paper = (case.get("case") or {}).get("paper_value")
+        if paper is not None and not info.get("paper_value"):
+            ax.plot([j], [paper], marker="*", markersize=12, color="black", linestyle="none",
+                    label=f"paper {paper:g} (its conditions)")
+            values.append(paper)
     if _use_log(values):
         ax.set_yscale("log")
     ax.set_title("per case, latest run per device", fontsize=9)
@@ -83,10 +97,32 @@ def _history_axis(ax: Any, model: ReportModel, suite: str, claim: str) -> None:
         values += group.measured.tolist()
     if _use_log(values):
         ax.set_yscale("log")
+    elif values:
+        _honest_range(ax, rows.dropna(subset=["measured"]))
+    ax.set_ylabel(str(rows.kind.iloc[0]) if len(rows) else "")
     ax.tick_params(axis="x", labelsize=6)
     ax.set_title("history across runs (date, commit)", fontsize=9)
     if values:
         ax.legend(fontsize=7)
+
+
+MIN_SPAN = 0.2  # a history axis spans at least 20% of the values' size: a 0.1% change must not look like a cliff
+
+
+def _honest_range(ax: Any, rows: Any) -> None:
+    """A linear y range that holds every interval and spans at least MIN_SPAN of the values' size
+    (zero included where the values are signed), so noise looks like noise."""
+    lows = rows.low.fillna(rows.measured).tolist() + rows.measured.tolist()
+    highs = rows.high.fillna(rows.measured).tolist() + rows.measured.tolist()
+    lo, hi = min(lows), max(highs)
+    if lo < 0 < hi or lo <= 0 <= hi:
+        lo, hi = min(lo, 0.0), max(hi, 0.0)
+    size = max(abs(lo), abs(hi), 1e-12)
+    if hi - lo < MIN_SPAN * size:
+        middle = (hi + lo) / 2
+        lo, hi = middle - MIN_SPAN * size / 2, middle + MIN_SPAN * size / 2
+    pad = 0.05 * (hi - lo)
+    ax.set_ylim(lo - pad, hi + pad)
 
 
 def _law_series(details: dict[str, Any]) -> list[tuple[str, dict[str, Any]]]:
@@ -108,6 +144,8 @@ def _law_axis(ax: Any, model: ReportModel, suite: str, claim: str) -> None:
     except (KeyError, TypeError, ValueError, AttributeError, IndexError) as exc:  # details edited by hand
         ax.text(0.5, 0.5, f"cannot draw the fit: {type(exc).__name__}", ha="center", transform=ax.transAxes)
     ax.set_xscale("log")
+    ax.set_xlabel("amount (x)")
+    ax.set_ylabel("quantity")
     ax.set_title(f"data and fits, {device}", fontsize=9)
     if ax.get_legend_handles_labels()[0]:
         ax.legend(fontsize=6)
@@ -129,14 +167,46 @@ def _draw_law(ax: Any, cases: list[dict[str, Any]]) -> None:
             ax.plot(dense, curve, next(styles), color=color, linewidth=1, label=f"{name}{form}")
 
 
+def _tuning_axis(ax: Any, model: ReportModel, suite: str, claim: str) -> None:
+    """Each side's validation score per learning rate tried (latest run, first case, every
+    replicate), the rate it picked circled, and a cross where its tuning stopped at an edge."""
+    runs = model.latest_runs(suite, claim)
+    if not runs:
+        return
+    device, run = next(iter(runs.items()))
+    tuned = [m for m in run["measurements"] if m["claim"] == claim and isinstance((m.get("extra") or {}).get(
+        "tuning"), dict) and m["extra"]["tuning"]]
+    first_case = tuned[0]["case"] if tuned else None
+    for m in (m for m in tuned if m["case"] == first_case):
+        color = COLORS[("baseline", "candidate").index(m["role"]) % 2] if m["role"] in ("baseline", "candidate") \
+            else COLORS[2]
+        points = sorted((float(lr), v) for lr, v in m["extra"]["tuning"].items() if v is not None)
+        label = f"{m['role']}" + (f" (master seed {m['replicate']})" if m.get("replicate") is not None else "")
+        ax.plot([p[0] for p in points], [p[1] for p in points], "-o", color=color, markersize=3, label=label)
+        picked = [v for lr, v in points if lr == m["extra"].get("lr")]
+        if picked:
+            ax.plot([m["extra"]["lr"]], picked, "o", markersize=10, markerfacecolor="none", color=color)
+        if m["extra"].get("tuning_censored") and picked:
+            ax.plot([m["extra"]["lr"]], picked, "x", markersize=12, color="black")
+    ax.set_xscale("log")
+    ax.set_xlabel("learning rate")
+    ax.set_ylabel("validation " + (str(tuned[0]["metric"]) if tuned else "score"))
+    ax.set_title(f"tuning, {device}" + (f", {case_label(first_case)[:30]}" if first_case else ""), fontsize=9)
+    if tuned:
+        ax.legend(fontsize=6)
+
+
 def claim_figure(model: ReportModel, suite: str, claim: str, info: dict[str, Any], out: Path) -> str:
     law = info["kind"] in ("law", "law-ratio")
-    fig, axes = plt.subplots(1, 3 if law else 2, figsize=(16 if law else 11, 3.6))
+    tuned = info["kind"] in ("matched-accuracy", "matched-error")
+    fig, axes = plt.subplots(1, 3 if law or tuned else 2, figsize=(16 if law or tuned else 11, 3.6))
     left, right = axes[0], axes[1]
     _cases_axis(left, model, suite, claim, info)
     _history_axis(right, model, suite, claim)
     if law:
         _law_axis(axes[2], model, suite, claim)
+    if tuned:
+        _tuning_axis(axes[2], model, suite, claim)
     fig.suptitle(f"{claim} ({info['kind']})", fontsize=10)
     fig.tight_layout()
     name = f"{_slug(suite)}--{_slug(claim)}.png"

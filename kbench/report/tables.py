@@ -32,9 +32,20 @@ class ReportModel:
         return latest
 
     def latest_verdict(self, suite: str, claim: str, device: str) -> pd.Series | None:
+        """The verdict shown for a claim on a device: the newest from a finished run of a clean tree
+        that judged it (not `skipped`); only where there is none, the newest of the others. A local
+        run that was interrupted, or taken on a modified tree, never hides committed evidence."""
         rows = self.verdicts[(self.verdicts.suite == suite) & (self.verdicts.claim == claim)
                              & (self.verdicts.device == device)]
-        return None if rows.empty else rows.sort_values("created").iloc[-1]
+        if rows.empty:
+            return None
+        ranked = rows.assign(_evidence=(~rows.interrupted) & (rows.dirty == False) & (rows.verdict != "skipped"))  # noqa: E712
+        return ranked.sort_values(["_evidence", "created"]).iloc[-1]
+
+    def hidden_newer(self, suite: str, claim: str, device: str, shown: pd.Series) -> int:
+        """How many newer runs of the claim on the device are not shown (interrupted, modified tree, skipped)."""
+        v = self.verdicts
+        return int(((v.suite == suite) & (v.claim == claim) & (v.device == device) & (v.created > shown.created)).sum())
 
     def run_count(self, suite: str, claim: str, device: str) -> int:
         v = self.verdicts
