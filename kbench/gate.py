@@ -37,7 +37,6 @@ import numpy as np
 from kbench import laws, replicates, stats
 from kbench.env import device_identity
 from kbench.errors import KbenchError
-from kbench.kinds import KINDS
 from kbench.results import case_label, subject_label
 
 DEFAULT_THRESHOLD = 0.05
@@ -136,6 +135,9 @@ def _case_meaning(case: Mapping[str, Any], kind: str | None) -> str:
     """A case as what it measures: without its label text, with every field its kind defaults
     filled in, so a case renamed, or one a newer file writes with a default spelled out, still
     matches its older self."""
+    from kbench.kinds import KINDS  # here, not at the top: the kinds load torch and Triton, and `kbench run`
+    # builds every command's parser (this module's included) before it chooses the device Triton runs on
+
     meaning = {k: v for k, v in case.items() if k not in PRESENTATION}
     params = KINDS[kind].case_params if kind in KINDS else {}
     for name, param in params.items():

@@ -69,3 +69,11 @@ def test_nox_sessions_share_one_environment_and_install_only_what_is_missing() -
     assert not any(r.startswith("kbench") for r in test_reqs)
     assert noxfile._missing(["pytest>=8", "no-such-distribution-kbench>=1"]) == ["no-such-distribution-kbench>=1"]
     assert "python3 -m venv .venv" in noxfile.MANAGED
+
+
+def test_building_the_command_line_never_imports_triton() -> None:
+    import subprocess
+
+    code = "import sys, kbench.cli as c; c._parser(); print('triton' in sys.modules)"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, check=True)
+    assert out.stdout.strip() == "False"  # `kbench run` chooses the device (and Triton's interpreter) first
