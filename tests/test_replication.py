@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 import torch
 
-from kbench import cotenancy, data, judging, replicates, results, runner, suite
+from kbench import cotenancy, data, judging, replicates, results, runner, stats, suite
 from kbench.kinds import matched
 from kbench.kinds.base import Failed
 from kbench.verdicts import Rule
@@ -371,3 +371,20 @@ def test_a_history_of_nearly_equal_values_is_drawn_on_an_honest_range() -> None:
     plots._honest_range(ax, signed)
     assert ax.get_ylim()[0] < -0.05 and ax.get_ylim()[1] > 0.04
     plt.close(fig)
+
+
+def test_matched_pairs_are_pairs_and_pairing_narrows_a_correlated_interval() -> None:
+    rng = np.random.default_rng(3)
+    shared = rng.normal(0.9, 0.03, 6)  # seed-to-seed swings both sides share
+    base, cand = shared.tolist(), (shared + 0.01 + rng.normal(0, 0.002, 6)).tolist()
+    ms = [accuracy("baseline", base, 1), accuracy("candidate", cand, 1)]
+    paired = judging.judge(MATCHED, ms, {})
+    welch = stats.unpaired_log_ratio(cand, base)  # what ignoring the pairs would give (ratio scale)
+    assert paired.verdict == "reproduced" and welch.low is not None and welch.low < 1.0  # unpaired cannot tell
+    order = [3, 0, 5, 1, 4, 2]
+    shuffled = [dict(m, samples=[m["samples"][i] for i in order], groups=[m["groups"][i] for i in order]) for m in ms]
+    assert judging.judge(MATCHED, shuffled, {}).interval == pytest.approx(paired.interval)
+    for m, seeds in zip(ms, ([10, 11, 12, 13, 14, 15], [10, 11, 12, 13, 14, 99]), strict=True):
+        m["extra"]["train_seeds"] = seeds
+    lost = judging.judge(MATCHED, ms, {})
+    assert lost.verdict == "inconclusive" and "trained on different seeds" in (lost.reason or "")

@@ -121,6 +121,7 @@ class _Side:
                          f"{ctx.device.type} memory here")
         self.arch = arch
         self.scores: list[float] = []
+        self.seeds: list[int] = []  # the training seed of each score: both sides must share them (pairing)
         self.outcomes: list[np.ndarray] = []  # per test example, per seed (kbench.training.per_example)
         self.tuning: dict[str, float] = {}
         self.censored: str | None = None  # why the tuning's best rate may not be the side's optimum
@@ -188,6 +189,7 @@ class _Side:
             raise _Diverged(f"{self.subject.label} {self.case.get('task')}: seed {len(self.scores) + 1} diverged at "
                             f"learning rate {self.lr:g} (test score {value})")
         self.scores.append(value)
+        self.seeds.append(seed)
         self.outcomes.append(outcomes)
 
     def measurement(self, task: data.Task, metric: str, better: str) -> Measurement:
@@ -198,7 +200,7 @@ class _Side:
             noise="seeds", samples=list(self.scores), groups=seeds, device_independent=True,
             summary=stats.summarize(self.scores, seeds).as_dict(),
             extra={"params": self.params, "flops": self.flops, "arch": self.arch, "size": self.size, "lr": self.lr,
-                   "tuning": self.tuning, "tuning_censored": self.censored,
+                   "tuning": self.tuning, "tuning_censored": self.censored, "train_seeds": list(self.seeds),
                    "training": training.describe(self.config(self.lr)),
                    "budget": self.case.get("params"), "data": task.describe(),
                    # each test example's outcome, averaged over the seeds: the test set's sampling noise
@@ -315,6 +317,10 @@ class _Matched(Kind):
         seeds = [s for s in b if s in c]
         if len(seeds) < 1:
             raise NotJudged("no seed was run on both sides")
+        drawn = [dict(zip(m["groups"], m["extra"].get("train_seeds") or [], strict=False)) for m in (base, cand)]
+        if all(drawn) and any(drawn[0].get(s) != drawn[1].get(s) for s in seeds):
+            raise NotJudged("the sides were trained on different seeds, so the pairs are not pairs "
+                            f"(baseline {list(drawn[0].values())}, candidate {list(drawn[1].values())})")
         return [b[s] for s in seeds], [c[s] for s in seeds], base, cand
 
     @staticmethod
