@@ -423,6 +423,14 @@ def samples_of(m: Mapping[str, Any]) -> list[float]:
     return [float(s) for s in (m.get("samples") or [])]
 
 
+def timing_methods(run: Mapping[str, Any], claim: str) -> str:
+    """How a claim's timings were taken in a run ('cuda-graph', 'eager', 'perf-counter', ...; several
+    joined by '+'), or '' for a claim that times nothing: runs timed differently are not one series."""
+    methods = sorted({str(m["extra"]["timing"]) for m in run["measurements"]
+                      if m["claim"] == claim and isinstance(m.get("extra"), dict) and m["extra"].get("timing")})
+    return "+".join(methods)
+
+
 def verdict_table(results: list[dict[str, Any]]) -> pd.DataFrame:
     """One row per (run, claim): the project's record as one pandas table."""
     rows = []
@@ -434,6 +442,7 @@ def verdict_table(results: list[dict[str, Any]]) -> pd.DataFrame:
                 "suite": r["suite"], "run_id": r["run_id"], "created": r["created"], "device": env.get("gpu"),
                 "commit": env.get("git_commit"), "dirty": env.get("git_dirty"),
                 "interrupted": bool(r.get("interrupted")), "claim": v["claim"],
+                "timing": timing_methods(r, v["claim"]),
                 "kind": v["kind"], "verdict": v["verdict"], "measured": v["measured"], "low": interval[0],
                 "high": interval[1], "paper_value": v["paper_value"], "ratio_to_paper": v["ratio_to_paper"],
                 "rule": rule_text(v["rule"]), "reason": v.get("reason") or "", "n": v.get("n"), "path": r.get("_path"),

@@ -388,3 +388,22 @@ def test_matched_pairs_are_pairs_and_pairing_narrows_a_correlated_interval() -> 
         m["extra"]["train_seeds"] = seeds
     lost = judging.judge(MATCHED, ms, {})
     assert lost.verdict == "inconclusive" and "trained on different seeds" in (lost.reason or "")
+
+
+def test_runs_timed_by_different_methods_are_separate_history_lines(tmp_path: Path) -> None:
+    import matplotlib.pyplot as plt
+
+    from kbench.report import plots, tables
+    from tests.synthetic import make_result
+
+    eager = results.load(make_result(tmp_path / "a", seed=1, created="2026-01-01T00:00:00"))
+    graph = results.load(make_result(tmp_path / "b", seed=2, created="2026-01-02T00:00:00"))
+    for m in eager["measurements"]:
+        if m["metric"] == "time_ms":
+            m["extra"]["timing"] = "eager"
+    model = tables.build([eager, graph], [])
+    fig, ax = plt.subplots()
+    plots._history_axis(ax, model, "toy", "speed")
+    labels = sorted(ax.get_legend_handles_labels()[1])
+    assert labels == ["NVIDIA H100 80GB HBM3, cuda-graph", "NVIDIA H100 80GB HBM3, eager"]
+    plt.close(fig)

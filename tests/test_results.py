@@ -228,9 +228,9 @@ def test_tables(tmp_path: Path) -> None:
     verdicts = results.verdict_table(found)
     assert verdicts.to_dict("records") == [{
         "suite": "toy", "run_id": r.run_id, "created": r.created, "device": "cpu", "commit": "abc", "dirty": False,
-        "interrupted": False, "claim": "c", "kind": "speedup", "verdict": "reproduced", "measured": 2.0, "low": 1.8,
-        "high": 2.2, "paper_value": 2.0, "ratio_to_paper": 1.0, "rule": ">= 1.5", "reason": "why", "n": 2,
-        "path": str(path)}]
+        "interrupted": False, "claim": "c", "timing": "perf-counter", "kind": "speedup", "verdict": "reproduced",
+        "measured": 2.0, "low": 1.8, "high": 2.2, "paper_value": 2.0, "ratio_to_paper": 1.0, "rule": ">= 1.5",
+        "reason": "why", "n": 2, "path": str(path)}]
     measurements = results.measurement_table(found)
     assert measurements.to_dict("records") == [{
         "suite": "toy", "run_id": r.run_id, "created": r.created, "device": "cpu", "commit": "abc", "claim": "c",

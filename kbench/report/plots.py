@@ -4,7 +4,8 @@ Per claim: its per-case values with 95% intervals on each device's latest run (t
 where it belongs: across the claim, or as a star on the one case that has its conditions; the
 rule's bounds as lines), beside the history of the claim's value across runs and commits, one line
 per device, on a linear range that holds every interval and spans at least a fifth of the values
-(the regression plot); a law claim adds its data, every seed's points and their mean, with each
+(the regression plot; runs timed by different methods, eager calls or CUDA-graph replays, are
+separate lines, never one); a law claim adds its data, every seed's points and their mean, with each
 fitted form drawn over them; a matched claim adds each side's tuning curve (validation score per
 learning rate tried, the rate picked circled, a censored edge crossed). Per suite: achieved
 bandwidth of every timed kernel as a fraction of the copy bandwidth measured in the same run.
@@ -85,7 +86,7 @@ def _cases_axis(ax: Any, model: ReportModel, suite: str, claim: str, info: dict[
 def _history_axis(ax: Any, model: ReportModel, suite: str, claim: str) -> None:
     rows = model.verdicts[(model.verdicts.suite == suite) & (model.verdicts.claim == claim)].sort_values("created")
     values: list[float] = []
-    for i, (device, group) in enumerate(rows.groupby("device", sort=False)):
+    for i, ((device, method), group) in enumerate(rows.groupby(["device", "timing"], sort=False)):
         group = group.dropna(subset=["measured"])
         if group.empty:
             continue
@@ -93,7 +94,7 @@ def _history_axis(ax: Any, model: ReportModel, suite: str, claim: str) -> None:
         lo = (group.measured - group.low).clip(lower=0).tolist()
         hi = (group.high - group.measured).clip(lower=0).tolist()
         ax.errorbar(labels, group.measured.tolist(), yerr=[lo, hi], fmt="-o", capsize=3,
-                    color=COLORS[i % len(COLORS)], label=str(device))
+                    color=COLORS[i % len(COLORS)], label=f"{device}, {method}" if method else str(device))
         values += group.measured.tolist()
     if _use_log(values):
         ax.set_yscale("log")
