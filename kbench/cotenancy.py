@@ -103,8 +103,7 @@ class HostLoad:
         for i in range(READS):
             running = next(int(line.split()[1]) for line in (self.proc / "stat").read_text().splitlines()
                            if line.startswith("procs_running"))
-            own = sum(1 for t in (self.proc / "self" / "task").iterdir()
-                      if (t / "stat").read_text().rsplit(")", 1)[1].split()[0] == "R")
+            own = sum(1 for t in (self.proc / "self" / "task").iterdir() if _state(t) == "R")
             counts.append(max(0, running - own))
             if i < READS - 1:
                 self.sleep(0.02)
@@ -125,13 +124,37 @@ class HostLoad:
         return [f"host busy: {', '.join(found)}"] if found else []
 
 
+def _state(task: Path) -> str | None:
+    """A thread's state letter, or None for a thread that ended since its folder was listed."""
+    try:
+        return (task / "stat").read_text().rsplit(")", 1)[1].split()[0]
+    except (FileNotFoundError, ProcessLookupError):
+        return None
+
+
 def host_checker(proc: Path = Path("/proc")) -> Checker | None:
     """The CPU check, or None where /proc cannot say (not Linux) or KBENCH_HOST_CHECK is off."""
     if os.environ.get("KBENCH_HOST_CHECK", "on").strip().lower() in ("off", "0", "false", "no"):
         return None
     if not (proc / "stat").exists() or not (proc / "self" / "task").exists():
         return None
+    if not _readable(proc):  # a /proc that cannot say turns the check off instead of failing every timing
+        return None
     return HostLoad(proc)
+
+
+def _readable(proc: Path) -> bool:
+    """Whether /proc has every field the check reads."""
+    try:
+        lines = (proc / "stat").read_text().splitlines()
+        [int(v) for v in lines[0].split()[1:4]]
+        if not any(line.startswith("procs_running ") for line in lines):
+            return False
+        fields = (proc / "self" / "stat").read_text().rsplit(")", 1)[1].split()
+        int(fields[11]), int(fields[12])
+    except (OSError, ValueError, IndexError):
+        return False
+    return True
 
 
 def checker(device: torch.device, nvml: Any | None = None) -> Checker | None:

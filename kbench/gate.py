@@ -147,7 +147,7 @@ def _case_meaning(case: Mapping[str, Any], kind: str | None) -> str:
 
 
 def _kinds(result: Mapping[str, Any]) -> dict[str, str]:
-    return {v["claim"]: v["kind"] for v in result["verdicts"]}
+    return {v["claim"]: v.get("kind", "") for v in result["verdicts"]}
 
 
 def _metrics(result: Mapping[str, Any], only_device_independent: bool) -> dict[Key, list[dict[str, Any]]]:

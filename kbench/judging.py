@@ -17,9 +17,12 @@ migrated schema-1 file). Pure: dictionaries as stored in result files in, a Verd
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
+
+from scipy import stats as sps
 
 from kbench import replicates, stats, verdicts
 from kbench.kinds import KINDS
@@ -166,7 +169,12 @@ def _replicated(claim: ClaimInfo, measurements: Sequence[Mapping[str, Any]], pea
     verdict = _decide(claim, _pool(judged), base)
     verdict.robustness["replicates"] = summaries
     differing = [s for s in summaries if s["verdict"] != verdict.verdict]
-    if verdict.verdict in FIRM and differing:
+    cases = [sorted(map(repr, (case_key(v.case) for v in values))) for values in judged]
+    if verdict.verdict in FIRM and any(c != cases[0] for c in cases) and len(judged) == len(reps):
+        verdict.reason = ("does not replicate: the replicates measured different cases (a case measured under only "
+                          f"some master seeds was not replicated); pooled {verdict.verdict}")
+        verdict.verdict = "inconclusive"
+    elif differing and (verdict.verdict in FIRM or len({s["verdict"] for s in summaries}) > 1):
         verdict.reason = (f"does not replicate: pooled {verdict.verdict}, but " + "; ".join(
             f"master seed {s['seed']}: {_shown(s)}" for s in summaries))
         verdict.verdict = "inconclusive"
@@ -183,7 +191,8 @@ def _pool(per_replicate: list[list[CaseValue]]) -> list[CaseValue]:
     out = []
     for vs in grouped.values():
         def average(estimates: list[Estimate]) -> Estimate:
-            return stats.geomean(estimates) if estimates[0].scale == "log" else stats.mean(estimates)
+            return _covering(stats.geomean(estimates) if estimates[0].scale == "log" else stats.mean(estimates),
+                             estimates)
 
         labels = {label for v in vs for label in v.alternatives}
         alternatives = {label: average([v.alternatives.get(label, v.estimate) for v in vs]) for label in sorted(labels)}
@@ -193,6 +202,18 @@ def _pool(per_replicate: list[list[CaseValue]]) -> list[CaseValue]:
                              list(dict.fromkeys(n for v in vs for n in v.notes)), alternatives,
                              list(dict.fromkeys(b for v in vs for b in v.blocks))))
     return out
+
+
+def _covering(pooled: Estimate, estimates: list[Estimate]) -> Estimate:
+    """The replicates' average with an interval that covers every replicate's own: averaging
+    independent errors alone would give an interval narrower than the replicates' disagreement."""
+    if not pooled.has_interval or any(not e.has_interval or e.df is None for e in estimates):
+        return pooled
+    scale = (lambda v: math.log(v)) if pooled.scale == "log" else (lambda v: v)
+    lows, highs = [scale(float(e.low)) for e in estimates], [scale(float(e.high)) for e in estimates]  # type: ignore[arg-type]
+    half = max(pooled.center - min(lows), max(highs) - pooled.center)
+    df = min(float(e.df) for e in estimates)  # type: ignore[arg-type]
+    return Estimate._build(pooled.center, half / float(sps.t.ppf(0.975, df)), df, pooled.scale, pooled.n)
 
 
 def _decide(claim: ClaimInfo, values: list[CaseValue], base: dict[str, Any]) -> Verdict:

@@ -252,7 +252,8 @@ def spec_problem(spec: Mapping[str, Any], points: int | None = None) -> str | No
     if stat == "param" and spec.get("param") not in FORMS[str(form)].params:
         return f"param: one of {', '.join(FORMS[str(form)].params)} (the parameters of {form})"
     if points is not None:
-        need = points_needed(spec)
+        criteria = [spec.get("criterion", "loo"), *((spec.get("neighbourhood") or {}).get("criterion") or ())]
+        need = max(points_needed({**spec, "criterion": c}) for c in criteria)
         if points < need:
             return f"at least {need} points to fit every form and hold points out (got {points})"
     return None

@@ -114,12 +114,14 @@ def _merge_measurements(results: Sequence[Mapping[str, Any]]) -> list[Measuremen
         run_seed = (r.get("plan") or {}).get("seed", 0)
         for m in r["measurements"]:
             key = measurement_identity(m)
-            fresh = m["noise"] == "timing" or (m["noise"] == "seeds" and run_seed not in seeds_used.get(key, ()))
+            # a replicate's seeds are its master seed's, whichever run's --seed listed it
+            drew = m["replicate"] if m.get("replicate") is not None else run_seed
+            fresh = m["noise"] == "timing" or (m["noise"] == "seeds" and drew not in seeds_used.get(key, ()))
             if fresh and m.get("samples"):  # new rounds, or other seeds: never the same values to the last bit
                 _refuse_copy(m, drawn.setdefault(key, []), r)
             if key not in merged:
                 merged[key] = {**m, "samples": list(m.get("samples") or []), "groups": list(m.get("groups") or [])}
-                seeds_used[key] = {run_seed}
+                seeds_used[key] = {drew}
                 continue
             into = merged[key]
             if into.get("status") == "skipped" and m.get("status") == "ok":  # a part finished what another began
@@ -133,11 +135,11 @@ def _merge_measurements(results: Sequence[Mapping[str, Any]]) -> list[Measuremen
                 offset = max(into["groups"] or [-1]) + 1
                 into["samples"] += m["samples"]
                 into["groups"] += [offset + g for g in (m.get("groups") or [0] * len(m["samples"]))]
-            elif m["noise"] == "seeds" and run_seed not in seeds_used[key]:
+            elif m["noise"] == "seeds" and drew not in seeds_used[key]:
                 offset = max(into["groups"] or [-1]) + 1
                 into["samples"] += m["samples"]
                 into["groups"] += [offset + g for g in (m.get("groups") or range(len(m["samples"])))]
-                seeds_used[key].add(run_seed)
+                seeds_used[key].add(drew)
             elif m["noise"] == "exact" and m["samples"] != into["samples"]:
                 raise MergeError(f"merge: {m['metric']} of {m.get('subject')} is exact but differs between runs")
     out = []
@@ -203,6 +205,8 @@ def merge(results: Sequence[Mapping[str, Any]]) -> Result:
         env=dict(first["env"]), paper=dict(first["paper"]), shard=None, peaks=peaks,
         plan={**(first.get("plan") or {}), "merged_from": [r["run_id"] for r in results],
               "seeds": sorted({int((r.get("plan") or {}).get("seed", 0)) for r in results}),
+              "master_seeds": sorted({int(s) for r in results
+                                      for s in (r.get("plan") or {}).get("master_seeds") or ()}),
               "shards": shards, "missing_shards": _missing(shards), "missing_claims": _missing_claims(results)},
         provenance=dict(first.get("provenance") or {}), measurements=measurements,
         interrupted=_still_unfinished(results) or any(r.get("interrupted") and r.get("shard") is None for r in results),

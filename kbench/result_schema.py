@@ -89,10 +89,18 @@ VERDICT: dict[str, tuple[Check, str]] = {
 }
 VERDICT_OPTIONAL: dict[str, tuple[Check, str]] = {
     "n": (lambda v: _int(v) and v >= 0, "a count (0 or more)"), "combine": (_str, "a string"),
-    "unit": (_str, "a string"), "paper": (_dict, "an object"), "robustness": (_dict, "an object"),
+    "unit": (_str, "a string"), "paper": (_dict, "an object"),
+    "robustness": (lambda v: _dict(v) and _list_of(_dict)(v.get("replicates", [])) and _dict(v.get("sensitivity", {}))
+                   and _list_of(_str)(v.get("blocks", [])),
+                   "an object: replicates a list of objects, sensitivity an object, blocks a list of strings"),
+}
+PLAN: dict[str, tuple[Check, str]] = {  # the plan fields that readers use, where present
+    "seed": (lambda v: _int(v) and 0 <= v < 2**31, "a whole number from 0 to 2**31 - 1"),
+    "replicates": (lambda v: _int(v) and v >= 1, "a whole number, 1 or more"),
+    "master_seeds": (_list_of(lambda v: _int(v) and 0 <= v < 2**31), "a list of master seeds"),
 }
 MEASUREMENT_OPTIONAL: dict[str, tuple[Check, str]] = {
-    "replicate": (_opt(lambda r: _int(r) and r >= 0), "a master seed (0 or more) or null"),
+    "replicate": (_opt(lambda r: _int(r) and 0 <= r < 2**31), "a master seed (0 to 2**31 - 1) or null"),
 }
 RULE: dict[str, tuple[Check, str]] = {
     "at_least": (_opt(_number), "a number or null"), "at_most": (_opt(_number), "a number or null"),
@@ -124,6 +132,7 @@ def validate(data: Any) -> None:
     _fields(data, TOP, "", True)
     _fields(data, TOP_OPTIONAL, "", False)
     _fields(data["env"], ENV, "env.", False)
+    _fields(data.get("plan") or {}, PLAN, "plan.", False)
     _check_shard(data.get("shard"))
     for key in ("suite", "run_id"):
         try:

@@ -65,8 +65,24 @@ def test_replicates_that_are_each_inconclusive_do_not_add_up_to_a_firm_verdict()
                                                                                   ("candidate", cand))]
     v = judging.judge(MATCHED, ms, {})
     assert all(r["verdict"] == "inconclusive" for r in v.robustness["replicates"])
-    assert v.interval is not None and v.interval[0] > 0  # pooled, 15 seeds would say reproduced ...
-    assert v.verdict == "inconclusive" and "does not replicate" in (v.reason or "")  # ... no replicate does
+    assert v.verdict == "inconclusive" and v.interval is not None  # 15 seeds averaged would say reproduced ...
+    for r in v.robustness["replicates"]:  # ... but the pooled interval covers every replicate's own
+        assert v.interval[0] <= r["interval"][0] + 1e-12 and v.interval[1] >= r["interval"][1] - 1e-12
+
+
+def test_a_pooled_interval_covers_replicates_that_disagree() -> None:
+    v = judging.judge(MATCHED, replicate(11, +0.01, 0.001) + replicate(22, +0.05, 0.001), {})
+    low, high = v.interval  # type: ignore[misc]
+    for r in v.robustness["replicates"]:
+        assert low <= r["interval"][0] + 1e-12 and high >= r["interval"][1] - 1e-12
+    assert v.verdict == "reproduced"  # both replicates are firm the same way
+
+
+def test_replicates_that_measured_different_cases_do_not_replicate() -> None:
+    other = {"task": "wine"}
+    extra = [dict(m, case=other) for m in replicate(11, +0.03)]
+    v = judging.judge(MATCHED, replicate(11, +0.03) + extra + replicate(22, +0.03), {})
+    assert v.verdict == "inconclusive" and "measured different cases" in (v.reason or "")
 
 
 def test_one_replicate_says_that_replication_was_not_checked() -> None:
@@ -244,8 +260,10 @@ def test_a_run_takes_each_replicate_under_its_own_master_seed_and_split(tmp_path
     masters = replicates.master_seeds(5, 2)
     assert result.plan["master_seeds"] == masters and result.plan["replicates"] == 2
     assert sorted({m.replicate for m in result.measurements}) == sorted(masters)
-    splits = {m.replicate: m.extra["data"] for m in result.measurements if m.role == "baseline"}
-    assert len(splits) == 2
+    splits = {m.replicate: m.extra["data"]["sha256"] for m in result.measurements if m.role == "baseline"}
+    assert len(splits) == 2 and len(set(splits.values())) == 2  # each replicate its own split ...
+    scores = {m.replicate: tuple(m.samples) for m in result.measurements if m.role == "baseline"}
+    assert len(set(scores.values())) == 2  # ... and its own training draws
     (v,) = result.verdicts
     assert [r["seed"] for r in v.robustness["replicates"]] == masters
     read = results.load(results.write(result, tmp_path / "results"))  # the schema keeps replicates apart
@@ -407,3 +425,76 @@ def test_runs_timed_by_different_methods_are_separate_history_lines(tmp_path: Pa
     labels = sorted(ax.get_legend_handles_labels()[1])
     assert labels == ["NVIDIA H100 80GB HBM3, cuda-graph", "NVIDIA H100 80GB HBM3, eager"]
     plt.close(fig)
+
+
+def test_merging_runs_that_share_a_master_seed_keeps_that_replicate_once(tmp_path: Path) -> None:
+    from kbench import merge
+    from tests.synthetic import make_result
+
+    a = results.load(make_result(tmp_path / "a", seed=1))
+    b = results.load(make_result(tmp_path / "b", seed=2))
+    shared = [m for m in a["measurements"] if m["noise"] == "seeds"]
+    for m in shared:
+        m["replicate"] = 7
+    b["measurements"] = [m for m in b["measurements"] if m["noise"] != "seeds"] + [dict(m) for m in shared]
+    a["plan"]["master_seeds"], b["plan"]["master_seeds"] = [7, 8], [7, 9]
+    merged = merge.merge([a, b])
+    seeded = [m for m in merged.measurements if m.noise == "seeds"]
+    assert len(seeded) == 1 and len(seeded[0].samples) == 5  # the same draw, kept once, not 10 "seeds"
+    assert merged.plan["master_seeds"] == [7, 8, 9]
+
+
+def test_the_host_check_survives_ending_threads_and_turns_off_on_a_proc_it_cannot_read(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("KBENCH_HOST_CHECK", "on")
+    proc = fake_proc(tmp_path / "p", busy_ticks=1000, own_ticks=500, running=1, own_running=1)
+    (proc / "self" / "task" / "9").mkdir()  # a thread that ended after its folder was listed: no stat file
+    assert cotenancy.HostLoad(proc, sleep=lambda s: None)() == []
+    assert cotenancy.host_checker(proc) is not None
+    (proc / "stat").write_text("cpu  1 2 3 4\n")  # no procs_running line
+    assert cotenancy.host_checker(proc) is None
+
+
+def test_a_neighbourhood_criterion_needs_the_points_it_would_fit() -> None:
+    from kbench import laws
+
+    spec = {"statistic": "fit-advantage", "form": "power", "alternatives": ["log"], "criterion": "loo"}
+    assert laws.spec_problem(spec, 4) is None
+    problem = laws.spec_problem({**spec, "neighbourhood": {"criterion": ["extrapolation"]}}, 4)
+    assert problem is not None and problem.startswith("at least")
+
+
+def test_a_one_rate_grid_extends_too() -> None:
+    s = side(peaked(0.3), [0.01], budget=6)
+    s.tune(None, "higher")  # type: ignore[arg-type]
+    assert len(s.tuning) > 1 and s.lr > 0.01
+
+
+@pytest.mark.parametrize(("where", "value", "field"), [
+    ("plan", {"seed": None}, "plan.seed"), ("plan", {"master_seeds": "abc"}, "plan.master_seeds"),
+    ("verdict", {"robustness": {"replicates": 5}}, "robustness"), ("measurement", {"replicate": 2**31}, "replicate"),
+])
+def test_bad_replication_fields_in_a_result_file_are_refused_by_name(tmp_path: Path, where: str, value: Any,
+                                                                     field: str) -> None:
+    import json as json_module
+
+    from kbench.errors import ResultError
+    from tests.synthetic import make_result
+
+    path = make_result(tmp_path, seed=1)
+    data = json_module.loads(path.read_text())
+    target = {"plan": data["plan"], "verdict": data["verdicts"][0], "measurement": data["measurements"][0]}[where]
+    target.update(value)
+    path.write_text(json_module.dumps(data))
+    with pytest.raises(ResultError, match=field):
+        results.load(path)
+
+
+def test_the_gate_pools_a_seeded_metrics_replicates_into_one_paired_series() -> None:
+    ms = [{"claim": "c", "role": "baseline", "metric": "accuracy", "case": CASE, "subject": {}, "noise": "seeds",
+           "samples": [0.1, 0.2], "groups": [0, 1], "status": "ok", "replicate": r, "extra": {}} for r in (5, 6)]
+    timing = {"claim": "c", "role": "baseline", "metric": "time_ms", "noise": "timing", "samples": [1.0],
+              "groups": [0], "status": "ok", "replicate": None, "extra": {}}
+    pooled = replicates.pooled([*ms, timing])
+    assert len(pooled) == 2 and pooled[0]["groups"] == [0, 1, 2, 3] and pooled[0]["extra"]["replicates"] == [5, 6]
+    assert pooled[1] == timing  # what is not a seeded replicate passes through

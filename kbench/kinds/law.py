@@ -451,7 +451,8 @@ def _check_buildable(family: registry.ModelFamily, size: str, subject: Any, case
         raise SuiteError(path, f"{loc}.points", f"amounts of data at least one step ({per_step} "
                          f"{'tokens' if case['task'] == TEXT_TASK else 'examples'}) apart", case["points"])
     warm = int(claim.options["warmup"]) * per_step
-    if claim.options["sweep"] == "data" and amounts[0] < warm:
-        raise SuiteError(path, f"{loc}.points", f"amounts past the learning-rate warm-up ({claim.options['warmup']} "
+    if amounts[0] < warm:  # a data sweep's first checkpoint, or the data each width of a width sweep trains on
+        field = "points" if claim.options["sweep"] == "data" else "data"
+        raise SuiteError(path, f"{loc}.{field}", f"amounts past the learning-rate warm-up ({claim.options['warmup']} "
                          f"steps = {warm} {'tokens' if case['task'] == TEXT_TASK else 'examples'}): a checkpoint "
-                         "inside it measures the schedule, not the data", case["points"])
+                         "inside it measures the schedule, not the data", case[field])

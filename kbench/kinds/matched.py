@@ -62,7 +62,7 @@ COLLAPSE = {"classification": ("accuracy", 0.05), "regression": ("rmse", 2.0)}
 COLLAPSE_TEXT = {"classification": "test accuracy more than {t:g} below its side's median seed",
                  "regression": "test RMSE more than {t:g} times its side's median seed"}
 POWER = 0.8  # the power the detectable effect is stated at
-TUNE_TOLERANCE = 0.01  # an edge rate within 1% (relative) of the best other rate is a plateau, not an edge
+TUNE_TOLERANCE = 0.002  # an edge rate within 0.2% (relative) of the best other rate is a plateau, not an edge
 
 
 BYTES_PER_PARAMETER = 16  # float32 weights, gradients and AdamW's two moments
@@ -163,7 +163,8 @@ class _Side:
 
     def _best(self, better: str) -> tuple[float, str | None]:
         """The best learning rate tried, and which edge of the tried rates it is at (None: inside, or
-        a plateau: the edge within TUNE_TOLERANCE of the best other rate). Ties go to the smaller
+        a plateau: the edge within TUNE_TOLERANCE of the best other rate; a single rate tried is the
+        largest, so a one-rate grid extends upwards first). Ties go to the smaller
         rate; a rate that diverged counts as tried and worse than any."""
         finite = sorted((float(lr), v) for lr, v in self.tuning.items() if np.isfinite(v))
         if not finite:
@@ -175,7 +176,7 @@ class _Side:
         tried = sorted(float(lr) for lr in self.tuning)
         edge = "largest" if best == tried[-1] else "smallest" if best == tried[0] else None
         others = [v for lr, v in finite if lr != best]
-        if edge is None or len(tried) < 2:
+        if edge is None:
             return best, None
         if others and top - max(sign * v for v in others) <= TUNE_TOLERANCE * abs(top):
             return best, None  # flat at the edge: going further would change nothing that matters
