@@ -171,3 +171,28 @@ def test_committed_results_show_the_flashkat_verdicts(root: Path, tmp_path: Path
     assert "NVIDIA H100 80GB HBM3" in dom and "<th>cpu</th>" in dom
     dom, ok, total = _rendered(chromium, out / "suite-flashkat.html")
     assert total >= 7 and ok == total
+
+
+@pytest.mark.skipif(CHROMIUM is None, reason="chromium is not installed (Debian package 'chromium')")
+def test_a_newer_interrupted_run_does_not_hide_committed_evidence_in_a_browser(tmp_path: Path) -> None:
+    """As a reader sees the index: the clean run's verdict, and a word on the newer run not shown."""
+    folder = tmp_path / "results"
+    old = make_result(folder, seed=1, created="2026-01-01T00:00:00")
+    new = make_result(folder, seed=2, created="2026-01-02T00:00:00")
+    for path, changes in ((old, {"interrupted": False}), (new, {"interrupted": True})):
+        data = json.loads(path.read_text())
+        data["env"]["git_dirty"] = False
+        data.update(changes)
+        if changes["interrupted"]:
+            for v in data["verdicts"]:
+                v.update(verdict="skipped", measured=None, interval=None, ratio_to_paper=None, per_case=[],
+                         reason="the run was interrupted (Ctrl-C or SIGTERM) before this claim finished")
+        path.write_text(json.dumps(data))
+    out = tmp_path / "site"
+    build(folder, out, log=lambda message: None)
+    dom, ok, total = _rendered(_browser(tmp_path), out / "index.html")
+    row = dom[dom.index(">speed<"):]
+    row = row[:row.index("</tr>")]
+    assert '<td class="v-reproduced"><b>reproduced</b>' in row and "v-skipped" not in row
+    assert "1 newer run(s) not shown" in row
+    assert ok == total

@@ -79,6 +79,7 @@ def _cases_axis(ax: Any, model: ReportModel, suite: str, claim: str, info: dict[
             values.append(paper)
     if _use_log(values):
         ax.set_yscale("log")
+    ax.set_ylabel(str(info.get("kind", "value")))
     ax.set_title("per case, latest run per device", fontsize=9)
     ax.legend(fontsize=7)
 

@@ -34,7 +34,7 @@ def _ray() -> Any:
     try:
         import ray
     except ImportError:
-        raise KbenchError("--backend ray needs Ray: pip install 'kbench[ray]'") from None
+        raise KbenchError("--backend ray needs Ray: pip install -e '.[ray]' in the kbench clone") from None
     return ray
 
 

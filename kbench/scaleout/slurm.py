@@ -23,7 +23,7 @@ def _submitit() -> Any:
     try:
         import submitit
     except ImportError:
-        raise KbenchError("--backend slurm needs submitit: pip install 'kbench[slurm]'") from None
+        raise KbenchError("--backend slurm needs submitit: pip install -e '.[slurm]' in the kbench clone") from None
     return submitit
 
 
