@@ -156,30 +156,27 @@ def test_a_slope_claim_gets_a_window_neighbourhood_by_default() -> None:
     assert "neighbourhood" not in law._spec({"statistic": "last"})
 
 
-def test_a_bad_neighbourhood_is_refused_in_a_suite(tmp_path: Path) -> None:
-    from kbench.errors import SuiteError
-
+def law_suite(tmp_path: Path, points: str, options: str) -> Path:
+    """A one-claim law suite on the nano language model, slope of the nonzero share."""
     path = tmp_path / "law.toml"
     path.write_text('schema_version = 2\n[paper]\nid = "p"\ntitle = "t"\n[[claims]]\nid = "l"\nkind = "law"\n'
                     'quote = "q"\nsubject = { model = "tiny-lm", size = "nano" }\n'
-                    'cases = [{ task = "stdlib-text", points = [1024, 2048, 4096] }]\n'
-                    'options = { quantity = "nonzero-fraction", statistic = "slope", batch = 4, warmup = 2, '
-                    'neighbourhood = { late = [0.5, 2.0] } }\nrule = { at_most = 0.0 }\n')
-    with pytest.raises(SuiteError, match="neighbourhood.late"):
-        suite.load(path)
-
-
-def test_checkpoints_inside_the_warm_up_are_refused(tmp_path: Path) -> None:
-    from kbench.errors import SuiteError
-
-    path = tmp_path / "law.toml"
-    path.write_text('schema_version = 2\n[paper]\nid = "p"\ntitle = "t"\n[[claims]]\nid = "l"\nkind = "law"\n'
-                    'quote = "q"\nsubject = { model = "tiny-lm", size = "nano" }\n'
-                    'cases = [{ task = "stdlib-text", points = [1024, 2048, 8192] }]\n'
-                    'options = { quantity = "nonzero-fraction", statistic = "slope", batch = 4, warmup = 8 }\n'
+                    f'cases = [{{ task = "stdlib-text", points = {points} }}]\n'
+                    f'options = {{ quantity = "nonzero-fraction", statistic = "slope", batch = 4, {options} }}\n'
                     'rule = { at_most = 0.0 }\n')
-    with pytest.raises(SuiteError, match="warm-up .8 steps = 2048 tokens"):
-        suite.load(path)
+    return path
+
+
+@pytest.mark.parametrize(("points", "options", "message"), [
+    ("[1024, 2048, 4096]", "warmup = 2, neighbourhood = { late = [0.5, 2.0] }", "neighbourhood.late"),
+    ("[1024, 2048, 8192]", "warmup = 8", "warm-up .8 steps = 2048 tokens"),  # a checkpoint inside the warm-up
+])
+def test_a_law_suite_with_a_bad_analysis_choice_is_refused(tmp_path: Path, points: str, options: str,
+                                                           message: str) -> None:
+    from kbench.errors import SuiteError
+
+    with pytest.raises(SuiteError, match=message):
+        suite.load(law_suite(tmp_path, points, options))
 
 
 # --- tuning ------------------------------------------------------------------------------------
