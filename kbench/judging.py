@@ -152,7 +152,8 @@ def _shown(v: Mapping[str, Any]) -> str:
 def _replicated(claim: ClaimInfo, measurements: Sequence[Mapping[str, Any]], peaks: Mapping[str, Any],
                 reps: list[int | None], base: dict[str, Any]) -> Verdict:
     """Each replicate judged on its own, then all pooled (per case, the replicates' estimates
-    averaged as independent measurements); firm only where every replicate is firm the same way."""
+    averaged, with an interval that covers every replicate's own); firm only where every replicate
+    is firm the same way and measured the same cases."""
     judged: list[list[CaseValue]] = []
     summaries = []
     for r in reps:
@@ -182,8 +183,9 @@ def _replicated(claim: ClaimInfo, measurements: Sequence[Mapping[str, Any]], pea
 
 
 def _pool(per_replicate: list[list[CaseValue]]) -> list[CaseValue]:
-    """One CaseValue per case: the replicates' estimates (and alternatives) averaged, on the
-    estimate's own scale; details of the first replicate with every replicate's value beside them."""
+    """One CaseValue per case: the replicates' estimates (and alternatives) averaged on the
+    estimate's own scale, each interval covering the replicates' own; details of the first
+    replicate with every replicate's value beside them."""
     grouped: dict[tuple[Any, ...], list[CaseValue]] = {}
     for values in per_replicate:
         for v in values:
