@@ -495,3 +495,25 @@ def test_the_gate_pools_a_seeded_metrics_replicates_into_one_paired_series() -> 
     pooled = replicates.pooled([*ms, timing])
     assert len(pooled) == 2 and pooled[0]["groups"] == [0, 1, 2, 3] and pooled[0]["extra"]["replicates"] == [5, 6]
     assert pooled[1] == timing  # what is not a seeded replicate passes through
+
+
+def test_a_law_ratio_is_paired_by_seed_and_blind_to_seed_order() -> None:
+    """Seeds whose two sides swing together: the paired ratio is tight where an unpaired one is
+    not, and listing the seeds in another order changes nothing."""
+    spec = {"statistic": "last"}
+    swings = [0.6, 1.0, 1.6]  # each seed's level, shared by both sides
+
+    def side(role: str, scale: float, order: list[int]) -> list[dict[str, Any]]:
+        return [{"claim": "r", "role": role, "metric": f"nonzero-fraction@{x:g}", "case": {"task": "t"},
+                 "subject": {"model": role}, "noise": "seeds", "status": "ok", "unit": "fraction",
+                 "better": "none", "groups": order,
+                 "samples": [0.1 * swings[s] * scale * (1 + 0.1 * i) * (1.0 + 0.001 * s) for s in order],
+                 "extra": {"x": x, "law": spec}} for i, x in enumerate(X[:3])]
+
+    ratio = judging.ClaimInfo("r", "law-ratio", Rule(at_least=1.5), combine="each")
+    paired = judging.judge(ratio, side("baseline", 2.0, [0, 1, 2]) + side("candidate", 1.0, [0, 1, 2]), {})
+    assert paired.verdict == "reproduced" and paired.measured == pytest.approx(2.0, rel=1e-6)
+    unpaired = stats.unpaired_log_ratio([0.1 * 2.0 * s * 1.2 for s in swings], [0.1 * s * 1.2 for s in swings])
+    assert unpaired.low is not None and unpaired.low < 1.5  # without the pairs the swings hide the ratio
+    shuffled = judging.judge(ratio, side("baseline", 2.0, [2, 0, 1]) + side("candidate", 1.0, [1, 2, 0]), {})
+    assert shuffled.measured == pytest.approx(paired.measured) and shuffled.interval == pytest.approx(paired.interval)
