@@ -90,19 +90,15 @@ class HostLoad:
         self.last: tuple[float, float, float] | None = None  # (wall s, host busy s, own cpu s)
 
     def _host_busy(self) -> float:
-        fields = (self.proc / "stat").read_text().splitlines()[0].split()[1:]
-        user, nice, system, _idle, _iowait, irq, softirq, steal = (int(v) for v in (fields + ["0"] * 8)[:8])
-        return (user + nice + system + irq + softirq + steal) / self.ticks
+        return _busy_ticks(self.proc) / self.ticks
 
     def _own_cpu(self) -> float:
-        fields = (self.proc / "self" / "stat").read_text().rsplit(")", 1)[1].split()
-        return (int(fields[11]) + int(fields[12])) / self.ticks  # utime, stime
+        return _own_ticks(self.proc) / self.ticks
 
     def _runnable_others(self) -> float:
         counts = []
         for i in range(READS):
-            running = next(int(line.split()[1]) for line in (self.proc / "stat").read_text().splitlines()
-                           if line.startswith("procs_running"))
+            running = _procs_running(self.proc)
             own = sum(1 for t in (self.proc / "self" / "task").iterdir() if _state(t) == "R")
             counts.append(max(0, running - own))
             if i < READS - 1:
@@ -122,6 +118,24 @@ class HostLoad:
             found.append(f"{runnable:g} thread(s) of other processes runnable (median of {READS} reads)")
         self.last = (time.monotonic(), self._host_busy(), self._own_cpu())
         return [f"host busy: {', '.join(found)}"] if found else []
+
+
+def _busy_ticks(proc: Path) -> int:
+    """Clock ticks every CPU of the host spent on anything but idling (/proc/stat's first line)."""
+    fields = (proc / "stat").read_text().splitlines()[0].split()[1:]
+    user, nice, system, _idle, _iowait, irq, softirq, steal = (int(v) for v in (fields + ["0"] * 8)[:8])
+    return user + nice + system + irq + softirq + steal
+
+
+def _own_ticks(proc: Path) -> int:
+    """Clock ticks this process (all its threads) has run, user and system."""
+    fields = (proc / "self" / "stat").read_text().rsplit(")", 1)[1].split()
+    return int(fields[11]) + int(fields[12])  # utime, stime
+
+
+def _procs_running(proc: Path) -> int:
+    return next(int(line.split()[1]) for line in (proc / "stat").read_text().splitlines()
+                if line.startswith("procs_running "))
 
 
 def _state(task: Path) -> str | None:
@@ -144,15 +158,10 @@ def host_checker(proc: Path = Path("/proc")) -> Checker | None:
 
 
 def _readable(proc: Path) -> bool:
-    """Whether /proc has every field the check reads."""
+    """Whether /proc has every field the check reads: each of its readers, tried once."""
     try:
-        lines = (proc / "stat").read_text().splitlines()
-        [int(v) for v in lines[0].split()[1:4]]
-        if not any(line.startswith("procs_running ") for line in lines):
-            return False
-        fields = (proc / "self" / "stat").read_text().rsplit(")", 1)[1].split()
-        int(fields[11]), int(fields[12])
-    except (OSError, ValueError, IndexError):
+        _busy_ticks(proc), _own_ticks(proc), _procs_running(proc)
+    except (OSError, ValueError, IndexError, StopIteration):
         return False
     return True
 

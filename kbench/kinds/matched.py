@@ -175,9 +175,9 @@ class _Side:
         best = next(lr for lr, v in finite if sign * v == top)
         tried = sorted(float(lr) for lr in self.tuning)
         edge = "largest" if best == tried[-1] else "smallest" if best == tried[0] else None
-        others = [v for lr, v in finite if lr != best]
         if edge is None:
             return best, None
+        others = [v for lr, v in finite if lr != best]
         if others and top - max(sign * v for v in others) <= TUNE_TOLERANCE * abs(top):
             return best, None  # flat at the edge: going further would change nothing that matters
         return best, edge
