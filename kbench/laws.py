@@ -218,7 +218,10 @@ def statistic(spec: Mapping[str, Any], x: np.ndarray, y: np.ndarray) -> float:
         if not 0 < value < math.inf:
             raise FitError(f"a form predicts these points exactly (held-out error ratio {value}): no noise to "
                            "tell the forms apart")
-        return value
+        # A fit that is not the claimed law (a parameter at the edge of its range, or the curve running
+        # against the claimed direction) is evidence against the claim, the more so the better it
+        # predicts: its advantage counts inverted (2x better the wrong way reads as 0.5).
+        return min(value, 1.0 / value) if claimed_fit_problem(spec, u, y) else value
     if kind == "param":
         f = fit(spec["form"], u, y)
         if spec["param"] in f.at_bound:
@@ -226,6 +229,25 @@ def statistic(spec: Mapping[str, Any], x: np.ndarray, y: np.ndarray) -> float:
                            f"({f.params[spec['param']]:.4g}): the form does not describe these points")
         return f.params[spec["param"]]
     raise ValueError(f"unknown statistic {kind!r} (expected one of {', '.join(STATISTICS)})")
+
+
+DIRECTIONS = ("increasing", "decreasing")
+
+
+def claimed_fit_problem(spec: Mapping[str, Any], u: np.ndarray, y: np.ndarray) -> str | None:
+    """Why the claimed form's fit to these points is not the law the claim states, or None: a
+    parameter stuck at the edge of its range (the form degenerates into another), or a fitted
+    curve that runs against the claim's `direction` over the points."""
+    f = fit(spec["form"], u, y)
+    if f.at_bound:
+        return f"{spec['form']}'s {', '.join(f.at_bound)} ended at the edge of its range"
+    direction = spec.get("direction")
+    if direction is not None:
+        ends = f.predict(np.array([float(np.min(u)), float(np.max(u))]))
+        rise = float(ends[1] - ends[0])
+        if (rise <= 0) if direction == "increasing" else (rise >= 0):
+            return f"the fitted {spec['form']} is not {direction} (it changes by {rise:+.3g} over the points)"
+    return None
 
 
 def spec_problem(spec: Mapping[str, Any], points: int | None = None) -> str | None:
@@ -242,6 +264,10 @@ def spec_problem(spec: Mapping[str, Any], points: int | None = None) -> str | No
     late = spec.get("late", 0.5)
     if isinstance(late, bool) or not isinstance(late, (int, float)) or not 0 < late <= 1:
         return f"late: a share of the points in (0, 1] (got {late!r})"
+    direction = spec.get("direction")
+    if direction is not None and (direction not in DIRECTIONS or stat != "fit-advantage"):
+        return (f"direction: one of {', '.join(DIRECTIONS)}, for a fit-advantage statistic "
+                f"(got {direction!r} with {stat!r})")
     problem = _neighbourhood_problem(spec.get("neighbourhood"))
     if problem:
         return problem

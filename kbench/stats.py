@@ -259,3 +259,44 @@ def worst(estimates: Sequence[Estimate], lower_is_worse: bool) -> Estimate:
     low = pick(float(e.low) for e in estimates)  # type: ignore[arg-type]
     high = pick(float(e.high) for e in estimates)  # type: ignore[arg-type]
     return replace(chosen, low=low, high=high, n=n)
+
+
+POWER = 0.8  # the power a detectable effect is stated at
+MAX_NEEDED = 10_000
+
+
+@dataclass(frozen=True)
+class Power:
+    """What an estimate of n independent values could tell from a bound: the smallest distance
+    (on the estimate's own scale: a factor for log-scale values) it would show at 95% confidence
+    with 80% power, and about how many values the measured distance would need."""
+
+    n: int
+    detectable: float  # a difference (linear) or a factor (log)
+    needed: int | None  # None: the measured value is on the bound (or needs more than MAX_NEEDED)
+    scale: str
+
+    def describe(self) -> str:
+        size = f"x{self.detectable:.3g}" if self.scale == "log" else f"{self.detectable:.3g}"
+        need = (f"the measured distance would need about {self.needed}" if self.needed is not None
+                else f"the measured distance would need more than {MAX_NEEDED}")
+        return (f"{self.n} independent values could tell a distance of {size} from the bound at "
+                f"{POWER:.0%} power; {need}")
+
+
+def _power_factor(n: int) -> float:
+    return float(sps.t.ppf(0.5 + CONFIDENCE / 2, n - 1) + sps.t.ppf(POWER, n - 1)) / math.sqrt(n)
+
+
+def power(est: Estimate, bound: float) -> Power | None:
+    """The power of `est` against `bound`, from its own spread (sd = se * sqrt(n), a Student t
+    mean of n values); None for an estimate that is not one (a combination of cases, no spread)."""
+    if est.se is None or est.df is None or est.n < 2 or est.df != est.n - 1 or not est.se > 0:
+        return None
+    if est.scale == "log" and not bound > 0:
+        return None
+    sd = est.se * math.sqrt(est.n)
+    detectable = _power_factor(est.n) * sd
+    distance = abs(est.center - (math.log(bound) if est.scale == "log" else bound))
+    needed = next((m for m in range(2, MAX_NEEDED + 1) if _power_factor(m) * sd <= distance), None)
+    return Power(est.n, math.exp(detectable) if est.scale == "log" else detectable, needed, est.scale)

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from kbench.results import VerdictName
-from kbench.stats import Estimate
+from kbench.stats import Estimate, power
 
 # Worst first: a claim judged case by case takes the worst of its cases' verdicts.
 SEVERITY: dict[str, int] = {"error": 0, "not-reproduced": 1, "inconclusive": 2, "skipped": 3, "reproduced": 4}
@@ -94,7 +94,10 @@ def decide(rule: Rule, est: Estimate, paper_value: float | None = None) -> tuple
     text = rule.describe(paper_value)
     if fails_low or fails_high:
         return "not-reproduced", f"95% interval [{lo:.4g}, {hi:.4g}] lies outside the rule {text}"
-    return "inconclusive", f"95% interval [{lo:.4g}, {hi:.4g}] straddles the rule {text}"
+    straddled = [b for b in (lo_bound, hi_bound) if b is not None and lo < b < hi]
+    what = power(est, min(straddled, key=lambda b: abs(b - est.value))) if straddled else None
+    return "inconclusive", (f"95% interval [{lo:.4g}, {hi:.4g}] straddles the rule {text}"
+                            + (f" ({what.describe()})" if what is not None else ""))
 
 
 def ratio_to_paper(measured: float | None, paper_value: float | None) -> float | None:

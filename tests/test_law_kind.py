@@ -41,7 +41,8 @@ def run(path: Path, progress: list[str] | None = None) -> runner.Result:
 def test_a_law_run_writes_points_per_seed_and_is_judged_the_same_when_read_back(tmp_path: Path) -> None:
     path = write(tmp_path,
                  claim("slope", f'{OPTIONS}, statistic = "slope", late = 1.0'),
-                 claim("form", f'{OPTIONS}, statistic = "fit-advantage", form = "log", alternatives = ["linear"]',
+                 claim("form", f'{OPTIONS}, statistic = "fit-advantage", form = "log", direction = "decreasing", '
+                       'alternatives = ["linear"]',
                        rule="{ at_least = 1.0 }"),
                  claim("ratio", f'{OPTIONS}, statistic = "last"', kind="law-ratio", rule="{ at_least = 0.5 }",
                        sides=f'baseline = {LM}\ncandidate = {LM.replace("relu", "silu")}'))
@@ -131,6 +132,11 @@ def test_the_training_loop_stops_on_a_non_finite_loss() -> None:
     (f'{OPTIONS}, statistic = "slope", alternatives = ["quadratic"]', TEXT_CASE, "claims[0].options", "alternatives"),
     (f'{OPTIONS}, statistic = "fit-advantage", form = "logspace-power", alternatives = ["log"], '
      'criterion = "extrapolation"', TEXT_CASE, "claims[0].options", "at least 7 points"),
+    (f'{OPTIONS}, statistic = "fit-advantage", form = "log", alternatives = ["linear"]', TEXT_CASE,
+     "claims[0].options.direction", "increasing or decreasing"),
+    (f'{OPTIONS}, statistic = "slope", direction = "decreasing"', TEXT_CASE, "claims[0].options", "direction"),
+    (f'{OPTIONS}, statistic = "fit-advantage", form = "log", alternatives = ["linear"], direction = "up"', TEXT_CASE,
+     "claims[0].options.direction", "decreasing"),
     (f'{OPTIONS}, statistic = "slope"', '{ task = "stdlib-text", points = [1024, 2048, 4096], data = 8 }',
      "claims[0].cases[0].data", "no data"),
 ])

@@ -65,6 +65,30 @@ def test_the_claimed_form_fits_best_only_when_the_data_follow_it() -> None:
     assert fits["power-convergent"]["heldout"] < fits["log"]["heldout"]
 
 
+def test_a_form_that_fits_best_running_against_the_claimed_direction_wins_nothing() -> None:
+    falling = curve("power-convergent", (0.4, -0.1, 0.5))  # the claimed form, but decreasing
+    spec = {"statistic": "fit-advantage", "form": "power-convergent", "alternatives": ["log", "linear"],
+            "criterion": "loo"}
+    free = judge("law", law_measurements(falling, spec), Rule(at_least=1.0))
+    assert free.verdict == "reproduced"  # the form alone does predict these points best
+    claimed = judge("law", law_measurements(falling, {**spec, "direction": "increasing"}), Rule(at_least=1.0))
+    assert claimed.verdict == "not-reproduced" and claimed.measured == pytest.approx(1 / free.measured)
+    assert any("is not increasing" in n for n in claimed.notes)
+    up = curve("power-convergent", (0.4, 0.1, 0.5))
+    rising = judge("law", law_measurements(up, {**spec, "direction": "increasing"}), Rule(at_least=1.0))
+    assert rising.verdict == "reproduced" and not any("not increasing" in n for n in rising.notes)
+
+
+def test_a_claimed_fit_stuck_at_the_edge_of_a_parameter_range_wins_nothing() -> None:
+    u = X / X.max()
+    y = 0.3 + 0.02 * np.log(u) + np.random.default_rng(0).normal(0, 5e-4, X.size)  # a log law
+    spec = {"statistic": "fit-advantage", "form": "power-convergent", "alternatives": ["linear"], "criterion": "loo"}
+    assert "alpha" in laws.fit("power-convergent", u, y).at_bound  # mimics the log with alpha at its floor
+    assert laws.advantage("power-convergent", ["linear"], u, y, "loo") > 10
+    assert laws.claimed_fit_problem(spec, u, y) is not None
+    assert laws.statistic(spec, X, y) == pytest.approx(1 / laws.advantage("power-convergent", ["linear"], u, y, "loo"))
+
+
 @pytest.mark.parametrize("criterion", ["extrapolation", "aic"])
 def test_other_criteria_prefer_the_true_form(criterion: str) -> None:
     table = curve("logspace-power", (0.07, -2.0, 3.0, 1.0))

@@ -14,7 +14,7 @@ import torch
 
 from kbench import cotenancy, data, judging, replicates, results, runner, stats, suite
 from kbench.kinds import matched
-from kbench.kinds.base import Failed
+from kbench.kinds.base import Context, Failed
 from kbench.verdicts import Rule
 
 AT_LEAST_0 = Rule(at_least=0.0)
@@ -234,6 +234,16 @@ def test_master_seeds_start_at_the_run_seed_and_differ() -> None:
 def test_the_run_seed_reaches_the_data_split() -> None:
     a, b = data.load("digits", 1), data.load("digits", 2)
     assert a.train.y.shape == b.train.y.shape and not np.array_equal(a.train.y, b.train.y)
+
+
+def test_derived_seeds_differ_for_every_purpose_and_follow_the_run_seed() -> None:
+    ctx = SimpleNamespace(seed=3)
+    seed_for = lambda *parts: Context.seed_for(ctx, *parts)  # noqa: E731
+    drawn = [seed_for("init", i) for i in range(2000)] + [seed_for("data", i) for i in range(2000)]
+    assert len(set(drawn)) == len(drawn)  # "init|16" and "init|80" once shared a seed
+    assert all(0 <= s < 2**31 for s in drawn) and seed_for("init", 16) == seed_for("init", 16)
+    ctx.seed = 4
+    assert seed_for("init", 16) != drawn[16]
 
 
 MLP_CLAIM = '''

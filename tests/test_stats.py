@@ -8,7 +8,8 @@ import numpy as np
 import pytest
 from scipy import stats as sps
 
-from kbench import stats
+from kbench import stats, verdicts
+from kbench.verdicts import Rule
 
 
 def test_summary_of_samples_in_rounds() -> None:
@@ -224,3 +225,27 @@ def test_the_worst_case_takes_the_lowest_high_even_from_another_case() -> None:
     narrow = stats.Estimate(3.0, 2.8, 3.2, "linear", 0.1, 4.0, 5)
     worst = stats.worst([wide, narrow], lower_is_worse=True)
     assert (worst.value, worst.low, worst.high) == (2.0, 0.5, 3.2)
+
+
+def test_power_says_what_the_values_could_detect_and_how_many_the_measured_distance_needs() -> None:
+    values = [0.01, -0.005, 0.02, 0.004]
+    est = stats.Estimate.from_values(values, "linear")
+    found = stats.power(est, 0.0)
+    assert found is not None and found.n == 4 and found.needed is not None
+    sd = float(np.std(values, ddof=1))
+    t = sps.t.ppf
+    assert found.detectable == pytest.approx((t(0.975, 3) + t(0.8, 3)) * sd / 2)
+    m = found.needed
+    assert (t(0.975, m - 1) + t(0.8, m - 1)) * sd / math.sqrt(m) <= abs(est.value)  # enough ...
+    assert (t(0.975, m - 2) + t(0.8, m - 2)) * sd / math.sqrt(m - 1) > abs(est.value)  # ... and no more
+    more = stats.power(stats.Estimate.from_values(values * 4, "linear"), 0.0)
+    assert more is not None and more.detectable < found.detectable  # more seeds detect smaller effects
+    ratio = stats.power(stats.Estimate.from_values([1.1, 0.95, 1.3], "log"), 1.0)
+    assert ratio is not None and ratio.scale == "log" and ratio.detectable > 1
+    assert stats.power(stats.Estimate.exact(2.0), 1.0) is None  # no spread, nothing to say
+
+
+def test_a_straddling_verdict_says_how_many_values_would_settle_it() -> None:
+    verdict, reason = verdicts.decide(Rule(at_most=0.0), stats.Estimate.from_values([0.01, -0.005, 0.02], "linear"))
+    found = stats.power(stats.Estimate.from_values([0.01, -0.005, 0.02], "linear"), 0.0)
+    assert verdict == "inconclusive" and found is not None and f"would need about {found.needed}" in reason

@@ -10,6 +10,7 @@ one line in kbench/kinds/__init__.py.
 
 from __future__ import annotations
 
+import hashlib
 import math
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
@@ -86,8 +87,10 @@ class Context:
 
     def seed_for(self, *parts: object) -> int:
         """A seed that differs per purpose and case but is reproducible from the run seed."""
-        text = "|".join(map(str, parts))
-        return (self.seed * 1_000_003 + sum((i + 1) * ord(c) for i, c in enumerate(text))) % (2**31)
+        # A cryptographic digest, not a sum of characters: distinct purposes must not share a seed
+        # (a weighted character sum made "init|16" and "init|80" collide).
+        text = "|".join(map(str, (self.seed, *parts)))
+        return int.from_bytes(hashlib.blake2b(text.encode(), digest_size=8).digest(), "little") % (2**31)
 
     def scaled(self, n: int, minimum: int) -> int:
         """`n` (seeds, steps, rounds) scaled by the run's budget, never below `minimum`."""

@@ -69,6 +69,9 @@ OPTIONS = {
     "criterion": Param(str, "how forms are compared: leave-one-out error, extrapolation error, or AIC",
                        default="loo", choices=laws.CRITERIA),
     "param": Param(str, "the claimed form's parameter judged (statistic = param)"),
+    "direction": Param(str, "the claimed law's direction over the sweep (statistic = fit-advantage, required): a "
+                            "seed whose fitted form runs the other way, or ends a parameter at its range's edge, "
+                            "counts its advantage inverted (evidence against)", choices=laws.DIRECTIONS),
     "late": Param(float, "the share of latest points a slope is taken over", default=0.5, low=0.1, high=1.0),
     "neighbourhood": Param(dict, "analysis choices the verdict must survive: late = [shares], criterion = [names]; "
                                  "a verdict that changes inside it is inconclusive (default for a slope: late from "
@@ -84,7 +87,7 @@ OPTIONS = {
                             high=64),
     "eval_sequences": Param(int, "held-out windows (text) the metrics read", default=64, low=1, high=100000),
 }
-SPEC_KEYS = ("statistic", "form", "alternatives", "criterion", "param", "late", "neighbourhood")
+SPEC_KEYS = ("statistic", "form", "alternatives", "criterion", "param", "late", "neighbourhood", "direction")
 LATE_STEP = 0.125
 SPEC_DEFAULTS: dict[str, Any] = {"late": 0.5, "criterion": "loo"}
 
@@ -273,6 +276,21 @@ def _per_seed(spec: Mapping[str, Any], x: np.ndarray, table: np.ndarray, role: s
         raise NotJudged(f"the {role}'s points of one seed cannot be fitted: {exc}") from None
 
 
+def _not_the_law(spec: Mapping[str, Any], x: np.ndarray, table: np.ndarray, seeds: list[int]) -> list[str]:
+    """Notes for the seeds whose claimed fit is not the claimed law (their advantage counted inverted)."""
+    if spec["statistic"] != "fit-advantage":
+        return []
+    notes = []
+    for seed, row in zip(seeds, table, strict=True):
+        try:
+            problem = laws.claimed_fit_problem(spec, x / x.max(), row)
+        except laws.FitError:
+            continue
+        if problem:
+            notes.append(f"seed {seed}: {problem}; its advantage counts inverted, as evidence against the claim")
+    return notes
+
+
 def _details(spec: Mapping[str, Any], x: np.ndarray, table: np.ndarray, seeds: list[int],
              values: list[float]) -> dict[str, Any]:
     forms = [f for f in (spec.get("form"), *(spec.get("alternatives") or ())) if f]
@@ -322,7 +340,7 @@ class Law(Kind):
         est = estimate(spec)
         alternatives, notes = _alternatives(spec, estimate)
         details = _details(spec, x, table, seeds, _per_seed(spec, x, table, "subject"))
-        return [CaseValue(case, est, details, notes, alternatives)]
+        return [CaseValue(case, est, details, notes + _not_the_law(spec, x, table, seeds), alternatives)]
 
     def check_references(self, claim: Any, path: str, where: str) -> None:
         for role in self.sides:
@@ -380,6 +398,9 @@ def _check_family(claim: Any, family: registry.ModelFamily, path: str, where: st
     problem = check_spec(_spec(claim.options), min(len(c["points"]) for c in (*claim.cases, *(claim.cpu_cases or ()))))
     if problem:
         raise SuiteError(path, f"{where}.options", problem)
+    if claim.options["statistic"] == "fit-advantage" and claim.options.get("direction") is None:
+        raise SuiteError(path, f"{where}.options.direction", "the claimed law's direction (increasing or "
+                         "decreasing): a form that fits best running the other way is not the claimed law")
 
 
 def _check_case(claim: Any, case: Mapping[str, Any], path: str, loc: str) -> None:

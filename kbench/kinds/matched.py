@@ -61,7 +61,6 @@ OPTIONS = {"seeds": Param(int, "training runs per side, paired by seed", default
 COLLAPSE = {"classification": ("accuracy", 0.05), "regression": ("rmse", 2.0)}
 COLLAPSE_TEXT = {"classification": "test accuracy more than {t:g} below its side's median seed",
                  "regression": "test RMSE more than {t:g} times its side's median seed"}
-POWER = 0.8  # the power the detectable effect is stated at
 TUNE_TOLERANCE = 0.002  # an edge rate within 0.2% (relative) of the best other rate is a plateau, not an edge
 
 
@@ -359,14 +358,13 @@ class _Matched(Kind):
 
 def _detectable(effects: list[float], unit: str) -> dict[str, Any] | None:
     """The smallest true effect these paired seeds would show at 95% confidence with 80% power,
-    from their own spread: (t_0.975 + t_0.8) sd / sqrt(n), on the effect's scale."""
-    n = len(effects)
-    if n < 2:
+    from their own spread (kbench.stats.power), on the effect's scale."""
+    if len(effects) < 2:
         return None
-    from scipy import stats as sps
-
-    size = float((sps.t.ppf(0.975, n - 1) + sps.t.ppf(POWER, n - 1)) * np.std(effects, ddof=1) / math.sqrt(n))
-    return {"effect": size, "scale": unit, "power": POWER, "seeds": n}
+    est = stats.Estimate.from_values(effects, "linear")
+    found = stats.power(est, 0.0)
+    size = found.detectable if found is not None else 0.0
+    return {"effect": size, "scale": unit, "power": stats.POWER, "seeds": len(effects)}
 
 
 def _per_example(base: Mapping[str, Any], cand: Mapping[str, Any]) -> tuple[np.ndarray, np.ndarray] | None:
