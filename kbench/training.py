@@ -1,7 +1,9 @@
 """Training a model on a task from kbench.data, the same way for every side of a comparison.
 
 AdamW with a cosine decay to zero, fixed epochs and batch size, no early stopping (it favours
-whichever side converges first); the seed fixes the initial weights and the batch order. Inputs
+whichever side converges first); the seed fixes the initial weights and the batch order. A model
+with `adapt_to_data(x, step)` (the KAN's grid updates) is shown the training inputs before each
+step. Inputs
 of 1-D tasks are standardised with the training split's mean and deviation, regression targets
 too (the metric is reported in the target's own units). Everything runs on the device given.
 """
@@ -66,10 +68,15 @@ def fit(model: nn.Module, data: Prepared, config: TrainConfig, seed: int) -> nn.
     opt = torch.optim.AdamW(model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
     steps = config.epochs * math.ceil(len(y) / config.batch)
     sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda i: 0.5 * (1 + math.cos(math.pi * i / steps)))
+    adapt = getattr(model, "adapt_to_data", None)  # a KAN moves its grids to the data early on
     model.train()
+    step = 0
     for _ in range(config.epochs):
         order = torch.randperm(len(y), generator=gen).to(x.device)
         for start in range(0, len(y), config.batch):
+            if adapt is not None:
+                adapt(x, step)
+            step += 1
             idx = order[start:start + config.batch]
             opt.zero_grad(set_to_none=True)
             _loss(data.kind, model(x[idx]), y[idx]).backward()  # type: ignore[no-untyped-call]

@@ -19,14 +19,37 @@ HEAD = 'schema_version = 2\n[paper]\nid = "toy"\ntitle = "A toy paper"\n'
 
 def test_b_spline_bases_partition_unity_inside_the_grid() -> None:
     layer = kan.BSplineKANLayer(3, 2, grid=5, order=3, grid_range=(-2.0, 2.0))
-    x = torch.linspace(-1.99, 1.99, 401, dtype=torch.float64)
+    x = torch.linspace(-1.99, 1.99, 401, dtype=torch.float64)[:, None].expand(401, 3)
     bases = kan.b_spline_bases(x, layer.knots.double(), 3)
-    assert bases.shape == (401, 8)  # G + k bases
-    assert torch.allclose(bases.sum(-1), torch.ones(401, dtype=torch.float64))
+    assert bases.shape == (401, 3, 8)  # G + k bases per input
+    assert torch.allclose(bases.sum(-1), torch.ones(401, 3, dtype=torch.float64))
     assert bases.min() >= 0
-    outside = kan.b_spline_bases(torch.tensor([5.0], dtype=torch.float64), layer.knots.double(), 3)
+    outside = kan.b_spline_bases(torch.full((1, 3), 5.0, dtype=torch.float64), layer.knots.double(), 3)
     assert float(outside.sum()) == 0.0  # beyond the extended grid only the SiLU branch acts
-    assert sum(p.numel() for p in layer.parameters()) == 3 * 2 * (5 + 3 + 1) + 2
+    assert sum(p.numel() for p in layer.parameters()) == 3 * 2 * (5 + 3 + 2) + 2
+    plain = kan.BSplineKANLayer(3, 2, grid=5, order=3, edge_scale=False)
+    assert sum(p.numel() for p in plain.parameters()) == 3 * 2 * (5 + 3 + 1) + 2
+
+
+def test_a_grid_update_moves_the_knots_to_the_data_and_keeps_the_function() -> None:
+    torch.manual_seed(0)
+    layer = kan.BSplineKANLayer(2, 3, grid=5, order=3).double()
+    x = torch.randn(512, 2, dtype=torch.float64) * torch.tensor([0.3, 1.0], dtype=torch.float64) + 0.5
+    before = layer(x).detach()
+    layer.update_grid(x)
+    inner = layer.knots[:, 3:-3]
+    assert torch.allclose(inner[:, 0], x.min(0).values) and torch.allclose(inner[:, -1], x.max(0).values)
+    assert float(inner[0, -1] - inner[0, 0]) < float(inner[1, -1] - inner[1, 0])  # each input its own grid
+    assert torch.allclose(layer(x).detach(), before, atol=0.05 * float(before.abs().max()))  # the same function
+    model = kan.build_kan(in_features=2, hidden=4, depth=1, out_features=1, grid_updates=2)
+    knots = [m.knots.clone() for m in model if isinstance(m, kan.BSplineKANLayer)]
+    model.adapt_to_data(x.float(), 1)  # not a grid step
+    layers = [m for m in model if isinstance(m, kan.BSplineKANLayer)]
+    assert all(torch.equal(k, m.knots) for k, m in zip(knots, layers, strict=True))
+    model.adapt_to_data(x.float(), 5)
+    assert not torch.equal(knots[0], model[1].knots)
+    model.adapt_to_data(x.float() * 3, 10)  # past its two updates
+    assert torch.allclose(model[1].knots[:, 3], x.float().min(0).values)
 
 
 def test_widths_are_matched_to_a_parameter_budget() -> None:
