@@ -254,3 +254,20 @@ def test_the_gate_fits_each_case_of_a_claim_on_its_own() -> None:
     slopes = [c for c in gate.compare(data, data).comparisons if c.metric.startswith("fit log c")]
     assert len(slopes) == 2 and len({c.case for c in slopes}) == 2  # one per case, not one sweep of both
     assert sorted(round(c.baseline, 2) for c in slopes) == [-0.05, 0.02]
+
+
+def test_a_depth_sweep_builds_one_model_per_depth_against_its_parameter_count(tmp_path: Path) -> None:
+    deep = claim("d", f'{OPTIONS}, statistic = "slope", late = 1.0, sweep = "depth"',
+                 case='{ task = "stdlib-text", points = [1, 2, 3], data = 4096 }')
+    result = run(write(tmp_path, deep))
+    points = sorted((m for m in result.measurements if m.claim == "d"), key=lambda m: m.extra["x"])
+    assert [[s["depth"] for s in m.extra["per_seed"]] for m in points] == [[1, 1], [2, 2], [3, 3]]
+    xs = [m.extra["x"] for m in points]
+    assert xs[0] < xs[1] < xs[2] and xs[2] - xs[1] == pytest.approx(xs[1] - xs[0])  # a block's parameters each
+    assert all(m.extra["variable"] == "parameters" for m in points)
+    fixed = deep.replace('arch = { act = "relu" }', 'arch = { act = "relu", depth = 2 }')
+    with pytest.raises(SuiteError) as info:
+        suite.load(write(tmp_path, fixed))
+    assert info.value.field == "claims[0].subject.arch.depth"
+    with pytest.raises(SuiteError, match="whole depths"):
+        suite.load(write(tmp_path, deep.replace("points = [1, 2, 3]", "points = [1, 2.5, 3]")))

@@ -3,9 +3,9 @@
 `law` (one subject): a model family is trained once per seed, and a quantity (kbench.sparsity's
 PPL-p% activation ratio or the nonzero fraction of FFN activations) is measured at each point
 of a sweep: amounts of data trained on (checkpoints of one run: tokens of text, or examples of
-an image task) or widths (a model per width, each trained on the same amount of data). Each
-point is one measurement with one sample per seed. The claim judges one statistic of each
-seed's points (kbench.laws):
+an image task), widths or depths (a model per width or depth, each trained on the same amount of
+data). Each point is one measurement with one sample per seed. The claim judges one statistic of
+each seed's points (kbench.laws):
 
 - `slope`: the slope of the quantity against ln(x) over the latest points (a trend's direction);
 - `fit-advantage`: how much better the claimed form predicts held-out points than the best of
@@ -44,6 +44,14 @@ from kbench.results import Measurement
 from kbench.stats import Estimate
 
 TEXT_TASK = "stdlib-text"
+SIZE_SWEEPS = ("width", "depth")  # one model per point, the variable its parameter count
+
+
+def swept_key(family: registry.ModelFamily, sweep: str) -> str | None:
+    """The architecture keyword a size sweep sets (None: the family has none, or a data sweep)."""
+    if sweep == "width":
+        return family.width_key
+    return "depth" if sweep == "depth" and "depth" in family.arch_keys else None
 QUANTITIES = {
     "activation-ratio": "PPL-p% activation ratio: the share of FFN activations kept when perplexity may rise p%",
     "nonzero-fraction": "the share of FFN activation entries that are nonzero, per token",
@@ -54,15 +62,16 @@ SIDE = {"model": Param(str, "a registered model family (tiny-lm, vit)", required
 CASE = {"task": Param(str, f"{TEXT_TASK} (the standard library's text) or a kbench.data image task",
                       required=True),
         "size": Param(str, "a preset of the model family"),
-        "points": Param(list, "the sweep's points, increasing: amounts of data (tokens or examples) or widths",
+        "points": Param(list, "the sweep's points, increasing: amounts of data (tokens or examples), widths or depths",
                         item=float, low=3, high=64, item_low=1, item_high=1e13, required=True),
-        "data": Param(float, "tokens or examples each width is trained on (sweep = width)", low=1, high=1e13),
+        "data": Param(float, "tokens or examples each model is trained on (sweep = width or depth)", low=1, high=1e13),
         "label": Param(str, "how tables name the case"),
         "paper_value": Param(float, "the paper's value for this case (its conditions)", low=-1e300)}
 OPTIONS = {
     "quantity": Param(str, "what is measured at each point", required=True, choices=tuple(QUANTITIES)),
-    "sweep": Param(str, "data: checkpoints of one run; width: one model per width (the family's width keyword)",
-                   default="data", choices=("data", "width")),
+    "sweep": Param(str, "data: checkpoints of one run; width or depth: one model per width (the family's width "
+                        "keyword) or per depth (its `depth`), each trained on the same data", default="data",
+                   choices=("data", *SIZE_SWEEPS)),
     "statistic": Param(str, "what the verdict judges", required=True, choices=laws.STATISTICS),
     "form": Param(str, "the claimed functional form", choices=tuple(laws.FORMS)),
     "alternatives": Param(list, "the forms the claimed one is compared with", item=str, low=1, high=6),
@@ -209,13 +218,14 @@ class _Series:
             self._train(model, points, seed,
                         lambda seen, m: models.append((float(seen), {"data": seen}, copy.deepcopy(m))))
         else:
-            for width in points:
-                self.ctx.progress(f"{self.subject.label}: width {width}, seed {seed + 1}")
-                arch = {**self.arch, str(self.family.width_key): width}
+            sweep = str(self.options["sweep"])
+            for size in points:
+                self.ctx.progress(f"{self.subject.label}: {sweep} {size}, seed {seed + 1}")
+                arch = {**self.arch, str(swept_key(self.family, sweep)): size}
                 model = self._model(arch, seed)
                 self._train(model, [int(self.case["data"])], seed, lambda seen, m: None)
                 model.eval()
-                models.append((float(sum(p.numel() for p in model.parameters())), {"width": width}, model))
+                models.append((float(sum(p.numel() for p in model.parameters())), {sweep: size}, model))
         values, more = self._measure(models, loss)
         return [(x, value, {**info, **extra})
                 for (x, info, _), value, extra in zip(models, values, more, strict=True)]
@@ -256,7 +266,7 @@ class _Series:
         m.summary = stats.summarize(m.samples).as_dict()
 
     def _variable(self) -> str:
-        if self.options["sweep"] == "width":
+        if self.options["sweep"] in SIZE_SWEEPS:
             return "parameters"
         return "tokens" if self.corpus is not None else "examples"
 
@@ -314,7 +324,7 @@ class Law(Kind):
 
     def cost(self, claim: Any) -> float:
         runs = int(claim.options["seeds"]) * max(
-            (len(c["points"]) if claim.options["sweep"] == "width" else 1) for c in claim.cases)
+            (len(c["points"]) if claim.options["sweep"] in SIZE_SWEEPS else 1) for c in claim.cases)
         return self.cost_unit * len(claim.cases) * len(self.sides) * runs
 
     def collect(self, claim: Any, ctx: Context) -> None:
@@ -390,10 +400,12 @@ class LawRatio(Law):
 
 
 def _check_family(claim: Any, family: registry.ModelFamily, path: str, where: str, role: str) -> None:
-    if family.width_key is None and claim.options["sweep"] == "width":
-        raise SuiteError(path, f"{where}.options.sweep", f"data (model family {family.name} has no width to sweep)")
-    if claim.options["sweep"] == "width" and family.width_key in (claim.side(role).fields.get("arch") or {}):
-        raise SuiteError(path, f"{where}.{role}.arch.{family.width_key}", "no width: the sweep sets it from the "
+    sweep = claim.options["sweep"]
+    key = swept_key(family, sweep)
+    if sweep in SIZE_SWEEPS and key is None:
+        raise SuiteError(path, f"{where}.options.sweep", f"data (model family {family.name} has no {sweep} to sweep)")
+    if sweep in SIZE_SWEEPS and key in (claim.side(role).fields.get("arch") or {}):
+        raise SuiteError(path, f"{where}.{role}.arch.{key}", f"no {key}: the {sweep} sweep sets it from the "
                          "case's points")
     problem = check_spec(_spec(claim.options), min(len(c["points"]) for c in (*claim.cases, *(claim.cpu_cases or ()))))
     if problem:
@@ -407,11 +419,12 @@ def _check_case(claim: Any, case: Mapping[str, Any], path: str, loc: str) -> Non
     points = case["points"]
     if any(b <= a for a, b in zip(points, points[1:], strict=False)):
         raise SuiteError(path, f"{loc}.points", "strictly increasing points", points)
-    if claim.options["sweep"] == "width":
+    sweep = claim.options["sweep"]
+    if sweep in SIZE_SWEEPS:
         if "data" not in case:
-            raise SuiteError(path, f"{loc}.data", "the tokens or examples each width trains on (sweep = width)")
+            raise SuiteError(path, f"{loc}.data", f"the tokens or examples each {sweep} trains on (sweep = {sweep})")
         if any(p != int(p) for p in points):
-            raise SuiteError(path, f"{loc}.points", "whole widths", points)
+            raise SuiteError(path, f"{loc}.points", f"whole {sweep}s", points)
     elif "data" in case:
         raise SuiteError(path, f"{loc}.data", "no data: a data sweep's points are the amounts trained on")
     task = case["task"]
@@ -451,9 +464,9 @@ def _check_buildable(family: registry.ModelFamily, size: str, subject: Any, case
     if case["task"] == TEXT_TASK and int(arch.get("vocab", text.VOCAB)) < text.VOCAB:
         raise SuiteError(path, f"{claim_where(loc)}.{role}.arch.vocab", f"at least {text.VOCAB} (the text is bytes)",
                          arch.get("vocab"))
-    widths = case["points"] if claim.options["sweep"] == "width" else [None]
-    for w in widths:
-        trial = {**arch, str(family.width_key): int(w)} if w is not None else arch
+    sizes = case["points"] if claim.options["sweep"] in SIZE_SWEEPS else [None]
+    for w in sizes:
+        trial = {**arch, str(swept_key(family, claim.options["sweep"])): int(w)} if w is not None else arch
         where = f"{loc}.points" if w is not None else f"{claim_where(loc)}.{role}.arch"
         try:
             with torch.device("meta"):
@@ -466,7 +479,7 @@ def _check_buildable(family: registry.ModelFamily, size: str, subject: Any, case
             raise SuiteError(path, f"{claim_where(loc)}.{role}.model", "a model whose FFN activations kbench can "
                              "read (tiny-lm, vit)", str(exc)) from None
     per_step = int(claim.options["batch"]) * (int(arch["seq_len"]) if case["task"] == TEXT_TASK else 1)
-    amounts = [int(case["data"])] if claim.options["sweep"] == "width" else [int(p) for p in case["points"]]
+    amounts = [int(case["data"])] if claim.options["sweep"] in SIZE_SWEEPS else [int(p) for p in case["points"]]
     steps = sweeps.steps_for(amounts, per_step)
     if len(set(steps)) != len(steps):
         raise SuiteError(path, f"{loc}.points", f"amounts of data at least one step ({per_step} "
