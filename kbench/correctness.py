@@ -157,6 +157,15 @@ def golden_for(op: Operation, case: Mapping[str, Any], inputs: OpInputs) -> Gold
     return Golden(gold, tolerance, {name: t.dtype for name, t in own.items()})
 
 
+def model_tolerance(own_norm: float, own_max: float, terms: int) -> tuple[float, float]:
+    """(norm, max) tolerances of a whole model's output that sums `terms` float32 roundings: the
+    reference model's own float32 errors (at least one unit roundoff) grown by sqrt(terms), the
+    random walk of independent roundings, not by terms (which would pass almost anything)."""
+    grow = FACTOR * math.sqrt(max(1, terms))
+    unit = UNIT_ROUNDOFF[torch.float32]
+    return grow * max(own_norm, unit), grow * max(own_max, unit)
+
+
 def golden(op: Operation, case: Mapping[str, Any], device: torch.device, seed: int) -> Golden:
     """golden_for the inputs an implementation gets for (case, seed)."""
     return golden_for(op, case, op.make_inputs(case, device, DTYPES[case.get("dtype", "float32")], seed))

@@ -102,3 +102,12 @@ def test_a_float64_impostor_fails_the_float64_tolerance() -> None:
         "rational", "torch_reference").fn(x.float(), a.float(), b.float()).double(), dtypes=("float64",))
     chk = correctness.check(RATIONAL, fake, {"shape": [4, 64], "dtype": "float64"}, CPU, seed=1)
     assert not chk.ok and "y" in chk.failures
+
+
+def test_a_whole_models_tolerance_grows_with_the_square_root_of_its_terms() -> None:
+    unit = correctness.UNIT_ROUNDOFF[torch.float32]
+    one = correctness.model_tolerance(3 * unit, 5 * unit, 100)
+    four = correctness.model_tolerance(3 * unit, 5 * unit, 400)
+    assert four == pytest.approx((2 * one[0], 2 * one[1]))  # 4x the terms, 2x the tolerance
+    assert one == pytest.approx((correctness.FACTOR * 10 * 3 * unit, correctness.FACTOR * 10 * 5 * unit))
+    assert correctness.model_tolerance(0.0, 0.0, 1)[0] == pytest.approx(correctness.FACTOR * unit)  # never below u

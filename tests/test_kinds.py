@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from kbench import results, runner, stats, suite
+from kbench import results, runner, stats, suite, timing
 from tests.fakes import fake_timer
 from tests.fixtures import toy_model
 
@@ -193,3 +193,44 @@ def test_time_share_needs_the_cuda_profiler(tmp_path: Path) -> None:
     body = model_claim("time-share", 'subject = { model = "toy_mlp", impl = "good" }', "{ at_least = 0.5 }")
     (v,) = run(tmp_path, body).verdicts
     assert v.verdict == "skipped" and "CUDA profiler" in (v.reason or "")
+
+
+def test_the_check_after_timing_runs_the_implementation_again(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A kernel that goes wrong once its timed rounds are over is caught by the check after them
+    (which would pass if it re-read the outputs taken before timing)."""
+    from tests.fixtures import toy_scale
+
+    fake_timer(monkeypatch, {"good": [2.0, 2.0], "spoils_after_timing": [1.0, 1.0]})
+    timed_round = timing.cpu_round
+
+    rounds = {"spoils_after_timing": 0}
+
+    def then_spoil(work: object, config: timing.TimingConfig) -> timing.Round:
+        out = timed_round(work, config)
+        name = getattr(getattr(work, "impl", None), "name", "")
+        rounds[name] = rounds.get(name, 0) + 1
+        toy_scale.SPOILED["after_timing"] = rounds["spoils_after_timing"] == 2  # its last round is over
+        return out
+
+    monkeypatch.setattr(timing, "cpu_round", then_spoil)
+    monkeypatch.setitem(toy_scale.SPOILED, "after_timing", False)
+    sides = 'baseline = { impl = "good", pass = "fwd" }\ncandidate = { impl = "spoils_after_timing", pass = "fwd" }'
+    (v,) = run(tmp_path, kernel_claim("speedup", sides, "{ at_least = 1.5 }")).verdicts
+    assert v.verdict == "error" and "after timing" in (v.reason or "")
+
+
+def test_timings_are_not_shared_between_passes(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """One run, the same implementation and case timed forward by one claim and backward by
+    another: the second is measured, not served from the first's cache."""
+    fake_timer(monkeypatch, {"good": [2.0, 2.0, 6.0, 6.0], "flaky_bits": [1.0, 1.0, 1.0, 1.0]})
+    body = "".join(kernel_claim("speedup", f'baseline = {{ impl = "good", pass = "{p}" }}\n'
+                                           f'candidate = {{ impl = "flaky_bits", pass = "{p}" }}',
+                                "{ at_least = 1.5 }").replace('id = "c"', f'id = "{p}"') for p in ("fwd", "bwd"))
+    result = run(tmp_path, body)
+    base = {m.claim: m for m in result.measurements if m.role == "baseline"}
+    assert base["fwd"].subject["pass"] == "fwd" and base["bwd"].subject["pass"] == "bwd"
+    assert base["fwd"].summary["median"] == 2.0 and base["bwd"].summary["median"] == 6.0
+    fake_timer(monkeypatch, {"good": [2.0, 2.0, 6.0, 6.0], "flaky_bits": [1.0, 1.0, 1.0, 1.0]})
+    again = run(tmp_path, body.replace('id = "bwd"', 'id = "fwd-again"').replace('"bwd"', '"fwd"'))
+    reused = {m.claim: m for m in again.measurements if m.role == "baseline"}
+    assert reused["fwd-again"].summary == reused["fwd"].summary  # the same work is timed once

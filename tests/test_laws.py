@@ -227,3 +227,15 @@ def test_points_needed_follow_the_criterion() -> None:
     assert laws.points_needed({**spec, "criterion": "extrapolation"}) == 7  # 2 held out, 5 left to fit
     assert laws.spec_problem({**spec, "criterion": "extrapolation"}, 6) is not None
     assert laws.spec_problem({**spec, "criterion": "extrapolation"}, 7) is None
+
+
+def test_aic_penalises_each_parameter_and_rewards_a_smaller_error() -> None:
+    u = X / X.max()
+    y = 0.3 + np.random.default_rng(2).normal(0, 0.01, X.size)
+    for name in ("constant", "linear", "log", "power-convergent"):
+        f = laws.fit(name, u, y)
+        k = len(laws.FORMS[name].params)
+        assert f.aic == pytest.approx(X.size * math.log(f.rmse ** 2) + 2 * k)
+    flat, line = laws.fit("constant", u, y), laws.fit("linear", u, y)
+    assert line.rmse <= flat.rmse  # a free slope never fits worse ...
+    assert laws.advantage("constant", ["linear"], u, y, "aic") > 1  # ... but on flat data it costs more than it buys

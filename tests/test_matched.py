@@ -307,3 +307,17 @@ def test_a_combined_accuracy_interval_stays_inside_what_accuracy_can_be() -> Non
     v = judge(ClaimInfo("c", "matched-accuracy", Rule(at_least=0.0), "q", None, KINDS["matched-accuracy"].combine),
               ms, {})
     assert v.interval == [-1.0, 1.0] and v.verdict == "inconclusive"  # two tasks that disagree: say nothing
+
+
+def test_the_claims_own_width_tolerance_decides_what_a_budget_admits(tmp_path: Path) -> None:
+    """Budget 30 on wine: the nearest one-layer MLP has 37 parameters (23% off). The default 10%
+    refuses it; a claim that states 30% accepts it."""
+    one = '{ model = "mlp", arch = { depth = 1 } }'
+    tanh = '{ model = "mlp", arch = { depth = 1, activation = "tanh" } }'
+    body = matched("matched-accuracy", one, tanh, "wine", "{ at_least = -1.0 }", ", params = 30")
+    from kbench.errors import SuiteError
+
+    with pytest.raises(SuiteError, match="10% from the budget 30"):
+        run(tmp_path, body)
+    stated = run(tmp_path, body.replace("lr_grid = [0.003, 0.03] }", "lr_grid = [0.003, 0.03], tolerance = 0.3 }"))
+    assert stated.verdicts[0].verdict != "error" and {m.extra["params"] for m in stated.measurements} == {37}

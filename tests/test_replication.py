@@ -527,3 +527,27 @@ def test_a_law_ratio_is_paired_by_seed_and_blind_to_seed_order() -> None:
     assert unpaired.low is not None and unpaired.low < 1.5  # without the pairs the swings hide the ratio
     shuffled = judging.judge(ratio, side("baseline", 2.0, [2, 0, 1]) + side("candidate", 1.0, [1, 2, 0]), {})
     assert shuffled.measured == pytest.approx(paired.measured) and shuffled.interval == pytest.approx(paired.interval)
+
+
+def test_tuning_scores_each_rate_on_the_validation_split_and_keeps_its_best(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The rate chosen is the validation optimum, whatever the test split would have preferred."""
+    best_on = {"val": 0.01, "test": 0.001}
+
+    def fit(model: Any, prepared: Any, config: Any, seed: int) -> Any:
+        return SimpleNamespace(lr=config.lr)
+
+    def per_example(model: Any, prepared: Any, split: str) -> np.ndarray:
+        return np.array([1.0 - abs(math.log10(model.lr) - math.log10(best_on[split]))])
+
+    monkeypatch.setattr(matched.training, "fit", fit)
+    monkeypatch.setattr(matched.training, "per_example", per_example)
+    s = side(None, [0.001, 0.003, 0.01, 0.03], budget=4)
+    del s._try  # the real one: train at each rate, score on a split
+    s.ctx = SimpleNamespace(progress=lambda text: None, seed_for=lambda *parts: 0, scaled=lambda n, m: n)
+    s.model = lambda seed: None  # type: ignore[method-assign]
+    s.claim.options.update(epochs=1, batch=1)
+    s.tune(SimpleNamespace(kind="classification"), "higher")  # type: ignore[arg-type]
+    assert s.lr == 0.01 and s.tuning["0.01"] == max(s.tuning.values())
+    errors = side(lambda lr: abs(math.log10(lr) + 2), [0.001, 0.003, 0.01, 0.03], budget=4)  # lower is better
+    errors.tune(None, "lower")  # type: ignore[arg-type]
+    assert errors.lr == 0.01  # the smallest error, not the largest

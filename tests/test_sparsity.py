@@ -136,3 +136,23 @@ def test_a_missing_pinned_file_is_a_data_error(monkeypatch: pytest.MonkeyPatch, 
             text.stdlib()
     finally:
         text.stdlib.cache_clear()
+
+
+def test_every_layer_is_cut_at_its_own_threshold_for_the_shared_cett(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Layers with activations of very different sizes get different thresholds, each meeting the
+    shared CETT on its own layer (cutting every layer at the first layer's would not)."""
+    layers = [nn.Linear(40, 16, bias=False) for _ in range(3)]
+    acts = []
+    for i, layer in enumerate(layers):
+        a, w = random_layer(seed=10 + i)
+        with torch.no_grad():
+            layer.weight.copy_(w)
+        acts.append(a * 10.0 ** i)  # each layer's contributions ten times the last's
+    model = nn.Sequential(*layers)
+    calibrated = sparsity.Calibrated(model, acts, dense_loss=0.0)
+    monkeypatch.setattr(sparsity, "down_projections", lambda m: list(layers))
+    taus = calibrated.taus(0.2)
+    for a, layer, tau in zip(acts, layers, taus, strict=True):
+        assert sparsity.cett(a, layer.weight, tau) <= 0.2
+        assert sparsity.cett(a, layer.weight, tau * 1.01) > 0.2 - 0.02  # the largest: a little more crosses
+    assert taus[2] > 50 * taus[0]

@@ -6,9 +6,10 @@ import math
 
 import numpy as np
 import pytest
+import torch
 from scipy import stats as sps
 
-from kbench import stats, verdicts
+from kbench import stats, timing, verdicts
 from kbench.verdicts import Rule
 
 
@@ -249,3 +250,11 @@ def test_a_straddling_verdict_says_how_many_values_would_settle_it() -> None:
     verdict, reason = verdicts.decide(Rule(at_most=0.0), stats.Estimate.from_values([0.01, -0.005, 0.02], "linear"))
     found = stats.power(stats.Estimate.from_values([0.01, -0.005, 0.02], "linear"), 0.0)
     assert verdict == "inconclusive" and found is not None and f"would need about {found.needed}" in reason
+
+
+def test_copy_bandwidth_counts_the_bytes_read_and_written(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A 4 MiB float32 copy taking exactly 2 ms (a stepping clock) is 2 x 4 MiB / 2 ms."""
+    ticks = iter(np.arange(0, 10, 0.002))
+    monkeypatch.setattr(timing.time, "perf_counter", lambda: float(next(ticks)))
+    gbps = timing.copy_bandwidth_gbps(torch.device("cpu"), nbytes=4 << 20, reps=3)
+    assert gbps.shape == (3,) and np.allclose(gbps, 2 * (4 << 20) / 0.002 / 1e9)

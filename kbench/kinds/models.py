@@ -162,10 +162,8 @@ def _check_whole_model(family: registry.ModelFamily, size: str, arch: Mapping[st
     terms = {"logits": 1, "grads": MODEL_CHECK_BATCH * max(tokens, 1) * int(arch.get("embed_dim", 1))}
     outputs = {}
     for name in ("logits", "grads"):
-        grow = correctness.FACTOR * math.sqrt(terms[name])
-        unit = correctness.UNIT_ROUNDOFF[torch.float32]
-        norm_tol = grow * max(correctness.relative_error(own[name], gold[name]), unit)
-        max_tol = grow * max(correctness.max_error(own[name], gold[name]), unit)
+        norm_tol, max_tol = correctness.model_tolerance(correctness.relative_error(own[name], gold[name]),
+                                                        correctness.max_error(own[name], gold[name]), terms[name])
         outputs[name] = correctness.OutputError(correctness.relative_error(got[name], gold[name]),
                                                 correctness.max_error(got[name], gold[name]), norm_tol, max_tol)
     chk = correctness.Check("the whole model", {"size": size, "arch": dict(arch)}, outputs)
