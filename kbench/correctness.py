@@ -166,9 +166,24 @@ def model_tolerance(own_norm: float, own_max: float, terms: int) -> tuple[float,
     return grow * max(own_norm, unit), grow * max(own_max, unit)
 
 
+EDGE = "edge of range"  # a variant whose data argument is scaled to the operation's input_range
+
+
+def inputs_for(op: Operation, case: Mapping[str, Any], device: torch.device, seed: int) -> OpInputs:
+    """The operation's inputs for (case, seed); for the edge-of-range variant (case["edge"]) the
+    data argument scaled so its largest magnitude is the operation's declared input_range."""
+    inputs = op.make_inputs(case, device, DTYPES[case.get("dtype", "float32")], seed)
+    if case.get("edge") and op.input_range is not None:
+        x = inputs.args[0]
+        peak = float(x.detach().abs().max())
+        with torch.no_grad():
+            x.mul_(op.input_range / peak if peak > 0 else 1.0)
+    return inputs
+
+
 def golden(op: Operation, case: Mapping[str, Any], device: torch.device, seed: int) -> Golden:
     """golden_for the inputs an implementation gets for (case, seed)."""
-    return golden_for(op, case, op.make_inputs(case, device, DTYPES[case.get("dtype", "float32")], seed))
+    return golden_for(op, case, inputs_for(op, case, device, seed))
 
 
 def check(op: Operation, impl: Implementation, case: Mapping[str, Any], device: torch.device, seed: int,
@@ -176,7 +191,7 @@ def check(op: Operation, impl: Implementation, case: Mapping[str, Any], device: 
     """Compare `impl` with the float64 reference on the inputs of `seed` for `case`."""
     gold = gold if gold is not None else golden(op, case, device, seed)
     try:
-        got = forward_backward(impl.fn, op, op.make_inputs(case, device, DTYPES[case.get("dtype", "float32")], seed))
+        got = forward_backward(impl.fn, op, inputs_for(op, case, device, seed))
     except (TypeError, ValueError, NotImplementedError) as exc:  # a layout or dtype it refuses
         raise UnsupportedInput(f"{impl.name} refused {variant} {_label(case)}: {exc}") from exc
     return Check(variant, dict(case), gold.compare(got))
@@ -198,6 +213,8 @@ def check_all(op: Operation, impl: Implementation, case: Mapping[str, Any], devi
     failure (its Check is last in the list)."""
     checks = []
     variants = [("as timed", dict(case))] + (op.check_variants(case, device.type) if op.check_variants else [])
+    if op.input_range is not None:
+        variants.append((f"{EDGE} (largest |input| {op.input_range:g})", {**case, "edge": True}))
     for i, (name, variant) in enumerate(variants):
         chk = check(op, impl, variant, device, seed + 7919 * i, variant=name)
         checks.append(chk)

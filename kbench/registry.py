@@ -59,6 +59,10 @@ class Operation:
     # case -> None, or (field, what was expected, what was given) for a case this operation cannot
     # take (a width its groups do not divide, an unknown layout): refused when a suite is loaded.
     check_case: Callable[[Mapping[str, Any]], tuple[str, str, Any] | None] | None = None
+    # The largest magnitude of the first argument (the data) its callers pass: every
+    # implementation is also checked with that argument scaled so its largest element is this
+    # (a kernel that clamps or saturates inside the range is caught). None: not declared.
+    input_range: float | None = None
 
 
 @dataclass(frozen=True)

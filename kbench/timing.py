@@ -16,10 +16,23 @@ Methods (one per claim, named in every measurement):
 - "cuda-events": CUDA events around each call, calls queued back to back as a training loop runs
   them (model train steps); a probe after the round says whether the host or the device set the pace.
 L2 is flushed (a buffer of twice its size zeroed) before every kernel repetition, outside the timer.
+
+What an implementation under test cannot do to these timers (kbench runs it in-process):
+- hand back work to be done later: every output must be a plain dense torch.Tensor when the call
+  returns, checked before the timer stops (a tensor subclass computing on first read is refused);
+- be right only on the calls that are checked: every timed call's outputs are sketched outside the
+  timer (SKETCHES random projections, each drawn after the call from the operating system's
+  randomness), and after the round the caller checks a random subset of the calls, drawn then,
+  against float64 (`Round.sketches`, `project`);
+- stop or slow the clock: the CPU timers use perf_counter and monotonic_ns bound when kbench is
+  imported and check one against the other and against the time module's own (`Tampered`).
+What remains possible in-process: rewriting kbench's own functions (only a separate process
+would stop that), and work that is not an output (side effects) is not checked.
 """
 
 from __future__ import annotations
 
+import secrets
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -29,6 +42,17 @@ import numpy as np
 import torch
 
 Outputs = Mapping[str, torch.Tensor]
+
+# Bound at import: an implementation that replaces time.perf_counter later does not reach these.
+_perf_counter = time.perf_counter
+_monotonic_ns = time.monotonic_ns
+_BOUND = (time.perf_counter, time.monotonic_ns)
+SKETCHES = 2  # random projections of each timed call's outputs
+SKETCH_CHUNK = 1 << 22  # elements projected at a time (bounded memory on large outputs)
+
+
+class Tampered(RuntimeError):
+    """A timed call's output or the clock was not what a timing can trust; the message says which."""
 
 
 class Workload(Protocol):
@@ -62,12 +86,55 @@ class TimingConfig:
 
 @dataclass
 class Round:
-    """One round's samples (ms), the inputs and outputs of its last timed calls, and facts about
-    how it was taken."""
+    """One round's samples (ms), the inputs and outputs of its last timed calls, a sketch of every
+    timed call's outputs (call i of the round had prepare(start + i)), and facts about how it was
+    taken."""
 
     samples: np.ndarray
     kept: list[tuple[Any, dict[str, torch.Tensor]]] = field(default_factory=list)  # (inputs given, outputs)
     extra: dict[str, Any] = field(default_factory=dict)
+    start: int = 0
+    sketches: list[tuple[int, dict[str, list[float]]]] = field(default_factory=list)  # (seed, output -> projections)
+
+
+def materialise(out: Outputs) -> None:
+    """Inside the timed region: each output a plain dense tensor, computed by now (not a subclass
+    that would compute on first read, outside the timer)."""
+    for name, t in out.items():
+        if type(t) is not torch.Tensor or t.layout != torch.strided:
+            raise Tampered(f"output {name!r} is a {type(t).__name__} with layout {getattr(t, 'layout', None)}, not a "
+                           "plain dense torch.Tensor: a result computed later (on first read) is not a timed result")
+
+
+def project(t: torch.Tensor, seed: int) -> list[float]:
+    """SKETCHES projections of `t` on standard normal vectors drawn from `seed` (float64), in
+    chunks: the same seed gives the same vectors, for the reference's sketch."""
+    gen = torch.Generator(device=t.device).manual_seed(seed)
+    flat = t.detach().reshape(-1)
+    total = torch.zeros(SKETCHES, dtype=torch.float64, device=t.device)
+    for lo in range(0, flat.numel(), SKETCH_CHUNK):
+        part = flat[lo:lo + SKETCH_CHUNK].double()
+        r = torch.randn((SKETCHES, part.numel()), generator=gen, device=t.device, dtype=torch.float64)
+        total += r @ part
+    return [float(v) for v in total]
+
+
+def _sketch(out: Outputs) -> tuple[int, dict[str, list[float]]]:
+    seed = secrets.randbits(62)  # drawn after the call: the implementation could not know it
+    return seed, {name: project(t, seed) for name, t in sorted(out.items())}
+
+
+def _clock_problem(perf_ms: np.ndarray, mono_ms: np.ndarray) -> str | None:
+    """Why the round's clock cannot be trusted, or None. Each call was timed by both bound clocks,
+    monotonic_ns outside perf_counter: the inner may be shorter by call overhead, never by more."""
+    now = (time.perf_counter, time.monotonic_ns, _perf_counter, _monotonic_ns)
+    if any(f is not bound for f, bound in zip(now, _BOUND * 2, strict=True)):
+        return "the clock was replaced while timing (time.perf_counter or monotonic_ns is not the one kbench bound)"
+    inner, outer = float(perf_ms.sum()), float(mono_ms.sum())
+    if inner < 0.9 * outer - 0.005 * perf_ms.size or np.any(perf_ms < 0):
+        return (f"the timed calls took {outer:.4g} ms by one clock and {inner:.4g} ms by the other: the clock was "
+                "stopped or slowed while timing")
+    return None
 
 
 _flush_buffers: dict[int, torch.Tensor] = {}
@@ -119,18 +186,26 @@ def _warm_up(work: Workload, config: TimingConfig, clock: Callable[[], float], s
 
 
 def cpu_round(work: Workload, config: TimingConfig) -> Round:
-    start, reps = _warm_up(work, config, time.perf_counter, lambda: None)
-    samples = np.empty(reps, dtype=np.float64)
-    kept = []
+    start, reps = _warm_up(work, config, _perf_counter, lambda: None)
+    samples, outer = np.empty(reps, dtype=np.float64), np.empty(reps, dtype=np.float64)
+    kept, sketches = [], []
     for i in range(reps):
         work.prepare(start + i)
         given = work.given() if i >= reps - work.slots else None
-        t0 = time.perf_counter()
+        m0 = _monotonic_ns()
+        t0 = _perf_counter()
         out = work()
-        samples[i] = (time.perf_counter() - t0) * 1e3
+        materialise(out)
+        t1 = _perf_counter()
+        outer[i] = (_monotonic_ns() - m0) / 1e6
+        samples[i] = (t1 - t0) * 1e3
+        sketches.append(_sketch(out))
         if given is not None:
             kept.append((given, _keep(out)))
-    return Round(samples, kept)
+    problem = _clock_problem(samples, outer)
+    if problem:
+        raise Tampered(problem)
+    return Round(samples, kept, start=start, sketches=sketches)
 
 
 _sync_cost_ms: dict[int, float] = {}
@@ -161,24 +236,32 @@ def cuda_synced_round(work: Workload, config: TimingConfig, device: torch.device
     """Each call from launch to an idle device (every stream), minus the synchronize's own cost."""
     sync = _syncer(device)
     flush = _l2_flush_buffer(device) if config.flush_l2 else None
-    start, reps = _warm_up(work, config, time.perf_counter, sync)
+    start, reps = _warm_up(work, config, _perf_counter, sync)
     overhead = sync_cost_ms(device)
-    samples = np.empty(reps, dtype=np.float64)
-    kept = []
+    samples, outer = np.empty(reps, dtype=np.float64), np.empty(reps, dtype=np.float64)
+    kept, sketches = [], []
     for i in range(reps):
         work.prepare(start + i)
         given = work.given() if i >= reps - work.slots else None
         if flush is not None:
             flush.zero_()
         sync()
-        t0 = time.perf_counter()
+        m0 = _monotonic_ns()
+        t0 = _perf_counter()
         out = work()
+        materialise(out)
         sync()
-        samples[i] = (time.perf_counter() - t0) * 1e3
+        t1 = _perf_counter()
+        outer[i] = (_monotonic_ns() - m0) / 1e6
+        samples[i] = (t1 - t0) * 1e3
+        sketches.append(_sketch(out))
         if given is not None:
             kept.append((given, _keep(out)))
+    problem = _clock_problem(samples, outer)
+    if problem:
+        raise Tampered(problem)
     net = np.maximum(samples - overhead, 1e-6)
-    return Round(net, kept, {"sync_cost_ms": overhead})
+    return Round(net, kept, {"sync_cost_ms": overhead}, start=start, sketches=sketches)
 
 
 def cuda_graph_round(work: Workload, config: TimingConfig, device: torch.device) -> Round:
@@ -190,9 +273,9 @@ def cuda_graph_round(work: Workload, config: TimingConfig, device: torch.device)
     capture()
     sync = _syncer(device)
     flush = _l2_flush_buffer(device) if config.flush_l2 else None
-    start, reps = _warm_up(work, config, time.perf_counter, sync)
+    start, reps = _warm_up(work, config, _perf_counter, sync)
     starts, ends = [_event() for _ in range(reps)], [_event() for _ in range(reps)]
-    kept = []
+    kept, sketches = [], []
     for i, (s, e) in enumerate(zip(starts, ends, strict=True)):
         work.prepare(start + i)
         given = work.given() if i >= reps - work.slots else None
@@ -200,11 +283,14 @@ def cuda_graph_round(work: Workload, config: TimingConfig, device: torch.device)
             flush.zero_()
         s.record()
         out = work()
+        materialise(out)
         e.record()
+        sketches.append(_sketch(out))  # a replay's outputs live in the graph's buffers: project them now
         if given is not None:
             kept.append((given, _keep(out)))
     sync()
-    return Round(np.array([s.elapsed_time(e) for s, e in zip(starts, ends, strict=True)]), kept)
+    return Round(np.array([s.elapsed_time(e) for s, e in zip(starts, ends, strict=True)]), kept, start=start,
+                 sketches=sketches)
 
 
 def cuda_events_round(step: Callable[[], object], config: TimingConfig, device: torch.device) -> Round:

@@ -45,6 +45,7 @@ def test_planted_toy_bugs_are_refused(name: str, variant: str) -> None:
     ("planted_off_5e4", "as timed", "y"), ("planted_half_math", "as timed", "y"),
     ("planted_rows_past_4096", "rows past every tile", "y"), ("planted_one_element", "as timed", "y"),
     ("planted_dense_coeffs", "expanded layout", "y"),
+    ("planted_clamps_input", "edge of range (largest |input| 32)", "y"),
 ])
 def test_planted_rational_bugs_are_refused(name: str, variant: str, output: str) -> None:
     case = {"shape": [3, 197, 192], "dtype": "float32"}  # 591 rows: the CPU case of the suites
@@ -86,7 +87,7 @@ def test_real_implementations_pass_every_variant(name: str) -> None:
     checks = correctness.check_all(RATIONAL, impl, {"shape": [3, 197, 192], "dtype": "float32"}, CPU, seed=5)
     assert checks[-1].ok, checks[-1].describe()
     assert [c.variant for c in checks] == ["as timed", "expanded layout", "strided layout", "zeros layout", "one row",
-                                           "rows past every tile"]
+                                           "rows past every tile", "edge of range (largest |input| 32)"]
 
 
 @pytest.mark.parametrize("name", ["kat_triton", "flashkat_triton", "kbench_triton"])

@@ -10,6 +10,7 @@ implementation fails its claim with the errors found; no time is kept as a speed
 
 from __future__ import annotations
 
+import secrets
 from collections.abc import Mapping, Sequence
 from typing import Any, cast
 
@@ -40,6 +41,11 @@ from kbench.workloads import KernelWorkload
 
 MAX_ELEMENTS = 2**30  # a case's elements: beyond this no device here holds its float64 reference
 SLOTS = 3  # input sets the timed calls rotate through
+# Timed calls per round checked through their sketches, drawn after the round: a kernel wrong on a
+# share f of its timed calls passes a round with probability (1 - f)^8 (f = 0.1: 0.43; over 5
+# rounds 0.015; f = 0.35: 3e-2 per round, 3e-8 over 5).
+CHECKED_CALLS = 8
+SKETCH_Z = 6.0  # standard deviations: an honest kernel at its tolerance trips it once in 5e8
 
 SHAPE_CASE: dict[str, Param] = {
     "shape": Param(list, "tensor shape; the last dimension is the channels", required=True, low=1, high=4, item=int,
@@ -127,17 +133,45 @@ class _KernelTiming:
                 taken = timing.cuda_synced_round(work, config, self.ctx.device)
             else:
                 taken = timing.cpu_round(work, config)
+        except timing.Tampered as exc:
+            raise Failed(f"{self.impl.name} {self.pass_} {_shape(self.case)}, round {r + 1}: {exc}") from None
         except Exception as exc:
             if self.method == "cuda-graph":
                 raise NotJudged(f"{self.impl.name} {self.pass_}: CUDA graph capture or replay failed "
                                 f"({type(exc).__name__}: {str(exc)[:200]}); the claim is timed with graphs only"
                                 ) from exc
             raise
-        del work
         self._check_outputs(r, taken.kept)
+        self._check_sketches(r, taken, work)
+        del work
         self.samples += taken.samples.tolist()
         self.groups += [r] * taken.samples.size
         self.extra.update(taken.extra)
+        self.extra["calls_checked"] = self.extra.get("calls_checked", 0) + min(CHECKED_CALLS, len(taken.sketches))
+        self.extra["calls_timed"] = self.extra.get("calls_timed", 0) + len(taken.sketches)
+
+    def _check_sketches(self, r: int, taken: timing.Round, work: KernelWorkload) -> None:
+        """CHECKED_CALLS timed calls drawn now, after the round (so the implementation could not
+        know which): each call's inputs rebuilt, the float64 reference's sketch against the one
+        taken of the call's outputs. A projection of an error e is normal with deviation |e|;
+        within SKETCH_Z tolerances of the reference's norm is within what the check allows."""
+        if not taken.sketches:
+            return
+        chosen = secrets.SystemRandom().sample(range(len(taken.sketches)), min(CHECKED_CALLS, len(taken.sketches)))
+        for i in sorted(chosen):
+            work.prepare(taken.start + i)
+            golden = correctness.golden_for(self.op, self.case, work.given())
+            seed, sketch = taken.sketches[i]
+            for name, values in sketch.items():
+                ref = golden.gold[name]
+                expected = timing.project(ref, seed)
+                allowed = SKETCH_Z * golden.tolerance[name][0] * float(ref.norm()) + 1e-12
+                off = max(abs(a - b) for a, b in zip(values, expected, strict=True))
+                if not off <= allowed:
+                    raise Failed(f"{self.impl.name} {self.pass_} {_shape(self.case)}: timed call {i + 1} of round "
+                                 f"{r + 1} (drawn after the round) was wrong: its output {name!r} differs from "
+                                 f"float64 by {off:.3g} along a random direction, where at most {allowed:.3g} "
+                                 "is within tolerance")
 
     def _check_outputs(self, r: int, kept: Sequence[tuple[Any, Mapping[str, torch.Tensor]]]) -> None:
         """The outputs of the last timed calls, against float64 on the inputs each was given."""

@@ -131,5 +131,7 @@ OPERATION = register_operation(
         reduction_terms=reduction_terms,
         check_variants=check_variants,
         check_case=check_case,
+        # What a GR-KAN layer's activation sees after LayerNorm and a linear map: a few tens at most.
+        input_range=32.0,
     )
 )
