@@ -26,8 +26,8 @@ from scipy import stats as sps
 
 from kbench import replicates, stats, verdicts
 from kbench.kinds import KINDS
-from kbench.kinds.base import CaseValue, NotJudged, case_key
-from kbench.results import Verdict
+from kbench.kinds.base import CaseValue, Impossible, NotJudged, case_key
+from kbench.results import Verdict, VerdictName
 from kbench.stats import Estimate
 from kbench.verdicts import Rule
 
@@ -118,13 +118,16 @@ def judge(claim: ClaimInfo, measurements: Sequence[Mapping[str, Any]], peaks: Ma
             verdict.notes.append(f"one replicate (master seed {reps[0]}): whether this verdict holds under another "
                                  "master seed was not checked")
         return verdict
+    except Impossible as exc:
+        return _not_judged(claim, base, str(exc), "error")
     except NotJudged as exc:
         return _not_judged(claim, base, str(exc))
 
 
-def _not_judged(claim: ClaimInfo, base: dict[str, Any], why: str) -> Verdict:
-    return Verdict(verdict="inconclusive", measured=None, interval=None, ratio_to_paper=None,
-                   rule=claim.rule.as_dict(claim.paper_value), reason=f"not judged: {why}", **base)
+def _not_judged(claim: ClaimInfo, base: dict[str, Any], why: str, verdict: VerdictName = "inconclusive") -> Verdict:
+    return Verdict(verdict=verdict, measured=None, interval=None, ratio_to_paper=None,
+                   rule=claim.rule.as_dict(claim.paper_value),
+                   reason=f"not judged: {why}" if verdict == "inconclusive" else f"impossible: {why}", **base)
 
 
 def _values(claim: ClaimInfo, measurements: Sequence[Mapping[str, Any]], peaks: Mapping[str, Any]

@@ -59,3 +59,49 @@ def test_an_honest_kernel_keeps_its_speed_with_every_defence_on(tmp_path: Path) 
     assert {v.verdict for v in result.verdicts} <= {"reproduced", "inconclusive", "not-reproduced"}
     timed = [m for m in result.measurements if m.metric == "time_ms"]
     assert timed and all(m.extra["calls_checked"] >= 2 * min(8, m.extra["calls_timed"] // 2) for m in timed)
+
+
+def test_a_rate_above_the_copy_bandwidth_is_an_error_wherever_it_is_judged() -> None:
+    from kbench import judging
+    from kbench.verdicts import Rule
+    from tests.fakes import timed
+
+    claim = judging.ClaimInfo("c", "bandwidth-fraction", Rule(at_least=0.5), combine="worst")
+    fast = timed("subject", [1.0, 1.05, 0.97], nbytes=3 * 10**8)  # 3x a copy at 100 GB/s
+    v = judging.judge(claim, [fast], {"copy_gbps": 100.0})
+    assert v.verdict == "error" and "faster than the device can copy" in (v.reason or "")
+    honest = judging.judge(claim, [timed("subject", [1.0, 1.05, 0.97], nbytes=6 * 10**7)], {"copy_gbps": 100.0})
+    assert honest.verdict == "reproduced" and honest.measured == pytest.approx(0.6, rel=0.05)
+
+
+def test_a_kernel_wrong_only_at_the_timed_batch_or_in_evaluation_fails_its_train_step_claim(tmp_path: Path) -> None:
+    from tests.test_kinds import model_claim
+
+    sides = 'baseline = { model = "toy_mlp", impl = "good" }\ncandidate = { model = "toy_mlp", impl = "{}" }'
+    for impl, why in (("wrong_past_200_rows", "at batch 256 (before timing)"), ("zeros_without_grad", "eval logits")):
+        body = model_claim("train-speedup", sides.replace("{}", impl), "{ at_least = 0.5 }",
+                           cases='[{ size = "mini", batch = 256 }]')
+        (v,) = run(tmp_path, body).verdicts
+        assert v.verdict == "error" and why in (v.reason or ""), v.reason
+
+
+def test_a_trained_model_is_checked_in_evaluation_before_its_accuracy_counts(tmp_path: Path) -> None:
+    from tests.fixtures import planted_rational  # noqa: F401  (registers the planted kernels)
+
+    planted_rational._CALLS["with_grad"] = 0
+    kat = ('{ model = "kat", impl = "planted_wrong_after_training", arch = { depth = 1, embed_dim = 24, '
+           'num_heads = 3, patch_size = 4 } }')
+    vit = '{ model = "vit", arch = { depth = 1, embed_dim = 24, num_heads = 3, patch_size = 4 } }'
+    body = f"""
+[[claims]]
+id = "m"
+kind = "matched-accuracy"
+quote = "q"
+baseline = {vit}
+candidate = {kat}
+cases = [{{ task = "digits" }}]
+options = {{ seeds = 8, epochs = 4, batch = 64, lr_grid = [0.003, 0.03], tune_budget = 2 }}
+rule = {{ at_least = -1.0 }}
+"""
+    (v,) = run(tmp_path, body).verdicts
+    assert v.verdict == "error" and "the trained model in evaluation" in (v.reason or ""), v.reason

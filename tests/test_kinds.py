@@ -186,7 +186,8 @@ def test_train_speedup_times_fresh_models_in_rounds(tmp_path: Path, monkeypatch:
     assert m.extra["params"] == 16 * 16 + 16 + 16 * 3 + 3 and m.groups == [0] * 5 + [1] * 5
     assert m.extra["images_per_s"] == pytest.approx(4 / (m.summary["median"] * 1e-3))
     assert m.extra["flops"] == toy_model.flops(toy_model.PRESETS["mini"])
-    assert m.extra["checks_before"][-1]["variant"] == "the whole model"
+    assert m.extra["checks_before"][-1]["variant"] == "the whole model at batch 4 (before timing)"
+    assert m.extra["checks_after"][-1]["variant"] == "the whole model at batch 4 (after timing)"
 
 
 def test_time_share_needs_the_cuda_profiler(tmp_path: Path) -> None:

@@ -37,6 +37,11 @@ class NotJudged(Exception):
     """The measurements cannot support a verdict (e.g. timing methods differ); `inconclusive`."""
 
 
+class Impossible(NotJudged):
+    """The measurements show something that cannot be (a rate above the device's copy bandwidth):
+    an `error`, never a verdict, wherever the file is judged."""
+
+
 @dataclass
 class CaseValue:
     """One case's contribution to a claim's value: its estimate and what else it should show."""

@@ -23,6 +23,7 @@ from kbench.kinds.base import (
     ClaimLike,
     Context,
     Failed,
+    Impossible,
     Kind,
     NotJudged,
     Skip,
@@ -219,15 +220,17 @@ class _KernelTiming:
 
     def _refuse_impossible(self, m: Measurement, nbytes: int) -> None:
         """Even its slowest round faster than the best copy of the same bytes: not a real timing."""
-        slowest = float(np.max(stats.group_medians(self.samples, self.groups)))
-        achieved = nbytes / (slowest * 1e-3) / 1e9
+        medians = stats.group_medians(self.samples, self.groups)
+        achieved = nbytes / (float(np.max(medians)) * 1e-3) / 1e9
+        rates = Estimate.from_values(nbytes / (medians * 1e-3) / 1e9, "log")
         ceiling = copy_ceiling(self.ctx, nbytes)
         m.extra.update({"slowest_round_gbps": achieved, "copy_ceiling_gbps": ceiling})
-        if achieved > ceiling:
+        if achieved > ceiling or (rates.low is not None and rates.low > ceiling):  # every round, or beyond noise
             m.status, m.reason = "error", "faster than the device can copy the bytes it must move"
             self.ctx.record(m, "rejected")
             raise Failed(f"{self.impl.name} {self.pass_} {_shape(self.case)}: {achieved:.4g} GB/s in its slowest "
-                         f"round, above the best copy of the same {nbytes} bytes on this device ({ceiling:.4g} GB/s): "
+                         f"round ({rates.value:.4g} over all rounds), above the best copy of the same {nbytes} bytes "
+                         f"on this device ({ceiling:.4g} GB/s): "
                          "the timing cannot be real (results reused, work outside the timer?)")
 
 
@@ -321,8 +324,12 @@ class BandwidthFraction(Kind):
         m = by_role(measurements, "subject", "time_ms")
         rounds = stats.group_medians(m["samples"], m.get("groups") or [0] * len(m["samples"]))
         fractions = m["extra"]["bytes"] / (rounds * 1e-3) / 1e9 / copy
-        return [CaseValue(case, Estimate.from_values(fractions, "log"),
-                          {"median_ms": m["summary"]["median"], "method": one_method(measurements)})]
+        est = Estimate.from_values(fractions, "log")
+        if est.low is not None and est.low > 1.0:
+            raise Impossible(f"{m['subject'].get('impl')} moved its bytes at {est.value:.3g} x [{est.low:.3g}, "
+                             f"{est.high:.3g}] the copy bandwidth measured in this run: faster than the device can "
+                             "copy them, so the timing is not of the work")
+        return [CaseValue(case, est, {"median_ms": m["summary"]["median"], "method": one_method(measurements)})]
 
 
 def _split(case: Mapping[str, Any], key: str, name: str) -> dict[str, Any]:

@@ -30,7 +30,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from kbench import data, registry, stats, training
+from kbench import correctness, data, registry, stats, training
 from kbench.errors import SuiteError
 from kbench.kinds.base import CaseValue, ClaimLike, Context, Failed, Kind, NotJudged, Skip, by_role
 from kbench.kinds.models import check_model, check_side, count_flops, match_width, params_of
@@ -62,6 +62,7 @@ COLLAPSE = {"classification": ("accuracy", 0.05), "regression": ("rmse", 2.0)}
 COLLAPSE_TEXT = {"classification": "test accuracy more than {t:g} below its side's median seed",
                  "regression": "test RMSE more than {t:g} times its side's median seed"}
 TUNE_TOLERANCE = 0.002  # an edge rate within 0.2% (relative) of the best other rate is a plateau, not an edge
+EVAL_CHECK = 256  # test inputs a plugged model is checked on in evaluation, before its score counts
 
 
 BYTES_PER_PARAMETER = 16  # float32 weights, gradients and AdamW's two moments
@@ -183,6 +184,7 @@ class _Side:
 
     def run_seed(self, prepared: training.Prepared, seed: int) -> None:
         model = training.fit(self.model(seed), prepared, self.config(self.lr), seed=seed)
+        self._check_trained(model, prepared)
         outcomes = training.per_example(model, prepared, "test")
         value = training.score(outcomes, prepared.kind)
         if not np.isfinite(value):
@@ -191,6 +193,30 @@ class _Side:
         self.scores.append(value)
         self.seeds.append(seed)
         self.outcomes.append(outcomes)
+
+    def _check_trained(self, model: torch.nn.Module, prepared: training.Prepared) -> None:
+        """A model on a plugged implementation, trained, against the same weights on the reference
+        implementation in float64, on a sample of the test inputs in evaluation (eval(), no_grad):
+        the path its score reads, checked before it is scored."""
+        if self.family.plugs is None or self.subject.impl is None:
+            return
+        op = registry.operation(self.family.plugs)
+        ref = self.family.create(self.size, op.reference, self.arch).to(self.ctx.device)
+        ref.load_state_dict(model.state_dict())
+        x = prepared.test[0][:EVAL_CHECK]
+        model.eval()
+        ref.eval()
+        with torch.no_grad():
+            got, own = model(x), ref(x)
+            gold = ref.double()(x.double())
+        norm_tol, max_tol = correctness.model_tolerance(correctness.relative_error(own, gold),
+                                                        correctness.max_error(own, gold), 1)
+        err = correctness.OutputError(correctness.relative_error(got, gold), correctness.max_error(got, gold),
+                                      norm_tol, max_tol)
+        if not err.ok:
+            check = correctness.Check(f"the trained model in evaluation on {x.shape[0]} test inputs",
+                                      {"size": self.size}, {"logits": err})
+            raise Failed(f"{self.subject.label} {self.case.get('task')}: {check.describe()}")
 
     def measurement(self, task: data.Task, metric: str, better: str) -> Measurement:
         seeds = list(range(len(self.scores)))

@@ -142,35 +142,58 @@ def check_model(subject: Any, case: Mapping[str, Any], ctx: Context) -> list[dic
         if not checks[-1].ok:
             raise Failed(f"{impl.name} inside {family.name}: {checks[-1].describe()}")
         summaries += [c.as_dict() for c in checks]
-    summaries.append(_check_whole_model(family, size, arch, subject, op, ctx))
+    summaries += _check_whole_model(family, size, arch, subject, op, ctx)
+    timed = int(case.get("batch") or MODEL_CHECK_BATCH)
+    if timed != MODEL_CHECK_BATCH:  # where the timing runs it: rows past every tile the small batch never reaches
+        summaries += _check_whole_model(family, size, arch, subject, op, ctx, timed)
     return summaries
 
 
+def check_model_after(subject: Any, case: Mapping[str, Any], ctx: Context) -> list[dict[str, Any]]:
+    """The whole model at the timed batch again once the timing is over (fresh models, new
+    inputs): an implementation that changes once timing starts is caught here."""
+    family = _family(subject)
+    if family.plugs is None:
+        return []
+    _, size, arch = resolve(subject, case)
+    return _check_whole_model(family, size, arch, subject, registry.operation(family.plugs), ctx,
+                              int(case.get("batch") or MODEL_CHECK_BATCH), "after")
+
+
 def _check_whole_model(family: registry.ModelFamily, size: str, arch: Mapping[str, Any], subject: Any,
-                       op: registry.Operation, ctx: Context) -> dict[str, Any]:
-    ctx.progress(f"{subject.label}: checking the whole model against the reference model in float64")
-    seed = ctx.seed_for("model-check", subject.label, size)  # pragma: no mutate (any label)
+                       op: registry.Operation, ctx: Context, batch: int = MODEL_CHECK_BATCH,
+                       when: str = "before") -> list[dict[str, Any]]:
+    """The model on the plugged implementation against the reference model (same weights) in
+    float64 at `batch`: logits and every gradient of a training step, then the logits in
+    evaluation (eval(), no_grad), the path a test score reads."""
+    ctx.progress(f"{subject.label}: checking the whole model at batch {batch} against the reference model in float64")
+    seed = ctx.seed_for("model-check", subject.label, size, batch, when)  # pragma: no mutate (any label)
     torch.manual_seed(seed)
     ref = family.create(size, op.reference, arch).to(ctx.device).eval()
     plugged = family.create(size, subject.impl, arch).to(ctx.device).eval()
     plugged.load_state_dict(ref.state_dict())
-    images, labels = _input_batch(family, arch, MODEL_CHECK_BATCH, ctx.device, seed)
+    images, labels = _input_batch(family, arch, batch, ctx.device, seed)
     own = _logits_and_grads(ref, images, labels)
     got = _logits_and_grads(plugged, images, labels)
     gold = _logits_and_grads(ref.double(), images.double(), labels)
+    with torch.no_grad():
+        own["eval logits"] = ref.float()(images)
+        got["eval logits"] = plugged(images)
+        gold["eval logits"] = ref.double()(images.double())
     tokens = int(np.prod(family.input_shape(arch)[1:])) // int(arch.get("patch_size", 1)) ** 2
-    terms = {"logits": 1, "grads": MODEL_CHECK_BATCH * max(tokens, 1) * int(arch.get("embed_dim", 1))}
+    terms = {"logits": 1, "eval logits": 1, "grads": batch * max(tokens, 1) * int(arch.get("embed_dim", 1))}
     outputs = {}
-    for name in ("logits", "grads"):
+    for name in ("logits", "grads", "eval logits"):
         norm_tol, max_tol = correctness.model_tolerance(correctness.relative_error(own[name], gold[name]),
                                                         correctness.max_error(own[name], gold[name]), terms[name])
         outputs[name] = correctness.OutputError(correctness.relative_error(got[name], gold[name]),
                                                 correctness.max_error(got[name], gold[name]), norm_tol, max_tol)
-    chk = correctness.Check("the whole model", {"size": size, "arch": dict(arch)}, outputs)
+    chk = correctness.Check(f"the whole model at batch {batch} ({when} timing)", {"size": size, "arch": dict(arch)},
+                            outputs)
     del ref, plugged
     if not chk.ok:
         raise Failed(f"{family.name}[{subject.impl}]: {chk.describe()}")
-    return chk.as_dict()
+    return [chk.as_dict()]
 
 
 def _model_stats(family: registry.ModelFamily, size: str, arch: Mapping[str, Any]) -> dict[str, int]:
@@ -246,6 +269,7 @@ def measure_steps(claim: Any, sides: Sequence[tuple[str, Any]], case: Mapping[st
     company += ctx.cotenants()
     for role, key, subject, checks, acc in pending:
         m = _step_measurement(subject, case, acc, method, checks, ctx)
+        m.extra["checks_after"] = check_model_after(subject, case, ctx)
         cotenancy.mark(m, company)
         ctx.cache[key] = m
         found[role] = ctx.record(m, role)
