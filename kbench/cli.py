@@ -59,6 +59,8 @@ def _parser() -> argparse.ArgumentParser:
     p = sub.add_parser("merge", help="join result files of one suite and source: shards, or rounds of repeated runs")
     p.add_argument("files", nargs="+", metavar="RESULT")
     p.add_argument("--results", type=folder, default="results", help="results folder to write the merged result to")
+    p.add_argument("--partial", action="store_true",
+                   help="write the merge even when shards or claims are missing (the file says which; exit 0)")
     from kbench.gate_cli import add_gate_parser
     from kbench.report.cli import add_report_parser
     from kbench.scaleout.cli import add_submit_parser
@@ -248,6 +250,12 @@ def cmd_merge(args: argparse.Namespace) -> int:
     from kbench import merge, results
 
     merged = merge.merge([results.load(f) for f in args.files])
+    missing = [*(f"shard {s}" for s in merged.plan.get("missing_shards") or ()),
+               *(f"claim {c}" for c in merged.plan.get("missing_claims") or ())]
+    if missing and not args.partial:
+        print(f"kbench merge: incomplete: {', '.join(missing)} missing from the files given; nothing written "
+              "(add --partial to write it anyway, marked incomplete)", file=sys.stderr)
+        return 2
     path, problem = results.write_or_rescue(merged, args.results)
     print(f"merged {len(args.files)} result(s) into {path}" + (f" (fallback: {problem})" if problem else ""))
     return 1 if problem else 0

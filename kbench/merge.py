@@ -85,22 +85,43 @@ def _still_unfinished(results: Sequence[Mapping[str, Any]]) -> bool:
 
 
 def _distinct_runs(results: Sequence[Mapping[str, Any]]) -> None:
-    """A file merged with itself (or a copy) would pass its own numbers off as repeated rounds."""
-    seen: dict[str, str] = {}
-    for r in results:
-        name = str(r.get("_path", r["run_id"]))
-        if r["run_id"] in seen:
-            raise MergeError(f"merge: run {r['run_id']} is given twice ({seen[r['run_id']]}, {name}); "
-                             "a copy of a run is not a repeat of it")
-        seen[r["run_id"]] = name
+    """A file merged with itself (or a copy) would pass its own numbers off as repeated rounds:
+    each run has its own id and its own start time."""
+    for field in ("run_id", "created"):
+        seen: dict[str, str] = {}
+        for r in results:
+            name, value = str(r.get("_path", r["run_id"])), str(r.get(field))
+            if value in seen:
+                raise MergeError(f"merge: {seen[value]} and {name} share their {field} ({value}); a copy of a run "
+                                 "is not a repeat of it")
+            seen[value] = name
+
+
+def _affine(a: np.ndarray, b: np.ndarray) -> bool:
+    """b = s * a + t to within float rounding (a copy, scaled or shifted): independent timings or
+    seeds are never that related, in their order or sorted."""
+    if a.size != b.size or a.size < 3:
+        return False
+    for x, y in ((a, b), (np.sort(a), np.sort(b))):
+        if np.ptp(x) == 0 or np.ptp(y) == 0:
+            if np.ptp(x) == np.ptp(y) == 0:
+                return True  # constant and constant: nothing independent about them
+            continue
+        fit = np.polyfit(x, y, 1)
+        if np.max(np.abs(np.polyval(fit, x) - y)) <= 1e-9 * max(np.max(np.abs(y)), 1e-300):
+            return True
+    return False
 
 
 def _refuse_copy(m: Mapping[str, Any], seen: list[list[Any]], run: Mapping[str, Any]) -> None:
-    """Two independent runs never time (or, with other seeds, train) the same samples to the last bit;
-    a copy does."""
-    if m["samples"] in seen:
-        raise MergeError(f"merge: {run.get('_path', run['run_id'])} repeats the samples of {m['metric']} of "
-                         f"{m.get('subject')} (claim {m['claim']}) from an earlier file: a copy, not a new run")
+    """Two independent runs never time (or, with other seeds, train) the same samples, nor samples
+    that are an affine transform of another's (scaled, shifted, reordered); a copy does."""
+    mine = np.asarray(m["samples"], dtype=float)
+    for earlier in seen:
+        if m["samples"] == earlier or _affine(np.asarray(earlier, dtype=float), mine):
+            raise MergeError(f"merge: {run.get('_path', run['run_id'])} repeats the samples of {m['metric']} of "
+                             f"{m.get('subject')} (claim {m['claim']}) from an earlier file, or a scaled or shifted "
+                             "copy of them: a copy, not a new run")
     seen.append(m["samples"])
 
 

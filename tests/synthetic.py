@@ -13,11 +13,13 @@ RULE = {"at_least": 1.5, "at_most": None, "of_paper": False, "text": ">= 1.5"}
 
 def make_result(tmp: Path, *, suite: str = "toy", device: str = "NVIDIA H100 80GB HBM3", scale: float = 1.0,
                 noise: float = 0.002, round_noise: float = 0.002, verdict: str = "reproduced", seed: int = 0,
-                created: str = "2026-01-01T00:00:00", commit: str = "abc1234", n: int = 20, rounds: int = 5,
+                created: str | None = None, commit: str = "abc1234", n: int = 20, rounds: int = 5,
                 error_scale: float = 1.0, flops: float = 1e9, digest: str = "d" * 64,
                 shard: str | None = None) -> Path:
     """A result with two timed kernels (medians 1.0 and 2.0 ms, times `scale`) in `rounds` rounds,
-    a seeded error metric (times `error_scale`), an exact FLOP count, and one verdict."""
+    a seeded error metric (times `error_scale`), an exact FLOP count, and one verdict. Each seed
+    starts at its own time (a run of its own) unless `created` says."""
+    created = created or f"2026-01-01T00:{seed // 60 % 60:02d}:{seed % 60:02d}"
     rng = np.random.default_rng(seed)
     case = {"shape": [128, 197, 768], "dtype": "float32"}
     measurements = []
@@ -32,8 +34,8 @@ def make_result(tmp: Path, *, suite: str = "toy", device: str = "NVIDIA H100 80G
                      "n": n * rounds, "rounds": rounds, "between_sd_log": round_noise},
             extra={"gbps": 1000.0 / (base * scale), "copy_fraction": 0.3 / (base * scale),
                    "errors_before": {"y": 1e-7}, "timing": "cuda-graph", "launch": {"fwd": f"BLOCK_R: {16 * base:g}"}}))
-    # seeded errors: runs differ in the last bits, as two runs' draws do
-    errors = (1e-7 * error_scale * (1 + 0.05 * np.arange(5)) * (1 + 1e-9 * seed)).tolist()
+    # seeded errors: each run's own draws (independent noise, not a transform of another run's)
+    errors = (1e-7 * error_scale * (1 + 0.05 * np.arange(5)) * (1 + 0.01 * rng.standard_normal(5))).tolist()
     measurements.append(results.Measurement(
         claim="precise", case=case, subject={"impl": "fast"}, metric="rel_err_dA", unit="relative", noise="seeds",
         samples=errors, groups=list(range(5)), summary={"median": float(np.median(errors))}))

@@ -49,13 +49,50 @@ def test_seeded_values_copied_under_another_run_seed_are_refused(tmp_path: Path)
 
 def test_a_run_merged_with_itself_or_a_copy_is_refused(tmp_path: Path) -> None:
     a = make_result(tmp_path / "a", seed=1, rounds=1)
-    with pytest.raises(merge.MergeError, match="given twice"):
+    with pytest.raises(merge.MergeError, match="share their run_id"):
         merge.merge(_load(a, a))
     copy = json.loads(a.read_text())
     copy["run_id"] = copy["run_id"][:-6] + "ffffff"  # a renamed copy: same samples to the last bit
     (tmp_path / "copy.json").write_text(json.dumps(copy))
+    with pytest.raises(merge.MergeError, match="share their created"):
+        merge.merge(_load(a, tmp_path / "copy.json"))
+    copy["created"] = "2026-02-02T00:00:00"  # ... and a start time of its own
+    (tmp_path / "copy.json").write_text(json.dumps(copy))
     with pytest.raises(merge.MergeError, match="a copy, not a new run"):
         merge.merge(_load(a, tmp_path / "copy.json"))
+
+
+@pytest.mark.parametrize("forge", [
+    lambda xs: [x * (1 + 1e-9) for x in xs],  # every sample scaled: a "repeat" that narrows the interval
+    lambda xs: [x + 1e-6 for x in xs],  # shifted
+    lambda xs: sorted(xs)[::-1],  # reordered
+])
+def test_a_transformed_copy_of_a_run_is_not_a_repeat(tmp_path: Path, forge: object) -> None:
+    a = make_result(tmp_path / "a", seed=1, rounds=2)
+    copy = json.loads(a.read_text())
+    copy["run_id"], copy["created"] = copy["run_id"][:-6] + "ffffff", "2026-02-02T00:00:00"
+    for m in copy["measurements"]:
+        if m["noise"] == "timing":
+            m["samples"] = forge(m["samples"])  # type: ignore[operator]
+    (tmp_path / "copy.json").write_text(json.dumps(copy))
+    with pytest.raises(merge.MergeError, match="scaled or shifted copy"):
+        merge.merge(_load(a, tmp_path / "copy.json"))
+    assert merge.merge(_load(a, make_result(tmp_path / "b", seed=2, rounds=2))).verdicts  # a real repeat joins
+
+
+def test_an_incomplete_set_of_shards_is_said_and_exits_2_unless_partial(tmp_path: Path,
+                                                                        capsys: pytest.CaptureFixture[str]) -> None:
+    a = make_result(tmp_path / "a", seed=1, shard="1/3")
+    b = results.load(make_result(tmp_path / "b", seed=2, shard="2/3"))
+    b["plan"]["seed"] = 1
+    b = _other_claims(b, "-2")
+    (tmp_path / "b2.json").write_text(json.dumps(b))
+    out = tmp_path / "out"
+    assert cli.main(["merge", str(a), str(tmp_path / "b2.json"), "--results", str(out)]) == 2
+    assert "shard 3/3 missing" in capsys.readouterr().err and not out.exists()
+    assert cli.main(["merge", str(a), str(tmp_path / "b2.json"), "--results", str(out), "--partial"]) == 0
+    (written,) = out.rglob("*.json")
+    assert results.load(written)["plan"]["missing_shards"] == ["3/3"]
 
 
 def _other_claims(result: dict, suffix: str) -> dict:
