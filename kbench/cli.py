@@ -97,7 +97,7 @@ def _checkpoints(results_dir: str, suite_name: str) -> Checkpointer:
     def warn(text: str) -> None:
         console.say(f"[yellow]{console.plain(text)}[/]")
 
-    for recovered in results.recover_checkpoints(folder, warn):
+    for recovered in results.recover_checkpoints(folder, warn, suite_name):
         warn(f"a killed run's checkpoint was kept as {recovered}")
     return results.Checkpointer(folder, warn)
 
@@ -124,7 +124,7 @@ def _run_on_gpus(args: argparse.Namespace) -> int | None:
 def cmd_run(args: argparse.Namespace) -> int:
     from kbench import env
 
-    if args.gpus:
+    if args.gpus is not None:
         pooled = _run_on_gpus(args)
         if pooled is not None:
             return pooled

@@ -344,6 +344,13 @@ def _check_usable(base: Mapping[str, Any], cand: Mapping[str, Any]) -> tuple[boo
         if r.get("interrupted"):
             raise GateInputError(f"the {name} run was interrupted ({r.get('_path', r['run_id'])}): it is not a "
                                  "complete run and cannot stand for its claims")
+    if base.get("suite") != cand.get("suite"):
+        raise GateInputError(f"the baseline is a run of suite {base.get('suite')!r} and the candidate of "
+                             f"{cand.get('suite')!r}: a gate compares two runs of one suite")
+    budgets = [(r.get("plan") or {}).get("budget", 1.0) for r in (base, cand)]
+    if budgets[0] != budgets[1]:
+        raise GateInputError(f"the baseline ran at budget {budgets[0]} and the candidate at {budgets[1]} (--quick "
+                             "scales rounds, seeds and steps): their intervals are not comparable; rerun both alike")
     b_env, c_env = base["env"], cand["env"]
     notes = [f"{key} differs: {b_env.get(key)} (baseline) vs {c_env.get(key)} (candidate)"
              for key in ("torch", "triton", "cuda", "driver") if b_env.get(key) != c_env.get(key)]

@@ -339,10 +339,11 @@ class Checkpointer:
             self._lock = None
 
 
-def recover_checkpoints(folder: Path, warn: Callable[[str], None]) -> list[Path]:
+def recover_checkpoints(folder: Path, warn: Callable[[str], None], suite: str | None = None) -> list[Path]:
     """Promote the checkpoints of runs that are gone to result files (new names only), and say so.
     A live run's checkpoint (its lock is held) is left alone; one whose run finished (its result
-    exists) is removed; one that does not validate is moved aside as `.<run>.inprogress.corrupt`."""
+    exists) is removed; one that does not validate is moved aside as `.<run>.inprogress.corrupt`;
+    one of another suite than `suite` (the folder's) is left where it is, with a warning."""
     recovered: list[Path] = []
     for checkpoint in sorted(folder.glob(".*.inprogress.json")):
         lock = _lock_path(checkpoint)
@@ -354,7 +355,7 @@ def recover_checkpoints(folder: Path, warn: Callable[[str], None]) -> list[Path]
         if fd is None:
             continue  # its run is alive
         try:
-            found = _promote(checkpoint, folder, warn)
+            found = _promote(checkpoint, folder, warn, suite)
             recovered += [found] if found else []
             lock.unlink(missing_ok=True)
         finally:
@@ -362,7 +363,7 @@ def recover_checkpoints(folder: Path, warn: Callable[[str], None]) -> list[Path]
     return recovered
 
 
-def _promote(checkpoint: Path, folder: Path, warn: Callable[[str], None]) -> Path | None:
+def _promote(checkpoint: Path, folder: Path, warn: Callable[[str], None], suite: str | None) -> Path | None:
     run_id = checkpoint.name[1:].removesuffix(".inprogress.json")
     if not checkpoint.exists():
         return None  # another run promoted it a moment ago
@@ -375,6 +376,10 @@ def _promote(checkpoint: Path, folder: Path, warn: Callable[[str], None]) -> Pat
         aside = checkpoint.with_name(checkpoint.name.removesuffix(".json") + ".corrupt")
         os.replace(checkpoint, aside)
         warn(f"a killed run's checkpoint cannot be read ({exc}); moved aside to {aside}")
+        return None
+    if suite is not None and doc.get("suite") != suite:
+        warn(f"{checkpoint} is a checkpoint of suite {doc.get('suite')!r}, not {suite!r}: not promoted into this "
+             "suite's results (move it to its own suite's folder)")
         return None
     path = _write_new(folder, {k: v for k, v in doc.items() if not k.startswith("_")})
     checkpoint.unlink()

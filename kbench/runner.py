@@ -46,8 +46,13 @@ STOPPED = "the run was interrupted (Ctrl-C or SIGTERM) before this claim finishe
 UNFINISHED = (KILLED, STOPPED, "the run was interrupted (Ctrl-C) before this claim finished")
 
 
+MAX_SHARDS = 4096  # more slices than any suite has claims, far from what a job array takes
+
+
 @dataclass(frozen=True)
 class Shard:
+    """The i-th of N deterministic slices of a suite's claims."""
+
     index: int  # 0-based
     count: int
 
@@ -60,6 +65,8 @@ class Shard:
             raise KbenchError(f"--shard: expected i/N such as 1/4, got {text!r}") from None
         if not 1 <= i <= n:
             raise KbenchError(f"--shard: expected 1 <= i <= N, got {text!r}")
+        if n > MAX_SHARDS:
+            raise KbenchError(f"--shard: expected at most {MAX_SHARDS} shards (N), got {text!r}")
         return cls(i - 1, n)
 
     def __str__(self) -> str:

@@ -204,3 +204,50 @@ def test_a_finished_run_leaves_no_checkpoint(tmp_path: Path) -> None:
     suite.write_text(HEAD + claim("a", "good", "good") + claim("b", "good", "good"))
     assert cli.main(["run", str(suite), "--device", "cpu", "--quick", "--results", str(tmp_path / "r")]) == 0
     assert [p.name.startswith(".") for p in (tmp_path / "r" / "toy").iterdir()] == [False]
+
+
+@pytest.mark.parametrize(("args", "expected"), [
+    (["--shard", "1/100000000", "--no-write"], "--shard: expected at most"),
+    (["--gpus", ""], "--gpus: expected distinct indices"),
+])
+def test_out_of_bounds_run_options_exit_2_naming_the_option(tmp_path: Path, capsys, args: list[str],  # type: ignore[no-untyped-def]
+                                                             expected: str) -> None:
+    suite = tmp_path / "toy.toml"
+    suite.write_text(HEAD + claim("c", "good", "good"))
+    assert cli.main(["run", str(suite), "--device", "cpu", *args]) == 2
+    assert expected in capsys.readouterr().err
+
+
+def test_validate_refuses_an_untrainable_model_and_a_bad_pattern(tmp_path: Path, capsys) -> None:  # type: ignore[no-untyped-def]
+    huge = """
+[[claims]]
+id = "t"
+kind = "train-speedup"
+quote = "q"
+baseline = { model = "vit", arch = { embed_dim = 16384, num_heads = 1, depth = 256 } }
+candidate = { model = "vit" }
+cases = [{ size = "tiny", batch = 2 }]
+rule = { at_least = 1.0 }
+"""
+    pattern = """
+[[claims]]
+id = "ts"
+kind = "time-share"
+quote = "q"
+subject = { model = "kat", impl = "torch_reference" }
+cases = [{ size = "tiny", batch = 2 }]
+options = { kernel_pattern = "([" }
+rule = { at_least = 0.1 }
+"""
+    for body, field in ((huge, "claims[0].baseline"), (pattern, "claims[0].options.kernel_pattern")):
+        suite = tmp_path / "toy.toml"
+        suite.write_text(HEAD + body)
+        assert cli.main(["validate", str(suite)]) == 2
+        assert field in capsys.readouterr().err
+
+
+def test_a_report_to_an_unwritable_folder_exits_2(tmp_path: Path, capsys) -> None:  # type: ignore[no-untyped-def]
+    blocked = tmp_path / "file"
+    blocked.write_text("in the way")
+    assert cli.main(["report", "--results", str(tmp_path), "--out", str(blocked / "report")]) == 2
+    assert "--out" in capsys.readouterr().err

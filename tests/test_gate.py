@@ -536,3 +536,16 @@ def test_every_verdict_change_and_a_change_of_timing_method_is_said(tmp_path: Pa
     assert "claim flops: verdict inconclusive -> reproduced" in report.notes
     assert sum("timed by cuda-graph in the baseline and by eager" in n for n in report.notes) == 2
     assert report.exit_code == 0  # said, not failed
+
+
+def test_runs_of_another_suite_or_another_budget_cannot_be_judged(tmp_path: Path) -> None:
+    from kbench import gate as gate_module
+
+    base = results.load(make_result(tmp_path / "a", seed=1))
+    other = results.load(make_result(tmp_path / "b", seed=2, suite="other"))
+    with pytest.raises(gate_module.GateInputError, match="suite 'toy'"):
+        gate_module.compare(base, other)
+    quick = results.load(make_result(tmp_path / "c", seed=3))
+    quick["plan"]["budget"] = 0.25
+    with pytest.raises(gate_module.GateInputError, match="budget"):
+        gate_module.compare(base, quick)

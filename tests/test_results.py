@@ -446,3 +446,14 @@ def test_a_checkpoint_that_cannot_be_written_is_a_warning(tmp_path: Path) -> Non
     keep(_result(), [])
     assert len(said) == 1 and "the run goes on" in said[0] and str(tmp_path / "gone") in said[0]
     keep.close()
+
+
+def test_a_checkpoint_of_another_suite_is_not_promoted_into_this_one(tmp_path: Path) -> None:
+    folder = tmp_path / "toy"
+    folder.mkdir()
+    stray = results.checkpoint_path(folder, "20260101T000000Z-cpu-other0")
+    results.write_checkpoint(_result("20260101T000000Z-cpu-other0", suite="elsewhere"), [_pending()], stray)
+    said: list[str] = []
+    assert results.recover_checkpoints(folder, said.append, "toy") == [] and stray.exists()
+    assert "suite 'elsewhere', not 'toy'" in said[0]
+    assert not list(folder.glob("2026*.json"))  # nothing written under this suite's name

@@ -33,7 +33,15 @@ import torch
 from kbench import correctness, data, registry, stats, training
 from kbench.errors import SuiteError
 from kbench.kinds.base import CaseValue, ClaimLike, Context, Failed, Kind, NotJudged, Skip, by_role
-from kbench.kinds.models import check_model, check_side, count_flops, match_width, params_of
+from kbench.kinds.models import (
+    BYTES_PER_PARAMETER,
+    check_model,
+    check_side,
+    check_trainable,
+    count_flops,
+    match_width,
+    params_of,
+)
 from kbench.params import Param
 from kbench.results import Measurement
 
@@ -65,7 +73,6 @@ TUNE_TOLERANCE = 0.002  # an edge rate within 0.2% (relative) of the best other 
 EVAL_CHECK = 256  # test inputs a plugged model is checked on in evaluation, before its score counts
 
 
-BYTES_PER_PARAMETER = 16  # float32 weights, gradients and AdamW's two moments
 
 
 class _Diverged(Exception):
@@ -289,10 +296,11 @@ class _Matched(Kind):
         for role in self.sides:
             subject = claim.side(role)
             try:
-                family, _, arch, _, _ = resolve(subject, case, task, claim)
+                family, _, arch, params, _ = resolve(subject, case, task, claim)
             except Failed as exc:
                 raise SuiteError(path, f"{where} ({role})", "an architecture its family can build for the task",
                                  str(exc)) from None
+            check_trainable(params, path, f"{where.split('.')[0]}.{role}")
             replaced = _set_for_you(subject, case, family, arch)
             if replaced is not None:
                 raise SuiteError(path, f"{where.split('.')[0]}.{role}.arch.{replaced[0]}",

@@ -100,6 +100,8 @@ def resolve(subject: Any, case: Mapping[str, Any]) -> tuple[registry.ModelFamily
 STEPS = Param(int, "timed train steps per round (at least)", low=1, high=10000)
 ROUNDS = Param(int, "independent rounds (fresh model, optimizer, warm-up)", low=1, high=100)
 MODEL_CHECK_BATCH = 2
+BYTES_PER_PARAMETER = 16  # float32 weights, gradients and AdamW's two moments
+LARGEST_MEMORY = 192 * 2**30  # more than any one device this project runs on: `validate` refuses beyond it
 
 
 def _family(subject: Any) -> registry.ModelFamily:
@@ -371,6 +373,19 @@ def check_model_side(claim: Any, role: str, path: str, where: str) -> None:
                 raise SuiteError(path, f"{loc}.size", f"a size of {family.name} ({', '.join(family.sizes)})",
                                  case["size"])
             check_arch(family, case.get("arch") or {}, path, f"{loc}.arch")
+            try:
+                _, size, arch = resolve(claim.side(role), case)
+            except Failed:
+                continue  # a budget no width meets: the run says so with the widths tried
+            check_trainable(params_of(family, size, arch), path, where)
+
+
+def check_trainable(params: int, path: str, where: str) -> None:
+    """Refused when `validate` runs, not hours into a run: a model no device kbench knows could train."""
+    if params * BYTES_PER_PARAMETER > LARGEST_MEMORY // 2:
+        raise SuiteError(path, where, f"a model that half of the largest device memory kbench knows "
+                         f"({LARGEST_MEMORY / 2**30:.0f} GiB) can train",
+                         f"{params} parameters ({params * BYTES_PER_PARAMETER / 2**30:.0f} GiB with AdamW)")
 
 
 class TrainSpeedup(_ModelKind):
@@ -414,14 +429,6 @@ def _kernel_share(step: Callable[[], object], pattern: re.Pattern[str]) -> float
     return matched / total
 
 
-def _pattern(text: str) -> str:
-    try:
-        re.compile(text)
-    except re.error as exc:
-        raise ValueError(str(exc)) from None
-    return text
-
-
 class TimeShare(_ModelKind):
     name = "time-share"
     cost_unit = 30.0
@@ -431,6 +438,15 @@ class TimeShare(_ModelKind):
                "rounds": ROUNDS}
     combine = "worst"
     unit = "share"
+
+    def check_references(self, claim: Any, path: str, where: str) -> None:
+        super().check_references(claim, path, where)
+        pattern = str(claim.options.get("kernel_pattern", "."))
+        try:
+            re.compile(pattern)
+        except re.error as exc:
+            raise SuiteError(path, f"{where}.options.kernel_pattern", f"a regular expression ({exc})",
+                             pattern) from None
 
     def collect(self, claim: Any, ctx: Context) -> None:  # pragma: no mutate block (GPU only)
         if ctx.device.type != "cuda":

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+from pathlib import Path
 
 from kbench.cli_args import folder
 
@@ -16,7 +17,17 @@ def add_report_parser(sub: argparse._SubParsersAction) -> None:  # type: ignore[
 
 
 def run_report(args: argparse.Namespace) -> int:
+    from kbench.errors import KbenchError
     from kbench.report import build
 
+    out = Path(args.out)
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+        probe = out / ".kbench-write-test"
+        probe.write_text("")
+        probe.unlink()
+    except OSError as exc:
+        raise KbenchError(f"--out {args.out}: expected a folder kbench can create and write to "
+                          f"({exc.strerror or exc})") from None
     build(args.results, args.out)
     return 0
