@@ -551,3 +551,16 @@ def test_tuning_scores_each_rate_on_the_validation_split_and_keeps_its_best(monk
     errors = side(lambda lr: abs(math.log10(lr) + 2), [0.001, 0.003, 0.01, 0.03], budget=4)  # lower is better
     errors.tune(None, "lower")  # type: ignore[arg-type]
     assert errors.lr == 0.01  # the smallest error, not the largest
+
+
+def test_a_side_trained_to_chance_level_is_named() -> None:
+    rng = np.random.default_rng(4)
+    base = accuracy("baseline", (0.90 + 0.01 * rng.standard_normal(5)).tolist(), None)
+    stuck = accuracy("candidate", (0.30 + 0.01 * rng.standard_normal(5)).tolist(), None)  # a third: chance of 3
+    for m in (base, stuck):
+        m["extra"].update(data={"num_classes": 3}, majority_share=0.34)
+    v = judging.judge(MATCHED, [base, stuck], {})
+    assert any("candidate trained to chance level" in n for n in v.notes)
+    assert not any("baseline trained to chance" in n for n in v.notes)
+    learned = {**stuck, "samples": (0.6 + 0.01 * rng.standard_normal(5)).tolist()}
+    assert not any("chance level" in n for n in judging.judge(MATCHED, [base, learned], {}).notes)

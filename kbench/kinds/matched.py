@@ -236,9 +236,17 @@ class _Side:
                    "tuning": self.tuning, "tuning_censored": self.censored, "train_seeds": list(self.seeds),
                    "training": training.describe(self.config(self.lr)),
                    "budget": self.case.get("params"), "data": task.describe(),
+                   "majority_share": _majority(task),
                    # each test example's outcome, averaged over the seeds: the test set's sampling noise
                    "per_example": [round(float(v), 6) for v in np.mean(self.outcomes, axis=0)] if self.outcomes
                    else []})
+
+
+def _majority(task: data.Task) -> float | None:
+    """The test set's most common label's share (classification): what always guessing it scores."""
+    if task.kind != "classification" or len(task.test.y) == 0:
+        return None
+    return float(np.bincount(np.asarray(task.test.y, dtype=np.int64)).max() / len(task.test.y))
 
 
 def _meta(family: registry.ModelFamily, size: str, arch: Mapping[str, Any]) -> torch.nn.Module:
@@ -431,7 +439,27 @@ class MatchedAccuracy(_Matched):
         if outcomes is not None:
             diff = outcomes[1] - outcomes[0]
             est = _with_test_noise(est, float(np.std(diff, ddof=1) / np.sqrt(diff.size)), diff.size, details)
-        return [self._checked(case, stats.clipped(est, *ACCURACY_DIFFERENCE), details, (base, cand, b, c), effects)]
+        checked = self._checked(case, stats.clipped(est, *ACCURACY_DIFFERENCE), details, (base, cand, b, c), effects)
+        checked.notes += _at_chance(base, cand, b, c)
+        return [checked]
+
+
+def _at_chance(base: Mapping[str, Any], cand: Mapping[str, Any], b: list[float], c: list[float]) -> list[str]:
+    """Notes for a side whose test accuracy is no better than guessing: within two standard
+    errors (over its seeds) of the larger of 1 / classes and the test set's majority share."""
+    notes = []
+    for m, values in ((base, b), (cand, c)):
+        data = m["extra"].get("data") or {}
+        classes = int(data.get("num_classes") or 0)
+        if classes < 2 or len(values) < 2:
+            continue
+        chance = max(1.0 / classes, float(m["extra"].get("majority_share") or 0.0))
+        se = float(np.std(values, ddof=1) / math.sqrt(len(values)))
+        if float(np.mean(values)) <= chance + 2 * se + 1e-9:
+            notes.append(f"{m['subject'].get('model')} trained to chance level: test accuracy {np.mean(values):.3f} "
+                         f"against {chance:.3f} by guessing; a comparison with a model that learned nothing says "
+                         "little about either")
+    return notes
 
 
 class MatchedError(_Matched):
