@@ -142,12 +142,16 @@ class Golden:
         return out
 
 
+def reference_outputs(op: Operation, inputs: OpInputs) -> dict[str, torch.Tensor]:
+    """The reference's outputs in float64 on `inputs` (rounded values widened)."""
+    return forward_backward(implementation(op.name, op.reference).fn, op, widened(inputs))
+
+
 def golden_for(op: Operation, case: Mapping[str, Any], inputs: OpInputs) -> Golden:
     """The reference in float64 on `inputs` (rounded values widened), and tolerances from the
     reference's own errors at the inputs' dtype on the same values."""
-    ref = implementation(op.name, op.reference)
-    gold = forward_backward(ref.fn, op, widened(inputs))
-    own = forward_backward(ref.fn, op, inputs)
+    gold = reference_outputs(op, inputs)
+    own = forward_backward(implementation(op.name, op.reference).fn, op, inputs)
     terms = op.reduction_terms(case) if op.reduction_terms is not None else {}
     tolerance = {}
     for name, g in gold.items():
