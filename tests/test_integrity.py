@@ -105,3 +105,12 @@ rule = {{ at_least = -1.0 }}
 """
     (v,) = run(tmp_path, body).verdicts
     assert v.verdict == "error" and "the trained model in evaluation" in (v.reason or ""), v.reason
+
+
+def test_a_plugged_kernel_that_replaces_the_clock_fails_its_train_step_claim(tmp_path: Path, real_clock: None) -> None:
+    from tests.test_kinds import model_claim
+
+    sides = ('baseline = { model = "toy_mlp", impl = "good" }\n'
+             'candidate = { model = "toy_mlp", impl = "slows_the_clock" }')
+    (v,) = run(tmp_path, model_claim("train-speedup", sides, "{ at_least = 0.5 }")).verdicts
+    assert v.verdict == "error" and "the clock was replaced" in (v.reason or ""), v.reason

@@ -283,8 +283,11 @@ def _step_round(subject: Any, case: Mapping[str, Any], ctx: Context, r: int, con
     """One round of one side's train steps (a fresh model), added to `acc`."""
     ctx.progress(f"{subject.label} {case_label(case)}: round {r + 1} of train steps")
     step = _TrainStep(subject, case, ctx, r)
-    taken = (timing.cuda_events_round(step, config, ctx.device) if method == "cuda-events"
-             else timing.cpu_round(step, config))
+    try:
+        taken = (timing.cuda_events_round(step, config, ctx.device) if method == "cuda-events"
+                 else timing.cpu_round(step, config))
+    except timing.Tampered as exc:
+        raise Failed(f"{subject.label} {case_label(case)}, round {r + 1}: {exc}") from None
     loss = float(step.loss)
     if not math.isfinite(loss):
         raise Failed(f"{subject.label}: the training loss became {loss} while timing")
