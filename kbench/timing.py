@@ -130,10 +130,14 @@ def _clock_problem(perf_ms: np.ndarray, mono_ms: np.ndarray) -> str | None:
     now = (time.perf_counter, time.monotonic_ns, _perf_counter, _monotonic_ns)
     if any(f is not bound for f, bound in zip(now, _BOUND * 2, strict=True)):
         return "the clock was replaced while timing (time.perf_counter or monotonic_ns is not the one kbench bound)"
-    inner, outer = float(perf_ms.sum()), float(mono_ms.sum())
-    if inner < 0.9 * outer - 0.005 * perf_ms.size or np.any(perf_ms < 0):
-        return (f"the timed calls took {outer:.4g} ms by one clock and {inner:.4g} ms by the other: the clock was "
-                "stopped or slowed while timing")
+    # A call the host preempted between the two clocks' reads shows a gap too, so the rule is that
+    # most calls agree (within 10% and 2 us), not their sum: a clock that stops or slows does so on
+    # most of its calls, a busy host preempts a few.
+    short = perf_ms < 0.9 * mono_ms - 0.002
+    if np.any(perf_ms < 0) or 2 * int(short.sum()) > perf_ms.size:
+        return (f"{int(short.sum())} of {perf_ms.size} timed calls took less by perf_counter than by monotonic_ns "
+                f"({float(perf_ms.sum()):.4g} against {float(mono_ms.sum()):.4g} ms in all): the clock was stopped or "
+                "slowed while timing")
     return None
 
 

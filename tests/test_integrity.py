@@ -8,6 +8,7 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 
@@ -114,3 +115,17 @@ def test_a_plugged_kernel_that_replaces_the_clock_fails_its_train_step_claim(tmp
              'candidate = { model = "toy_mlp", impl = "slows_the_clock" }')
     (v,) = run(tmp_path, model_claim("train-speedup", sides, "{ at_least = 0.5 }")).verdicts
     assert v.verdict == "error" and "the clock was replaced" in (v.reason or ""), v.reason
+
+
+def test_the_clock_check_tells_a_preempted_call_from_a_stopped_clock() -> None:
+    from kbench import timing
+
+    calls = np.full(40, 0.05)
+    preempted = calls.copy()
+    outer = calls + 0.0001
+    outer[[3, 17]] += 5.0  # the host took the core away between the clocks' reads, twice
+    assert timing._clock_problem(preempted, outer) is None
+    assert "stopped or slowed" in (timing._clock_problem(calls / 1000, calls) or "")  # a clock at 1/1000 speed
+    stopped = calls.copy()
+    stopped[:30] = 0.0  # stopped for most of its calls
+    assert timing._clock_problem(stopped, calls) is not None
