@@ -185,6 +185,13 @@ def inputs_for(op: Operation, case: Mapping[str, Any], device: torch.device, see
     return inputs
 
 
+def model_output_error(got: torch.Tensor, own: torch.Tensor, gold: torch.Tensor, terms: int) -> OutputError:
+    """A model output `got` against float64 `gold`, held to the reference model's own float32 error
+    (`own`) grown by sqrt(terms) (model_tolerance)."""
+    norm_tol, max_tol = model_tolerance(relative_error(own, gold), max_error(own, gold), terms)
+    return OutputError(relative_error(got, gold), max_error(got, gold), norm_tol, max_tol)
+
+
 def golden(op: Operation, case: Mapping[str, Any], device: torch.device, seed: int) -> Golden:
     """golden_for the inputs an implementation gets for (case, seed)."""
     return golden_for(op, case, inputs_for(op, case, device, seed))

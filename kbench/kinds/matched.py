@@ -216,10 +216,7 @@ class _Side:
         with torch.no_grad():
             got, own = model(x), ref(x)
             gold = ref.double()(x.double())
-        norm_tol, max_tol = correctness.model_tolerance(correctness.relative_error(own, gold),
-                                                        correctness.max_error(own, gold), 1)
-        err = correctness.OutputError(correctness.relative_error(got, gold), correctness.max_error(got, gold),
-                                      norm_tol, max_tol)
+        err = correctness.model_output_error(got, own, gold, 1)
         if not err.ok:
             check = correctness.Check(f"the trained model in evaluation on {x.shape[0]} test inputs",
                                       {"size": self.size}, {"logits": err})

@@ -186,10 +186,7 @@ def _check_whole_model(family: registry.ModelFamily, size: str, arch: Mapping[st
     terms = {"logits": 1, "eval logits": 1, "grads": batch * max(tokens, 1) * int(arch.get("embed_dim", 1))}
     outputs = {}
     for name in ("logits", "grads", "eval logits"):
-        norm_tol, max_tol = correctness.model_tolerance(correctness.relative_error(own[name], gold[name]),
-                                                        correctness.max_error(own[name], gold[name]), terms[name])
-        outputs[name] = correctness.OutputError(correctness.relative_error(got[name], gold[name]),
-                                                correctness.max_error(got[name], gold[name]), norm_tol, max_tol)
+        outputs[name] = correctness.model_output_error(got[name], own[name], gold[name], terms[name])
     chk = correctness.Check(f"the whole model at batch {batch} ({when} timing)", {"size": size, "arch": dict(arch)},
                             outputs)
     del ref, plugged
