@@ -97,9 +97,19 @@ class Round:
     sketches: list[tuple[int, dict[str, list[float]]]] = field(default_factory=list)  # (seed, output -> projections)
 
 
+def _modes_active() -> bool:
+    """A torch function or dispatch mode is pushed: every later torch call (the sketch's, the
+    check's) would run through code the implementation chose, e.g. one that fills its outputs then."""
+    return bool(torch._C._len_torch_function_stack() or torch._C._len_torch_dispatch_stack())
+
+
 def materialise(out: Outputs) -> None:
     """Inside the timed region: each output a plain dense tensor, computed by now (not a subclass
-    that would compute on first read, outside the timer)."""
+    that would compute on first read, outside the timer), and no torch mode left pushed that could
+    compute it later."""
+    if _modes_active():
+        raise Tampered("a torch function or dispatch mode is active while timing: outputs could be computed "
+                       "when first read, after the timer stopped")
     for name, t in out.items():
         if type(t) is not torch.Tensor or t.layout != torch.strided:
             raise Tampered(f"output {name!r} is a {type(t).__name__} with layout {getattr(t, 'layout', None)}, not a "
@@ -122,6 +132,13 @@ def project(t: torch.Tensor, seed: int) -> list[float]:
 def _sketch(out: Outputs) -> tuple[int, dict[str, list[float]]]:
     seed = secrets.randbits(62)  # drawn after the call: the implementation could not know it
     return seed, {name: project(t, seed) for name, t in sorted(out.items())}
+
+
+def untouched() -> str | None:
+    """Which of this module's timing functions were replaced since import, or None (a kernel that
+    rewrites them is caught here unless it rewrites this too: only a separate process stops that)."""
+    changed = [name for name, f in _ORIGINAL.items() if globals().get(name) is not f]
+    return f"kbench's timing functions were replaced while timing ({', '.join(changed)})" if changed else None
 
 
 def _clock_problem(perf_ms: np.ndarray, mono_ms: np.ndarray) -> str | None:
@@ -362,3 +379,9 @@ def copy_bandwidth_gbps(device: torch.device, nbytes: int = 1 << 30, reps: int =
             ms = (time.perf_counter() - t0) * 1e3
         samples.append(max(ms, 1e-6))
     return 2 * n * 4 / (np.array(samples) * 1e-3) / 1e9
+
+
+# What `untouched` compares with: the functions as this module defined them.
+# (The rounds themselves are left out: tests put fake timers in their place.)
+_ORIGINAL = {name: globals()[name] for name in ("materialise", "project", "_sketch", "_clock_problem", "_modes_active",
+                                                  "_warm_up", "_reps", "_perf_counter", "_monotonic_ns")}

@@ -129,3 +129,23 @@ def test_the_clock_check_tells_a_preempted_call_from_a_stopped_clock() -> None:
     stopped = calls.copy()
     stopped[:30] = 0.0  # stopped for most of its calls
     assert timing._clock_problem(stopped, calls) is not None
+
+
+@pytest.fixture
+def untouched_harness() -> Iterator[None]:
+    from kbench import timing
+    from tests.fixtures import toy_scale
+
+    yield
+    if toy_scale.MODE[0] is not None:
+        toy_scale.MODE[0].__exit__(None, None, None)
+        toy_scale.MODE[0] = None
+    timing._clock_problem = timing._ORIGINAL["_clock_problem"]
+
+
+@pytest.mark.parametrize(("impl", "why"), [("fills_on_read", "mode is active"),
+                                            ("rewrites_kbench", "timing functions were replaced")])
+def test_a_kernel_that_leaves_a_mode_or_rewrites_kbench_gets_an_error(tmp_path: Path, untouched_harness: None,
+                                                                       impl: str, why: str) -> None:
+    (v,) = run(tmp_path, speedup(impl)).verdicts
+    assert v.verdict == "error" and why in (v.reason or ""), v.reason

@@ -142,6 +142,10 @@ class _KernelTiming:
                                 f"({type(exc).__name__}: {str(exc)[:200]}); the claim is timed with graphs only"
                                 ) from exc
             raise
+        touched = timing.untouched() or (
+            "a torch mode is still active after the round" if timing._modes_active() else None)
+        if touched:
+            raise Failed(f"{self.impl.name} {self.pass_} {_shape(self.case)}, round {r + 1}: {touched}")
         self._check_outputs(r, taken.kept)
         self._check_sketches(r, taken, work)
         del work
