@@ -93,17 +93,12 @@ def test_a_trained_model_is_checked_in_evaluation_before_its_accuracy_counts(tmp
     kat = ('{ model = "kat", impl = "planted_wrong_after_training", arch = { depth = 1, embed_dim = 24, '
            'num_heads = 3, patch_size = 4 } }')
     vit = '{ model = "vit", arch = { depth = 1, embed_dim = 24, num_heads = 3, patch_size = 4 } }'
-    body = f"""
-[[claims]]
-id = "m"
-kind = "matched-accuracy"
-quote = "q"
-baseline = {vit}
-candidate = {kat}
-cases = [{{ task = "digits" }}]
-options = {{ seeds = 8, epochs = 4, batch = 64, lr_grid = [0.003, 0.03], tune_budget = 2 }}
-rule = {{ at_least = -1.0 }}
-"""
+    from tests.test_matched import matched
+
+    body = matched("matched-accuracy", vit, kat, "digits", "{ at_least = -1.0 }").replace(
+        "epochs = 40, batch = 64, lr_grid = [0.003, 0.03] }",
+        "epochs = 4, batch = 64, lr_grid = [0.003, 0.03], tune_budget = 2 }")
+    assert "tune_budget = 2" in body
     (v,) = run(tmp_path, body).verdicts
     assert v.verdict == "error" and "the trained model in evaluation" in (v.reason or ""), v.reason
 
