@@ -177,11 +177,12 @@ def _check_whole_model(family: registry.ModelFamily, size: str, arch: Mapping[st
     images, labels = _input_batch(family, arch, batch, ctx.device, seed)
     own = _logits_and_grads(ref, images, labels)
     got = _logits_and_grads(plugged, images, labels)
-    gold = _logits_and_grads(ref.double(), images.double(), labels)
     with torch.no_grad():
-        own["eval logits"] = ref.float()(images)
+        own["eval logits"] = ref(images)
         got["eval logits"] = plugged(images)
-        gold["eval logits"] = ref.double()(images.double())
+    gold = _logits_and_grads(ref.double(), images.double(), labels)  # ref is float64 from here on
+    with torch.no_grad():
+        gold["eval logits"] = ref(images.double())
     tokens = int(np.prod(family.input_shape(arch)[1:])) // int(arch.get("patch_size", 1)) ** 2
     terms = {"logits": 1, "eval logits": 1, "grads": batch * max(tokens, 1) * int(arch.get("embed_dim", 1))}
     outputs = {}
