@@ -81,6 +81,7 @@ def real_implementations() -> list[str]:
             if devices.unmet(impl.requires, CPU) is None and name not in PLANTED and name != "torch_compile"]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", real_implementations())
 def test_real_implementations_pass_every_variant(name: str) -> None:
     impl = registry.implementation("rational", name)

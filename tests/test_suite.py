@@ -51,6 +51,7 @@ def test_good_suite_loads(tmp_path: Path) -> None:
     assert s.sha256 and s.name == "toy"
 
 
+@pytest.mark.slow
 def test_shipped_suites_are_valid(root: Path) -> None:
     for path in sorted((root / "suites").glob("*.toml")):
         assert suite.load(path).claims, path
