@@ -18,7 +18,7 @@ from kbench.cli_args import add_seed_options, folder, seed_arguments
 from kbench.errors import KbenchError
 
 if TYPE_CHECKING:  # for the annotation only: commands import their modules after the device is chosen
-    from kbench.results import Checkpointer
+    from kbench.checkpoints import Checkpointer
 
 EXIT_USAGE = 2
 EXIT_INTERRUPTED = 130
@@ -90,16 +90,16 @@ def _interrupt(signum: int, frame: object) -> None:
 def _checkpoints(results_dir: str, suite_name: str) -> Checkpointer:
     """Prove the results folder writable (a run that cannot be saved is refused before it measures),
     promote the checkpoints that killed runs left there, and keep this run's."""
-    from kbench import console, results
+    from kbench import checkpoints, console, results
 
     folder = results.check_writable(results_dir, suite_name)
 
     def warn(text: str) -> None:
         console.say(f"[yellow]{console.plain(text)}[/]")
 
-    for recovered in results.recover_checkpoints(folder, warn, suite_name):
+    for recovered in checkpoints.recover_checkpoints(folder, warn, suite_name):
         warn(f"a killed run's checkpoint was kept as {recovered}")
-    return results.Checkpointer(folder, warn)
+    return checkpoints.Checkpointer(folder, warn)
 
 
 def _run_on_gpus(args: argparse.Namespace) -> int | None:
@@ -209,9 +209,9 @@ def cmd_list(args: argparse.Namespace) -> int:
 
 
 def cmd_show(args: argparse.Namespace) -> int:
-    from kbench import console, results
+    from kbench import console, reading
 
-    console.print_result(results.load(args.result))
+    console.print_result(reading.load(args.result))
     return 0
 
 
@@ -223,9 +223,9 @@ def cmd_env(args: argparse.Namespace) -> int:
 
 
 def cmd_verify(args: argparse.Namespace) -> int:
-    from kbench import provenance, results
+    from kbench import provenance, reading
 
-    data = results.load(args.result)
+    data = reading.load(args.result)
     ok, differ = provenance.verify(data.get("provenance") or {}, args.commit)
     where = f"commit {args.commit}" if args.commit else "the working tree"
     recorded = data["env"].get("git_commit")
@@ -247,9 +247,9 @@ def cmd_schema(args: argparse.Namespace) -> int:
 
 
 def cmd_merge(args: argparse.Namespace) -> int:
-    from kbench import merge, results
+    from kbench import merge, reading, results
 
-    merged = merge.merge([results.load(f) for f in args.files])
+    merged = merge.merge([reading.load(f) for f in args.files])
     missing = [*(f"shard {s}" for s in merged.plan.get("missing_shards") or ()),
                *(f"claim {c}" for c in merged.plan.get("missing_claims") or ())]
     if missing and not args.partial:

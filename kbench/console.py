@@ -16,7 +16,7 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-from kbench.results import case_label, fmt, measured, rule_text
+from kbench.labels import case_label, fmt, measured, rule_text
 
 STYLE = {"reproduced": "green", "not-reproduced": "red", "inconclusive": "yellow", "skipped": "dim",
          "error": "bold red"}

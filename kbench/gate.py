@@ -37,7 +37,7 @@ import numpy as np
 from kbench import laws, replicates, stats
 from kbench.env import device_identity
 from kbench.errors import KbenchError
-from kbench.results import case_label, subject_label
+from kbench.labels import case_label, subject_label
 
 DEFAULT_THRESHOLD = 0.05
 DEFAULT_ALPHA = 0.01

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from kbench import env, gate, results
+from kbench import env, gate, reading
 from kbench.cli_args import folder
 from kbench.errors import KbenchError
 
@@ -48,7 +48,7 @@ def _paths(args: argparse.Namespace) -> tuple[Path, Path]:
     if len(args.files) == 2:
         return Path(args.files[0]), Path(args.files[1])
     candidate = Path(args.files[0])
-    device = env.device_slug(results.load(candidate)["env"])
+    device = env.device_slug(reading.load(candidate)["env"])
     baseline = Path(args.baselines) / f"{device}.json"
     if not baseline.exists():
         raise KbenchError(f"gate: no baseline for device {device!r} at {baseline}")
@@ -59,7 +59,7 @@ def run_gate(args: argparse.Namespace) -> int:
     if not 0 < args.threshold < 1 or not 0 < args.alpha < 1:
         raise KbenchError("gate: --threshold and --alpha must lie between 0 and 1")
     base_path, cand_path = _paths(args)
-    report = gate.compare(results.load(base_path), results.load(cand_path), default_threshold=args.threshold,
+    report = gate.compare(reading.load(base_path), reading.load(cand_path), default_threshold=args.threshold,
                           alpha=args.alpha)
     text = gate.markdown(report)
     print(text)

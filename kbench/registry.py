@@ -16,6 +16,7 @@ from typing import Any, Literal, TypeVar
 
 import torch
 
+from kbench.errors import SuiteError
 from kbench.params import Param
 
 Pass = Literal["fwd", "bwd", "fwd+bwd"]
@@ -195,3 +196,11 @@ def model_family(name: str) -> ModelFamily:
 
 def model_families() -> dict[str, ModelFamily]:
     return dict(_REGISTRY.models)
+
+
+def check_impl(path: str, loc: str, op: str, name: str) -> None:
+    """A suite's implementation name, checked against those registered for `op` (SuiteError naming
+    the file and field otherwise)."""
+    known = implementations(op)
+    if name not in known:
+        raise SuiteError(path, loc, f"an implementation of {op!r} ({', '.join(sorted(known))})", name)

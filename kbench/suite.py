@@ -78,7 +78,7 @@ class Subject:
 
     @property
     def label(self) -> str:
-        from kbench.results import subject_label
+        from kbench.labels import subject_label
 
         return subject_label(self.fields)
 
@@ -272,7 +272,7 @@ def check_references(suite: Suite) -> None:
             _check_cases(suite.path, where, claim, op)
             for role, subject in claim.sides.items():
                 if subject.impl is not None:
-                    check_impl(suite.path, f"{where}.{role}.impl", claim.operation, subject.impl)
+                    registry.check_impl(suite.path, f"{where}.{role}.impl", claim.operation, subject.impl)
             names = (op.output_name, *op.grad_names)
             for g in claim.options.get("grads") or ():
                 if g not in names:
@@ -291,12 +291,6 @@ def _check_cases(path: str, where: str, claim: Claim, op: registry.Operation) ->
             if problem is not None:
                 field, expected, got = problem
                 raise SuiteError(path, f"{where}.{key}[{i}].{field}", f"{expected} (operation {op.name!r})", got)
-
-
-def check_impl(path: str, loc: str, op: str, name: str) -> None:
-    known = registry.implementations(op)
-    if name not in known:
-        raise SuiteError(path, loc, f"an implementation of {op!r} ({', '.join(sorted(known))})", name)
 
 
 def load(path: str | Path) -> Suite:

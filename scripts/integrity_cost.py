@@ -18,7 +18,7 @@ import numpy as np
 import torch
 
 from kbench import env, registry, runner, timing
-from kbench.kinds import kernels as kernel_kind
+from kbench.kinds import _kernel_timing as kernel_timing
 from kbench.kinds.base import Context
 from kbench.workloads import KernelWorkload
 
@@ -48,7 +48,7 @@ def main() -> int:
             sketching["s"] += time.perf_counter() - t0
 
     timing._sketch = timed_sketch  # type: ignore[assignment]
-    job = kernel_kind._KernelTiming(op, impl, "fwd", case, ctx, graph=False)
+    job = kernel_timing.KernelTiming(op, impl, "fwd", case, ctx, graph=False)
     print(f"device: {env.device_name(device)}; {impl.name} fwd {case['shape']}")
     rows = []
     for r in range(args.rounds):
@@ -64,7 +64,7 @@ def main() -> int:
         rows.append((round_s, float(taken.samples.sum()) / 1e3, sketching["s"], check_s, taken.samples.size))
     for i, (round_s, timed_s, sketch_s, check_s, calls) in enumerate(rows):
         print(f"round {i + 1}: {calls} timed calls; round {round_s * 1e3:.1f} ms (timed {timed_s * 1e3:.1f} ms), "
-              f"sketching {sketch_s * 1e3:.1f} ms, after-round check of {min(kernel_kind.CHECKED_CALLS, calls)} "
+              f"sketching {sketch_s * 1e3:.1f} ms, after-round check of {min(kernel_timing.CHECKED_CALLS, calls)} "
               f"calls {check_s * 1e3:.1f} ms")
     added = np.median([(s + c) / r for r, _, s, c, _ in rows])
     print(f"median share of a round added by the defences: {added:.1%}")

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from kbench import cli, results
+from kbench import cli, reading
 from tests.test_runner import HEAD, claim
 
 
@@ -182,17 +182,17 @@ def test_a_killed_run_keeps_its_finished_claims(tmp_path: Path, root: Path, caps
     folder = tmp_path / "r" / "toy"
     (checkpoint,) = folder.glob(".*.inprogress.json")
     assert not list(folder.glob("[!.]*.json")) and not list(folder.glob("*.tmp"))
-    assert results.load_all(tmp_path / "r") == ([], [])  # a checkpoint is not a result yet
+    assert reading.load_all(tmp_path / "r") == ([], [])  # a checkpoint is not a result yet
 
     again = tmp_path / "again.toml"  # the next run into the folder finds it and keeps it
     again.write_text(HEAD + claim("other", "good", "good"))
     assert cli.main(["run", str(again), "--device", "cpu", "--quick", "--results", str(tmp_path / "r")]) == 0
     assert "checkpoint was kept" in capsys.readouterr().err
     assert not checkpoint.exists() and not list(folder.glob(".*"))
-    runs, problems = results.load_all(tmp_path / "r")
+    runs, problems = reading.load_all(tmp_path / "r")
     assert problems == [] and len(runs) == 2  # the recovered run and the new one
     files = sorted(folder.glob("*.json"))
-    recovered = next(results.load(f) for f in files if results.load(f)["interrupted"])
+    recovered = next(reading.load(f) for f in files if reading.load(f)["interrupted"])
     assert [(v["claim"], v["verdict"] != "skipped") for v in recovered["verdicts"]] == [
         ("first", True), ("second", False), ("third", False)]
     assert "killed" in recovered["verdicts"][1]["reason"]

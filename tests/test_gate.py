@@ -8,14 +8,14 @@ from pathlib import Path
 
 import pytest
 
-from kbench import cli, gate, results
+from kbench import cli, gate, reading
 from tests.synthetic import make_result
 
 
 def _compare(tmp_path: Path, base: dict | None = None, **candidate: object) -> gate.GateReport:
     b = make_result(tmp_path / "a", seed=1, **(base or {}))  # type: ignore[arg-type]
     c = make_result(tmp_path / "b", seed=2, **candidate)  # type: ignore[arg-type]
-    return gate.compare(results.load(b), results.load(c))
+    return gate.compare(reading.load(b), reading.load(c))
 
 
 def _status(report: gate.GateReport, metric: str) -> set[str]:
@@ -61,8 +61,8 @@ def test_a_significant_slowdown_within_twice_the_baseline_spread_is_suspect_not_
 
 
 def test_a_large_slowdown_with_wild_rounds_is_not_a_pass(tmp_path: Path) -> None:
-    base = results.load(make_result(tmp_path / "a", seed=1, rounds=4))
-    cand = results.load(make_result(tmp_path / "b", seed=2, rounds=4))
+    base = reading.load(make_result(tmp_path / "a", seed=1, rounds=4))
+    cand = reading.load(make_result(tmp_path / "b", seed=2, rounds=4))
     for m in cand["measurements"]:  # rounds at x1, x1, x4, x4: a geometric mean 2x slower, not significant
         if m["noise"] == "timing":
             m["samples"] = [x * (1, 1, 4, 4)[g] for x, g in zip(m["samples"], m["groups"], strict=True)]
@@ -111,8 +111,8 @@ def test_a_reproduced_claim_that_is_no_longer_reproduced_fails(tmp_path: Path, a
 
 
 def test_a_claim_or_metric_missing_from_the_candidate_fails(tmp_path: Path) -> None:
-    base = results.load(make_result(tmp_path / "a", seed=1))
-    cand = results.load(make_result(tmp_path / "b", seed=2))
+    base = reading.load(make_result(tmp_path / "a", seed=1))
+    cand = reading.load(make_result(tmp_path / "b", seed=2))
     cand["verdicts"] = []
     cand["measurements"] = cand["measurements"][1:]
     report = gate.compare(base, cand)
@@ -121,23 +121,23 @@ def test_a_claim_or_metric_missing_from_the_candidate_fails(tmp_path: Path) -> N
 
 
 def test_per_claim_threshold_from_the_baseline(tmp_path: Path) -> None:
-    base = results.load(make_result(tmp_path / "a", seed=1))
-    cand = results.load(make_result(tmp_path / "b", seed=2, scale=1.10))
+    base = reading.load(make_result(tmp_path / "a", seed=1))
+    cand = reading.load(make_result(tmp_path / "b", seed=2, scale=1.10))
     base["thresholds"] = {"speed": 0.2}  # a claim's max_slowdown, recorded by the runner
     assert gate.compare(base, cand).exit_code == 0
 
 
 def test_a_candidate_cannot_loosen_its_own_threshold(tmp_path: Path) -> None:
-    base = results.load(make_result(tmp_path / "a", seed=1))
-    cand = results.load(make_result(tmp_path / "b", seed=2, scale=1.5))
+    base = reading.load(make_result(tmp_path / "a", seed=1))
+    cand = reading.load(make_result(tmp_path / "b", seed=2, scale=1.5))
     cand["thresholds"] = {"speed": 0.9}
     report = gate.compare(base, cand)
     assert report.exit_code == 1 and any("the baseline's is used" in n for n in report.notes)
 
 
 def test_an_interrupted_run_is_not_a_candidate(tmp_path: Path) -> None:
-    base = results.load(make_result(tmp_path / "a", seed=1))
-    cand = results.load(make_result(tmp_path / "b", seed=2))
+    base = reading.load(make_result(tmp_path / "a", seed=1))
+    cand = reading.load(make_result(tmp_path / "b", seed=2))
     cand["interrupted"] = True
     with pytest.raises(gate.GateInputError, match="interrupted"):
         gate.compare(base, cand)
@@ -154,21 +154,21 @@ def test_different_devices_compare_only_device_independent_metrics(tmp_path: Pat
 
 
 def test_a_timed_share_has_no_better_direction_so_it_changes_but_never_regresses(tmp_path: Path) -> None:
-    base = results.load(make_result(tmp_path / "a", seed=1))
-    cand = results.load(make_result(tmp_path / "b", seed=2, scale=1.5))
+    base = reading.load(make_result(tmp_path / "a", seed=1))
+    cand = reading.load(make_result(tmp_path / "b", seed=2, scale=1.5))
     for r in (base, cand):
         for m in r["measurements"]:
             m["better"] = "none" if m["noise"] == "timing" else m["better"]
     report = gate.compare(base, cand)
     assert _status(report, "time_ms") == {"changed"} and not report.regressions
-    same = gate.compare(base, results.load(make_result(tmp_path / "c", seed=3)) | {"measurements": [
-        {**m, "better": "none"} for m in results.load(make_result(tmp_path / "d", seed=3))["measurements"]]})
+    same = gate.compare(base, reading.load(make_result(tmp_path / "c", seed=3)) | {"measurements": [
+        {**m, "better": "none"} for m in reading.load(make_result(tmp_path / "d", seed=3))["measurements"]]})
     assert _status(same, "time_ms") == {"unchanged"}
 
 
 def test_cpus_of_other_models_are_other_devices(tmp_path: Path) -> None:
-    base = results.load(make_result(tmp_path / "a", seed=1, device="cpu"))
-    cand = results.load(make_result(tmp_path / "b", seed=2, device="cpu", scale=2.0))
+    base = reading.load(make_result(tmp_path / "a", seed=1, device="cpu"))
+    cand = reading.load(make_result(tmp_path / "b", seed=2, device="cpu", scale=2.0))
     base["env"].update(cpu="Intel Xeon 8480", cpu_count=2)
     cand["env"].update(cpu="AMD EPYC 9654", cpu_count=2)
     report = gate.compare(base, cand)
@@ -182,8 +182,8 @@ def test_cpus_of_other_models_are_other_devices(tmp_path: Path) -> None:
 
 
 def test_nothing_in_common_exits_2(tmp_path: Path, capsys) -> None:  # type: ignore[no-untyped-def]
-    base = results.load(make_result(tmp_path / "a", seed=1))
-    cand = results.load(make_result(tmp_path / "b", seed=2))
+    base = reading.load(make_result(tmp_path / "a", seed=1))
+    cand = reading.load(make_result(tmp_path / "b", seed=2))
     for r in (base, cand):
         r["measurements"], r["verdicts"] = [], []
     with pytest.raises(gate.GateInputError, match="nothing to compare"):
@@ -217,7 +217,7 @@ def test_cli_writes_the_summary_and_finds_the_device_baseline(tmp_path: Path) ->
 
 def test_the_committed_single_round_baseline_cannot_judge(root: Path, tmp_path: Path) -> None:
     """The H100 baseline was recorded before rounds existed: the gate refuses to judge against it."""
-    base = results.load(root / "results" / "baselines" / "nvidia-h100-80gb-hbm3.json")
+    base = reading.load(root / "results" / "baselines" / "nvidia-h100-80gb-hbm3.json")
     report = gate.compare(base, base)
     assert report.exit_code == 2 and report.underpowered
 
@@ -225,8 +225,8 @@ def test_the_committed_single_round_baseline_cannot_judge(root: Path, tmp_path: 
 def test_two_timings_of_one_kernel_under_two_claims_are_both_compared(tmp_path: Path) -> None:
     """Merged shards can hold two timings of the same kernel and case, one per claim: a slowdown of
     either one must be seen."""
-    base = results.load(make_result(tmp_path / "a", seed=1))
-    cand = results.load(make_result(tmp_path / "b", seed=2))
+    base = reading.load(make_result(tmp_path / "a", seed=1))
+    cand = reading.load(make_result(tmp_path / "b", seed=2))
     for r, factor in ((base, 1.0), (cand, 3.0)):
         copy = dict(r["measurements"][0], claim="other",
                     samples=[s * factor * 1.001 for s in r["measurements"][0]["samples"]])
@@ -239,7 +239,7 @@ def test_two_timings_of_one_kernel_under_two_claims_are_both_compared(tmp_path: 
 
 
 def _with_accuracy(path: Path, accuracies: list[float]) -> dict:
-    r = results.load(path)
+    r = reading.load(path)
     r["measurements"].append({"claim": "precise", "case": {"task": "digits"}, "subject": {"model": "kan"},
                               "metric": "accuracy", "unit": "fraction", "better": "higher", "noise": "seeds",
                               "role": "candidate", "status": "ok", "samples": accuracies,
@@ -319,8 +319,8 @@ def test_a_seeded_error_that_improves_is_an_improvement(tmp_path: Path) -> None:
     ("none", 1e9, 1e9, 1.0, "unchanged"), ("lower", 1e9, 1e9 * (1 + 1e-15), 1.0, "regression")])
 def test_an_exact_metric_is_compared_exactly_in_its_direction(tmp_path: Path, better: str, base_value: float,
                                                                cand_value: float, ratio: float, status: str) -> None:
-    base = results.load(make_result(tmp_path / "a", seed=1, flops=base_value))
-    cand = results.load(make_result(tmp_path / "b", seed=2, flops=cand_value))
+    base = reading.load(make_result(tmp_path / "a", seed=1, flops=base_value))
+    cand = reading.load(make_result(tmp_path / "b", seed=2, flops=cand_value))
     for r in (base, cand):
         next(m for m in r["measurements"] if m["noise"] == "exact")["better"] = better
     c = _only(gate.compare(base, cand), "flops")
@@ -333,8 +333,8 @@ def test_an_exact_metric_is_compared_exactly_in_its_direction(tmp_path: Path, be
 @pytest.mark.parametrize(("scale", "status"), [(0.8, "regression"), (1.25, "improvement"), (1.0, "unchanged")])
 def test_a_timed_rate_where_higher_is_better_turns_the_judgement_round(tmp_path: Path, scale: float,
                                                                        status: str) -> None:
-    base = results.load(make_result(tmp_path / "a", seed=1))
-    cand = results.load(make_result(tmp_path / "b", seed=2, scale=scale))
+    base = reading.load(make_result(tmp_path / "a", seed=1))
+    cand = reading.load(make_result(tmp_path / "b", seed=2, scale=scale))
     for r in (base, cand):
         for m in r["measurements"]:
             m["better"] = "higher" if m["noise"] == "timing" else m["better"]
@@ -342,8 +342,8 @@ def test_a_timed_rate_where_higher_is_better_turns_the_judgement_round(tmp_path:
 
 
 def test_a_speedup_that_is_not_shown_is_ambiguous(tmp_path: Path) -> None:
-    base = results.load(make_result(tmp_path / "a", seed=1, rounds=4))
-    cand = results.load(make_result(tmp_path / "b", seed=2, rounds=4))
+    base = reading.load(make_result(tmp_path / "a", seed=1, rounds=4))
+    cand = reading.load(make_result(tmp_path / "b", seed=2, rounds=4))
     for m in cand["measurements"]:  # rounds at x1, x1, x1/4, x1/4: faster on average, not significantly
         if m["noise"] == "timing":
             m["samples"] = [x * (1, 1, 0.25, 0.25)[g] for x, g in zip(m["samples"], m["groups"], strict=True)]
@@ -359,8 +359,8 @@ def test_three_rounds_a_side_are_enough_to_judge(tmp_path: Path) -> None:
 
 
 def test_rejected_and_failed_measurements_are_not_compared(tmp_path: Path) -> None:
-    base = results.load(make_result(tmp_path / "a", seed=1))
-    cand = results.load(make_result(tmp_path / "b", seed=2))
+    base = reading.load(make_result(tmp_path / "a", seed=1))
+    cand = reading.load(make_result(tmp_path / "b", seed=2))
     timing = cand["measurements"][0]
     cand["measurements"][:0] = [dict(timing, role="rejected", samples=[s * 3 for s in timing["samples"]]),
                                 dict(timing, status="error", samples=[s * 3 for s in timing["samples"]])]
@@ -369,8 +369,8 @@ def test_rejected_and_failed_measurements_are_not_compared(tmp_path: Path) -> No
 
 
 def test_one_baseline_timing_is_matched_to_the_candidate_timing_of_its_claim(tmp_path: Path) -> None:
-    base = results.load(make_result(tmp_path / "a", seed=1))
-    cand = results.load(make_result(tmp_path / "b", seed=2))
+    base = reading.load(make_result(tmp_path / "a", seed=1))
+    cand = reading.load(make_result(tmp_path / "b", seed=2))
     first = cand["measurements"][0]
     cand["measurements"].insert(0, dict(first, claim="other", samples=[s * 3 for s in first["samples"]]))
     fast = [c for c in gate.compare(base, cand).comparisons if c.subject == "fast:fwd"]
@@ -378,8 +378,8 @@ def test_one_baseline_timing_is_matched_to_the_candidate_timing_of_its_claim(tmp
 
 
 def test_version_differences_are_noted_and_equal_thresholds_are_not(tmp_path: Path) -> None:
-    base = results.load(make_result(tmp_path / "a", seed=1))
-    cand = results.load(make_result(tmp_path / "b", seed=2))
+    base = reading.load(make_result(tmp_path / "a", seed=1))
+    cand = reading.load(make_result(tmp_path / "b", seed=2))
     cand["env"]["torch"] = "2.12"
     base["thresholds"] = cand["thresholds"] = {"speed": 0.2}
     report = gate.compare(base, cand)
@@ -396,7 +396,7 @@ def test_two_sides_of_one_family_are_compared_side_by_side(tmp_path: Path) -> No
     """A matched claim's sides can share model and implementation and differ only in `arch`: halving
     one side's accuracy must be seen, not compared with the other side."""
     def sides(path: Path, scale: float) -> dict:
-        r = results.load(path)
+        r = reading.load(path)
         for role, groups, acc in (("baseline", 0, 0.90), ("candidate", 8, 0.89)):
             r["measurements"].append({
                 "claim": "grouped", "case": {"task": "digits"}, "metric": "accuracy", "unit": "fraction",
@@ -428,12 +428,12 @@ def test_a_lax_alpha_still_needs_the_interval_beyond_one(ratio: float, better: s
 
 
 def test_a_speedup_inside_its_95_interval_but_not_at_alpha_is_ambiguous(tmp_path: Path) -> None:
-    report = gate.compare(results.load(make_result(tmp_path / "a", seed=1, round_noise=0.02)),
-                          results.load(make_result(tmp_path / "b", seed=2, scale=0.8, round_noise=0.02)), alpha=1e-12)
+    report = gate.compare(reading.load(make_result(tmp_path / "a", seed=1, round_noise=0.02)),
+                          reading.load(make_result(tmp_path / "b", seed=2, scale=0.8, round_noise=0.02)), alpha=1e-12)
     timing = [c for c in report.comparisons if c.noise == "timing"]
     assert all(c.high < 1 and c.p_value >= 1e-12 for c in timing) and {c.status for c in timing} == {"ambiguous"}
-    slower = gate.compare(results.load(make_result(tmp_path / "c", seed=1, round_noise=0.02)),
-                          results.load(make_result(tmp_path / "d", seed=2, scale=1.25, round_noise=0.02)), alpha=1e-12)
+    slower = gate.compare(reading.load(make_result(tmp_path / "c", seed=1, round_noise=0.02)),
+                          reading.load(make_result(tmp_path / "d", seed=2, scale=1.25, round_noise=0.02)), alpha=1e-12)
     assert _status(slower, "time_ms") == {"suspect"} and slower.exit_code == 2
     assert all(c.reason == gate.NOT_SIGNIFICANT for c in slower.comparisons if c.noise == "timing")
 
@@ -441,8 +441,8 @@ def test_a_speedup_inside_its_95_interval_but_not_at_alpha_is_ambiguous(tmp_path
 def test_the_baselines_spread_is_reported_and_sets_the_noise_bar(tmp_path: Path) -> None:
     import numpy as np
 
-    base = results.load(make_result(tmp_path / "a", seed=1, rounds=3, round_noise=0.2))
-    cand = results.load(make_result(tmp_path / "b", seed=2, rounds=3, round_noise=0.001, scale=1.3))
+    base = reading.load(make_result(tmp_path / "a", seed=1, rounds=3, round_noise=0.2))
+    cand = reading.load(make_result(tmp_path / "b", seed=2, rounds=3, round_noise=0.001, scale=1.3))
     report = gate.compare(base, cand)
     for c in (c for c in report.comparisons if c.noise == "timing"):
         m = next(m for m in base["measurements"] if m["metric"] == "time_ms" and c.subject.startswith(
@@ -464,8 +464,8 @@ def test_two_common_seeds_are_enough_and_a_zero_baseline_is_not(tmp_path: Path) 
 
 
 def test_one_timing_shared_by_two_claims_is_compared_once_under_both(tmp_path: Path) -> None:
-    base = results.load(make_result(tmp_path / "a", seed=1))
-    cand = results.load(make_result(tmp_path / "b", seed=2))
+    base = reading.load(make_result(tmp_path / "a", seed=1))
+    cand = reading.load(make_result(tmp_path / "b", seed=2))
     for r in (base, cand):
         r["measurements"].append(dict(r["measurements"][0], claim="other"))
         r["verdicts"].append(dict(r["verdicts"][0], claim="other"))
@@ -474,8 +474,8 @@ def test_one_timing_shared_by_two_claims_is_compared_once_under_both(tmp_path: P
 
 
 def test_a_claim_whose_timing_the_candidate_lacks_is_missing(tmp_path: Path) -> None:
-    base = results.load(make_result(tmp_path / "a", seed=1))
-    cand = results.load(make_result(tmp_path / "b", seed=2))
+    base = reading.load(make_result(tmp_path / "a", seed=1))
+    cand = reading.load(make_result(tmp_path / "b", seed=2))
     first = base["measurements"][0]
     base["measurements"].append(dict(first, claim="other", samples=[s * 1.5 for s in first["samples"]]))
     base["verdicts"].append(dict(base["verdicts"][0], claim="other"))
@@ -485,8 +485,8 @@ def test_a_claim_whose_timing_the_candidate_lacks_is_missing(tmp_path: Path) -> 
 
 
 def test_a_large_unshown_change_of_a_share_is_unchanged(tmp_path: Path) -> None:
-    base = results.load(make_result(tmp_path / "a", seed=1, rounds=4))
-    cand = results.load(make_result(tmp_path / "b", seed=2, rounds=4))
+    base = reading.load(make_result(tmp_path / "a", seed=1, rounds=4))
+    cand = reading.load(make_result(tmp_path / "b", seed=2, rounds=4))
     for r in (base, cand):
         for m in r["measurements"]:
             m["better"] = "none" if m["noise"] == "timing" else m["better"]
@@ -498,8 +498,8 @@ def test_a_large_unshown_change_of_a_share_is_unchanged(tmp_path: Path) -> None:
 
 @pytest.mark.parametrize("side", ["baseline", "candidate"])
 def test_the_interrupted_side_is_named(tmp_path: Path, side: str) -> None:
-    runs = {"baseline": results.load(make_result(tmp_path / "a", seed=1)),
-            "candidate": results.load(make_result(tmp_path / "b", seed=2))}
+    runs = {"baseline": reading.load(make_result(tmp_path / "a", seed=1)),
+            "candidate": reading.load(make_result(tmp_path / "b", seed=2))}
     runs[side]["interrupted"] = True
     with pytest.raises(gate.GateInputError, match=f"the {side} run was interrupted"):
         gate.compare(runs["baseline"], runs["candidate"])
@@ -507,16 +507,16 @@ def test_the_interrupted_side_is_named(tmp_path: Path, side: str) -> None:
 
 @pytest.mark.parametrize("package", ["torch", "triton", "cuda", "driver"])
 def test_each_version_that_differs_is_noted(tmp_path: Path, package: str) -> None:
-    base = results.load(make_result(tmp_path / "a", seed=1))
-    cand = results.load(make_result(tmp_path / "b", seed=2))
+    base = reading.load(make_result(tmp_path / "a", seed=1))
+    cand = reading.load(make_result(tmp_path / "b", seed=2))
     cand["env"][package] = "9.9"
     assert gate.compare(base, cand).notes == [f"{package} differs: {base['env'].get(package)} (baseline) vs 9.9 "
                                               "(candidate)"]
 
 
 def test_cases_match_by_meaning_not_label_text(tmp_path: Path) -> None:
-    base = results.load(make_result(tmp_path / "a", seed=1))
-    cand = results.load(make_result(tmp_path / "b", seed=2))
+    base = reading.load(make_result(tmp_path / "a", seed=1))
+    cand = reading.load(make_result(tmp_path / "b", seed=2))
     flops = next(m for m in cand["measurements"] if m["metric"] == "flops")
     flops["case"] = {"size": "tiny", "batch": 1, "label": "KAT-T, renamed"}  # a default spelled out, a new label
     report = gate.compare(base, cand)
@@ -526,8 +526,8 @@ def test_cases_match_by_meaning_not_label_text(tmp_path: Path) -> None:
 
 
 def test_every_verdict_change_and_a_change_of_timing_method_is_said(tmp_path: Path) -> None:
-    base = results.load(make_result(tmp_path / "a", seed=1))
-    cand = results.load(make_result(tmp_path / "b", seed=2))
+    base = reading.load(make_result(tmp_path / "a", seed=1))
+    cand = reading.load(make_result(tmp_path / "b", seed=2))
     base["verdicts"][2]["verdict"] = "inconclusive"  # flops: inconclusive -> reproduced
     for m in cand["measurements"]:
         if m["metric"] == "time_ms":
@@ -541,11 +541,11 @@ def test_every_verdict_change_and_a_change_of_timing_method_is_said(tmp_path: Pa
 def test_runs_of_another_suite_or_another_budget_cannot_be_judged(tmp_path: Path) -> None:
     from kbench import gate as gate_module
 
-    base = results.load(make_result(tmp_path / "a", seed=1))
-    other = results.load(make_result(tmp_path / "b", seed=2, suite="other"))
+    base = reading.load(make_result(tmp_path / "a", seed=1))
+    other = reading.load(make_result(tmp_path / "b", seed=2, suite="other"))
     with pytest.raises(gate_module.GateInputError, match="suite 'toy'"):
         gate_module.compare(base, other)
-    quick = results.load(make_result(tmp_path / "c", seed=3))
+    quick = reading.load(make_result(tmp_path / "c", seed=3))
     quick["plan"]["budget"] = 0.25
     with pytest.raises(gate_module.GateInputError, match="budget"):
         gate_module.compare(base, quick)

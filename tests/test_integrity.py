@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 import torch
 
-from kbench import results, runner, suite
+from kbench import reading, results, runner, suite
 from tests.test_kinds import HEAD, kernel_claim
 
 
@@ -20,7 +20,7 @@ def run(tmp_path: Path, body: str) -> runner.Result:
     path = tmp_path / "toy.toml"
     path.write_text(HEAD + body)
     result = runner.run(suite.load(path), runner.RunOptions(device=torch.device("cpu"), quick=True))
-    results.load(results.write(result, tmp_path / "results"))
+    reading.load(results.write(result, tmp_path / "results"))
     return result
 
 

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from kbench import results, runner, stats, suite, timing
+from kbench import reading, results, runner, stats, suite, timing
 from tests.fakes import fake_timer
 from tests.fixtures import toy_model
 
@@ -20,7 +20,7 @@ def run(tmp_path: Path, body: str, **options: object) -> runner.Result:
     path = tmp_path / "toy.toml"
     path.write_text(HEAD + body)
     result = runner.run(suite.load(path), runner.RunOptions(device=torch.device("cpu"), quick=True, **options))  # type: ignore[arg-type]
-    stored = results.load(results.write(result, tmp_path / "results"))
+    stored = reading.load(results.write(result, tmp_path / "results"))
     assert len(stored["measurements"]) == len(result.measurements)
     return result
 

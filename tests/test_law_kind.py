@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 import torch
 
-from kbench import gate, judging, report, results, runner, suite
+from kbench import gate, judging, reading, report, results, runner, suite
 from kbench.errors import SuiteError
 
 HEAD = 'schema_version = 2\n[paper]\nid = "toy-law"\ntitle = "A toy law"\n'
@@ -61,7 +61,7 @@ def test_a_law_run_writes_points_per_seed_and_is_judged_the_same_when_read_back(
     assert sum("measured by an earlier claim" in p for p in progress) == 4
     assert [m.samples for m in points] == [m.samples for m in result.measurements
                                            if m.claim == "ratio" and m.role == "baseline"]
-    loaded = results.load(results.write(result, tmp_path / "results"))
+    loaded = reading.load(results.write(result, tmp_path / "results"))
     site = report.build(tmp_path / "results", tmp_path / "site", log=lambda m: None).parent
     drawn = sorted(p.name for p in (site / "img").glob("*.png"))
     assert drawn == ["toy-law--form.png", "toy-law--ratio.png", "toy-law--slope.png"]
@@ -199,7 +199,7 @@ def test_a_result_file_with_a_bad_law_point_is_refused_by_name(tmp_path: Path, e
     bad = tmp_path / "bad.json"
     bad.write_text(json.dumps(data))
     with pytest.raises(results.ResultError, match=message.replace(".", r"\.")):
-        results.load(bad)
+        reading.load(bad)
 
 
 def test_the_report_survives_hand_edited_law_details(tmp_path: Path) -> None:

@@ -9,9 +9,9 @@ import numpy as np
 import pytest
 import torch
 
-from kbench import registry, results, runner, suite
+from kbench import reading, registry, results, runner, suite
 from kbench.kinds.base import Failed
-from kbench.kinds.models import match_width, params_of
+from kbench.kinds._model_building import match_width, params_of
 from kernels.models import kan
 
 HEAD = 'schema_version = 2\n[paper]\nid = "toy"\ntitle = "A toy paper"\n'
@@ -93,7 +93,7 @@ def run(tmp_path: Path, body: str) -> runner.Result:
     path = tmp_path / "toy.toml"
     path.write_text(HEAD + body)
     result = runner.run(suite.load(path), runner.RunOptions(device=torch.device("cpu"), quick=True))
-    results.load(results.write(result, tmp_path / "results"))  # every field passes the schema
+    reading.load(results.write(result, tmp_path / "results"))  # every field passes the schema
     return result
 
 

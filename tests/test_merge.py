@@ -7,12 +7,12 @@ from pathlib import Path
 
 import pytest
 
-from kbench import cli, merge, results
+from kbench import cli, merge, reading
 from tests.synthetic import make_result
 
 
 def _load(*paths: Path) -> list[dict]:
-    return [results.load(p) for p in paths]
+    return [reading.load(p) for p in paths]
 
 
 def test_repeated_runs_become_rounds_of_one_measurement(tmp_path: Path) -> None:
@@ -83,7 +83,7 @@ def test_a_transformed_copy_of_a_run_is_not_a_repeat(tmp_path: Path, forge: obje
 def test_an_incomplete_set_of_shards_is_said_and_exits_2_unless_partial(tmp_path: Path,
                                                                         capsys: pytest.CaptureFixture[str]) -> None:
     a = make_result(tmp_path / "a", seed=1, shard="1/3")
-    b = results.load(make_result(tmp_path / "b", seed=2, shard="2/3"))
+    b = reading.load(make_result(tmp_path / "b", seed=2, shard="2/3"))
     b["plan"]["seed"] = 1
     b = _other_claims(b, "-2")
     (tmp_path / "b2.json").write_text(json.dumps(b))
@@ -92,7 +92,7 @@ def test_an_incomplete_set_of_shards_is_said_and_exits_2_unless_partial(tmp_path
     assert "shard 3/3 missing" in capsys.readouterr().err and not out.exists()
     assert cli.main(["merge", str(a), str(tmp_path / "b2.json"), "--results", str(out), "--partial"]) == 0
     (written,) = out.rglob("*.json")
-    assert results.load(written)["plan"]["missing_shards"] == ["3/3"]
+    assert reading.load(written)["plan"]["missing_shards"] == ["3/3"]
 
 
 def _other_claims(result: dict, suffix: str) -> dict:
@@ -155,7 +155,7 @@ def test_merge_command_writes_a_result_the_gate_reads(tmp_path: Path, capsys) ->
     b = make_result(tmp_path / "b", seed=2, rounds=2)
     assert cli.main(["merge", str(a), str(b), "--results", str(tmp_path / "out")]) == 0
     (path,) = (tmp_path / "out" / "toy").glob("*.json")
-    assert results.load(path)["plan"]["merged_from"]
+    assert reading.load(path)["plan"]["merged_from"]
     assert cli.main(["merge", str(a), "--results", str(tmp_path / "out")]) == 2
     assert "at least two" in capsys.readouterr().err
 

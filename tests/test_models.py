@@ -11,7 +11,7 @@ import torch
 
 from kbench import registry
 from kbench.kinds.base import Context, Failed
-from kbench.kinds.models import check_model, count_flops
+from kbench.kinds._model_building import check_model, count_flops
 from kbench.runner import QUICK_KERNEL, QUICK_MODEL
 from kbench.suite import Subject
 from kernels.models import kat

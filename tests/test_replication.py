@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 import torch
 
-from kbench import cotenancy, data, judging, replicates, results, runner, stats, suite
+from kbench import cotenancy, data, judging, reading, replicates, results, runner, stats, suite
 from kbench.kinds import matched
 from kbench.kinds.base import Context, Failed
 from kbench.verdicts import Rule
@@ -273,7 +273,7 @@ def test_a_run_takes_each_replicate_under_its_own_master_seed_and_split(tmp_path
     assert len(set(scores.values())) == 2  # ... and its own training draws
     (v,) = result.verdicts
     assert [r["seed"] for r in v.robustness["replicates"]] == masters
-    read = results.load(results.write(result, tmp_path / "results"))  # the schema keeps replicates apart
+    read = reading.load(results.write(result, tmp_path / "results"))  # the schema keeps replicates apart
     assert judging.judge(judging.ClaimInfo.from_claim(suite.load(path).claims[0]), read["measurements"],
                          {}).verdict == v.verdict
 
@@ -364,8 +364,8 @@ def test_a_newer_interrupted_local_run_never_hides_committed_evidence(tmp_path: 
     from kbench.report import tables
     from tests.synthetic import make_result
 
-    old = results.load(make_result(tmp_path / "a", seed=1, created="2026-01-01T00:00:00"))
-    new = results.load(make_result(tmp_path / "b", seed=2, created="2026-01-02T00:00:00"))
+    old = reading.load(make_result(tmp_path / "a", seed=1, created="2026-01-01T00:00:00"))
+    new = reading.load(make_result(tmp_path / "b", seed=2, created="2026-01-02T00:00:00"))
     old["env"]["git_dirty"] = new["env"]["git_dirty"] = False
     new["interrupted"] = True
     for v in new["verdicts"]:
@@ -421,8 +421,8 @@ def test_runs_timed_by_different_methods_are_separate_history_lines(tmp_path: Pa
     from kbench.report import plots, tables
     from tests.synthetic import make_result
 
-    eager = results.load(make_result(tmp_path / "a", seed=1, created="2026-01-01T00:00:00"))
-    graph = results.load(make_result(tmp_path / "b", seed=2, created="2026-01-02T00:00:00"))
+    eager = reading.load(make_result(tmp_path / "a", seed=1, created="2026-01-01T00:00:00"))
+    graph = reading.load(make_result(tmp_path / "b", seed=2, created="2026-01-02T00:00:00"))
     for m in eager["measurements"]:
         if m["metric"] == "time_ms":
             m["extra"]["timing"] = "eager"
@@ -438,8 +438,8 @@ def test_merging_runs_that_share_a_master_seed_keeps_that_replicate_once(tmp_pat
     from kbench import merge
     from tests.synthetic import make_result
 
-    a = results.load(make_result(tmp_path / "a", seed=1))
-    b = results.load(make_result(tmp_path / "b", seed=2))
+    a = reading.load(make_result(tmp_path / "a", seed=1))
+    b = reading.load(make_result(tmp_path / "b", seed=2))
     shared = [m for m in a["measurements"] if m["noise"] == "seeds"]
     for m in shared:
         m["replicate"] = 7
@@ -494,7 +494,7 @@ def test_bad_replication_fields_in_a_result_file_are_refused_by_name(tmp_path: P
     target.update(value)
     path.write_text(json_module.dumps(data))
     with pytest.raises(ResultError, match=field):
-        results.load(path)
+        reading.load(path)
 
 
 def test_the_gate_pools_a_seeded_metrics_replicates_into_one_paired_series() -> None:

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from kbench import cli
+from kbench import cli, reading
 from kbench.errors import KbenchError
 from kbench.report import MARKER, build
 from tests.synthetic import make_result
@@ -61,9 +61,7 @@ def test_a_copied_file_is_one_run_not_two(tmp_path: Path) -> None:
     res = tmp_path / "results"
     first = make_result(res, seed=1)
     (first.parent / "copy.json").write_bytes(first.read_bytes())
-    from kbench import results
-
-    found, problems = results.load_all(res)
+    found, problems = reading.load_all(res)
     assert len(found) == 1 and "also the run id" in problems[0]
 
 

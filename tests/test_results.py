@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from kbench import result_schema, results
+from kbench import checkpoints, labels, migration, reading, results
 from kbench.errors import ResultError
 
 
@@ -29,7 +29,7 @@ def _result(run_id: str = "20260101T000000Z-cpu-abc123", suite: str = "toy") -> 
 def test_write_then_load_round_trips(tmp_path: Path) -> None:
     path = results.write(_result(), tmp_path)
     assert path == tmp_path / "toy" / "20260101T000000Z-cpu-abc123.json"
-    data = results.load(path)
+    data = reading.load(path)
     assert data["schema_version"] == 2 and data["measurements"][0]["groups"] == [0, 1]
     assert data["verdicts"][0]["rule"]["text"] == ">= 1.5"
     assert list(path.parent.iterdir()) == [path], "no temporary file may remain"
@@ -43,8 +43,8 @@ def test_a_taken_name_gets_a_new_one_and_nothing_is_overwritten(tmp_path: Path) 
     second = results.write(changed, tmp_path)
     assert path.read_bytes() == before
     assert second.name == "20260101T000000Z-cpu-abc123-2.json"
-    assert results.load(second)["run_id"] == "20260101T000000Z-cpu-abc123-2"
-    assert results.load(second)["verdicts"][0]["measured"] == 99.0
+    assert reading.load(second)["run_id"] == "20260101T000000Z-cpu-abc123-2"
+    assert reading.load(second)["verdicts"][0]["measured"] == 99.0
 
 
 def test_nan_is_stored_as_null_with_a_flag(tmp_path: Path) -> None:
@@ -114,7 +114,7 @@ def test_a_failed_write_is_rescued_elsewhere(tmp_path: Path, monkeypatch: pytest
     monkeypatch.setattr(results.tempfile, "gettempdir", lambda: str(tmp_path / "tmp"))
     path, problem = results.write_or_rescue(_result(), blocked)
     assert problem and str(blocked) in problem
-    assert path.parent.parent == tmp_path / "tmp" / results.FALLBACK_DIR and results.load(path)["suite"] == "toy"
+    assert path.parent.parent == tmp_path / "tmp" / results.FALLBACK_DIR and reading.load(path)["suite"] == "toy"
     (tmp_path / "tmp").rename(tmp_path / "tmp-done")
     (tmp_path / "tmp").write_text("the first fallback is blocked too")
     monkeypatch.setenv("HOME", str(tmp_path / "home"))
@@ -184,7 +184,7 @@ def test_corrupt_files_are_refused_with_their_name(tmp_path: Path, name: str) ->
     else:
         path.write_text(json.dumps(fix))
     with pytest.raises(ResultError) as info:
-        results.load(path)
+        reading.load(path)
     assert str(path) in str(info.value)
 
 
@@ -192,7 +192,7 @@ def test_missing_groups_mean_one_round(tmp_path: Path) -> None:
     data = _valid()
     data["measurements"][0]["groups"] = None
     (tmp_path / "r.json").write_text(json.dumps(data))
-    assert results.load(tmp_path / "r.json")["measurements"][0]["groups"] == [0, 0]
+    assert reading.load(tmp_path / "r.json")["measurements"][0]["groups"] == [0, 0]
 
 
 def test_non_utf8_and_deeply_nested_files_are_refused(tmp_path: Path) -> None:
@@ -200,19 +200,19 @@ def test_non_utf8_and_deeply_nested_files_are_refused(tmp_path: Path) -> None:
     (tmp_path / "b.json").write_text("[" * 100000 + "]" * 100000)
     for name in ("a.json", "b.json"):
         with pytest.raises(ResultError):
-            results.load(tmp_path / name)
+            reading.load(tmp_path / name)
 
 
 def test_load_all_lists_bad_files_and_keeps_good_ones(tmp_path: Path) -> None:
     good = results.write(_result(), tmp_path)
     (tmp_path / "toy" / "truncated.json").write_text(good.read_text()[:50])
     (tmp_path / "toy" / "future.json").write_text(json.dumps({"schema_version": 99}))
-    found, problems = results.load_all(tmp_path)
+    found, problems = reading.load_all(tmp_path)
     assert [r["run_id"] for r in found] == ["20260101T000000Z-cpu-abc123"]
     assert len(problems) == 2 and any("truncated.json" in p for p in problems)
     assert (tmp_path / "toy" / "truncated.json").read_text() == good.read_text()[:50], "never rewritten"
     with pytest.raises(ResultError, match="does not exist"):
-        results.load_all(tmp_path / "missing")
+        reading.load_all(tmp_path / "missing")
 
 
 def test_tables(tmp_path: Path) -> None:
@@ -224,14 +224,14 @@ def test_tables(tmp_path: Path) -> None:
     r.verdicts[0].reason, r.verdicts[0].n = "why", 2
     r.measurements[0].reason = "because"
     path = results.write(r, tmp_path)
-    found, _ = results.load_all(tmp_path)
-    verdicts = results.verdict_table(found)
+    found, _ = reading.load_all(tmp_path)
+    verdicts = labels.verdict_table(found)
     assert verdicts.to_dict("records") == [{
         "suite": "toy", "run_id": r.run_id, "created": r.created, "device": "cpu", "commit": "abc", "dirty": False,
         "interrupted": False, "claim": "c", "timing": "perf-counter", "kind": "speedup", "verdict": "reproduced",
         "measured": 2.0, "low": 1.8, "high": 2.2, "paper_value": 2.0, "ratio_to_paper": 1.0, "rule": ">= 1.5",
         "reason": "why", "n": 2, "path": str(path)}]
-    measurements = results.measurement_table(found)
+    measurements = labels.measurement_table(found)
     assert measurements.to_dict("records") == [{
         "suite": "toy", "run_id": r.run_id, "created": r.created, "device": "cpu", "commit": "abc", "claim": "c",
         "metric": "time_ms", "unit": "ms", "subject": "good", "case": "2x3", "status": "ok", "median": 1.05,
@@ -240,30 +240,30 @@ def test_tables(tmp_path: Path) -> None:
 
 
 def test_labels_and_formats() -> None:
-    assert results.rule_text({"text": ">= 2", "at_least": 2}) == ">= 2"
-    assert results.rule_text({"at_least": 2}) == "" and results.rule_text(">= 3") == ">= 3"
-    assert results.rule_text(None) == ""
-    assert results.subject_label({"impl": "k", "pass": "fwd"}) == "k:fwd"
-    assert results.subject_label({"impl": "k"}) == "k"
-    assert results.subject_label({"model": "kat", "impl": "k"}) == "kat[k]"
-    assert results.subject_label({"model": "vit"}) == "vit"
+    assert labels.rule_text({"text": ">= 2", "at_least": 2}) == ">= 2"
+    assert labels.rule_text({"at_least": 2}) == "" and labels.rule_text(">= 3") == ">= 3"
+    assert labels.rule_text(None) == ""
+    assert labels.subject_label({"impl": "k", "pass": "fwd"}) == "k:fwd"
+    assert labels.subject_label({"impl": "k"}) == "k"
+    assert labels.subject_label({"model": "kat", "impl": "k"}) == "kat[k]"
+    assert labels.subject_label({"model": "vit"}) == "vit"
     two = [{"model": "kat", "impl": "k", "size": "tiny", "arch": {"rational_groups": g, "depth": 4}} for g in (0, 8)]
-    assert [results.subject_label(s) for s in two] == ["kat[k] tiny {depth=4, rational_groups=0}",
+    assert [labels.subject_label(s) for s in two] == ["kat[k] tiny {depth=4, rational_groups=0}",
                                                        "kat[k] tiny {depth=4, rational_groups=8}"]
-    assert results.case_label({"shape": [2, 3], "dtype": "float32", "paper_value": 9.0}) == "2x3 dtype=float32"
-    assert results.case_label({"label": "mine", "shape": [2]}) == "mine"
-    assert [results.fmt(v) for v in (None, float("nan"), 0, 0.0, 1234.56, 0.012345, True, "x", 100, 99.94)] == \
+    assert labels.case_label({"shape": [2, 3], "dtype": "float32", "paper_value": 9.0}) == "2x3 dtype=float32"
+    assert labels.case_label({"label": "mine", "shape": [2]}) == "mine"
+    assert [labels.fmt(v) for v in (None, float("nan"), 0, 0.0, 1234.56, 0.012345, True, "x", 100, 99.94)] == \
         ["-", "-", "0", "0", "1234.6", "0.0123", "True", "x", "100.0", "99.9"]
     nan = float("nan")
-    assert results.measured(2.0, nan, 3.0) == results.measured(2.0, 1.0, nan) == "2 [no interval]"
-    assert results.measured(2.0, 1.5, 2.5) == "2 [1.5, 2.5]"
-    assert results.measured(2.0, None, None) == "2 [no interval]" and results.measured(None, 1, 2) == "-"
+    assert labels.measured(2.0, nan, 3.0) == labels.measured(2.0, 1.0, nan) == "2 [no interval]"
+    assert labels.measured(2.0, 1.5, 2.5) == "2 [1.5, 2.5]"
+    assert labels.measured(2.0, None, None) == "2 [no interval]" and labels.measured(None, 1, 2) == "-"
 
 
 def test_committed_results_load_and_schema_1_is_judged_again(root: Path) -> None:
     """Every committed file loads; in schema-1 files a timing of one round has no between-round
     interval, so its verdict is inconclusive now, with the old verdict kept in the notes."""
-    found, problems = results.load_all(root / "results")
+    found, problems = reading.load_all(root / "results")
     assert not problems, problems
     old = [r for r in found if r["plan"].get("migrated_from_schema") == 1 and "merged_from" not in r["plan"]]
     merged = [r for r in found if "merged_from" in r["plan"]]
@@ -303,17 +303,17 @@ def test_schema_1_without_evidence_is_inconclusive_not_kept(root: Path, tmp_path
         d["measurements"] = [m for m in d["measurements"] if m["claim"] != "flops-parity"]
         _verdict(d, "coefficient-rounding-error")["kind"] = "no-such-kind"
 
-    loaded = results.load(_v1(root, tmp_path, drop))
+    loaded = reading.load(_v1(root, tmp_path, drop))
     for claim, why in (("flops-parity", "no usable measurements"), ("coefficient-rounding-error", "unknown")):
         v = _verdict(loaded, claim)
         assert v["verdict"] == "inconclusive" and v["interval"] is None and why in v["reason"]
         assert v["notes"][0].startswith("schema 1 verdict: reproduced")
-    assert _verdict(results.load(root / V1), "flops-parity")["verdict"] == "reproduced"  # the unedited file
+    assert _verdict(reading.load(root / V1), "flops-parity")["verdict"] == "reproduced"  # the unedited file
 
 
 def test_schema_1_error_stays_an_error(root: Path, tmp_path: Path) -> None:
     path = _v1(root, tmp_path, lambda d: _verdict(d, "flops-parity").update(verdict="error", reason="wrong output"))
-    v = _verdict(results.load(path), "flops-parity")
+    v = _verdict(reading.load(path), "flops-parity")
     assert v["verdict"] == "error" and v["reason"] == "wrong output"
 
 
@@ -321,13 +321,13 @@ def test_schema_1_error_stays_an_error(root: Path, tmp_path: Path) -> None:
 def test_schema_1_rules_that_are_not_bounds_are_refused(root: Path, tmp_path: Path, rule: object) -> None:
     path = _v1(root, tmp_path, lambda d: d["verdicts"][1].update(rule=rule))
     with pytest.raises(ResultError, match=r"verdicts\[1\]\.rule"):
-        results.load(path)
+        reading.load(path)
 
 
 def test_schema_1_rule_text_parses_both_bounds() -> None:
-    rule = result_schema.parse_rule_text(">= 0.95 and <= 1.05")
+    rule = migration.parse_rule_text(">= 0.95 and <= 1.05")
     assert (rule["at_least"], rule["at_most"]) == (0.95, 1.05)
-    assert result_schema.parse_rule_text("<= 1e-06")["at_most"] == 1e-6
+    assert migration.parse_rule_text("<= 1e-06")["at_most"] == 1e-6
 
 
 def test_schema_1_sides_in_the_wrong_order_are_refused(root: Path, tmp_path: Path) -> None:
@@ -336,7 +336,7 @@ def test_schema_1_sides_in_the_wrong_order_are_refused(root: Path, tmp_path: Pat
         d["measurements"][pair[0]], d["measurements"][pair[1]] = d["measurements"][pair[1]], d["measurements"][pair[0]]
 
     with pytest.raises(ResultError, match="sides in the wrong order"):
-        results.load(_v1(root, tmp_path, swap))
+        reading.load(_v1(root, tmp_path, swap))
 
 
 V1_SHAPES = {  # (what is broken, the field the error must name)
@@ -355,7 +355,7 @@ V1_SHAPES = {  # (what is broken, the field the error must name)
 def test_schema_1_files_of_the_wrong_shape_name_the_field(root: Path, tmp_path: Path, name: str) -> None:
     fix, field = V1_SHAPES[name]
     with pytest.raises(ResultError) as info:
-        results.load(_v1(root, tmp_path, fix))
+        reading.load(_v1(root, tmp_path, fix))
     assert field in str(info.value) and str(tmp_path / "old.json") in str(info.value)
 
 
@@ -365,7 +365,7 @@ def test_a_seed_given_twice_is_refused(tmp_path: Path) -> None:
     data["measurements"][0] = seeded
     (tmp_path / "s.json").write_text(json.dumps(data))
     with pytest.raises(ResultError, match="a seed appears twice"):
-        results.load(tmp_path / "s.json")
+        reading.load(tmp_path / "s.json")
 
 
 # --------------------------------------------------------------------------------------------
@@ -381,43 +381,43 @@ def _checkpoint(tmp_path: Path, run_id: str = "20260101T000000Z-cpu-dead00") -> 
     """A checkpoint of a run that no longer exists, as its run left it."""
     folder = tmp_path / "toy"
     folder.mkdir(parents=True, exist_ok=True)
-    path = results.checkpoint_path(folder, run_id)
-    results.write_checkpoint(_result(run_id), [_pending()], path)
+    path = checkpoints.checkpoint_path(folder, run_id)
+    checkpoints.write_checkpoint(_result(run_id), [_pending()], path)
     return folder, path
 
 
 def test_a_checkpoint_is_a_complete_interrupted_result_with_the_rest_skipped(tmp_path: Path) -> None:
     folder, path = _checkpoint(tmp_path)
     assert path == folder / ".20260101T000000Z-cpu-dead00.inprogress.json"
-    data = results.load(path)
+    data = reading.load(path)
     assert data["interrupted"] is True and [v["claim"] for v in data["verdicts"]] == ["c", "later"]
     assert data["verdicts"][1]["verdict"] == "skipped" and "killed" in data["verdicts"][1]["reason"]
     assert [p.name for p in folder.iterdir()] == [path.name]  # no temporary left behind
-    results.write_checkpoint(_result("20260101T000000Z-cpu-dead00"), [], path)  # replaced, claim by claim
-    assert [v["claim"] for v in results.load(path)["verdicts"]] == ["c"]
+    checkpoints.write_checkpoint(_result("20260101T000000Z-cpu-dead00"), [], path)  # replaced, claim by claim
+    assert [v["claim"] for v in reading.load(path)["verdicts"]] == ["c"]
     with pytest.raises(ResultError):
-        results.checkpoint_path(folder, "../escape")
+        checkpoints.checkpoint_path(folder, "../escape")
 
 
 def test_a_dead_runs_checkpoint_is_promoted_once(tmp_path: Path) -> None:
     folder, path = _checkpoint(tmp_path)
     said: list[str] = []
-    (promoted,) = results.recover_checkpoints(folder, said.append)
+    (promoted,) = checkpoints.recover_checkpoints(folder, said.append)
     assert promoted == folder / "20260101T000000Z-cpu-dead00.json" and not path.exists() and said == []
-    assert results.load(promoted)["interrupted"] is True and "_path" not in json.loads(promoted.read_text())
+    assert reading.load(promoted)["interrupted"] is True and "_path" not in json.loads(promoted.read_text())
     assert sorted(p.name for p in folder.iterdir()) == [promoted.name]  # the lock is gone too
-    assert results.recover_checkpoints(folder, said.append) == []
+    assert checkpoints.recover_checkpoints(folder, said.append) == []
 
 
 def test_a_live_runs_checkpoint_is_left_alone(tmp_path: Path) -> None:
     said: list[str] = []
-    keep = results.Checkpointer(tmp_path / "toy", said.append)
+    keep = checkpoints.Checkpointer(tmp_path / "toy", said.append)
     (tmp_path / "toy").mkdir()
     keep(_result("20260101T000000Z-cpu-live00"), [_pending()])
     assert keep.path is not None and keep.path.exists()
-    assert results.recover_checkpoints(tmp_path / "toy", said.append) == [] and keep.path.exists()
+    assert checkpoints.recover_checkpoints(tmp_path / "toy", said.append) == [] and keep.path.exists()
     keep(_result("20260101T000000Z-cpu-live00"), [])  # the next claim finished: the same file, replaced
-    assert len(results.load(keep.path)["verdicts"]) == 1
+    assert len(reading.load(keep.path)["verdicts"]) == 1
     path = keep.path
     keep.close()
     assert not path.exists() and list((tmp_path / "toy").iterdir()) == [] and said == []
@@ -426,7 +426,7 @@ def test_a_live_runs_checkpoint_is_left_alone(tmp_path: Path) -> None:
 def test_a_finished_runs_leftover_checkpoint_is_not_a_second_result(tmp_path: Path) -> None:
     folder, path = _checkpoint(tmp_path)
     results.write(_result("20260101T000000Z-cpu-dead00"), tmp_path)  # killed after writing, before tidying
-    assert results.recover_checkpoints(folder, print) == [] and not path.exists()
+    assert checkpoints.recover_checkpoints(folder, print) == [] and not path.exists()
     assert [p.name for p in folder.iterdir()] == ["20260101T000000Z-cpu-dead00.json"]
 
 
@@ -434,14 +434,14 @@ def test_a_corrupt_checkpoint_is_moved_aside_and_runs_go_on(tmp_path: Path) -> N
     folder, path = _checkpoint(tmp_path)
     path.write_text(path.read_text()[:100])  # truncated
     said: list[str] = []
-    assert results.recover_checkpoints(folder, said.append) == []
+    assert checkpoints.recover_checkpoints(folder, said.append) == []
     aside = folder / ".20260101T000000Z-cpu-dead00.inprogress.corrupt"
     assert aside.exists() and not path.exists() and "moved aside" in said[0] and str(aside) in said[0]
 
 
 def test_a_checkpoint_that_cannot_be_written_is_a_warning(tmp_path: Path) -> None:
     said: list[str] = []
-    keep = results.Checkpointer(tmp_path / "gone", said.append)  # a folder removed under the run
+    keep = checkpoints.Checkpointer(tmp_path / "gone", said.append)  # a folder removed under the run
     keep(_result(), [])
     keep(_result(), [])
     assert len(said) == 1 and "the run goes on" in said[0] and str(tmp_path / "gone") in said[0]
@@ -451,9 +451,9 @@ def test_a_checkpoint_that_cannot_be_written_is_a_warning(tmp_path: Path) -> Non
 def test_a_checkpoint_of_another_suite_is_not_promoted_into_this_one(tmp_path: Path) -> None:
     folder = tmp_path / "toy"
     folder.mkdir()
-    stray = results.checkpoint_path(folder, "20260101T000000Z-cpu-other0")
-    results.write_checkpoint(_result("20260101T000000Z-cpu-other0", suite="elsewhere"), [_pending()], stray)
+    stray = checkpoints.checkpoint_path(folder, "20260101T000000Z-cpu-other0")
+    checkpoints.write_checkpoint(_result("20260101T000000Z-cpu-other0", suite="elsewhere"), [_pending()], stray)
     said: list[str] = []
-    assert results.recover_checkpoints(folder, said.append, "toy") == [] and stray.exists()
+    assert checkpoints.recover_checkpoints(folder, said.append, "toy") == [] and stray.exists()
     assert "suite 'elsewhere', not 'toy'" in said[0]
     assert not list(folder.glob("2026*.json"))  # nothing written under this suite's name

@@ -11,7 +11,7 @@ import torch
 from kbench import runner, suite
 from kbench.errors import KbenchError
 from kbench.kinds import KINDS
-from kbench.kinds.kernels import measure_times
+from kbench.kinds._kernel_timing import measure_times
 
 HEAD = """
 schema_version = 2

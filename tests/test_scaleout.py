@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 import torch
 
-from kbench import cotenancy, results, runner, suite
+from kbench import cotenancy, reading, results, runner, suite
 from kbench.errors import KbenchError, SuiteError
 from kbench.scaleout import pool, profile, shard
 
@@ -92,16 +92,16 @@ def _single(path: Path) -> dict[str, Any]:
 
 
 def _verdicts(path: Path) -> dict[str, Any]:
-    return {v["claim"]: (v["verdict"], v["measured"]) for v in results.load(path)["verdicts"]}
+    return {v["claim"]: (v["verdict"], v["measured"]) for v in reading.load(path)["verdicts"]}
 
 
 def test_the_local_pool_gives_each_shard_its_own_gpu_and_merges(tmp_path: Path) -> None:
     path = _cheap(tmp_path)
     merged = pool.run_pool(str(path), ["0", "1"], str(tmp_path / "results"), device="cpu", say=lambda m: None)
-    data = results.load(merged)
+    data = reading.load(merged)
     assert data["plan"]["shards"] == ["1/2", "2/2"] and data["plan"]["missing_shards"] == []
     assert _verdicts(merged) == _single(path)
-    found, _ = results.load_all(next((tmp_path / "results").glob(".pool-*")))
+    found, _ = reading.load_all(next((tmp_path / "results").glob(".pool-*")))
     assert sorted(r["env"]["cuda_visible_devices"] for r in found) == ["0", "1"]  # one GPU each, never shared
 
 
@@ -129,7 +129,7 @@ def test_a_requeued_shard_runs_only_what_its_killed_run_left(tmp_path: Path) -> 
     assert job.command(job.remaining() or ())[-3:] == ["--only", plan[1].id, plan[2].id]
     summary = job()
     assert summary["exit"] == 0 and job.remaining() == []
-    found, _ = results.load_all(folder)
+    found, _ = reading.load_all(folder)
     from kbench import merge
 
     joined = merge.merge(found)
@@ -298,7 +298,7 @@ def test_a_merge_names_the_claims_a_shard_left_out(tmp_path: Path) -> None:
     first = runner.shard_plan(list(suite.load(path).claims), 2)[0]
     a = _shard_file(path, tmp_path / "a", 0, only=(first[0].id,))  # --only inside a shard
     b = _shard_file(path, tmp_path / "b", 1)
-    joined = merge.merge([results.load(a), results.load(b)])
+    joined = merge.merge([reading.load(a), reading.load(b)])
     assert joined.plan["missing_shards"] == [] and joined.plan["missing_claims"] == [c.id for c in first[1:]]
 
 
@@ -311,14 +311,14 @@ def test_shards_measured_differently_or_misnumbered_are_refused(tmp_path: Path) 
     a = _shard_file(path, tmp_path / "a", 0)
     b = _shard_file(path, tmp_path / "b", 1, quick=True)
     with pytest.raises(merge.MergeError, match="plan"):
-        merge.merge([results.load(a), results.load(b)])
+        merge.merge([reading.load(a), reading.load(b)])
     for bad in ("x", "", "0/2", "3/2", "1/2/3"):
         data = json.loads(a.read_text())
         data["shard"] = bad
         edited = tmp_path / "edited.json"
         edited.write_text(json.dumps(data))
         with pytest.raises(results.ResultError, match="shard: expected i/N"):
-            results.load(edited)
+            reading.load(edited)
 
 
 class FakeRay:

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from kbench.data import DataError, Task, _require, split
+from kbench.data.tasks import DataError, Task, require, split
 
 SAMPLES = 2000  # split 60/20/20: 1,200 to train, as the KAN papers' 1,000-point sets
 TWO_PI = 2 * np.pi
@@ -56,7 +56,7 @@ FORMULAS: dict[str, Formula] = {
 
 def evaluate(name: str, x: np.ndarray) -> np.ndarray:
     """The formula at the points x (n, variables), in float64, by sympy's lambdify."""
-    sympy = _require("sympy")
+    sympy = require("sympy")
     formula = FORMULAS[name]
     symbols = sympy.symbols(formula.variables)
     expression = sympy.sympify(formula.expression, locals={v: s for v, s in zip(formula.variables, symbols,

@@ -18,7 +18,7 @@ from pathlib import Path
 
 import numpy as np
 
-from kbench.data import DataError
+from kbench.data.tasks import DataError
 
 FILES: tuple[str, ...] = tuple(sorted("""
 abc argparse ast base64 bisect calendar cmd codecs colorsys configparser contextlib copy csv dataclasses

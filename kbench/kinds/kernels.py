@@ -10,14 +10,14 @@ implementation fails its claim with the errors found; no time is kept as a speed
 
 from __future__ import annotations
 
-import secrets
 from collections.abc import Mapping, Sequence
-from typing import Any, cast
+from typing import Any
 
 import numpy as np
 import torch
 
-from kbench import correctness, cotenancy, registry, stats, timing
+from kbench import correctness, stats
+from kbench.kinds._kernel_timing import check_first, implementation_for, measure_times, operation_of, shape_text
 from kbench.kinds.base import (
     CaseValue,
     ClaimLike,
@@ -29,24 +29,13 @@ from kbench.kinds.base import (
     Skip,
     by_role,
     case_key,
-    clock_state,
     one_method,
-    runnable,
     timing_ratio,
 )
 from kbench.params import Param
-from kbench.registry import Implementation, Operation, Pass
+from kbench.registry import Implementation, Operation
 from kbench.results import Measurement
 from kbench.stats import Estimate
-from kbench.workloads import KernelWorkload
-
-MAX_ELEMENTS = 2**30  # a case's elements: beyond this no device here holds its float64 reference
-SLOTS = 3  # input sets the timed calls rotate through
-# Timed calls per round checked through their sketches, drawn after the round: a kernel wrong on a
-# share f of its timed calls passes a round with probability (1 - f)^8 (f = 0.1: 0.43; over 5
-# rounds 0.015; f = 0.35: 3e-2 per round, 3e-8 over 5).
-CHECKED_CALLS = 8
-SKETCH_Z = 6.0  # standard deviations: an honest kernel at its tolerance trips it once in 5e8
 
 SHAPE_CASE: dict[str, Param] = {
     "shape": Param(list, "tensor shape; the last dimension is the channels", required=True, low=1, high=4, item=int,
@@ -61,233 +50,6 @@ IMPL = Param(str, "a registered implementation of the claim's operation", requir
 PASS = Param(str, "the autograd direction timed", required=True, choices=("fwd", "bwd", "fwd+bwd"))
 ROUNDS = Param(int, "independent timing rounds (fresh allocation, warm-up, inputs)", low=1, high=100)
 GRAPH = Param(bool, "time CUDA-graph replays (device time, no launch overhead)", default=False)
-
-
-def _operation(claim: Any) -> Operation:
-    return registry.operation(cast(str, claim.operation))
-
-
-def implementation_for(op: Operation, name: str, case: Mapping[str, Any], ctx: Context) -> Implementation:
-    """The implementation, or Skip when it cannot run here or does not take the case's dtype (an
-    unsupported dtype is refused, never computed in another one)."""
-    impl = runnable(op.name, name, ctx.device)
-    dtype = case["dtype"]
-    if dtype not in impl.dtypes:
-        raise Skip(f"{impl.name}: does not take {dtype} inputs (takes {', '.join(impl.dtypes)})")
-    return impl
-
-
-def check_first(op: Operation, impl: Implementation, case: Mapping[str, Any], ctx: Context
-                ) -> list[correctness.Check]:
-    """check_all, or Failed naming the first wrong variant."""
-    ctx.progress(f"{impl.name} {_shape(case)}: checking against float64")
-    seed = ctx.seed_for("check", ctx.claim_id, impl.name, case_key(case))  # pragma: no mutate (any label)
-    try:
-        checks = correctness.check_all(op, impl, case, ctx.device, seed)
-    except correctness.UnsupportedInput as exc:
-        raise Failed(str(exc)) from None
-    if not checks[-1].ok:
-        raise Failed(f"{impl.name}: {checks[-1].describe()}")
-    return checks
-
-
-def _check_summary(checks: Sequence[correctness.Check]) -> list[dict[str, Any]]:
-    return [c.as_dict() for c in checks]
-
-
-def _shape(case: Mapping[str, Any]) -> str:
-    return "x".join(map(str, case.get("shape", []))) + f" {case.get('dtype', 'float32')}"
-
-
-def method_for(device: torch.device, graph: bool) -> str:
-    if device.type != "cuda":
-        return "perf-counter"
-    return "cuda-graph" if graph else "cuda-synced"
-
-
-class _KernelTiming:
-    """One implementation's timing on one case, taken round by round (rounds of several timings
-    are interleaved by the caller), then checked and summarised."""
-
-    def __init__(self, op: Operation, impl: Implementation, pass_: Pass, case: Mapping[str, Any], ctx: Context,
-                 graph: bool) -> None:
-        self.op, self.impl, self.pass_, self.case, self.ctx = op, impl, pass_, dict(case), ctx
-        self.method = method_for(ctx.device, graph)
-        self.dtype = correctness.DTYPES[case["dtype"]]
-        self.samples: list[float] = []
-        self.groups: list[int] = []
-        self.extra: dict[str, Any] = {}
-        self.before = check_first(op, impl, case, ctx)
-
-    def seeds(self, r: int) -> list[int]:
-        return [self.ctx.seed_for("time", self.impl.name, self.pass_, case_key(self.case), r, s)  # pragma: no mutate
-                for s in range(SLOTS)]
-
-    def take_round(self, r: int) -> None:
-        self.ctx.progress(f"{self.impl.name} {self.pass_} {_shape(self.case)}: round {r + 1}")
-        work = KernelWorkload(self.op, self.impl, self.pass_, self.case, self.ctx.device, self.dtype, self.seeds(r))
-        config = self.ctx.kernel_timing
-        try:
-            if self.method == "cuda-graph":
-                taken = timing.cuda_graph_round(work, config, self.ctx.device)
-            elif self.method == "cuda-synced":
-                taken = timing.cuda_synced_round(work, config, self.ctx.device)
-            else:
-                taken = timing.cpu_round(work, config)
-        except timing.Tampered as exc:
-            raise Failed(f"{self.impl.name} {self.pass_} {_shape(self.case)}, round {r + 1}: {exc}") from None
-        except Exception as exc:
-            if self.method == "cuda-graph":
-                raise NotJudged(f"{self.impl.name} {self.pass_}: CUDA graph capture or replay failed "
-                                f"({type(exc).__name__}: {str(exc)[:200]}); the claim is timed with graphs only"
-                                ) from exc
-            raise
-        touched = timing.untouched() or (
-            "a torch mode is still active after the round" if timing._modes_active() else None)
-        if touched:
-            raise Failed(f"{self.impl.name} {self.pass_} {_shape(self.case)}, round {r + 1}: {touched}")
-        self._check_outputs(r, taken.kept)
-        self._check_sketches(r, taken, work)
-        del work
-        self.samples += taken.samples.tolist()
-        self.groups += [r] * taken.samples.size
-        self.extra.update(taken.extra)
-        self.extra["calls_checked"] = self.extra.get("calls_checked", 0) + min(CHECKED_CALLS, len(taken.sketches))
-        self.extra["calls_timed"] = self.extra.get("calls_timed", 0) + len(taken.sketches)
-
-    def _check_sketches(self, r: int, taken: timing.Round, work: KernelWorkload) -> None:
-        """CHECKED_CALLS timed calls drawn now, after the round (so the implementation could not
-        know which): each call's inputs rebuilt, the float64 reference's sketch against the one
-        taken of the call's outputs. A projection of an error e is normal with deviation |e|;
-        within SKETCH_Z tolerances of the reference's norm is within what the check allows."""
-        if not taken.sketches:
-            return
-        chosen = secrets.SystemRandom().sample(range(len(taken.sketches)), min(CHECKED_CALLS, len(taken.sketches)))
-        tolerance: dict[str, tuple[float, float]] = {}
-        for i in sorted(chosen):
-            work.prepare(taken.start + i)
-            if not tolerance:  # the reference's own rounding, once a round: the calls' inputs differ only in scale
-                golden = correctness.golden_for(self.op, self.case, work.given())
-                gold, tolerance = golden.gold, golden.tolerance
-            else:
-                gold = correctness.reference_outputs(self.op, work.given())
-            seed, sketch = taken.sketches[i]
-            for name, values in sketch.items():
-                ref = gold[name]
-                expected = timing.project(ref, seed)
-                allowed = SKETCH_Z * tolerance[name][0] * float(ref.norm()) + 1e-12
-                off = max(abs(a - b) for a, b in zip(values, expected, strict=True))
-                if not off <= allowed:
-                    raise Failed(f"{self.impl.name} {self.pass_} {_shape(self.case)}: timed call {i + 1} of round "
-                                 f"{r + 1} (drawn after the round) was wrong: its output {name!r} differs from "
-                                 f"float64 by {off:.3g} along a random direction, where at most {allowed:.3g} "
-                                 "is within tolerance")
-
-    def _check_outputs(self, r: int, kept: Sequence[tuple[Any, Mapping[str, torch.Tensor]]]) -> None:
-        """The outputs of the last timed calls, against float64 on the inputs each was given."""
-        if not kept:
-            raise Failed(f"{self.impl.name} {self.pass_}: no timed call's output was kept to check")
-        for k, (given, got) in enumerate(kept):
-            errors = correctness.golden_for(self.op, self.case, given).compare(got)
-            bad = [n for n, e in errors.items() if not e.ok]
-            if bad:
-                detail = correctness.Check(f"a timed call (round {r + 1}, call {k + 1} of the last {len(kept)})",
-                                           self.case, {n: errors[n] for n in bad})
-                raise Failed(f"{self.impl.name} {self.pass_}: {detail.describe()}")
-
-    def _measurement(self, summary: stats.Summary, extra: dict[str, Any]) -> Measurement:
-        return Measurement(case=self.case, subject={"impl": self.impl.name, "pass": self.pass_}, metric="time_ms",
-                           unit="ms", better="lower", noise="timing", samples=self.samples, groups=self.groups,
-                           summary=summary.as_dict(), extra=extra)
-
-    def partial(self) -> Measurement:
-        """What the rounds taken so far hold, when the run is interrupted: kept, never judged."""
-        m = self._measurement(stats.summarize(self.samples, self.groups), {**self.extra, "timing": self.method})
-        m.status, m.reason = "skipped", f"interrupted after {len(set(self.groups))} round(s)"
-        return m
-
-    def finish(self) -> Measurement:
-        after = correctness.check(self.op, self.impl, self.case, self.ctx.device,
-                                  self.ctx.seed_for("after", self.impl.name, case_key(self.case)))  # pragma: no mutate
-        if not after.ok:
-            raise Failed(f"{self.impl.name} after timing: {after.describe()}")
-        nbytes = self.op.bytes_moved(self.case, self.pass_, self.dtype)
-        summary = stats.summarize(self.samples, self.groups)
-        extra: dict[str, Any] = {
-            **self.extra, "timing": self.method, "bytes": nbytes, "gbps": nbytes / (summary.median * 1e-3) / 1e9,
-            "errors_before": self.before[0].errors, "errors_after": after.errors,
-            "checks_before": _check_summary(self.before), **clock_state(self.ctx),
-        }
-        copy = self.ctx.peaks.get("copy_gbps")
-        if copy:
-            extra["copy_fraction"] = extra["gbps"] / copy
-        if self.impl.launch_config is not None:
-            extra["launch"] = self.impl.launch_config()  # after the timed calls: the configuration they ran
-        m = self._measurement(summary, extra)
-        self._refuse_impossible(m, nbytes)
-        return m
-
-    def _refuse_impossible(self, m: Measurement, nbytes: int) -> None:
-        """Even its slowest round faster than the best copy of the same bytes: not a real timing."""
-        medians = stats.group_medians(self.samples, self.groups)
-        achieved = nbytes / (float(np.max(medians)) * 1e-3) / 1e9
-        rates = Estimate.from_values(nbytes / (medians * 1e-3) / 1e9, "log")
-        ceiling = copy_ceiling(self.ctx, nbytes)
-        m.extra.update({"slowest_round_gbps": achieved, "copy_ceiling_gbps": ceiling})
-        if achieved > ceiling or (rates.low is not None and rates.low > ceiling):  # every round, or beyond noise
-            m.status, m.reason = "error", "faster than the device can copy the bytes it must move"
-            self.ctx.record(m, "rejected")
-            raise Failed(f"{self.impl.name} {self.pass_} {_shape(self.case)}: {achieved:.4g} GB/s in its slowest "
-                         f"round ({rates.value:.4g} over all rounds), above the best copy of the same {nbytes} bytes "
-                         f"on this device ({ceiling:.4g} GB/s): "
-                         "the timing cannot be real (results reused, work outside the timer?)")
-
-
-COPY_CAP = {"cuda": 1 << 30, "cpu": 1 << 28}  # bytes: past these a copy's speed no longer depends on size
-
-
-def copy_ceiling(ctx: Context, nbytes: int) -> float:
-    """The best GB/s of a copy moving `nbytes` (half read, half written; at most COPY_CAP) on this
-    device, measured once per size in this run; a kernel that moves the same bytes cannot beat it."""
-    size = min(max(nbytes // 2, 4), COPY_CAP.get(ctx.device.type, 1 << 28))
-    if size not in ctx.ceilings:
-        ctx.ceilings[size] = float(np.max(timing.copy_bandwidth_gbps(ctx.device, size, reps=30)))
-    return ctx.ceilings[size]
-
-
-def measure_times(claim: Any, sides: Sequence[tuple[str, Any]], case: Mapping[str, Any], ctx: Context
-                  ) -> list[Measurement]:
-    """Time every (role, subject) on `case`, rounds interleaved across subjects so drift hits all
-    of them; timings already taken in this run (by another claim) are reused."""
-    op = _operation(claim)
-    graph = bool(claim.options["cuda_graph"])
-    rounds = ctx.scaled(int(claim.options.get("rounds", ctx.kernel_timing.rounds)), 2)
-    pending: list[tuple[str, tuple[Any, ...], _KernelTiming]] = []
-    found: dict[str, Measurement] = {}
-    for role, subject in sides:
-        key = ("kernel", op.name, subject.impl, subject.pass_, case_key(case), graph, rounds)
-        if key in ctx.cache:
-            found[role] = ctx.record(ctx.cache[key], role)
-            continue
-        impl = implementation_for(op, subject.impl, case, ctx)
-        pending.append((role, key, _KernelTiming(op, impl, subject.pass_, case, ctx, graph)))
-    company = ctx.cotenants()  # before the case is timed, and again after
-    try:
-        for r in range(rounds):
-            for _, _, job in pending:
-                job.take_round(r)
-    except KeyboardInterrupt:  # keep the rounds already taken, marked, then stop
-        for role, _, job in pending:
-            if job.samples:
-                ctx.record(job.partial(), role)
-        raise
-    company += ctx.cotenants()
-    for role, key, job in pending:
-        m = job.finish()
-        cotenancy.mark(m, company)
-        ctx.cache[key] = m
-        found[role] = ctx.record(m, role)
-    return [found[role] for role, _ in sides]
 
 
 class Speedup(Kind):
@@ -363,7 +125,7 @@ def _errors_over_seeds(op: Operation, impls: Sequence[Implementation], case: Map
     found: list[list[dict[str, float]]] = [[] for _ in impls]
     ids = list(range(seeds))
     for s in ids:
-        ctx.progress(f"{ctx.claim_id} {_shape(case)}: seed {s + 1}/{seeds}")
+        ctx.progress(f"{ctx.claim_id} {shape_text(case)}: seed {s + 1}/{seeds}")
         seed = ctx.seed_for("errors", ctx.claim_id, s, case_key(case))  # pragma: no mutate (any label)
         gold = correctness.golden(op, case, ctx.device, seed)
         for i, impl in enumerate(impls):
@@ -385,7 +147,7 @@ class ErrorRatio(Kind):
     unit = "x"
 
     def collect(self, claim: Any, ctx: Context) -> None:
-        op = _operation(claim)
+        op = operation_of(claim)
         seeds = ctx.scaled(int(claim.options["seeds"]), 2)
         grads = list(claim.options.get("grads") or op.grad_names)
         for case in claim.cases_for(ctx.device.type):
@@ -425,7 +187,7 @@ class MaxError(Kind):
     unit = "relative"
 
     def collect(self, claim: Any, ctx: Context) -> None:
-        op = _operation(claim)
+        op = operation_of(claim)
         seeds = ctx.scaled(int(claim.options["seeds"]), 1)
         names = list(claim.options.get("grads") or (op.output_name, *op.grad_names))
         for case in claim.cases_for(ctx.device.type):
@@ -460,7 +222,7 @@ class BitwiseRepeat(Kind):
     unit = "share"
 
     def collect(self, claim: Any, ctx: Context) -> None:
-        op = _operation(claim)
+        op = operation_of(claim)
         repeats = ctx.scaled(int(claim.options["repeats"]), 2)
         for case in claim.cases_for(ctx.device.type):
             impl = implementation_for(op, claim.side("subject").impl, case, ctx)

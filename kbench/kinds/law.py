@@ -37,8 +37,8 @@ import torch
 from kbench import data, laws, registry, sparsity, stats, sweeps
 from kbench.data import text
 from kbench.errors import SuiteError
+from kbench.kinds._model_building import check_side
 from kbench.kinds.base import CaseValue, ClaimLike, Context, Failed, Kind, NotJudged, Skip
-from kbench.kinds.models import check_side
 from kbench.params import Param
 from kbench.results import Measurement
 from kbench.stats import Estimate

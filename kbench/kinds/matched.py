@@ -32,8 +32,7 @@ import torch
 
 from kbench import correctness, data, registry, stats, training
 from kbench.errors import SuiteError
-from kbench.kinds.base import CaseValue, ClaimLike, Context, Failed, Kind, NotJudged, Skip, by_role
-from kbench.kinds.models import (
+from kbench.kinds._model_building import (
     BYTES_PER_PARAMETER,
     check_model,
     check_side,
@@ -42,6 +41,7 @@ from kbench.kinds.models import (
     match_width,
     params_of,
 )
+from kbench.kinds.base import CaseValue, ClaimLike, Context, Failed, Kind, NotJudged, Skip, by_role
 from kbench.params import Param
 from kbench.results import Measurement
 

@@ -18,7 +18,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from kbench import results
+from kbench import reading, results
 from kbench.errors import KbenchError
 from kbench.report import pages, plots, tables
 
@@ -52,7 +52,7 @@ def build(results_dir: str | Path, out_dir: str | Path, log: Callable[[str], Non
     out, res = Path(out_dir), Path(results_dir)
     _check_out(out, res)
     log(f"loading results from {res}")
-    found, problems = results.load_all(res)
+    found, problems = reading.load_all(res)
     for problem in problems:
         log(f"skipped: {problem}")
     log(f"{len(found)} result files, {len(problems)} skipped; building tables")

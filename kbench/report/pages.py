@@ -7,8 +7,8 @@ from typing import Any
 
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 
+from kbench.labels import fmt, measured, rule_text
 from kbench.report.tables import ReportModel, kernel_rows
-from kbench.results import fmt, measured, rule_text
 
 TEMPLATES = Path(__file__).parent / "templates"
 

@@ -24,8 +24,8 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
 from kbench import laws  # noqa: E402
+from kbench.labels import case_label  # noqa: E402
 from kbench.report.tables import ReportModel, kernel_rows  # noqa: E402
-from kbench.results import case_label  # noqa: E402
 
 COLORS = ["#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#ff7f0e", "#8c564b"]
 

@@ -7,7 +7,7 @@ from typing import Any
 
 import pandas as pd
 
-from kbench.results import measurement_table, rule_text, verdict_table
+from kbench.labels import measurement_table, rule_text, verdict_table
 
 
 @dataclass

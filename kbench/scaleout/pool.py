@@ -15,6 +15,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
+from kbench import reading
 from kbench.errors import KbenchError
 from kbench.scaleout.shard import ShardJob, merged
 
@@ -57,9 +58,7 @@ def run_pool(suite_path: str, gpus: Sequence[str], results_dir: str, device: str
 
 def complete(path: Path) -> bool:
     """Whether a merged result holds every shard and every claim its shards were assigned."""
-    from kbench import results
-
-    plan = results.load(path).get("plan") or {}
+    plan = reading.load(path).get("plan") or {}
     return not plan.get("missing_shards") and not plan.get("missing_claims")
 
 

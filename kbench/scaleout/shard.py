@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from kbench import checkpoints, reading
 from kbench.errors import KbenchError
 
 
@@ -41,14 +42,14 @@ class ShardJob:
 
     def remaining(self) -> list[str] | None:
         """The shard's claims not yet finished by a file in the folder (None: none ran yet)."""
-        from kbench import results, runner, suite
+        from kbench import runner, suite
 
         loaded = suite.load(self.suite)
         mine = [c.id for c in runner.select_claims(loaded, (), runner.Shard(self.index - 1, self.count))]
         if not (Path(self.folder) / loaded.name).is_dir():
             return None
-        results.recover_checkpoints(Path(self.folder) / loaded.name, lambda text: None)
-        found, _ = results.load_all(Path(self.folder))
+        checkpoints.recover_checkpoints(Path(self.folder) / loaded.name, lambda text: None)
+        found, _ = reading.load_all(Path(self.folder))
         parts = [r for r in found if r.get("shard") == self.label]
         if not parts:
             return None
@@ -78,7 +79,7 @@ def merged(folder: str | Path, results_dir: str | Path) -> Path:
     """Merge every shard file in `folder` into one result file under `results_dir`."""
     from kbench import merge, results
 
-    found, problems = results.load_all(Path(folder))
+    found, problems = reading.load_all(Path(folder))
     if problems:
         raise KbenchError(f"unreadable shard files in {folder}: {'; '.join(problems)}")
     if not found:
