@@ -19,49 +19,18 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import replace
 from typing import Any
 
 from scipy import stats as sps
 
 from kbench import replicates, stats, verdicts
+from kbench.claims import Claim
 from kbench.kinds import KINDS
 from kbench.kinds.base import CaseValue, Impossible, NotJudged, case_key
 from kbench.results import Verdict, VerdictName
 from kbench.stats import Estimate
 from kbench.verdicts import Rule
-
-
-@dataclass(frozen=True)
-class ClaimInfo:
-    """What judging needs of a claim: from a suite file (`from_claim`) or a stored verdict."""
-
-    id: str
-    kind: str
-    rule: Rule
-    quote: str = ""
-    paper_value: float | None = None  # the claim's own (cases may carry theirs)
-    combine: str = "geomean"
-    options: Mapping[str, Any] = field(default_factory=dict)
-    paper_source: str = ""
-    paper_conditions: str = ""
-
-    @classmethod
-    def from_claim(cls, claim: Any) -> ClaimInfo:
-        return cls(claim.id, claim.kind, claim.rule, claim.quote, claim.paper_value, claim.combine, claim.options,
-                   claim.paper_source, claim.paper_conditions)
-
-    @classmethod
-    def from_verdict(cls, v: Mapping[str, Any]) -> ClaimInfo:
-        """The claim as a stored verdict describes it (for judging merged measurements again)."""
-        paper = v.get("paper") or {}
-        return cls(v["claim"], v["kind"], Rule.from_dict(v["rule"]), v.get("quote", ""),
-                   paper.get("value", v.get("paper_value")), v.get("combine") or KINDS[v["kind"]].combine, {},
-                   paper.get("source", ""), paper.get("conditions", ""))
-
-    @property
-    def paper(self) -> dict[str, Any]:
-        return {"value": self.paper_value, "source": self.paper_source, "conditions": self.paper_conditions}
 
 
 def _cases(measurements: Sequence[Mapping[str, Any]]) -> list[tuple[Mapping[str, Any], list[Mapping[str, Any]]]]:
@@ -104,7 +73,7 @@ def _case_entry(v: CaseValue, paper_value: float | None) -> dict[str, Any]:
 FIRM = ("reproduced", "not-reproduced")
 
 
-def judge(claim: ClaimInfo, measurements: Sequence[Mapping[str, Any]], peaks: Mapping[str, Any]) -> Verdict:
+def judge(claim: Claim, measurements: Sequence[Mapping[str, Any]], peaks: Mapping[str, Any]) -> Verdict:
     """The claim's verdict from its measurements; NotJudged inside becomes `inconclusive`."""
     base: dict[str, Any] = dict(claim=claim.id, kind=claim.kind, paper_value=claim.paper_value, quote=claim.quote,
                                 combine=claim.combine, unit=KINDS[claim.kind].unit, paper=claim.paper)
@@ -124,13 +93,13 @@ def judge(claim: ClaimInfo, measurements: Sequence[Mapping[str, Any]], peaks: Ma
         return _not_judged(claim, base, str(exc))
 
 
-def _not_judged(claim: ClaimInfo, base: dict[str, Any], why: str, verdict: VerdictName = "inconclusive") -> Verdict:
+def _not_judged(claim: Claim, base: dict[str, Any], why: str, verdict: VerdictName = "inconclusive") -> Verdict:
     return Verdict(verdict=verdict, measured=None, interval=None, ratio_to_paper=None,
                    rule=claim.rule.as_dict(claim.paper_value),
                    reason=f"not judged: {why}" if verdict == "inconclusive" else f"impossible: {why}", **base)
 
 
-def _values(claim: ClaimInfo, measurements: Sequence[Mapping[str, Any]], peaks: Mapping[str, Any]
+def _values(claim: Claim, measurements: Sequence[Mapping[str, Any]], peaks: Mapping[str, Any]
             ) -> list[CaseValue]:
     values: list[CaseValue] = []
     for case, ms in _cases(measurements):
@@ -152,7 +121,7 @@ def _shown(v: Mapping[str, Any]) -> str:
     return f"{v['measured']:.4g}{interval} {v['verdict']}"
 
 
-def _replicated(claim: ClaimInfo, measurements: Sequence[Mapping[str, Any]], peaks: Mapping[str, Any],
+def _replicated(claim: Claim, measurements: Sequence[Mapping[str, Any]], peaks: Mapping[str, Any],
                 reps: list[int | None], base: dict[str, Any]) -> Verdict:
     """Each replicate judged on its own, then all pooled (per case, the replicates' estimates
     averaged, with an interval that covers every replicate's own); firm only where every replicate
@@ -221,7 +190,7 @@ def _covering(pooled: Estimate, estimates: list[Estimate]) -> Estimate:
     return Estimate._build(pooled.center, half / float(sps.t.ppf(0.975, df)), df, pooled.scale, pooled.n)
 
 
-def _decide(claim: ClaimInfo, values: list[CaseValue], base: dict[str, Any]) -> Verdict:
+def _decide(claim: Claim, values: list[CaseValue], base: dict[str, Any]) -> Verdict:
     """The verdict of these case values, then what may stop it from being firm: a blocked case,
     or an analysis choice in the declared neighbourhood that gives another verdict."""
     verdict = _decide_plain(claim, values, base)
@@ -251,7 +220,7 @@ def _decide(claim: ClaimInfo, values: list[CaseValue], base: dict[str, Any]) -> 
     return verdict
 
 
-def _decide_plain(claim: ClaimInfo, values: list[CaseValue], base: dict[str, Any]) -> Verdict:
+def _decide_plain(claim: Claim, values: list[CaseValue], base: dict[str, Any]) -> Verdict:
     rule = claim.rule
     notes = [n for v in values for n in v.notes]
     with_paper = [v for v in values if v.case.get("paper_value") is not None]
@@ -279,7 +248,7 @@ def _decide_plain(claim: ClaimInfo, values: list[CaseValue], base: dict[str, Any
                    **base)
 
 
-def _each(claim: ClaimInfo, judged: list[CaseValue], per_case: list[dict[str, Any]], notes: list[str],
+def _each(claim: Claim, judged: list[CaseValue], per_case: list[dict[str, Any]], notes: list[str],
           base: dict[str, Any], case_paper: bool) -> Verdict:
     """Every judged case against the rule; the claim takes the worst verdict (and that case's value)."""
     results = []

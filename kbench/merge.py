@@ -18,9 +18,11 @@ from typing import Any
 import numpy as np
 
 from kbench import stats
+from kbench.claims import Claim
 from kbench.env import device_identity, device_slug
 from kbench.errors import KbenchError
-from kbench.judging import ClaimInfo, judge
+from kbench.judging import judge
+from kbench.kinds import KINDS
 from kbench.result_schema import measurement_identity
 from kbench.results import Measurement, Result, Verdict, new_run_id, utc_now
 from kbench.runner import UNFINISHED
@@ -194,7 +196,7 @@ def _verdicts(results: Sequence[Mapping[str, Any]], measurements: list[Measureme
                         or [v for v in versions if not _unfinished(v)] or versions)
             out.append(Verdict(**{k: v for k, v in measured[0].items() if k in Verdict.__dataclass_fields__}))
         else:
-            out.append(judge(ClaimInfo.from_verdict(first), ms, peaks))
+            out.append(judge(Claim.from_verdict(first, KINDS[first["kind"]].combine), ms, peaks))
     return out
 
 

@@ -15,7 +15,8 @@ import re
 from collections.abc import Mapping
 from typing import Any
 
-from kbench.judging import ClaimInfo, judge
+from kbench.claims import Claim
+from kbench.judging import judge
 from kbench.kinds import KINDS
 from kbench.result_schema import TOP, Check, fields, interval, list_of, number, obj, opt, text
 from kbench.results import SCHEMA_VERSION, VERDICTS
@@ -127,8 +128,8 @@ def migrate_v1(data: dict[str, Any]) -> dict[str, Any]:
                                                  "ratio_to_paper": None, "per_case": [],
                                                  "reason": f"schema 1 file re-judged: {why}"})})
             continue
-        info = ClaimInfo(v["claim"], v["kind"], Rule.from_dict(rule), v.get("quote", ""), v.get("paper_value"),
-                         KINDS[v["kind"]].combine)
+        info = Claim(v["claim"], v["kind"], Rule.from_dict(rule), v.get("quote", ""), v.get("paper_value"),
+                     KINDS[v["kind"]].combine)
         new = judge(info, ms, data.get("peaks") or {})
         if v["kind"] in PAIR_KINDS:
             _agrees(v, new.measured, i)

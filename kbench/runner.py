@@ -22,11 +22,12 @@ import torch
 
 from kbench import cotenancy, devices, env, provenance, stats, timing
 from kbench import replicates as replicates_mod
+from kbench.claims import Claim, Suite
 from kbench.errors import KbenchError
-from kbench.judging import ClaimInfo, judge
+from kbench.judging import judge
+from kbench.kinds import KINDS
 from kbench.kinds.base import Context, Failed, NotJudged, Skip
 from kbench.results import Result, Verdict, VerdictName, new_run_id, utc_now
-from kbench.suite import Claim, Suite
 
 FULL_KERNEL = timing.TimingConfig(warmup_ms=100, budget_ms=200, min_reps=10, max_reps=500, rounds=5)
 FULL_MODEL = timing.TimingConfig(warmup_ms=1000, budget_ms=3000, min_reps=3, max_reps=40, flush_l2=False, rounds=3)
@@ -92,7 +93,7 @@ def shard_plan(claims: list[Claim], count: int) -> list[list[Claim]]:
     seconds, training claims minutes): the costliest first, each to the shard with the least so
     far (ties: the lower shard), then each shard in suite order. Deterministic: every shard of a
     run computes the same plan from the same suite, wherever it runs."""
-    costs = [max(c.kind_object.cost(c), 1e-9) for c in claims]
+    costs = [max(KINDS[c.kind].cost(c), 1e-9) for c in claims]
     loads = [0.0] * count
     members: list[list[int]] = [[] for _ in range(count)]
     for i in sorted(range(len(claims)), key=lambda i: (-costs[i], i)):
@@ -118,10 +119,9 @@ def select_claims(suite: Suite, only: tuple[str, ...], shard: Shard | None) -> l
 
 
 def _unjudged(claim: Claim, verdict: VerdictName, reason: str) -> Verdict:
-    info = ClaimInfo.from_claim(claim)
     return Verdict(claim.id, claim.kind, verdict, None, None, claim.paper_value, None,
-                   info.rule.as_dict(claim.paper_value), claim.quote, reason, combine=claim.combine,
-                   unit=claim.kind_object.unit, paper=info.paper)
+                   claim.rule.as_dict(claim.paper_value), claim.quote, reason, combine=claim.combine,
+                   unit=KINDS[claim.kind].unit, paper=claim.paper)
 
 
 def _short_traceback(exc: BaseException) -> str:
@@ -135,8 +135,8 @@ def _short_traceback(exc: BaseException) -> str:
 def _collect(claim: Claim, ctx: Context, replicates: int) -> None:
     """The claim's measurements; a kind that trains or draws seeds runs once per master seed, each
     replicate the whole pipeline (split, initialisation, tuning, training) under its own seed."""
-    if not claim.kind_object.replicated:
-        claim.kind_object.collect(claim, ctx)
+    if not KINDS[claim.kind].replicated:
+        KINDS[claim.kind].collect(claim, ctx)
         return
     base = ctx.seed
     masters = replicates_mod.master_seeds(base, replicates)
@@ -145,7 +145,7 @@ def _collect(claim: Claim, ctx: Context, replicates: int) -> None:
             ctx.seed, ctx.replicate = master, master
             if len(masters) > 1:
                 ctx.progress(f"{claim.id}: replicate {r + 1}/{len(masters)} (master seed {master})")
-            claim.kind_object.collect(claim, ctx)
+            KINDS[claim.kind].collect(claim, ctx)
     finally:
         ctx.seed, ctx.replicate = base, None
 
@@ -158,7 +158,7 @@ def run_claim(claim: Claim, ctx: Context, replicates: int = 1) -> Verdict:
         return _unjudged(claim, "skipped", reason)
     try:
         _collect(claim, ctx, replicates)
-        return judge(ClaimInfo.from_claim(claim), [dataclasses.asdict(m) for m in ctx.recorded], ctx.peaks)
+        return judge(claim, [dataclasses.asdict(m) for m in ctx.recorded], ctx.peaks)
     except Skip as exc:
         return _unjudged(claim, "skipped", str(exc))
     except Failed as exc:
@@ -235,7 +235,7 @@ def run(suite: Suite, options: RunOptions, claims: list[Claim] | None = None) ->
         ctx.cotenants = check
     done: set[str] = set()
     try:
-        if any(c.kind_object.needs_copy_bandwidth and not devices.unmet(c.requires, options.device) for c in claims):
+        if any(KINDS[c.kind].needs_copy_bandwidth and not devices.unmet(c.requires, options.device) for c in claims):
             options.progress("warming up the device")
             _warm_device(options.device, 0.5 if options.quick else 2.0)
             _measure_peaks(ctx, options.quick)

@@ -14,11 +14,11 @@ import hashlib
 import math
 import tomllib
 from collections.abc import Mapping
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from kbench import registry
+from kbench.claims import Claim, Paper, Subject, Suite
 from kbench.errors import SuiteError
 from kbench.kinds import KINDS
 from kbench.kinds.base import Kind
@@ -56,94 +56,6 @@ CLAIM_FIELDS = {
     "notes": Param(str, "how the claim is read"),
 }
 TABLES = frozenset({"baseline", "candidate", "subject", "cases", "cpu_cases", "rule", "options"})
-
-
-@dataclass(frozen=True)
-class Subject:
-    """One side of a claim: an implementation and pass (kernels) or a model and its plugged impl."""
-
-    fields: Mapping[str, Any]
-
-    @property
-    def impl(self) -> Any:
-        return self.fields.get("impl")
-
-    @property
-    def pass_(self) -> Any:
-        return self.fields.get("pass")
-
-    @property
-    def model(self) -> Any:
-        return self.fields.get("model")
-
-    @property
-    def label(self) -> str:
-        from kbench.labels import subject_label
-
-        return subject_label(self.fields)
-
-    def as_dict(self) -> dict[str, Any]:
-        return dict(self.fields)
-
-
-@dataclass(frozen=True)
-class Claim:
-    id: str
-    kind: str
-    quote: str
-    rule: Rule
-    cases: tuple[Mapping[str, Any], ...]
-    sides: Mapping[str, Subject]
-    cpu_cases: tuple[Mapping[str, Any], ...] | None = None  # used instead of `cases` on a CPU run
-    paper_value: float | None = None
-    paper_source: str = ""
-    paper_conditions: str = ""
-    operation: str | None = None
-    requires: tuple[str, ...] = ()
-    options: Mapping[str, Any] = field(default_factory=dict)
-    combine: str = "geomean"
-    max_slowdown: float | None = None  # the gate's threshold for this claim's metrics
-    notes: str = ""
-
-    @property
-    def kind_object(self) -> Kind:
-        return KINDS[self.kind]
-
-    def side(self, role: str) -> Subject:
-        return self.sides[role]
-
-    @property
-    def subjects(self) -> tuple[Subject, ...]:
-        return tuple(self.sides.values())
-
-    def cases_for(self, device_type: str) -> tuple[Mapping[str, Any], ...]:
-        return self.cpu_cases if device_type == "cpu" and self.cpu_cases is not None else self.cases
-
-
-@dataclass(frozen=True)
-class Paper:
-    id: str
-    title: str
-    arxiv: str = ""
-    url: str = ""
-
-
-@dataclass(frozen=True)
-class Suite:
-    path: str
-    paper: Paper
-    claims: tuple[Claim, ...]
-    sha256: str
-
-    @property
-    def name(self) -> str:
-        return self.paper.id
-
-    def claim(self, claim_id: str) -> Claim:
-        for c in self.claims:
-            if c.id == claim_id:
-                return c
-        raise KeyError(claim_id)
 
 
 # --------------------------------------------------------------------------------------------
@@ -262,7 +174,7 @@ def check_references(suite: Suite) -> None:
     load_kernels()
     for i, claim in enumerate(suite.claims):
         where = f"claims[{i}]"
-        kind = claim.kind_object
+        kind = KINDS[claim.kind]
         if claim.operation is not None:
             if claim.operation not in registry.operations():
                 raise SuiteError(suite.path, f"{where}.operation",

@@ -93,6 +93,11 @@ def test_reading_a_result_never_loads_the_judge_or_the_kinds() -> None:
         assert not below & {"kbench.judging", "kbench.kinds", "kbench.suite", "kbench.runner"}, (reader, below)
 
 
+def test_the_claim_type_sits_below_reading_a_suite_judging_and_the_kinds() -> None:
+    below = reaches(import_graph(), "kbench.claims")
+    assert not below & {"kbench.suite", "kbench.judging", "kbench.kinds", "kbench.runner", "kbench.reading"}, below
+
+
 def test_a_kind_knows_no_file_format() -> None:
     graph = import_graph()
     kinds = [m for m in graph if m.startswith("kbench.kinds")]

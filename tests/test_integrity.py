@@ -13,6 +13,7 @@ import pytest
 import torch
 
 from kbench import reading, results, runner, suite
+from kbench.claims import Claim
 from tests.test_kinds import HEAD, kernel_claim
 
 
@@ -67,7 +68,7 @@ def test_a_rate_above_the_copy_bandwidth_is_an_error_wherever_it_is_judged() -> 
     from kbench.verdicts import Rule
     from tests.fakes import timed
 
-    claim = judging.ClaimInfo("c", "bandwidth-fraction", Rule(at_least=0.5), combine="worst")
+    claim = Claim("c", "bandwidth-fraction", Rule(at_least=0.5), combine="worst")
     fast = timed("subject", [1.0, 1.05, 0.97], nbytes=3 * 10**8)  # 3x a copy at 100 GB/s
     v = judging.judge(claim, [fast], {"copy_gbps": 100.0})
     assert v.verdict == "error" and "faster than the device can copy" in (v.reason or "")

@@ -6,15 +6,16 @@ from __future__ import annotations
 import pytest
 
 from kbench import stats
-from kbench.judging import ClaimInfo, judge
+from kbench.claims import Claim
+from kbench.judging import judge
 from kbench.verdicts import Rule
 from tests.fakes import seeded, timed
 
 A, B = {"shape": [4, 8], "label": "A"}, {"shape": [8, 8], "label": "B"}
 
 
-def claim(kind: str, rule: Rule, combine: str = "geomean", paper_value: float | None = None) -> ClaimInfo:
-    return ClaimInfo("c", kind, rule, "q", paper_value, combine)
+def claim(kind: str, rule: Rule, combine: str = "geomean", paper_value: float | None = None) -> Claim:
+    return Claim("c", kind, rule, "q", paper_value, combine)
 
 
 def test_speedup_is_baseline_over_candidate_per_round() -> None:

@@ -12,7 +12,9 @@ import pytest
 import torch
 
 from kbench import gate, judging, reading, report, results, runner, suite
+from kbench.claims import Claim
 from kbench.errors import SuiteError
+from kbench.kinds import KINDS
 
 HEAD = 'schema_version = 2\n[paper]\nid = "toy-law"\ntitle = "A toy law"\n'
 LM = '{ model = "tiny-lm", size = "nano", arch = { act = "relu" } }'
@@ -66,7 +68,7 @@ def test_a_law_run_writes_points_per_seed_and_is_judged_the_same_when_read_back(
     drawn = sorted(p.name for p in (site / "img").glob("*.png"))
     assert drawn == ["toy-law--form.png", "toy-law--ratio.png", "toy-law--slope.png"]
     for v in loaded["verdicts"]:
-        again = judging.judge(judging.ClaimInfo.from_verdict(v),
+        again = judging.judge(Claim.from_verdict(v, KINDS[v["kind"]].combine),
                               [m for m in loaded["measurements"] if m["claim"] == v["claim"]], {})
         assert (again.verdict, again.measured, again.interval) == (v["verdict"], v["measured"], v["interval"])
 

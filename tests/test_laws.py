@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 
 from kbench import judging, laws
+from kbench.claims import Claim
 from kbench.kinds.law import check_spec
 from kbench.verdicts import Rule
 
@@ -32,7 +33,7 @@ def law_measurements(table: np.ndarray, spec: dict[str, Any], role: str = "subje
 
 
 def judge(kind: str, measurements: list[dict[str, Any]], rule: Rule) -> Any:
-    return judging.judge(judging.ClaimInfo("c", kind, rule, combine="each"), measurements, {})
+    return judging.judge(Claim("c", kind, rule, combine="each"), measurements, {})
 
 
 @pytest.mark.parametrize(("form", "true", "name"), [

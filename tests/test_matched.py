@@ -9,9 +9,10 @@ import numpy as np
 import pytest
 import torch
 
-from kbench import reading, registry, results, runner, suite
-from kbench.kinds.base import Failed
+from kbench import claims, reading, registry, results, runner, suite
+from kbench.claims import Claim
 from kbench.kinds._model_building import match_width, params_of
+from kbench.kinds.base import Failed
 from kernels.models import kan
 
 HEAD = 'schema_version = 2\n[paper]\nid = "toy"\ntitle = "A toy paper"\n'
@@ -193,7 +194,7 @@ def test_a_family_that_cannot_take_the_task_is_a_clear_error(tmp_path: Path) -> 
     with pytest.raises(SuiteError, match="cannot build this architecture for task wine"):
         suite.load(path)
     claim = suite.parse(path.read_text(), str(path)).claims[0]  # unvalidated: the run says the same, as an error
-    (v,) = runner.run(suite.Suite(str(path), suite.parse(path.read_text(), str(path)).paper, (claim,), "0" * 64),
+    (v,) = runner.run(claims.Suite(str(path), suite.parse(path.read_text(), str(path)).paper, (claim,), "0" * 64),
                       runner.RunOptions(device=torch.device("cpu"), quick=True)).verdicts
     assert v.verdict == "error" and "cannot build this architecture for task wine" in (v.reason or "")
 
@@ -243,11 +244,11 @@ def _side(role: str, scores: list[float], per_example: list[float], metric: str 
 
 
 def _judge(kind: str, ms: list[dict]) -> dict:
-    from kbench.judging import ClaimInfo, judge
+    from kbench.judging import judge
     from kbench.kinds import KINDS
     from kbench.verdicts import Rule
 
-    return judge(ClaimInfo("c", kind, Rule(at_least=0.0), "q", None, KINDS[kind].combine), ms, {}).per_case[0]
+    return judge(Claim("c", kind, Rule(at_least=0.0), "q", None, KINDS[kind].combine), ms, {}).per_case[0]
 
 
 def test_accuracy_intervals_hold_the_test_sets_sampling_noise() -> None:
@@ -296,7 +297,7 @@ rule = {{ at_least = 0.5, at_most = 2.0 }}
 
 
 def test_a_combined_accuracy_interval_stays_inside_what_accuracy_can_be() -> None:
-    from kbench.judging import ClaimInfo, judge
+    from kbench.judging import judge
     from kbench.kinds import KINDS
     from kbench.verdicts import Rule
 
@@ -304,7 +305,7 @@ def test_a_combined_accuracy_interval_stays_inside_what_accuracy_can_be() -> Non
     for task, (b, c) in (("t1", ([0.2, 0.22], [0.71, 0.75])), ("t2", ([0.9, 0.95], [0.41, 0.44]))):
         for side in (_side("baseline", b, []), _side("candidate", c, [])):
             ms.append(dict(side, case={"task": task}))
-    v = judge(ClaimInfo("c", "matched-accuracy", Rule(at_least=0.0), "q", None, KINDS["matched-accuracy"].combine),
+    v = judge(Claim("c", "matched-accuracy", Rule(at_least=0.0), "q", None, KINDS["matched-accuracy"].combine),
               ms, {})
     assert v.interval == [-1.0, 1.0] and v.verdict == "inconclusive"  # two tasks that disagree: say nothing
 

@@ -8,6 +8,8 @@ from pathlib import Path
 import pytest
 
 from kbench import cli, merge, reading
+from kbench.claims import Claim
+from kbench.kinds import KINDS
 from tests.synthetic import make_result
 
 
@@ -211,18 +213,18 @@ def test_a_claim_skipped_in_one_run_takes_the_other_runs_verdict(tmp_path: Path)
 
 
 def test_a_verdict_describes_its_claim_for_judging_again() -> None:
-    from kbench.judging import ClaimInfo, judge
+    from kbench.judging import judge
     from kbench.verdicts import Rule
     from tests.fakes import timed
 
-    info = ClaimInfo("c", "speedup", Rule(at_least=0.5, of_paper=True), "a quote", 4.0, "worst", {}, "table 2",
+    info = Claim("c", "speedup", Rule(at_least=0.5, of_paper=True), "a quote", 4.0, "worst", {}, "table 2",
                      "batch 1024")
     verdict = judge(info, [timed("baseline", [3.0, 3.1, 2.9]), timed("candidate", [1.0, 1.0, 1.0])], {})
     import dataclasses
 
-    assert ClaimInfo.from_verdict(dataclasses.asdict(verdict)) == info
+    assert Claim.from_verdict(dataclasses.asdict(verdict), "geomean") == info
     old = {"claim": "c", "kind": "flops-ratio", "rule": {"at_least": 1.0}, "paper_value": 2.0}  # schema 1 style
-    rebuilt = ClaimInfo.from_verdict(old)
+    rebuilt = Claim.from_verdict(old, KINDS[old["kind"]].combine)
     assert (rebuilt.paper_value, rebuilt.combine, rebuilt.quote, rebuilt.paper_source) == (2.0, "each", "", "")
 
 

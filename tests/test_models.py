@@ -10,10 +10,10 @@ import pytest
 import torch
 
 from kbench import registry
-from kbench.kinds.base import Context, Failed
+from kbench.claims import Subject
 from kbench.kinds._model_building import check_model, count_flops
+from kbench.kinds.base import Context, Failed
 from kbench.runner import QUICK_KERNEL, QUICK_MODEL
-from kbench.suite import Subject
 from kernels.models import kat
 
 PUBLISHED_PARAMS = {"tiny": 5.7e6, "small": 22.1e6, "base": 86.6e6}  # KAT README

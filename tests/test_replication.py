@@ -13,6 +13,7 @@ import pytest
 import torch
 
 from kbench import cotenancy, data, judging, reading, replicates, results, runner, stats, suite
+from kbench.claims import Claim
 from kbench.kinds import matched
 from kbench.kinds.base import Context, Failed
 from kbench.verdicts import Rule
@@ -36,7 +37,7 @@ def replicate(seed: int, gain: float, spread: float = 0.002) -> list[dict[str, A
     return [accuracy("baseline", base, seed), accuracy("candidate", cand, seed)]
 
 
-MATCHED = judging.ClaimInfo("c", "matched-accuracy", AT_LEAST_0, combine="sampled-mean")
+MATCHED = Claim("c", "matched-accuracy", AT_LEAST_0, combine="sampled-mean")
 
 
 def test_an_effect_that_holds_under_two_master_seeds_in_three_is_not_reproduced() -> None:
@@ -130,7 +131,7 @@ def law_points(curve: list[float], hood: list[float] | None, late: float = 0.5) 
 
 
 FALLS_THEN_RISES = [0.50, 0.40, 0.30, 0.22, 0.20, 0.205, 0.21, 0.215]  # the later half rises slightly
-LAW = judging.ClaimInfo("law", "law", Rule(at_most=0.0), combine="each")
+LAW = Claim("law", "law", Rule(at_most=0.0), combine="each")
 
 
 def test_a_window_that_flips_the_slope_makes_the_verdict_sensitive() -> None:
@@ -274,7 +275,7 @@ def test_a_run_takes_each_replicate_under_its_own_master_seed_and_split(tmp_path
     (v,) = result.verdicts
     assert [r["seed"] for r in v.robustness["replicates"]] == masters
     read = reading.load(results.write(result, tmp_path / "results"))  # the schema keeps replicates apart
-    assert judging.judge(judging.ClaimInfo.from_claim(suite.load(path).claims[0]), read["measurements"],
+    assert judging.judge(suite.load(path).claims[0], read["measurements"],
                          {}).verdict == v.verdict
 
 
@@ -520,7 +521,7 @@ def test_a_law_ratio_is_paired_by_seed_and_blind_to_seed_order() -> None:
                  "samples": [0.1 * swings[s] * scale * (1 + 0.1 * i) * (1.0 + 0.001 * s) for s in order],
                  "extra": {"x": x, "law": spec}} for i, x in enumerate(X[:3])]
 
-    ratio = judging.ClaimInfo("r", "law-ratio", Rule(at_least=1.5), combine="each")
+    ratio = Claim("r", "law-ratio", Rule(at_least=1.5), combine="each")
     paired = judging.judge(ratio, side("baseline", 2.0, [0, 1, 2]) + side("candidate", 1.0, [0, 1, 2]), {})
     assert paired.verdict == "reproduced" and paired.measured == pytest.approx(2.0, rel=1e-6)
     unpaired = stats.unpaired_log_ratio([0.1 * 2.0 * s * 1.2 for s in swings], [0.1 * s * 1.2 for s in swings])

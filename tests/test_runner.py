@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from kbench import runner, suite
+from kbench import claims, runner, suite
 from kbench.errors import KbenchError
 from kbench.kinds import KINDS
 from kbench.kinds._kernel_timing import measure_times
@@ -170,7 +170,7 @@ def test_interrupt_keeps_measurements_under_their_claim(tmp_path: Path, monkeypa
     real = speedup.collect
     calls = {"n": 0}
 
-    def collect(c: suite.Claim, ctx: object) -> None:
+    def collect(c: claims.Claim, ctx: object) -> None:
         calls["n"] += 1
         if calls["n"] < 2:
             return real(c, ctx)

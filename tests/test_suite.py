@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from kbench import suite
+from kbench import claims, suite
 from kbench.errors import SuiteError
 
 GOOD = """
@@ -29,7 +29,7 @@ rule = { at_least = 1.5 }
 """
 
 
-def _load(tmp_path: Path, text: str | bytes) -> suite.Suite:
+def _load(tmp_path: Path, text: str | bytes) -> claims.Suite:
     path = tmp_path / "s.toml"
     path.write_bytes(text.encode() if isinstance(text, str) else text)
     return suite.load(path)

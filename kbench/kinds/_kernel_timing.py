@@ -13,6 +13,7 @@ import numpy as np
 import torch
 
 from kbench import correctness, cotenancy, registry, stats, timing
+from kbench.claims import Claim
 from kbench.kinds.base import Context, Failed, NotJudged, Skip, case_key, clock_state, runnable
 from kbench.registry import Implementation, Operation, Pass
 from kbench.results import Measurement
@@ -31,7 +32,7 @@ CHECKED_CALLS = 8
 SKETCH_Z = 6.0  # standard deviations: an honest kernel at its tolerance trips it once in 5e8
 
 
-def operation_of(claim: Any) -> Operation:
+def operation_of(claim: Claim) -> Operation:
     return registry.operation(cast(str, claim.operation))
 
 
@@ -223,7 +224,7 @@ def copy_ceiling(ctx: Context, nbytes: int) -> float:
     return ctx.ceilings[size]
 
 
-def measure_times(claim: Any, sides: Sequence[tuple[str, Any]], case: Mapping[str, Any], ctx: Context
+def measure_times(claim: Claim, sides: Sequence[tuple[str, Any]], case: Mapping[str, Any], ctx: Context
                   ) -> list[Measurement]:
     """Time every (role, subject) on `case`, rounds interleaved across subjects so drift hits all
     of them; timings already taken in this run (by another claim) are reused."""

@@ -14,7 +14,8 @@ import torch
 import torch.nn.functional as F
 from torch.utils.flop_counter import FlopCounterMode
 
-from kbench import correctness, registry
+from kbench import correctness, data, registry
+from kbench.claims import Claim, Subject
 from kbench.errors import SuiteError
 from kbench.kinds.base import (
     Context,
@@ -61,14 +62,20 @@ def match_width(family: registry.ModelFamily, size: str, arch: dict[str, Any], b
     return matched, params
 
 
-def resolve(subject: Any, case: Mapping[str, Any]) -> tuple[registry.ModelFamily, str, dict[str, Any]]:
-    """A side's family, preset and architecture on a case: the preset's keywords, the case's, the
-    side's own, then the width matched to the case's parameter budget if it sets one."""
+def architecture(subject: Subject, case: Mapping[str, Any], task: data.Task | None = None,
+                 tolerance: float = MATCH_TOLERANCE) -> tuple[registry.ModelFamily, str, dict[str, Any]]:
+    """A side's family, preset and architecture on a case, in one order for every kind: the preset
+    (the side's `size`, else the case's, else the family's first) and its keywords, the case's
+    architecture keywords, the side's own; the task's inputs and outputs when there is a task; then
+    the width matched to the case's parameter budget (`params`) when it sets one."""
     family = registry.model_family(cast(str, subject.model))
-    arch = family.arch(case["size"], {**(case.get("arch") or {}), **(subject.fields.get("arch") or {})})
+    size = str(subject.fields.get("size") or case.get("size") or family.sizes[0])
+    arch = family.arch(size, {**(case.get("arch") or {}), **(subject.fields.get("arch") or {})})
+    if task is not None:
+        arch = family.for_task(arch, task.input_shape, task.num_classes)
     if "params" in case:
-        arch, _ = match_width(family, case["size"], arch, int(case["params"]))
-    return family, case["size"], arch
+        arch, _ = match_width(family, size, arch, int(case["params"]), tolerance)
+    return family, size, arch
 
 
 MODEL_CHECK_BATCH = 2
@@ -80,7 +87,7 @@ BYTES_PER_PARAMETER = 16  # float32 weights, gradients and AdamW's two moments
 LARGEST_MEMORY = 192 * 2**30  # more than any one device this project runs on: `validate` refuses beyond it
 
 
-def family_of(subject: Any) -> registry.ModelFamily:
+def family_of(subject: Subject) -> registry.ModelFamily:
     return registry.model_family(cast(str, subject.model))
 
 
@@ -100,13 +107,13 @@ def _logits_and_grads(model: torch.nn.Module, images: torch.Tensor, labels: torc
     return {"logits": logits.detach(), "grads": grads.detach()}
 
 
-def check_model(subject: Any, case: Mapping[str, Any], ctx: Context) -> list[dict[str, Any]]:
+def check_model(subject: Subject, case: Mapping[str, Any], ctx: Context) -> list[dict[str, Any]]:
     """The plugged implementation at the model's widths and layouts, then the model built on it
     against the model built on the reference (same weights); Failed when either is wrong."""
     family = family_of(subject)
     if family.plugs is None:
         return []
-    _, size, arch = resolve(subject, case)
+    _, size, arch = architecture(subject, case)
     impl = runnable(family.plugs, cast(str, subject.impl), ctx.device)
     op = registry.operation(family.plugs)
     summaries = []
@@ -127,18 +134,18 @@ def check_model(subject: Any, case: Mapping[str, Any], ctx: Context) -> list[dic
     return summaries
 
 
-def check_model_after(subject: Any, case: Mapping[str, Any], ctx: Context) -> list[dict[str, Any]]:
+def check_model_after(subject: Subject, case: Mapping[str, Any], ctx: Context) -> list[dict[str, Any]]:
     """The whole model at the timed batch again once the timing is over (fresh models, new
     inputs): an implementation that changes once timing starts is caught here."""
     family = family_of(subject)
     if family.plugs is None:
         return []
-    _, size, arch = resolve(subject, case)
+    _, size, arch = architecture(subject, case)
     return _check_whole_model(family, size, arch, subject, registry.operation(family.plugs), ctx,
                               int(case.get("batch") or MODEL_CHECK_BATCH), "after")
 
 
-def _check_whole_model(family: registry.ModelFamily, size: str, arch: Mapping[str, Any], subject: Any,
+def _check_whole_model(family: registry.ModelFamily, size: str, arch: Mapping[str, Any], subject: Subject,
                        op: registry.Operation, ctx: Context, batch: int = MODEL_CHECK_BATCH,
                        when: str = "before") -> list[dict[str, Any]]:
     """The model on the plugged implementation against the reference model (same weights) in
@@ -181,7 +188,7 @@ def model_stats(family: registry.ModelFamily, size: str, arch: Mapping[str, Any]
             "flops": count_flops(model, family.input_shape(arch))}
 
 
-def check_side(subject: Any, path: str, where: str) -> registry.ModelFamily:
+def check_side(subject: Subject, path: str, where: str) -> registry.ModelFamily:
     """One side of a model claim: its family exists, takes an implementation exactly when it has
     a pluggable layer, and its size and architecture keywords are the family's, each value read
     through the family's declared Param (type, bounds, choices)."""
@@ -211,7 +218,7 @@ def check_arch(family: registry.ModelFamily, arch: Mapping[str, Any], path: str,
         param.read(value, path, f"{where}.{name}")
 
 
-def check_model_side(claim: Any, role: str, path: str, where: str) -> None:
+def check_model_side(claim: Claim, role: str, path: str, where: str) -> None:
     """The side (check_side), and every case's size and architecture keywords for its family."""
     family = check_side(claim.side(role), path, where)
     for key, cases in (("cases", claim.cases), ("cpu_cases", claim.cpu_cases or ())):
@@ -224,7 +231,7 @@ def check_model_side(claim: Any, role: str, path: str, where: str) -> None:
                                  case["size"])
             check_arch(family, case.get("arch") or {}, path, f"{loc}.arch")
             try:
-                _, size, arch = resolve(claim.side(role), case)
+                _, size, arch = architecture(claim.side(role), case)
             except Failed:
                 continue  # a budget no width meets: the run says so with the widths tried
             check_trainable(params_of(family, size, arch), path, where)

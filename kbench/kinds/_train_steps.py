@@ -14,12 +14,13 @@ import torch
 import torch.nn.functional as F
 
 from kbench import cotenancy, stats, timing
+from kbench.claims import Claim, Subject
 from kbench.kinds._model_building import (
+    architecture,
     check_model,
     check_model_after,
     input_batch,
     model_stats,
-    resolve,
 )
 from kbench.kinds.base import (
     Context,
@@ -33,8 +34,8 @@ from kbench.results import Measurement
 class TrainStep:
     """A fresh model, optimizer and batch: one round of one side's train-step timing."""
 
-    def __init__(self, subject: Any, case: Mapping[str, Any], ctx: Context, r: int) -> None:
-        family, size, arch = resolve(subject, case)
+    def __init__(self, subject: Subject, case: Mapping[str, Any], ctx: Context, r: int) -> None:
+        family, size, arch = architecture(subject, case)
         torch.manual_seed(ctx.seed_for("model", subject.label, case_key(case), r))  # pragma: no mutate
         self.model = family.create(size, subject.impl, arch).to(ctx.device).train()
         self.opt = torch.optim.AdamW(self.model.parameters(), lr=1e-4)
@@ -62,7 +63,7 @@ class TrainStep:
         return {}
 
 
-def measure_steps(claim: Any, sides: Sequence[tuple[str, Any]], case: Mapping[str, Any], ctx: Context
+def measure_steps(claim: Claim, sides: Sequence[tuple[str, Any]], case: Mapping[str, Any], ctx: Context
                   ) -> list[Measurement]:
     """Train-step samples (ms) of every side, rounds interleaved; shared timings reused."""
     rounds = ctx.scaled(int(claim.options.get("rounds", ctx.model_timing.rounds)), 2)
@@ -101,7 +102,7 @@ def measure_steps(claim: Any, sides: Sequence[tuple[str, Any]], case: Mapping[st
     return [found[role] for role, _ in sides]
 
 
-def _step_round(subject: Any, case: Mapping[str, Any], ctx: Context, r: int, config: timing.TimingConfig,
+def _step_round(subject: Subject, case: Mapping[str, Any], ctx: Context, r: int, config: timing.TimingConfig,
                 method: str, acc: dict[str, list[float]]) -> None:
     """One round of one side's train steps (a fresh model), added to `acc`."""
     ctx.progress(f"{subject.label} {case_label(case)}: round {r + 1} of train steps")
@@ -120,9 +121,9 @@ def _step_round(subject: Any, case: Mapping[str, Any], ctx: Context, r: int, con
         acc["host"].append(taken.extra["host_fraction"])
 
 
-def _step_measurement(subject: Any, case: Mapping[str, Any], acc: dict[str, list[float]], method: str,
+def _step_measurement(subject: Subject, case: Mapping[str, Any], acc: dict[str, list[float]], method: str,
                       checks: list[dict[str, Any]], ctx: Context) -> Measurement:
-    family, size, arch = resolve(subject, case)
+    family, size, arch = architecture(subject, case)
     summary = stats.summarize(acc["samples"], [int(g) for g in acc["groups"]])
     extra: dict[str, Any] = {"timing": method, "images_per_s": case["batch"] / (summary.median * 1e-3),
                              **model_stats(family, size, arch), "arch": arch,

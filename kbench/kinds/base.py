@@ -14,11 +14,12 @@ import hashlib
 import math
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
-from typing import Any, Protocol
+from typing import Any
 
 import torch
 
 from kbench import devices, env, registry, stats
+from kbench.claims import Claim
 from kbench.params import Param
 from kbench.results import Measurement
 from kbench.stats import Estimate
@@ -55,19 +56,6 @@ class CaseValue:
     alternatives: dict[str, Estimate] = field(default_factory=dict)
     # why this case can support no firm verdict whatever its interval says (e.g. tuning censored)
     blocks: list[str] = field(default_factory=list)
-
-
-class ClaimLike(Protocol):
-    """What evaluation needs of a claim (a parsed suite claim, or one rebuilt from a result file)."""
-
-    @property
-    def id(self) -> str: ...
-
-    @property
-    def kind(self) -> str: ...
-
-    @property
-    def options(self) -> Mapping[str, Any]: ...
 
 
 @dataclass
@@ -126,20 +114,20 @@ class Kind:
     # the kind trains or draws its own seeds: the runner runs it once per master seed (replicates)
     replicated: bool = False
 
-    def cost(self, claim: Any) -> float:
+    def cost(self, claim: Claim) -> float:
         """A rough, device-independent estimate of the claim's run time in seconds, from its GPU
         cases: shards are balanced on it, so it must be the same wherever a shard runs."""
         return self.cost_unit * len(claim.cases) * len(self.sides)
 
-    def collect(self, claim: Any, ctx: Context) -> None:
+    def collect(self, claim: Claim, ctx: Context) -> None:
         raise NotImplementedError
 
-    def evaluate(self, claim: ClaimLike, case: Mapping[str, Any], measurements: Sequence[Mapping[str, Any]],
+    def evaluate(self, claim: Claim, case: Mapping[str, Any], measurements: Sequence[Mapping[str, Any]],
                  peaks: Mapping[str, Any]) -> list[CaseValue]:
         """This case's value(s) from its measurements (dicts as stored in a result file)."""
         raise NotImplementedError
 
-    def check_references(self, claim: Any, path: str, where: str) -> None:
+    def check_references(self, claim: Claim, path: str, where: str) -> None:
         """Suite-level checks of names against the registry (implementations, model sizes)."""
 
 

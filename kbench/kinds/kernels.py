@@ -17,10 +17,10 @@ import numpy as np
 import torch
 
 from kbench import correctness, stats
+from kbench.claims import Claim
 from kbench.kinds._kernel_timing import check_first, implementation_for, measure_times, operation_of, shape_text
 from kbench.kinds.base import (
     CaseValue,
-    ClaimLike,
     Context,
     Failed,
     Impossible,
@@ -61,12 +61,12 @@ class Speedup(Kind):
     options = {"cuda_graph": GRAPH, "rounds": ROUNDS}
     unit = "x"
 
-    def collect(self, claim: Any, ctx: Context) -> None:
+    def collect(self, claim: Claim, ctx: Context) -> None:
         for case in claim.cases_for(ctx.device.type):
             measure_times(claim, [("baseline", claim.side("baseline")), ("candidate", claim.side("candidate"))],
                           case, ctx)
 
-    def evaluate(self, claim: ClaimLike, case: Mapping[str, Any], measurements: Sequence[Mapping[str, Any]],
+    def evaluate(self, claim: Claim, case: Mapping[str, Any], measurements: Sequence[Mapping[str, Any]],
                  peaks: Mapping[str, Any]) -> list[CaseValue]:
         return [timing_ratio(case, measurements, "time_ms")]
 
@@ -81,13 +81,13 @@ class BandwidthFraction(Kind):
     unit = "fraction"
     needs_copy_bandwidth = True
 
-    def collect(self, claim: Any, ctx: Context) -> None:
+    def collect(self, claim: Claim, ctx: Context) -> None:
         if not ctx.peaks.get("copy_gbps"):
             raise Skip("no copy bandwidth was measured in this run")
         for case in claim.cases_for(ctx.device.type):
             measure_times(claim, [("subject", claim.side("subject"))], case, ctx)
 
-    def evaluate(self, claim: ClaimLike, case: Mapping[str, Any], measurements: Sequence[Mapping[str, Any]],
+    def evaluate(self, claim: Claim, case: Mapping[str, Any], measurements: Sequence[Mapping[str, Any]],
                  peaks: Mapping[str, Any]) -> list[CaseValue]:
         copy = peaks.get("copy_gbps")
         if not copy:
@@ -146,7 +146,7 @@ class ErrorRatio(Kind):
                "grads": Param(list, "outputs and gradients to compare", item=str, low=1, high=16)}
     unit = "x"
 
-    def collect(self, claim: Any, ctx: Context) -> None:
+    def collect(self, claim: Claim, ctx: Context) -> None:
         op = operation_of(claim)
         seeds = ctx.scaled(int(claim.options["seeds"]), 2)
         grads = list(claim.options.get("grads") or op.grad_names)
@@ -159,7 +159,7 @@ class ErrorRatio(Kind):
                 for i, role in enumerate(self.sides):
                     ctx.record(_error_measurement(grad, [e[grad] for e in found[i]], ids, case, impls[i].name), role)
 
-    def evaluate(self, claim: ClaimLike, case: Mapping[str, Any], measurements: Sequence[Mapping[str, Any]],
+    def evaluate(self, claim: Claim, case: Mapping[str, Any], measurements: Sequence[Mapping[str, Any]],
                  peaks: Mapping[str, Any]) -> list[CaseValue]:
         out = []
         for metric in dict.fromkeys(m["metric"] for m in measurements if m["metric"].startswith("rel_err_")):
@@ -186,7 +186,7 @@ class MaxError(Kind):
     combine = "worst"
     unit = "relative"
 
-    def collect(self, claim: Any, ctx: Context) -> None:
+    def collect(self, claim: Claim, ctx: Context) -> None:
         op = operation_of(claim)
         seeds = ctx.scaled(int(claim.options["seeds"]), 1)
         names = list(claim.options.get("grads") or (op.output_name, *op.grad_names))
@@ -197,7 +197,7 @@ class MaxError(Kind):
             for name in names:
                 ctx.record(_error_measurement(name, [e[name] for e in errors], ids, case, impl.name), "subject")
 
-    def evaluate(self, claim: ClaimLike, case: Mapping[str, Any], measurements: Sequence[Mapping[str, Any]],
+    def evaluate(self, claim: Claim, case: Mapping[str, Any], measurements: Sequence[Mapping[str, Any]],
                  peaks: Mapping[str, Any]) -> list[CaseValue]:
         out = []
         for m in measurements:
@@ -221,7 +221,7 @@ class BitwiseRepeat(Kind):
     combine = "worst"
     unit = "share"
 
-    def collect(self, claim: Any, ctx: Context) -> None:
+    def collect(self, claim: Claim, ctx: Context) -> None:
         op = operation_of(claim)
         repeats = ctx.scaled(int(claim.options["repeats"]), 2)
         for case in claim.cases_for(ctx.device.type):
@@ -243,7 +243,7 @@ class BitwiseRepeat(Kind):
                                    unit="share", better="higher", noise="exact", samples=same,
                                    summary=stats.summarize(same).as_dict()), "subject")
 
-    def evaluate(self, claim: ClaimLike, case: Mapping[str, Any], measurements: Sequence[Mapping[str, Any]],
+    def evaluate(self, claim: Claim, case: Mapping[str, Any], measurements: Sequence[Mapping[str, Any]],
                  peaks: Mapping[str, Any]) -> list[CaseValue]:
         m = by_role(measurements, "subject", "bitwise_equal")
         share = float(np.mean(m["samples"]))

@@ -35,10 +35,11 @@ import numpy as np
 import torch
 
 from kbench import data, laws, registry, sparsity, stats, sweeps
+from kbench.claims import Claim, Subject
 from kbench.data import text
 from kbench.errors import SuiteError
-from kbench.kinds._model_building import check_side
-from kbench.kinds.base import CaseValue, ClaimLike, Context, Failed, Kind, NotJudged, Skip
+from kbench.kinds._model_building import architecture, check_side
+from kbench.kinds.base import CaseValue, Context, Failed, Kind, NotJudged, Skip
 from kbench.params import Param
 from kbench.results import Measurement
 from kbench.stats import Estimate
@@ -141,14 +142,10 @@ def check_spec(spec: Mapping[str, Any], points: int) -> str | None:
 class _Series:
     """One side of a law claim on one case: its runs, one per seed, and their measurements."""
 
-    def __init__(self, claim: Any, case: Mapping[str, Any], role: str, ctx: Context) -> None:
+    def __init__(self, claim: Claim, case: Mapping[str, Any], role: str, ctx: Context) -> None:
         self.claim, self.case, self.role, self.ctx = claim, case, role, ctx
         self.subject = claim.side(role)
         self.options = claim.options
-        self.family = registry.model_family(self.subject.model)
-        size = self.subject.fields.get("size") or case.get("size") or self.family.sizes[0]
-        self.size = size
-        arch = self.family.arch(size, self.subject.fields.get("arch"))
         self.corpus: text.Corpus | None = None
         self.task: data.Task | None = None
         try:
@@ -156,10 +153,9 @@ class _Series:
                 self.corpus = text.stdlib()
             else:
                 self.task = data.load(case["task"], ctx.seed_for("split"))  # the master seed splits the data too
-                arch = self.family.for_task(arch, self.task.input_shape, self.task.num_classes)
         except data.DataError as exc:
             raise Skip(str(exc)) from None
-        self.arch = arch
+        self.family, self.size, self.arch = architecture(self.subject, case, self.task)
         self.recorded: dict[float, Measurement] = {}
 
     def _model(self, arch: Mapping[str, Any], seed: int) -> torch.nn.Module:
@@ -322,12 +318,12 @@ class Law(Kind):
     replicated = True
     cost_unit = 60.0  # seconds per training run of one seed (a tiny model on a GPU)
 
-    def cost(self, claim: Any) -> float:
+    def cost(self, claim: Claim) -> float:
         runs = int(claim.options["seeds"]) * max(
             (len(c["points"]) if claim.options["sweep"] in SIZE_SWEEPS else 1) for c in claim.cases)
         return self.cost_unit * len(claim.cases) * len(self.sides) * runs
 
-    def collect(self, claim: Any, ctx: Context) -> None:
+    def collect(self, claim: Claim, ctx: Context) -> None:
         seeds = ctx.scaled(int(claim.options["seeds"]), 2)
         for case in claim.cases_for(ctx.device.type):
             series = [_Series(claim, case, role, ctx) for role in self.sides]
@@ -336,7 +332,7 @@ class Law(Kind):
                     ctx.progress(f"{s.subject.label}: seed {seed + 1}/{seeds}")
                     s.run_seed(seed)
 
-    def evaluate(self, claim: ClaimLike, case: Mapping[str, Any], measurements: Sequence[Mapping[str, Any]],
+    def evaluate(self, claim: Claim, case: Mapping[str, Any], measurements: Sequence[Mapping[str, Any]],
                  peaks: Mapping[str, Any]) -> list[CaseValue]:
         x, table, seeds, spec = _table(measurements, "subject")
 
@@ -352,7 +348,7 @@ class Law(Kind):
         details = _details(spec, x, table, seeds, _per_seed(spec, x, table, "subject"))
         return [CaseValue(case, est, details, notes + _not_the_law(spec, x, table, seeds), alternatives)]
 
-    def check_references(self, claim: Any, path: str, where: str) -> None:
+    def check_references(self, claim: Claim, path: str, where: str) -> None:
         for role in self.sides:
             model = claim.side(role).model
             if model in registry.model_families() and registry.model_family(model).plugs is not None:
@@ -373,7 +369,7 @@ class LawRatio(Law):
     combine = "each"
     unit = "x"
 
-    def evaluate(self, claim: ClaimLike, case: Mapping[str, Any], measurements: Sequence[Mapping[str, Any]],
+    def evaluate(self, claim: Claim, case: Mapping[str, Any], measurements: Sequence[Mapping[str, Any]],
                  peaks: Mapping[str, Any]) -> list[CaseValue]:
         sides = {role: _table(measurements, role) for role in self.sides}
         (bx, bt, bs, spec), (cx, ct, cs, cspec) = sides["baseline"], sides["candidate"]
@@ -399,7 +395,7 @@ class LawRatio(Law):
         return [CaseValue(case, stats.paired_log_ratio(b, c), details, notes, alternatives)]
 
 
-def _check_family(claim: Any, family: registry.ModelFamily, path: str, where: str, role: str) -> None:
+def _check_family(claim: Claim, family: registry.ModelFamily, path: str, where: str, role: str) -> None:
     sweep = claim.options["sweep"]
     key = swept_key(family, sweep)
     if sweep in SIZE_SWEEPS and key is None:
@@ -415,7 +411,7 @@ def _check_family(claim: Any, family: registry.ModelFamily, path: str, where: st
                          "decreasing): a form that fits best running the other way is not the claimed law")
 
 
-def _check_case(claim: Any, case: Mapping[str, Any], path: str, loc: str) -> None:
+def _check_case(claim: Claim, case: Mapping[str, Any], path: str, loc: str) -> None:
     points = case["points"]
     if any(b <= a for a, b in zip(points, points[1:], strict=False)):
         raise SuiteError(path, f"{loc}.points", "strictly increasing points", points)
@@ -450,17 +446,17 @@ def claim_where(loc: str) -> str:
     return loc.rsplit(".", 1)[0]
 
 
-def _check_buildable(family: registry.ModelFamily, size: str, subject: Any, case: Mapping[str, Any], claim: Any,
+def _check_buildable(family: registry.ModelFamily, size: str, subject: Subject, case: Mapping[str, Any], claim: Claim,
                      path: str, loc: str, role: str) -> None:
     """Each model the case will build, built on the meta device (no memory): a bad width fails
     now; checkpoints that would fall on the same training step are refused too."""
-    arch = family.arch(size, subject.fields.get("arch"))
+    task = None
     if case["task"] != TEXT_TASK:
         try:
             task = data.load(case["task"], 0)
         except data.DataError:
             return  # the run skips the claim with the reason
-        arch = family.for_task(arch, task.input_shape, task.num_classes)
+    _, _, arch = architecture(subject, case, task)  # the same preset `size` names
     if case["task"] == TEXT_TASK and int(arch.get("vocab", text.VOCAB)) < text.VOCAB:
         raise SuiteError(path, f"{claim_where(loc)}.{role}.arch.vocab", f"at least {text.VOCAB} (the text is bytes)",
                          arch.get("vocab"))

@@ -31,17 +31,18 @@ import numpy as np
 import torch
 
 from kbench import correctness, data, registry, stats, training
+from kbench.claims import Claim, Subject
 from kbench.errors import SuiteError
 from kbench.kinds._model_building import (
     BYTES_PER_PARAMETER,
+    architecture,
     check_model,
     check_side,
     check_trainable,
     count_flops,
-    match_width,
     params_of,
 )
-from kbench.kinds.base import CaseValue, ClaimLike, Context, Failed, Kind, NotJudged, Skip, by_role
+from kbench.kinds.base import CaseValue, Context, Failed, Kind, NotJudged, Skip, by_role
 from kbench.params import Param
 from kbench.results import Measurement
 
@@ -85,19 +86,16 @@ def _memory_bytes(device: torch.device) -> int:
     return int(os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES"))
 
 
-def resolve(subject: Any, case: Mapping[str, Any], task: data.Task, claim: Any
+def resolve(subject: Subject, case: Mapping[str, Any], task: data.Task, claim: Claim
             ) -> tuple[registry.ModelFamily, str, dict[str, Any], int, int]:
     """A side's family, preset, architecture for the task (inputs and outputs set by the task, the
     width searched to the case's parameter budget), parameter count and forward FLOPs; Failed when
     the family cannot build it. `kbench validate` runs this too, so a bad architecture fails before
     training."""
     family = registry.model_family(subject.model)
-    size = subject.fields.get("size") or family.sizes[0]
     try:
-        arch = family.for_task(family.arch(size, subject.fields.get("arch")), task.input_shape, task.num_classes)
+        family, size, arch = architecture(subject, case, task, float(claim.options["tolerance"]))
         params = params_of(family, size, arch)
-        if "params" in case:
-            arch, params = match_width(family, size, arch, int(case["params"]), float(claim.options["tolerance"]))
         flops = count_flops(_meta(family, size, arch), family.input_shape(arch))  # a forward pass on no memory
     except (ValueError, TypeError, RuntimeError, AssertionError, ZeroDivisionError) as exc:
         raise Failed(f"{subject.label}: model family {family.name!r} cannot build this architecture for task "
@@ -105,7 +103,7 @@ def resolve(subject: Any, case: Mapping[str, Any], task: data.Task, claim: Any
     return family, size, arch, params, flops
 
 
-def _set_for_you(subject: Any, case: Mapping[str, Any], family: registry.ModelFamily, arch: Mapping[str, Any]
+def _set_for_you(subject: Subject, case: Mapping[str, Any], family: registry.ModelFamily, arch: Mapping[str, Any]
                  ) -> tuple[str, str] | None:
     """An architecture keyword the suite gives that the run would replace: (keyword, by what)."""
     for key, value in (subject.fields.get("arch") or {}).items():
@@ -119,7 +117,7 @@ def _set_for_you(subject: Any, case: Mapping[str, Any], family: registry.ModelFa
 class _Side:
     """One side of a matched comparison on one case: its model, tuning and seed runs."""
 
-    def __init__(self, subject: Any, case: Mapping[str, Any], task: data.Task, ctx: Context, claim: Any) -> None:
+    def __init__(self, subject: Subject, case: Mapping[str, Any], task: data.Task, ctx: Context, claim: Claim) -> None:
         self.subject, self.case, self.ctx, self.claim = subject, case, ctx, claim
         self.family, self.size, arch, self.params, self.flops = resolve(subject, case, task, claim)
         if self.params * BYTES_PER_PARAMETER > _memory_bytes(ctx.device) // 2:
@@ -263,11 +261,11 @@ class _Matched(Kind):
     metric, better = "accuracy", "higher"
     cost_unit = 0.5  # seconds per epoch of one training run (a small model on a packaged task)
 
-    def cost(self, claim: Any) -> float:
+    def cost(self, claim: Claim) -> float:
         runs = int(claim.options["seeds"]) + len(claim.options["lr_grid"])  # seed runs and tuning runs
         return self.cost_unit * len(claim.cases) * len(self.sides) * runs * int(claim.options["epochs"])
 
-    def check_references(self, claim: Any, path: str, where: str) -> None:
+    def check_references(self, claim: Claim, path: str, where: str) -> None:
         for role in self.sides:
             check_side(claim.side(role), path, f"{where}.{role}")
         grid = list(claim.options["lr_grid"])
@@ -284,7 +282,7 @@ class _Matched(Kind):
                                      f"({case['task']} is {data.kind_of(case['task'])})", case["task"])
                 self._check_models(claim, case, path, f"{where}.{key}[{i}]")
 
-    def _check_rule(self, claim: Any, path: str, where: str) -> None:
+    def _check_rule(self, claim: Claim, path: str, where: str) -> None:
         low, high = self.bounds or (0.0, math.inf)  # an error ratio is positive
         for side in ("at_least", "at_most"):
             bound = getattr(claim.rule, side)
@@ -292,7 +290,7 @@ class _Matched(Kind):
                 raise SuiteError(path, f"{where}.rule.{side}", f"a bound the {self.unit} can reach ({low:g} to "
                                  f"{high:g})", bound)
 
-    def _check_models(self, claim: Any, case: Mapping[str, Any], path: str, where: str) -> None:
+    def _check_models(self, claim: Claim, case: Mapping[str, Any], path: str, where: str) -> None:
         """Each side builds for the case's task, and no architecture keyword it gives is replaced."""
         try:
             task = data.load(case["task"])
@@ -311,7 +309,7 @@ class _Matched(Kind):
                 raise SuiteError(path, f"{where.split('.')[0]}.{role}.arch.{replaced[0]}",
                                  f"no {replaced[0]}: it is set by {replaced[1]}")
 
-    def collect(self, claim: Any, ctx: Context) -> None:
+    def collect(self, claim: Claim, ctx: Context) -> None:
         for case in claim.cases_for(ctx.device.type):
             try:
                 task = data.load(case["task"], ctx.seed_for("split"))  # each master seed its own split
@@ -321,7 +319,7 @@ class _Matched(Kind):
                 raise Failed(f"task {task.name} is {task.kind}; {self.name} compares {self.task_kind} tasks")
             self._collect_case(claim, case, task, ctx)
 
-    def _collect_case(self, claim: Any, case: Mapping[str, Any], task: data.Task, ctx: Context) -> None:
+    def _collect_case(self, claim: Claim, case: Mapping[str, Any], task: data.Task, ctx: Context) -> None:
         sides = [_Side(claim.side(role), case, task, ctx, claim) for role in self.sides]
         for side in sides:
             if side.family.plugs is not None:
@@ -424,7 +422,7 @@ class MatchedAccuracy(_Matched):
     unit = "accuracy difference"
     bounds = ACCURACY_DIFFERENCE
 
-    def evaluate(self, claim: ClaimLike, case: Mapping[str, Any], measurements: Sequence[Mapping[str, Any]],
+    def evaluate(self, claim: Claim, case: Mapping[str, Any], measurements: Sequence[Mapping[str, Any]],
                  peaks: Mapping[str, Any]) -> list[CaseValue]:
         """Seed-paired differences, widened by the test set's sampling noise (the per-example
         differences of the seed-averaged outcomes), and kept inside [-1, 1]."""
@@ -467,7 +465,7 @@ class MatchedError(_Matched):
     metric, better = "rmse", "lower"
     unit = "x lower error"
 
-    def evaluate(self, claim: ClaimLike, case: Mapping[str, Any], measurements: Sequence[Mapping[str, Any]],
+    def evaluate(self, claim: Claim, case: Mapping[str, Any], measurements: Sequence[Mapping[str, Any]],
                  peaks: Mapping[str, Any]) -> list[CaseValue]:
         """Seed-paired RMSE ratios, widened by the test set's sampling noise: by the delta method,
         log(RMSE_b / RMSE_c) = (log MSE_b - log MSE_c) / 2 has standard error sd(u) / (2 sqrt(n)),

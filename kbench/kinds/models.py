@@ -19,18 +19,18 @@ from typing import Any
 import torch
 
 from kbench import stats
+from kbench.claims import Claim
 from kbench.errors import SuiteError
 from kbench.kinds._model_building import (
+    architecture,
     check_model,
     check_model_side,
     input_batch,
     model_stats,
-    resolve,
 )
 from kbench.kinds._train_steps import TrainStep, case_label, measure_steps
 from kbench.kinds.base import (
     CaseValue,
-    ClaimLike,
     Context,
     Failed,
     Kind,
@@ -72,7 +72,7 @@ class _ModelKind(Kind):
     case_params = MODEL_CASE
     needs_operation = False
 
-    def check_references(self, claim: Any, path: str, where: str) -> None:
+    def check_references(self, claim: Claim, path: str, where: str) -> None:
         for role in self.sides:
             check_model_side(claim, role, path, f"{where}.{role}")
 
@@ -85,12 +85,12 @@ class TrainSpeedup(_ModelKind):
     options = {"steps": STEPS, "rounds": ROUNDS}
     unit = "x"
 
-    def collect(self, claim: Any, ctx: Context) -> None:
+    def collect(self, claim: Claim, ctx: Context) -> None:
         for case in claim.cases_for(ctx.device.type):
             measure_steps(claim, [("baseline", claim.side("baseline")), ("candidate", claim.side("candidate"))],
                           case, ctx)
 
-    def evaluate(self, claim: ClaimLike, case: Mapping[str, Any], measurements: Sequence[Mapping[str, Any]],
+    def evaluate(self, claim: Claim, case: Mapping[str, Any], measurements: Sequence[Mapping[str, Any]],
                  peaks: Mapping[str, Any]) -> list[CaseValue]:
         value = timing_ratio(case, measurements, "step_ms")
         value.notes = _host_notes([m for m in measurements if m.get("metric") == "step_ms"])
@@ -128,7 +128,7 @@ class TimeShare(_ModelKind):
     combine = "worst"
     unit = "share"
 
-    def check_references(self, claim: Any, path: str, where: str) -> None:
+    def check_references(self, claim: Claim, path: str, where: str) -> None:
         super().check_references(claim, path, where)
         pattern = str(claim.options.get("kernel_pattern", "."))
         try:
@@ -137,7 +137,7 @@ class TimeShare(_ModelKind):
             raise SuiteError(path, f"{where}.options.kernel_pattern", f"a regular expression ({exc})",
                              pattern) from None
 
-    def collect(self, claim: Any, ctx: Context) -> None:  # pragma: no mutate block (GPU only)
+    def collect(self, claim: Claim, ctx: Context) -> None:  # pragma: no mutate block (GPU only)
         if ctx.device.type != "cuda":
             raise Skip("kernel time shares are read from the CUDA profiler; this run is on the CPU")
         pattern = re.compile(str(claim.options.get("kernel_pattern", ".")))
@@ -163,7 +163,7 @@ class TimeShare(_ModelKind):
                                    groups=groups, summary=stats.summarize(shares, groups).as_dict(),
                                    extra={"kernel_pattern": pattern.pattern, "checks_before": checks}), "subject")
 
-    def evaluate(self, claim: ClaimLike, case: Mapping[str, Any], measurements: Sequence[Mapping[str, Any]],
+    def evaluate(self, claim: Claim, case: Mapping[str, Any], measurements: Sequence[Mapping[str, Any]],
                  peaks: Mapping[str, Any]) -> list[CaseValue]:
         """A t interval over the rounds' median shares (one round: a value, no interval)."""
         m = by_role(measurements, "subject", "share")
@@ -202,11 +202,11 @@ class VarianceRatio(_ModelKind):
     combine = "each"
     unit = "variance ratio"
 
-    def collect(self, claim: Any, ctx: Context) -> None:
+    def collect(self, claim: Claim, ctx: Context) -> None:
         subject = claim.side("subject")
         seeds = ctx.scaled(int(claim.options["seeds"]), 2)
         for case in claim.cases_for(ctx.device.type):
-            family, size, arch = resolve(subject, case)
+            family, size, arch = architecture(subject, case)
             worst, per_block = [], []
             for seed in range(seeds):
                 ctx.progress(f"{subject.label}: initialisation {seed + 1}/{seeds}")
@@ -222,7 +222,7 @@ class VarianceRatio(_ModelKind):
                                    groups=list(range(seeds)), summary=stats.summarize(worst).as_dict(),
                                    extra={"per_block": per_block, "arch": arch}, device_independent=True), "subject")
 
-    def evaluate(self, claim: ClaimLike, case: Mapping[str, Any], measurements: Sequence[Mapping[str, Any]],
+    def evaluate(self, claim: Claim, case: Mapping[str, Any], measurements: Sequence[Mapping[str, Any]],
                  peaks: Mapping[str, Any]) -> list[CaseValue]:
         m = by_role(measurements, "subject", "variance_ratio")
         if min(m["samples"]) <= 0:
@@ -238,17 +238,17 @@ class FlopsRatio(_ModelKind):
     combine = "each"
     unit = "x"
 
-    def collect(self, claim: Any, ctx: Context) -> None:
+    def collect(self, claim: Claim, ctx: Context) -> None:
         for case in claim.cases_for(ctx.device.type):
             for role in self.sides:
                 subject = claim.side(role)
-                counts = model_stats(*resolve(subject, case))
+                counts = model_stats(*architecture(subject, case))
                 ctx.record(Measurement(case=dict(case), subject=subject.as_dict(), metric="flops",
                                        unit="FLOPs", better="none", noise="exact", samples=[float(counts["flops"])],
                                        summary=stats.summarize([counts["flops"]]).as_dict(),
                                        extra={"params": counts["params"]}, device_independent=True), role)
 
-    def evaluate(self, claim: ClaimLike, case: Mapping[str, Any], measurements: Sequence[Mapping[str, Any]],
+    def evaluate(self, claim: Claim, case: Mapping[str, Any], measurements: Sequence[Mapping[str, Any]],
                  peaks: Mapping[str, Any]) -> list[CaseValue]:
         base, cand = by_role(measurements, "baseline", "flops"), by_role(measurements, "candidate", "flops")
         if cand["samples"][0] <= 0:
