@@ -64,6 +64,10 @@ class Operation:
     # implementation is also checked with that argument scaled so its largest element is this
     # (a kernel that clamps or saturates inside the range is caught). None: not declared.
     input_range: float | None = None
+    # The smallest case that exercises every path of the operation (a partial tile, every group):
+    # the registry-wide tests check each implementation on it against float64, so a new operation
+    # or implementation is tested the day it is registered.
+    example_case: Mapping[str, Any] | None = None
 
 
 @dataclass(frozen=True)

@@ -133,5 +133,7 @@ OPERATION = register_operation(
         check_case=check_case,
         # What a GR-KAN layer's activation sees after LayerNorm and a linear map: a few tens at most.
         input_range=32.0,
+        # 2 x 37 rows (a partial tile) of 16 channels (every one of the 8 groups, 2 channels each)
+        example_case={"shape": [2, 37, 16], "dtype": "float32"},
     )
 )
