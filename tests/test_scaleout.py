@@ -14,6 +14,7 @@ import torch
 
 from kbench import cotenancy, reading, results, runner, suite
 from kbench.errors import KbenchError, SuiteError
+from kbench.kinds import KINDS
 from kbench.scaleout import pool, profile, shard
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -61,15 +62,15 @@ def test_shards_cover_every_claim_once_and_balance_expected_cost(path: Path) -> 
         ids = [c.id for part in plan for c in part]
         assert sorted(ids) == sorted(c.id for c in s.claims) and len(ids) == len(s.claims)
         assert plan == runner.shard_plan(list(s.claims), count)  # deterministic
-        loads = [sum(c.kind_object.cost(c) for c in part) for part in plan]
-        biggest = max(c.kind_object.cost(c) for c in s.claims)
+        loads = [sum(KINDS[c.kind].cost(c) for c in part) for part in plan]
+        biggest = max(KINDS[c.kind].cost(c) for c in s.claims)
         assert max(loads) - min(loads) <= biggest + 1e-9  # greedy, costliest first: within one claim
 
 
 def test_costly_claims_go_to_different_shards() -> None:
     path = ROOT / "suites" / "kat.toml"
     s = suite.parse(path.read_text(), str(path))
-    costliest = sorted(s.claims, key=lambda c: -c.kind_object.cost(c))[:2]  # training claims: minutes
+    costliest = sorted(s.claims, key=lambda c: -KINDS[c.kind].cost(c))[:2]  # training claims: minutes
     assert {c.kind for c in costliest} == {"train-speedup", "matched-accuracy"}
     plan = runner.shard_plan(list(s.claims), 2)
     assert all(sum(c in costliest for c in part) == 1 for part in plan)
