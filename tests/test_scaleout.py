@@ -364,3 +364,36 @@ def test_ray_without_a_cluster_says_how_to_get_one(monkeypatch: pytest.MonkeyPat
     monkeypatch.setattr(ray_backend, "_ray", lambda: FakeRay({}, ConnectionError("Could not find any running Ray")))
     with pytest.raises(KbenchError, match="no Ray cluster reachable at address 'auto'.*ray start --head"):
         ray_backend.submit("suites/kat.toml", 2, "unused", None, device="cpu")
+
+
+@pytest.mark.parametrize("backend", ["ray", "slurm"])
+def test_submit_passes_the_run_options_to_every_shard(backend: str, tmp_path: Path,
+                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+    """`submit` takes --seed, --replicates and --quick from the declaration `run` uses, and every
+    shard gets them (before, a cluster run always used seed 0)."""
+    from kbench import cli
+    from kbench.scaleout import ray_backend, slurm
+
+    given: dict[str, tuple[str, ...]] = {}
+
+    def fake_ray(suite_path: str, shards: int, results_dir: str, gpu_type: str | None, address: str = "auto",
+                 device: str = "cuda", extra: tuple[str, ...] = (), max_retries: int = 3) -> tuple[None, list[str]]:
+        given["extra"] = extra
+        return None, []
+
+    def fake_slurm(suite_path: str, shards: int, results_dir: str, profile: object, gpu_type: str | None,
+                   device: str = "cuda", extra: tuple[str, ...] = (), wait: bool = True) -> None:
+        given["extra"] = extra
+
+    monkeypatch.setattr(ray_backend, "submit", fake_ray)
+    monkeypatch.setattr(slurm, "submit", fake_slurm)
+    site = tmp_path / "site.toml"
+    site.write_text('[slurm]\npartition = "gpu"\n')
+    options = ["--seed", "123", "--replicates", "3", "--quick"]
+    argv = ["submit", "suites/kat.toml", "--backend", backend, "--shards", "2", "--profile", str(site), *options]
+    assert cli.main(argv) == 0
+    run = cli._parser().parse_args(["run", "suites/kat.toml", *options])
+    assert list(given["extra"]) == cli.options.run_arguments(run) == ["--quick", "--seed", "123", "--replicates", "3"]
+    with pytest.raises(SystemExit) as refused:  # a bad seed is refused as `run` refuses it
+        cli.main([*argv[:-5], "--seed", "x"])
+    assert refused.value.code == 2

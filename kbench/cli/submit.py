@@ -6,11 +6,11 @@ import argparse
 import sys
 from typing import Any
 
-from kbench.cli_args import add_seed_options, seed_arguments
+from kbench.cli.options import add_run_options, folder, run_arguments
 from kbench.errors import KbenchError
 
 
-def add_submit_parser(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+def add_parser(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     p = sub.add_parser("submit", help="run a suite's shards on a cluster (SLURM via submitit, or Ray) and merge")
     p.add_argument("suite", help="path to a suite file (the nodes must see the same path and source tree)")
     p.add_argument("--backend", required=True, choices=("slurm", "ray"))
@@ -18,9 +18,8 @@ def add_submit_parser(sub: argparse._SubParsersAction) -> None:  # type: ignore[
     p.add_argument("--shards", type=int, default=2, help="how many shards (jobs or tasks), each on one GPU")
     p.add_argument("--gpu-type", help="GPU type as the profile (SLURM) or Ray's accelerator_type names it, e.g. H100")
     p.add_argument("--device", default="cuda", help="the device each shard runs on (cpu only to try the path)")
-    p.add_argument("--results", default="results", help="where the merged result goes")
-    p.add_argument("--quick", action="store_true", help="pass --quick to every shard")
-    add_seed_options(p)
+    p.add_argument("--results", type=folder, default="results", help="where the merged result goes")
+    add_run_options(p)  # the options `kbench run` takes, passed to every shard
     p.add_argument("--no-wait", action="store_true", help="SLURM: submit and return (merge later with kbench merge)")
     p.set_defaults(handler=cmd_submit)
 
@@ -35,7 +34,7 @@ def cmd_submit(args: argparse.Namespace) -> int:
     if args.shards > len(loaded.claims):
         raise KbenchError(f"--shards {args.shards}: {args.suite} has {len(loaded.claims)} claims")
     prof = site.load(args.profile) if args.profile else site.Profile("(no profile)")
-    extra = (*(("--quick",) if args.quick else ()), *seed_arguments(args))
+    extra = tuple(run_arguments(args))
     if args.device not in ("auto", "cuda", "cpu"):
         raise KbenchError(f"--device: expected auto, cuda or cpu, got {args.device!r}")
     try:

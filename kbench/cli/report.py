@@ -5,10 +5,10 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from kbench.cli_args import folder
+from kbench.cli.options import folder
 
 
-def add_report_parser(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+def add_parser(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
 
     p = sub.add_parser("report", help="build the static HTML report from a results folder")
     p.add_argument("--results", type=folder, default="results", help="results folder (default: results)")

@@ -1,5 +1,6 @@
-"""Argument types and options that several commands share (`run`, `submit`, `gate`, `report`):
-declared once, so every command reads them alike."""
+"""Argument types and options that several commands share, declared once so that every command
+reads them alike: `run` and `submit` take the run options (--quick, --seed, --replicates) from
+`add_run_options` and pass them on to workers and shards with `run_arguments`."""
 
 from __future__ import annotations
 
@@ -7,6 +8,8 @@ import argparse
 import secrets
 
 MAX_REPLICATES = 20
+EXIT_USAGE = 2
+EXIT_INTERRUPTED = 130
 
 
 def folder(text: str) -> str:
@@ -40,8 +43,11 @@ def replicates(text: str) -> int:
     return value
 
 
-def add_seed_options(p: argparse.ArgumentParser) -> None:
-    """`--seed` and `--replicates`, as `kbench run` and `kbench submit` both take them."""
+def add_run_options(p: argparse.ArgumentParser) -> None:
+    """What a run of a suite takes wherever it runs: in this process, on local GPUs (`run --gpus`),
+    or as shards on a cluster (`submit`)."""
+    p.add_argument("--quick", action="store_true",
+                   help="short budgets, fewer rounds, seeds and steps (smoke runs; wider intervals)")
     p.add_argument("--seed", type=seed, default=0,
                    help="base seed of every random draw: inputs, data splits, initialisations, tuning "
                         "(default 0; 'random' draws one now and records it)")
@@ -51,6 +57,18 @@ def add_seed_options(p: argparse.ArgumentParser) -> None:
                         "the replication check and says so)")
 
 
-def seed_arguments(args: argparse.Namespace) -> list[str]:
-    """The seed options as `kbench run` arguments for a worker or a shard."""
-    return ["--seed", str(args.seed), "--replicates", str(args.replicates)]
+def run_arguments(args: argparse.Namespace) -> list[str]:
+    """The run options as `kbench run` arguments for a worker or a shard."""
+    return [*(["--quick"] if args.quick else []), "--seed", str(args.seed), "--replicates", str(args.replicates)]
+
+
+def prepare(device_name: str) -> object:
+    """Pick the device, then make Triton interpret on a CPU run.
+
+    Must run before anything imports triton.language: the interpreter is chosen at import time.
+    """
+    from kbench import devices
+
+    device = devices.pick(device_name)
+    devices.prepare_triton(device)
+    return device
