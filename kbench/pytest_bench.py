@@ -21,9 +21,8 @@ from typing import Any
 import torch
 
 from kbench import correctness, devices, registry, suite
+from kbench.kinds import KINDS
 from kbench.kinds.base import case_key
-
-KERNEL_KINDS = ("speedup", "bandwidth-fraction")
 
 
 class Unavailable(Exception):
@@ -51,9 +50,10 @@ def why_none(suite_path: str, on: torch.device) -> str:
     """Why `collect` found no timing: what the suite's kernel claims require that `on` lacks."""
     loaded = suite.load(suite_path)
     unmet = sorted({str(devices.unmet(c.requires, on)) for c in loaded.claims
-                    if c.kind in KERNEL_KINDS and devices.unmet(c.requires, on)})
+                    if KINDS[c.kind].times_kernels and devices.unmet(c.requires, on)})
     if not unmet:
-        return f"{suite_path} has no kernel timing claims (kinds {', '.join(sorted(KERNEL_KINDS))})"
+        timed = sorted(name for name, kind in KINDS.items() if kind.times_kernels)
+        return f"{suite_path} has no kernel timing claims (kinds {', '.join(timed)})"
     return f"no kernel timing of {suite_path} can run on {on.type}: {'; '.join(unmet)}"
 
 
@@ -62,7 +62,7 @@ def collect(suite_path: str, on: torch.device) -> list[BenchCase]:
     loaded = suite.load(suite_path)
     found: dict[BenchCase, None] = {}
     for claim in loaded.claims:
-        if claim.kind not in KERNEL_KINDS or devices.unmet(claim.requires, on):
+        if not KINDS[claim.kind].times_kernels or devices.unmet(claim.requires, on):
             continue
         for subject in claim.subjects:
             for case in claim.cases_for(on.type):

@@ -31,15 +31,15 @@ class Mutant:
 
 
 MUTANTS = (
-    Mutant("tuning keeps the worst learning rate", "kbench/kinds/matched.py",
+    Mutant("tuning keeps the worst learning rate", "kbench/kinds/_matched_side.py",
            "top = max(sign * v for _, v in finite)", "top = min(sign * v for _, v in finite)",
            ("tests/test_replication.py",)),
-    Mutant("tuning scores on the test split", "kbench/kinds/matched.py",
+    Mutant("tuning scores on the test split", "kbench/kinds/_matched_side.py",
            'training.per_example(model, prepared, "val")', 'training.per_example(model, prepared, "test")',
            ("tests/test_replication.py",)),
-    Mutant("a claim's own width tolerance ignored", "kbench/kinds/matched.py",
-           'match_width(family, size, arch, int(case["params"]), float(claim.options["tolerance"]))',
-           'match_width(family, size, arch, int(case["params"]))', ("tests/test_matched.py",)),
+    Mutant("a claim's own width tolerance ignored", "kbench/kinds/_matched_side.py",
+           'architecture(subject, case, task, float(claim.options["tolerance"]))',
+           "architecture(subject, case, task)", ("tests/test_matched.py",)),
     Mutant("paired ratios computed unpaired", "kbench/stats.py",
            'return Estimate.from_values(num / den, "log")', "return unpaired_log_ratio(num, den)",
            ("tests/test_laws.py", "tests/test_replication.py", "tests/test_stats.py")),

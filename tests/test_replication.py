@@ -14,7 +14,7 @@ import torch
 
 from kbench import cotenancy, data, judging, reading, replicates, results, runner, stats, suite
 from kbench.claims import Claim
-from kbench.kinds import matched
+from kbench.kinds import _law_spec, _matched_side
 from kbench.kinds.base import Context, Failed
 from kbench.verdicts import Rule
 
@@ -150,11 +150,10 @@ def test_a_slope_every_window_agrees_on_stays_firm() -> None:
 
 
 def test_a_slope_claim_gets_a_window_neighbourhood_by_default() -> None:
-    from kbench.kinds import law
 
-    assert law._spec({"statistic": "slope", "late": 0.5})["neighbourhood"] == {
+    assert _law_spec.spec({"statistic": "slope", "late": 0.5})["neighbourhood"] == {
         "late": [0.375, 0.5, 0.625, 0.75, 0.875, 1.0]}
-    assert "neighbourhood" not in law._spec({"statistic": "last"})
+    assert "neighbourhood" not in _law_spec.spec({"statistic": "last"})
 
 
 def law_suite(tmp_path: Path, points: str, options: str) -> Path:
@@ -182,9 +181,9 @@ def test_a_law_suite_with_a_bad_analysis_choice_is_refused(tmp_path: Path, point
 
 # --- tuning ------------------------------------------------------------------------------------
 
-def side(curve: Any, grid: list[float], budget: int) -> matched._Side:
+def side(curve: Any, grid: list[float], budget: int) -> _matched_side.Side:
     """A matched side whose validation score at each learning rate is `curve(lr)` (no training)."""
-    s = object.__new__(matched._Side)
+    s = object.__new__(_matched_side.Side)
     s.subject = SimpleNamespace(label="toy")
     s.case, s.ctx = CASE, SimpleNamespace(progress=lambda text: None)
     s.claim = SimpleNamespace(options={"lr_grid": grid, "tune_budget": budget})
@@ -540,8 +539,8 @@ def test_tuning_scores_each_rate_on_the_validation_split_and_keeps_its_best(monk
     def per_example(model: Any, prepared: Any, split: str) -> np.ndarray:
         return np.array([1.0 - abs(math.log10(model.lr) - math.log10(best_on[split]))])
 
-    monkeypatch.setattr(matched.training, "fit", fit)
-    monkeypatch.setattr(matched.training, "per_example", per_example)
+    monkeypatch.setattr(_matched_side.training, "fit", fit)
+    monkeypatch.setattr(_matched_side.training, "per_example", per_example)
     s = side(None, [0.001, 0.003, 0.01, 0.03], budget=4)
     del s._try  # the real one: train at each rate, score on a split
     s.ctx = SimpleNamespace(progress=lambda text: None, seed_for=lambda *parts: 0, scaled=lambda n, m: n)

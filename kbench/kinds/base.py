@@ -110,6 +110,7 @@ class Kind:
     bounds: tuple[float, float] | None = None  # what the measured value can be (an accuracy difference: -1..1)
     needs_operation: bool = True  # the claim names an operation under kernels/
     needs_copy_bandwidth: bool = False  # the run measures the copy bandwidth when a claim needs it
+    times_kernels: bool = False  # its sides are kernel timings (pytest-benchmark runs them as tests)
     cost_unit: float = 2.0  # rough seconds one case of one side takes on a GPU (balances shards only)
     # the kind trains or draws its own seeds: the runner runs it once per master seed (replicates)
     replicated: bool = False

@@ -60,6 +60,7 @@ class Speedup(Kind):
     case_params = SHAPE_CASE
     options = {"cuda_graph": GRAPH, "rounds": ROUNDS}
     unit = "x"
+    times_kernels = True
 
     def collect(self, claim: Claim, ctx: Context) -> None:
         for case in claim.cases_for(ctx.device.type):
@@ -79,6 +80,7 @@ class BandwidthFraction(Kind):
     options = {"cuda_graph": GRAPH, "rounds": ROUNDS}
     combine = "worst"  # a target stated per case holds only if it holds in every case
     unit = "fraction"
+    times_kernels = True
     needs_copy_bandwidth = True
 
     def collect(self, claim: Claim, ctx: Context) -> None:

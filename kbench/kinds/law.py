@@ -26,33 +26,22 @@ so a result file is judged the same way wherever it is read.
 
 from __future__ import annotations
 
-import copy
-import json
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 import numpy as np
-import torch
 
-from kbench import data, laws, registry, sparsity, stats, sweeps
-from kbench.claims import Claim, Subject
-from kbench.data import text
+from kbench import laws, registry, stats
+from kbench.claims import Claim
 from kbench.errors import SuiteError
-from kbench.kinds._model_building import architecture, check_side
-from kbench.kinds.base import CaseValue, Context, Failed, Kind, NotJudged, Skip
+from kbench.kinds._law_checks import check_case, check_family
+from kbench.kinds._law_series import SIZE_SWEEPS, TEXT_TASK, Series
+from kbench.kinds._law_spec import SPEC_DEFAULTS
+from kbench.kinds._model_building import check_side
+from kbench.kinds.base import CaseValue, Context, Kind, NotJudged
 from kbench.params import Param
-from kbench.results import Measurement
 from kbench.stats import Estimate
 
-TEXT_TASK = "stdlib-text"
-SIZE_SWEEPS = ("width", "depth")  # one model per point, the variable its parameter count
-
-
-def swept_key(family: registry.ModelFamily, sweep: str) -> str | None:
-    """The architecture keyword a size sweep sets (None: the family has none, or a data sweep)."""
-    if sweep == "width":
-        return family.width_key
-    return "depth" if sweep == "depth" and "depth" in family.arch_keys else None
 QUANTITIES = {
     "activation-ratio": "PPL-p% activation ratio: the share of FFN activations kept when perplexity may rise p%",
     "nonzero-fraction": "the share of FFN activation entries that are nonzero, per token",
@@ -97,24 +86,6 @@ OPTIONS = {
                             high=64),
     "eval_sequences": Param(int, "held-out windows (text) the metrics read", default=64, low=1, high=100000),
 }
-SPEC_KEYS = ("statistic", "form", "alternatives", "criterion", "param", "late", "neighbourhood", "direction")
-LATE_STEP = 0.125
-SPEC_DEFAULTS: dict[str, Any] = {"late": 0.5, "criterion": "loo"}
-
-
-def _spec(options: Mapping[str, Any]) -> dict[str, Any]:
-    spec = {k: options[k] for k in SPEC_KEYS if options.get(k) is not None}
-    if "neighbourhood" not in spec and spec.get("statistic") == "slope":
-        spec["neighbourhood"] = {"late": default_windows(float(spec.get("late", 0.5)))}
-    return spec
-
-
-def default_windows(late: float) -> list[float]:
-    """The slope windows a verdict must survive by default: from `late` - 0.125 (not below 0.25) up
-    to every point, in steps of 0.125."""
-    start = max(0.25, late - LATE_STEP)
-    steps = int(round((1.0 - start) / LATE_STEP))
-    return sorted({round(min(1.0, start + i * LATE_STEP), 6) for i in range(steps + 1)} | {1.0})
 
 
 def _alternatives(spec: Mapping[str, Any], estimate: Callable[[Mapping[str, Any]], Estimate]
@@ -132,139 +103,6 @@ def _alternatives(spec: Mapping[str, Any], estimate: Callable[[Mapping[str, Any]
             except NotJudged as exc:
                 notes.append(f"with {key} = {value} the points could not be judged: {exc}")
     return out, notes
-
-
-def check_spec(spec: Mapping[str, Any], points: int) -> str | None:
-    """What is wrong with a law's statistic and forms for this many points, or None."""
-    return laws.spec_problem(spec, points)
-
-
-class _Series:
-    """One side of a law claim on one case: its runs, one per seed, and their measurements."""
-
-    def __init__(self, claim: Claim, case: Mapping[str, Any], role: str, ctx: Context) -> None:
-        self.claim, self.case, self.role, self.ctx = claim, case, role, ctx
-        self.subject = claim.side(role)
-        self.options = claim.options
-        self.corpus: text.Corpus | None = None
-        self.task: data.Task | None = None
-        try:
-            if case["task"] == TEXT_TASK:
-                self.corpus = text.stdlib()
-            else:
-                self.task = data.load(case["task"], ctx.seed_for("split"))  # the master seed splits the data too
-        except data.DataError as exc:
-            raise Skip(str(exc)) from None
-        self.family, self.size, self.arch = architecture(self.subject, case, self.task)
-        self.recorded: dict[float, Measurement] = {}
-
-    def _model(self, arch: Mapping[str, Any], seed: int) -> torch.nn.Module:
-        torch.manual_seed(self.ctx.seed_for("init", seed))
-        try:
-            return self.family.create(self.size, None, arch).to(self.ctx.device)
-        except (ValueError, TypeError, RuntimeError) as exc:
-            raise Failed(f"{self.subject.label}: cannot build {dict(arch)}: {exc}") from None
-
-    def _probe(self) -> sparsity.Loss:
-        """The data the metrics read: held-out text windows, or the task's test images."""
-        if self.corpus is not None:
-            return sweeps.heldout_loss(self.corpus, int(self.arch["seq_len"]), int(self.options["eval_sequences"]),
-                                       self.ctx.device)
-        assert self.task is not None
-        x = torch.as_tensor(self.task.test.x, device=self.ctx.device)
-        y = torch.as_tensor(self.task.test.y, dtype=torch.long, device=self.ctx.device)
-
-        @torch.no_grad()
-        def loss(model: torch.nn.Module) -> float:
-            return float(torch.nn.functional.cross_entropy(model(x).double(), y))
-
-        return loss
-
-    def _train(self, model: torch.nn.Module, points: Sequence[int], seed: int, at: sweeps.AtCheckpoint) -> None:
-        config = sweeps.SweepConfig(int(self.options["batch"]), float(self.options["lr"]), int(self.options["warmup"]))
-        try:
-            if self.corpus is not None:
-                sweeps.train_lm(model, self.corpus, config, int(self.arch["seq_len"]), points,
-                                self.ctx.seed_for("data", seed), self.ctx.device, at)
-            else:
-                assert self.task is not None
-                sweeps.train_classifier(model, self.task, config, points, self.ctx.seed_for("data", seed),
-                                        self.ctx.device, self.options["labels"] == "random", at)
-        except FloatingPointError as exc:
-            raise Failed(f"{self.subject.label}, seed {seed}: {exc}") from None
-
-    def run_seed(self, seed: int) -> None:
-        """This seed's value at every point: measured, or reused from another claim of the run that
-        trained the same subject on the same case with the same settings (only the statistic differs)."""
-        settings = {k: v for k, v in self.options.items() if k not in SPEC_KEYS}
-        key = json.dumps([self.subject.as_dict(), dict(self.case), settings, seed, self.ctx.seed], sort_keys=True)
-        if key not in self.ctx.memo:
-            self.ctx.memo[key] = self._measure_seed(seed)
-        else:
-            self.ctx.progress(f"{self.subject.label}: seed {seed + 1} measured by an earlier claim of this run")
-        for x, value, info in self.ctx.memo[key]:
-            self._add(x, value, seed, info)
-
-    def _measure_seed(self, seed: int) -> list[tuple[float, float, dict[str, Any]]]:
-        points = [int(p) for p in self.case["points"]]
-        loss = self._probe()
-        models: list[tuple[float, dict[str, Any], torch.nn.Module]] = []  # (x, what else, model at x)
-        if self.options["sweep"] == "data":
-            model = self._model(self.arch, seed)
-            self._train(model, points, seed,
-                        lambda seen, m: models.append((float(seen), {"data": seen}, copy.deepcopy(m))))
-        else:
-            sweep = str(self.options["sweep"])
-            for size in points:
-                self.ctx.progress(f"{self.subject.label}: {sweep} {size}, seed {seed + 1}")
-                arch = {**self.arch, str(swept_key(self.family, sweep)): size}
-                model = self._model(arch, seed)
-                self._train(model, [int(self.case["data"])], seed, lambda seen, m: None)
-                model.eval()
-                models.append((float(sum(p.numel() for p in model.parameters())), {sweep: size}, model))
-        values, more = self._measure(models, loss)
-        return [(x, value, {**info, **extra})
-                for (x, info, _), value, extra in zip(models, values, more, strict=True)]
-
-    def _measure(self, models: list[tuple[float, dict[str, Any], torch.nn.Module]], loss: sparsity.Loss
-                 ) -> tuple[list[float], list[dict[str, Any]]]:
-        self.ctx.progress(f"{self.subject.label}: measuring {self.options['quantity']} at {len(models)} points")
-        if self.options["quantity"] == "nonzero-fraction":
-            return [sparsity.nonzero_fraction(m, loss) for _, _, m in models], [{} for _ in models]
-        calibrated = [sparsity.calibrate(m, loss) for _, _, m in models]
-        last = calibrated[-int(self.options["calibrate_last"]):]
-        found = sparsity.search_cett(last, loss, float(self.options["p"]))
-        if not found.reached:
-            raise Failed(f"{self.subject.label}: perplexity never rises {self.options['p']}% (at most "
-                         f"x{found.ppl_ratio:.4g} with every FFN activation dropped): PPL-p% has no threshold here")
-        values, more = [], []
-        for c in calibrated:
-            ratio, kept = c.sparse(found.cett, loss)
-            values.append(kept)
-            more.append({"dense_loss": c.dense_loss, "ppl_ratio": ratio, "cett": found.cett,
-                         "calibrated_ppl_ratio": found.ppl_ratio})
-        return values, more
-
-    def _add(self, x: float, value: float, seed: int, info: dict[str, Any]) -> None:
-        m = self.recorded.get(x)
-        if m is None:
-            extra = {"x": x, "variable": self._variable(), "law": _spec(self.options), "arch": self.arch,
-                     "per_seed": [], **({"corpus": self.corpus.describe()} if self.corpus is not None else {})}
-            m = self.ctx.record(Measurement(
-                case=dict(self.case), subject=self.subject.as_dict(), metric=f"{self.options['quantity']}@{x:g}",
-                unit="fraction", better="none", noise="seeds", samples=[], groups=[], extra=extra,
-                device_independent=True), self.role)
-            self.recorded[x] = m
-        assert m.samples is not None and m.groups is not None
-        m.samples.append(float(value))
-        m.groups.append(seed)
-        m.extra["per_seed"].append({"seed": seed, **info})
-        m.summary = stats.summarize(m.samples).as_dict()
-
-    def _variable(self) -> str:
-        if self.options["sweep"] in SIZE_SWEEPS:
-            return "parameters"
-        return "tokens" if self.corpus is not None else "examples"
 
 
 def _table(measurements: Sequence[Mapping[str, Any]], role: str) -> tuple[np.ndarray, np.ndarray, list[int],
@@ -326,7 +164,7 @@ class Law(Kind):
     def collect(self, claim: Claim, ctx: Context) -> None:
         seeds = ctx.scaled(int(claim.options["seeds"]), 2)
         for case in claim.cases_for(ctx.device.type):
-            series = [_Series(claim, case, role, ctx) for role in self.sides]
+            series = [Series(claim, case, role, ctx) for role in self.sides]
             for seed in range(seeds):  # the sides alternate seed by seed: an interruption keeps pairs
                 for s in series:
                     ctx.progress(f"{s.subject.label}: seed {seed + 1}/{seeds}")
@@ -356,10 +194,10 @@ class Law(Kind):
                                  f"(tiny-lm, vit): {model}'s activation is an implementation, not an FFN to read",
                                  model)
             family = check_side(claim.side(role), path, f"{where}.{role}")
-            _check_family(claim, family, path, where, role)
+            check_family(claim, family, path, where, role)
         for key, cases in (("cases", claim.cases), ("cpu_cases", claim.cpu_cases or ())):
             for i, case in enumerate(cases):
-                _check_case(claim, case, path, f"{where}.{key}[{i}]")
+                check_case(claim, case, path, f"{where}.{key}[{i}]")
 
 
 class LawRatio(Law):
@@ -395,94 +233,3 @@ class LawRatio(Law):
         return [CaseValue(case, stats.paired_log_ratio(b, c), details, notes, alternatives)]
 
 
-def _check_family(claim: Claim, family: registry.ModelFamily, path: str, where: str, role: str) -> None:
-    sweep = claim.options["sweep"]
-    key = swept_key(family, sweep)
-    if sweep in SIZE_SWEEPS and key is None:
-        raise SuiteError(path, f"{where}.options.sweep", f"data (model family {family.name} has no {sweep} to sweep)")
-    if sweep in SIZE_SWEEPS and key in (claim.side(role).fields.get("arch") or {}):
-        raise SuiteError(path, f"{where}.{role}.arch.{key}", f"no {key}: the {sweep} sweep sets it from the "
-                         "case's points")
-    problem = check_spec(_spec(claim.options), min(len(c["points"]) for c in (*claim.cases, *(claim.cpu_cases or ()))))
-    if problem:
-        raise SuiteError(path, f"{where}.options", problem)
-    if claim.options["statistic"] == "fit-advantage" and claim.options.get("direction") is None:
-        raise SuiteError(path, f"{where}.options.direction", "the claimed law's direction (increasing or "
-                         "decreasing): a form that fits best running the other way is not the claimed law")
-
-
-def _check_case(claim: Claim, case: Mapping[str, Any], path: str, loc: str) -> None:
-    points = case["points"]
-    if any(b <= a for a, b in zip(points, points[1:], strict=False)):
-        raise SuiteError(path, f"{loc}.points", "strictly increasing points", points)
-    sweep = claim.options["sweep"]
-    if sweep in SIZE_SWEEPS:
-        if "data" not in case:
-            raise SuiteError(path, f"{loc}.data", f"the tokens or examples each {sweep} trains on (sweep = {sweep})")
-        if any(p != int(p) for p in points):
-            raise SuiteError(path, f"{loc}.points", f"whole {sweep}s", points)
-    elif "data" in case:
-        raise SuiteError(path, f"{loc}.data", "no data: a data sweep's points are the amounts trained on")
-    task = case["task"]
-    if task != TEXT_TASK and task not in data.names():
-        raise SuiteError(path, f"{loc}.task", f"{TEXT_TASK} or a kbench.data task ({', '.join(data.names())})", task)
-    if claim.options["quantity"] == "activation-ratio" and task != TEXT_TASK:
-        raise SuiteError(path, f"{loc}.task", f"{TEXT_TASK} (the PPL-p% activation ratio needs a language model's "
-                         "perplexity)", task)
-    if claim.options["labels"] == "random" and task == TEXT_TASK:
-        raise SuiteError(path, f"{claim_where(loc)}.options.labels", "real (text has no labels to shuffle)", "random")
-    for role, subject in claim.sides.items():
-        family = registry.model_family(subject.model)
-        if (task == TEXT_TASK) != (family.name == "tiny-lm"):
-            raise SuiteError(path, f"{claim_where(loc)}.{role}.model",
-                             f"{'tiny-lm' if task == TEXT_TASK else 'an image model'} for task {task}", family.name)
-        size = subject.fields.get("size") or case.get("size") or family.sizes[0]
-        if size not in family.presets:
-            raise SuiteError(path, f"{loc}.size", f"a size of {family.name} ({', '.join(family.sizes)})", size)
-        _check_buildable(family, size, subject, case, claim, path, loc, role)
-
-
-def claim_where(loc: str) -> str:
-    return loc.rsplit(".", 1)[0]
-
-
-def _check_buildable(family: registry.ModelFamily, size: str, subject: Subject, case: Mapping[str, Any], claim: Claim,
-                     path: str, loc: str, role: str) -> None:
-    """Each model the case will build, built on the meta device (no memory): a bad width fails
-    now; checkpoints that would fall on the same training step are refused too."""
-    task = None
-    if case["task"] != TEXT_TASK:
-        try:
-            task = data.load(case["task"], 0)
-        except data.DataError:
-            return  # the run skips the claim with the reason
-    _, _, arch = architecture(subject, case, task)  # the same preset `size` names
-    if case["task"] == TEXT_TASK and int(arch.get("vocab", text.VOCAB)) < text.VOCAB:
-        raise SuiteError(path, f"{claim_where(loc)}.{role}.arch.vocab", f"at least {text.VOCAB} (the text is bytes)",
-                         arch.get("vocab"))
-    sizes = case["points"] if claim.options["sweep"] in SIZE_SWEEPS else [None]
-    for w in sizes:
-        trial = {**arch, str(swept_key(family, claim.options["sweep"])): int(w)} if w is not None else arch
-        where = f"{loc}.points" if w is not None else f"{claim_where(loc)}.{role}.arch"
-        try:
-            with torch.device("meta"):
-                model = family.create(size, None, trial)
-        except (ValueError, TypeError, RuntimeError, AssertionError) as exc:
-            raise SuiteError(path, where, f"an architecture {family.name} can build", f"{trial}: {exc}") from None
-        try:
-            sparsity.down_projections(model)
-        except ValueError as exc:
-            raise SuiteError(path, f"{claim_where(loc)}.{role}.model", "a model whose FFN activations kbench can "
-                             "read (tiny-lm, vit)", str(exc)) from None
-    per_step = int(claim.options["batch"]) * (int(arch["seq_len"]) if case["task"] == TEXT_TASK else 1)
-    amounts = [int(case["data"])] if claim.options["sweep"] in SIZE_SWEEPS else [int(p) for p in case["points"]]
-    steps = sweeps.steps_for(amounts, per_step)
-    if len(set(steps)) != len(steps):
-        raise SuiteError(path, f"{loc}.points", f"amounts of data at least one step ({per_step} "
-                         f"{'tokens' if case['task'] == TEXT_TASK else 'examples'}) apart", case["points"])
-    warm = int(claim.options["warmup"]) * per_step
-    if amounts[0] < warm:  # a data sweep's first checkpoint, or the data each width of a width sweep trains on
-        field = "points" if claim.options["sweep"] == "data" else "data"
-        raise SuiteError(path, f"{loc}.{field}", f"amounts past the learning-rate warm-up ({claim.options['warmup']} "
-                         f"steps = {warm} {'tokens' if case['task'] == TEXT_TASK else 'examples'}): a checkpoint "
-                         "inside it measures the schedule, not the data", case[field])

@@ -198,9 +198,16 @@ def _tuning_axis(ax: Any, model: ReportModel, suite: str, claim: str) -> None:
         ax.legend(fontsize=6)
 
 
+def _holds(model: ReportModel, suite: str, claim: str, key: str) -> bool:
+    """Whether the claim's latest runs stored `extra[key]` (a law's points, a tuning curve): the
+    figure draws what the file holds, whatever kind of claim wrote it."""
+    return any(m["claim"] == claim and isinstance((m.get("extra") or {}).get(key), dict)
+               for run in model.latest_runs(suite, claim).values() for m in run["measurements"])
+
+
 def claim_figure(model: ReportModel, suite: str, claim: str, info: dict[str, Any], out: Path) -> str:
-    law = info["kind"] in ("law", "law-ratio")
-    tuned = info["kind"] in ("matched-accuracy", "matched-error")
+    law = _holds(model, suite, claim, "law")
+    tuned = not law and _holds(model, suite, claim, "tuning")
     fig, axes = plt.subplots(1, 3 if law or tuned else 2, figsize=(16 if law or tuned else 11, 3.6))
     left, right = axes[0], axes[1]
     _cases_axis(left, model, suite, claim, info)
