@@ -23,7 +23,3 @@ class SuiteError(KbenchError):
 
 class ResultError(KbenchError):
     """A result file that cannot be read or written."""
-
-
-class ImplementationError(Exception):
-    """An implementation failed or computed the wrong answer; becomes an `error` verdict."""
