@@ -25,6 +25,25 @@ def test_a_timeout_counts_against_the_score_and_equivalents_are_left_out() -> No
     assert "timeout" not in mutation_score.KILLED
 
 
+@pytest.mark.parametrize(("code", "status"), [(1, "killed"), (0, "survived"), (33, "no tests"), (-24, "timeout"),
+                                              (-9, "timeout"), (36, "timeout"), (None, "not run"), (37, "unclear")])
+def test_each_exit_code_has_an_honest_status(code: int | None, status: str) -> None:
+    assert mutation_score.status(code) == status
+    assert (status in mutation_score.KILLED) == (status == "killed")
+
+
+def test_a_module_with_mutants_not_run_is_marked_partial(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    meta = tmp_path / "kbench" / "m.py.meta"
+    meta.parent.mkdir()
+    meta.write_text('{"exit_code_by_key": {"a": 1, "b": 0, "c": null, "d": -9}}')
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "mutation-equivalent.toml").write_text('[mutants]\nb = "changes nothing"\n')
+    counts = mutation_score.tally(tmp_path)["kbench/m.py"]
+    assert counts == Counter({"killed": 1, "equivalent": 1, "not run": 1, "timeout": 1})
+    line, score = mutation_score.row("kbench/m.py", counts)
+    assert line.endswith("(partial)") and score == pytest.approx(0.5)
+
+
 @pytest.mark.parametrize("interval", [(-math.inf, 2.0), (1.0, math.inf), (math.nan, 2.0), (1.0, math.nan)])
 def test_a_non_finite_interval_is_inconclusive_and_every_verdict_name_exists(interval: tuple[float, float]) -> None:
     est = Estimate(1.5, interval[0], interval[1], "linear", 0.1, 4.0, 5)
