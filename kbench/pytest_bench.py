@@ -23,6 +23,7 @@ import torch
 from kbench import correctness, devices, registry, suite
 from kbench.kinds import KINDS
 from kbench.kinds.base import case_key
+from kbench.workloads import KernelWorkload
 
 
 class Unavailable(Exception):
@@ -72,8 +73,6 @@ def collect(suite_path: str, on: torch.device) -> list[BenchCase]:
 
 def prepare(bench: BenchCase, on: torch.device) -> tuple[Callable[[], object], dict[str, Any]]:
     """The checked, timed call for pytest-benchmark, and what to put in its extra_info."""
-    from kbench.workloads import KernelWorkload
-
     op = registry.operation(bench.op)
     impl = registry.implementation(bench.op, bench.impl)
     reason = devices.unmet(impl.requires, on)

@@ -38,7 +38,7 @@ def run_pool(suite_path: str, gpus: Sequence[str], results_dir: str, device: str
              extra: Sequence[str] = (), say: Callable[[str], None] = print) -> Path:
     """One shard per GPU (no more shards than claims), in parallel, then the merge. Returns the
     merged result's path."""
-    from kbench import suite
+    from kbench import suite  # loads the kinds (torch, Triton): only once a pool runs, not when the CLI starts
 
     gpus = list(gpus)[:len(suite.load(suite_path).claims)]
     Path(results_dir).mkdir(parents=True, exist_ok=True)

@@ -42,6 +42,7 @@ class ShardJob:
 
     def remaining(self) -> list[str] | None:
         """The shard's claims not yet finished by a file in the folder (None: none ran yet)."""
+        # here: a ShardJob is pickled to SLURM or Ray workers, and importing it must not load torch or Triton
         from kbench import runner, suite
 
         loaded = suite.load(self.suite)
@@ -77,7 +78,7 @@ class ShardFailed(KbenchError):
 
 def merged(folder: str | Path, results_dir: str | Path) -> Path:
     """Merge every shard file in `folder` into one result file under `results_dir`."""
-    from kbench import merge, results
+    from kbench import merge, results  # merge judges again (the kinds: torch): only when shards are merged
 
     found, problems = reading.load_all(Path(folder))
     if problems:
