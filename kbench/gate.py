@@ -21,66 +21,34 @@ Each metric is compared as its measurement declares (schema 2: unit, better dire
 Also failing: a claim that was `reproduced` and is now anything else, a claim or a metric the
 baseline has and the candidate lacks. Unusable input (an interrupted run, different devices
 with nothing device-independent to compare, too few rounds, a suspect change) exits 2, never 0.
-Pure functions over loaded result dictionaries (kbench.results.load validates them).
+Pure functions over loaded result dictionaries (kbench.reading.load validates them). One metric's
+comparison is kbench.gate_metrics; the markdown summary is kbench.gate_summary.
 """
 
 from __future__ import annotations
 
 import json
-import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Any
 
-import numpy as np
-
-from kbench import laws, replicates, stats
+from kbench import laws, replicates
 from kbench.env import device_identity
 from kbench.errors import KbenchError
+from kbench.gate_metrics import Comparison, Key, compare_metric
 from kbench.labels import case_label, subject_label
 
 DEFAULT_THRESHOLD = 0.05
 DEFAULT_ALPHA = 0.01
-MIN_ROUNDS = 3  # per side, for a timing comparison (Welch t with at least 2 df on each side)
-NOISE_MULTIPLE = 2.0  # a regression must also exceed this many baseline round-to-round sds
-# suspect: worse beyond the tolerance, but not shown to be (cannot judge); ambiguous: the same, better
-Status = Literal["regression", "improvement", "unchanged", "suspect", "ambiguous", "underpowered", "changed"]
 
 
-# What the gate says (text only; module constants, so mutation testing spends no mutants on wording)
-FEW_ROUNDS = ("{b} baseline and {c} candidate round(s); the gate needs {n} per side to tell a change from "
-              "run-to-run noise")
-IN_THE_NOISE = ("the baseline's own rounds differ by up to {noise:.0%} (2 sd): a change of {change:.0%} cannot be "
-                "told from that noise")
-NOT_SIGNIFICANT = "not significant (p >= alpha or the interval reaches 1)"
-EXACT_CHANGED = "an exact count changed: the runs measured different things (update the baseline if meant)"
 OTHER_DEVICE = ("different devices, or one not recorded precisely ({b} vs {c}): only device-independent metrics "
                 "(FLOPs, parameter counts, seeded accuracies and errors) are compared, and no verdicts")
 UNKNOWN = "unknown"
-FIT_DIFFERENCE = "a fitted parameter: low and high bound candidate minus baseline, paired by seed"
 
 
 class GateInputError(KbenchError):
     """The two results cannot be compared (different devices, nothing in common, an interrupted run)."""
-
-
-@dataclass(frozen=True)
-class Comparison:
-    claims: tuple[str, ...]
-    metric: str
-    subject: str
-    case: str
-    noise: str
-    baseline: float  # the baseline's value (median, or geometric mean over seeds)
-    candidate: float
-    ratio: float  # candidate / baseline
-    low: float | None
-    high: float | None
-    p_value: float | None
-    tolerance: float
-    status: Status
-    reason: str = ""
-    spread: float | None = None  # timings: the baseline's round-to-round sd (log scale), a regression exceeds 2x
 
 
 @dataclass(frozen=True)
@@ -127,7 +95,6 @@ class GateReport:
         return {0: "PASS", 1: "FAIL", 2: "CANNOT JUDGE"}[self.exit_code]
 
 
-Key = tuple[str, str, str]
 PRESENTATION = ("label", "paper_value")  # case fields that name or annotate a case, never change what it measures
 
 
@@ -196,26 +163,6 @@ def _law_fits(result: Mapping[str, Any]) -> dict[Key, dict[str, Any]]:
     return out
 
 
-def _compare_fit(key: Key, b: Mapping[str, Any], c: Mapping[str, Any], claims: tuple[str, ...],
-                 threshold: float, alpha: float) -> Comparison:
-    """A fitted parameter, paired by seed: the candidate minus the baseline, on the linear scale
-    (exponents, offsets and slopes can be negative)."""
-    bs, cs = dict(zip(b["groups"], b["samples"], strict=True)), dict(zip(c["groups"], c["samples"], strict=True))
-    seeds = [s for s in bs if s in cs]
-    base, cand = float(np.mean([bs[s] for s in seeds] or [math.nan])), float(np.mean([cs[s] for s in seeds] or
-                                                                                  [math.nan]))
-    common: dict[str, Any] = dict(claims=claims, metric=key[0], subject=key[1], case=key[2], noise="fit",
-                                  baseline=base, candidate=cand, ratio=cand / base if base else math.nan)
-    if len(seeds) < 2:
-        return Comparison(**common, low=None, high=None, p_value=None, tolerance=threshold, status="underpowered",
-                          reason=f"{len(seeds)} seed(s) in common; a paired comparison needs 2")  # pragma: no mutate
-    est = stats.Estimate.from_values([cs[s] - bs[s] for s in seeds], "linear")
-    moved = est.p_value < alpha and abs(est.value) > threshold * abs(base)
-    return Comparison(**common, low=est.low, high=est.high, p_value=est.p_value, tolerance=threshold,
-                      status="changed" if moved else "unchanged",
-                      reason=FIT_DIFFERENCE if est.has_interval else "")
-
-
 def _pairs(b: list[dict[str, Any]], c: list[dict[str, Any]]) -> tuple[list[tuple[dict[str, Any], dict[str, Any]]],
                                                                        list[str]]:
     """Baseline and candidate entries of one key to compare, and the claims without a partner.
@@ -231,111 +178,6 @@ def _pairs(b: list[dict[str, Any]], c: list[dict[str, Any]]) -> tuple[list[tuple
             else:
                 pairs.append(({"m": entry["m"], "claims": [claim]}, {"m": partner["m"], "claims": [claim]}))
     return pairs, missing
-
-
-def _worse(ratio: float, better: str) -> float:
-    """How much worse the candidate is, as a fraction (negative when better)."""
-    return ratio - 1 if better == "lower" else (1 / ratio - 1 if ratio > 0 else math.inf)
-
-
-def _classify(change: float, significant: bool, interval_beyond: bool, interval_better: bool, tolerance: float,
-              noise: float = 0.0) -> Status:
-    """`change`: how much worse the candidate is (a fraction); `noise`: the baseline's own
-    round-to-round change a regression must exceed too."""
-    if change > tolerance:
-        shown = significant and interval_beyond and change > noise
-        return "regression" if shown else "suspect"
-    if -change > tolerance:
-        return "improvement" if significant and interval_better else "ambiguous"
-    return "unchanged"
-
-
-def _rounds(m: Mapping[str, Any]) -> np.ndarray:
-    return stats.group_medians(m["samples"], m["groups"])  # the validator fills in missing groups
-
-
-def _compare_timing(key: Key, b: Mapping[str, Any], c: Mapping[str, Any], claims: tuple[str, ...],
-                    threshold: float, alpha: float) -> Comparison:
-    br, cr = _rounds(b), _rounds(c)
-    base_value, cand_value = float(np.exp(np.log(br).mean())), float(np.exp(np.log(cr).mean()))
-    ratio = cand_value / base_value
-    common: dict[str, Any] = dict(claims=claims, metric=key[0], subject=key[1], case=key[2], noise="timing",
-                                  baseline=base_value, candidate=cand_value, ratio=ratio)
-    if br.size < MIN_ROUNDS or cr.size < MIN_ROUNDS:
-        return Comparison(**common, low=None, high=None, p_value=None, tolerance=threshold, status="underpowered",
-                          reason=FEW_ROUNDS.format(b=br.size, c=cr.size, n=MIN_ROUNDS))
-    spread = float(np.std(np.log(br), ddof=1))
-    est = stats.unpaired_log_ratio(cr, br)
-    status, reason = _judge(est, ratio, b["better"], threshold, alpha, math.expm1(NOISE_MULTIPLE * spread))
-    return Comparison(**common, low=est.low, high=est.high, p_value=est.p_value, tolerance=threshold, status=status,
-                      reason=reason, spread=spread)
-
-
-def _judge(est: stats.Estimate, ratio: float, better: str, threshold: float, alpha: float, noise: float = 0.0
-           ) -> tuple[Status, str]:
-    """Status of a candidate/baseline ratio with its interval, and why when it is suspect."""
-    significant = est.p_value < alpha
-    if better == "none":  # no better direction (a share, a count): only whether it moved
-        moved = significant and abs(math.log(ratio)) > math.log1p(threshold)
-        return ("changed" if moved else "unchanged"), ""
-    low, high = est.low, est.high
-    beyond = low is not None and (low > 1 if better == "lower" else high is not None and high < 1)
-    better_side = high is not None and (high < 1 if better == "lower" else low is not None and low > 1)
-    change = _worse(ratio, better)
-    status = _classify(change, significant, beyond, better_side, threshold, noise)
-    if status != "suspect":
-        return status, ""
-    if significant and beyond:
-        return status, IN_THE_NOISE.format(noise=noise, change=change)
-    return status, NOT_SIGNIFICANT
-
-
-def _compare_seeds(key: Key, b: Mapping[str, Any], c: Mapping[str, Any], claims: tuple[str, ...],
-                   threshold: float, alpha: float) -> Comparison:
-    # seed -> value: paired by seed, not position (the validator made the lengths agree)
-    bs = dict(zip(b["groups"], b["samples"], strict=True))  # pragma: no mutate
-    cs = dict(zip(c["groups"], c["samples"], strict=True))  # pragma: no mutate
-    seeds = [s for s in bs if s in cs]
-    common: dict[str, Any] = dict(claims=claims, metric=key[0], subject=key[1], case=key[2], noise="seeds")
-    positive = len(seeds) >= 2 and min(bs[s] for s in seeds) > 0 and min(cs[s] for s in seeds) > 0
-    if not positive:
-        why = (f"{len(seeds)} seed(s) in common; a paired comparison needs 2" if len(seeds) < 2  # pragma: no mutate
-               else "a ratio needs every paired value above 0")  # pragma: no mutate
-        return Comparison(**common, baseline=float(np.median(b["samples"])), candidate=float(np.median(c["samples"])),
-                          ratio=math.nan, low=None, high=None, p_value=None, tolerance=threshold,
-                          status="underpowered", reason=why)
-    bv, cv = [bs[s] for s in seeds], [cs[s] for s in seeds]
-    est = stats.paired_log_ratio(cv, bv)
-    status, reason = _judge(est, est.value, b["better"], threshold, alpha)
-    return Comparison(**common, baseline=float(np.exp(np.log(bv).mean())), candidate=float(np.exp(np.log(cv).mean())),
-                      ratio=est.value, low=est.low, high=est.high, p_value=est.p_value, tolerance=threshold,
-                      status=status, reason=reason)
-
-
-def _compare_exact(key: Key, b: Mapping[str, Any], c: Mapping[str, Any], claims: tuple[str, ...]
-                   ) -> Comparison:
-    bv, cv = float(np.mean(b["samples"])), float(np.mean(c["samples"]))
-    status: Status = "unchanged"
-    ratio, reason = 1.0, ""
-    if cv != bv:  # exact: any difference is a change
-        ratio = cv / bv if bv else math.inf
-        worse = _worse(ratio, b["better"]) > 0
-        status = "changed" if b["better"] == "none" else ("regression" if worse else "improvement")
-        reason = EXACT_CHANGED
-    return Comparison(claims, key[0], key[1], key[2], "exact", bv, cv, ratio, ratio, ratio, None, 0.0, status,
-                      reason)
-
-
-def _compare(key: Key, b: Mapping[str, Any], c: Mapping[str, Any], claims: tuple[str, ...], threshold: float,
-             alpha: float) -> Comparison:
-    noise = b["noise"]
-    if noise == "timing":
-        return _compare_timing(key, b, c, claims, threshold, alpha)
-    if noise == "seeds":
-        return _compare_seeds(key, b, c, claims, threshold, alpha)
-    if noise == "fit":
-        return _compare_fit(key, b, c, claims, threshold, alpha)
-    return _compare_exact(key, b, c, claims)
 
 
 def _check_usable(base: Mapping[str, Any], cand: Mapping[str, Any]) -> tuple[bool, list[str]]:
@@ -392,7 +234,7 @@ def compare(base: Mapping[str, Any], cand: Mapping[str, Any], *, default_thresho
                                     "or not), so part of any difference is the method's")  # pragma: no mutate
             claims = tuple(dict.fromkeys(b_entry["claims"] + c_entry["claims"]))
             threshold = min([thresholds.get(cl, default_threshold) for cl in claims] or [default_threshold])
-            report.comparisons.append(_compare(key, b, c, claims, threshold, alpha))
+            report.comparisons.append(compare_metric(key, b, c, claims, threshold, alpha))
     if not independent_only:
         _compare_verdicts(base, cand, report)
     else:  # what only the same device could judge is not a pass either
@@ -417,47 +259,3 @@ def _compare_verdicts(base: Mapping[str, Any], cand: Mapping[str, Any], report: 
 
 def _name(result: Mapping[str, Any]) -> str:  # pragma: no mutate block (presentation)
     return str(result.get("_path") or result["run_id"])
-
-
-def _num(value: float | None) -> str:  # pragma: no mutate block (presentation)
-    return "-" if value is None or value != value else f"{value:.4g}"
-
-
-def _row(c: Comparison) -> str:  # pragma: no mutate block (presentation)
-    interval = f"[{_num(c.low)}, {_num(c.high)}]" if c.low is not None else "-"
-    return (f"| {c.subject} | {c.case} | {c.metric} ({c.noise}) | {_num(c.baseline)} | {_num(c.candidate)} "
-            f"| {c.ratio:.3f} {interval} | {_num(c.p_value)} | {c.tolerance:.1%} | {c.status} {c.reason} |")
-
-
-def markdown(report: GateReport) -> str:  # pragma: no mutate block (presentation)
-    """A summary fit for a pull-request comment."""
-
-    def count(status: str) -> int:
-        return sum(c.status == status for c in report.comparisons)
-
-    lines = [f"## kbench gate: {report.verdict}", "",
-             f"Device: **{report.device}**. Baseline `{report.baseline}`, candidate `{report.candidate}`.", "",
-             f"{len(report.regressions)} regression(s), {len(report.flips)} verdict flip(s), "
-             f"{len(report.missing)} missing, {count('improvement')} improvement(s), {count('suspect')} suspect, "
-             f"{count('ambiguous')} ambiguous, "
-             f"{count('underpowered')} that cannot be judged, {len(report.comparisons)} metric(s) compared.", ""]
-    header = ["| subject | case | metric | baseline | candidate | ratio [95% CI] | p | tolerance | status |",
-              "|---|---|---|---:|---:|---|---:|---:|---|"]
-    if report.regressions:
-        lines += ["### Regressions", "", *header, *(_row(c) for c in report.regressions), ""]
-    if report.flips:
-        lines += ["### Verdict changes", "", "| claim | before | after |", "|---|---|---|",
-                  *(f"| {f.claim} | {f.before} | {f.after} |" for f in report.flips), ""]
-    if report.missing:
-        lines += ["### Missing from the candidate", "", *(f"- {m}" for m in report.missing), ""]
-    if report.underpowered or report.unjudged:
-        lines += ["### Cannot judge", "", *(f"- {c.subject} / {c.case} / {c.metric} ({c.status}): {c.reason}"
-                                            for c in report.underpowered),
-                  *(f"- {u}: measured on another device (or one not recorded precisely)" for u in report.unjudged),
-                  "", f"Record at least {MIN_ROUNDS} rounds per timing on each side: `kbench run` takes 5 per kernel "
-                  "timing and 3 per train step; `kbench merge` joins repeated runs of one commit into more rounds.", ""]
-    if report.comparisons:
-        lines += ["<details><summary>All compared metrics</summary>", "", *header,
-                  *(_row(c) for c in report.comparisons), "", "</details>", ""]
-    lines += [f"Note: {n}" for n in report.notes]
-    return "\n".join(lines).rstrip() + "\n"

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from kbench import cli, gate, reading
+from kbench import cli, gate, gate_metrics, gate_summary, reading
 from tests.synthetic import make_result
 
 
@@ -26,7 +26,7 @@ def test_identical_runs_pass(tmp_path: Path) -> None:
     report = _compare(tmp_path)
     assert report.exit_code == 0 and not report.regressions and not report.missing
     assert {c.status for c in report.comparisons} == {"unchanged"}
-    assert "## kbench gate: PASS" in gate.markdown(report)
+    assert "## kbench gate: PASS" in gate_summary.markdown(report)
 
 
 def test_ten_percent_slowdown_with_tight_rounds_fails(tmp_path: Path) -> None:
@@ -35,7 +35,7 @@ def test_ten_percent_slowdown_with_tight_rounds_fails(tmp_path: Path) -> None:
     r = report.regressions[0]
     assert r.ratio == pytest.approx(1.10, rel=0.01) and r.low > 1.05 and r.p_value < 0.01 and r.high < 1.15
     assert r.case == "128x197x768 dtype=float32" and r.baseline == pytest.approx(1.0, rel=0.01)
-    text = gate.markdown(report)
+    text = gate_summary.markdown(report)
     assert "FAIL" in text and "### Regressions" in text and "fast:fwd" in text
 
 
@@ -44,7 +44,7 @@ def test_a_slowdown_inside_the_baselines_own_noise_cannot_be_judged(tmp_path: Pa
     timing = [c for c in report.comparisons if c.noise == "timing"]
     assert {c.status for c in timing} == {"suspect"} and all(c.tolerance == 0.05 for c in timing)
     assert report.exit_code == 2 and report.verdict == "CANNOT JUDGE"  # neither a pass nor a regression
-    assert "(suspect)" in gate.markdown(report)
+    assert "(suspect)" in gate_summary.markdown(report)
 
 
 def test_a_small_change_inside_the_noise_still_passes(tmp_path: Path) -> None:
@@ -79,7 +79,7 @@ def test_too_few_rounds_cannot_be_judged(tmp_path: Path) -> None:
     report = _compare(tmp_path, base={"rounds": 1}, scale=1.5)
     assert report.exit_code == 2 and report.verdict == "CANNOT JUDGE"
     assert _status(report, "time_ms") == {"underpowered"}
-    assert "needs 3" in gate.markdown(report)
+    assert "needs 3" in gate_summary.markdown(report)
     c = next(c for c in report.comparisons if c.subject == "slow:fwd")
     assert c.baseline == pytest.approx(2.0, rel=0.01) and c.candidate == pytest.approx(3.0, rel=0.01)
 
@@ -107,7 +107,7 @@ def test_an_exact_metric_that_changes_is_reported(tmp_path: Path) -> None:
 def test_a_reproduced_claim_that_is_no_longer_reproduced_fails(tmp_path: Path, after: str) -> None:
     report = _compare(tmp_path, verdict=after)
     assert report.exit_code == 1 and report.flips[0].after == after
-    assert "### Verdict changes" in gate.markdown(report)
+    assert "### Verdict changes" in gate_summary.markdown(report)
 
 
 def test_a_claim_or_metric_missing_from_the_candidate_fails(tmp_path: Path) -> None:
@@ -148,7 +148,7 @@ def test_different_devices_compare_only_device_independent_metrics(tmp_path: Pat
     assert [c.metric for c in report.comparisons] == ["flops"] and not report.flips
     assert any("different devices" in n for n in report.notes)
     assert report.exit_code == 2 and len(report.unjudged) == 3  # a 3x slowdown elsewhere is not a pass
-    assert "measured on another device" in gate.markdown(report)
+    assert "measured on another device" in gate_summary.markdown(report)
     report = _compare(tmp_path / "x", device="cpu", flops=5e9)
     assert [c.status for c in report.comparisons] == ["changed"]
 
@@ -268,7 +268,7 @@ def _seeded(path: Path, values: list[float], seeds: list[int] | None = None, bet
     return r
 
 
-def _only(report: gate.GateReport, metric: str) -> gate.Comparison:
+def _only(report: gate.GateReport, metric: str) -> gate_metrics.Comparison:
     (c,) = [c for c in report.comparisons if c.metric == metric]
     return c
 
@@ -423,8 +423,8 @@ def test_a_lax_alpha_still_needs_the_interval_beyond_one(ratio: float, better: s
 
     est = stats.Estimate._build(math.log(ratio), 0.15, 3.0, "log", 4)
     assert est.p_value < 0.5 and est.low < 1 < est.high  # type: ignore[operator]
-    assert gate._judge(est, ratio, better, 0.05, 0.5)[0] == status
-    assert gate._judge(est, ratio, better, 0.05, 0.5, noise=0.0)[0] == status
+    assert gate_metrics.judge_change(est, ratio, better, 0.05, 0.5)[0] == status
+    assert gate_metrics.judge_change(est, ratio, better, 0.05, 0.5, noise=0.0)[0] == status
 
 
 def test_a_speedup_inside_its_95_interval_but_not_at_alpha_is_ambiguous(tmp_path: Path) -> None:
@@ -435,7 +435,7 @@ def test_a_speedup_inside_its_95_interval_but_not_at_alpha_is_ambiguous(tmp_path
     slower = gate.compare(reading.load(make_result(tmp_path / "c", seed=1, round_noise=0.02)),
                           reading.load(make_result(tmp_path / "d", seed=2, scale=1.25, round_noise=0.02)), alpha=1e-12)
     assert _status(slower, "time_ms") == {"suspect"} and slower.exit_code == 2
-    assert all(c.reason == gate.NOT_SIGNIFICANT for c in slower.comparisons if c.noise == "timing")
+    assert all(c.reason == gate_metrics.NOT_SIGNIFICANT for c in slower.comparisons if c.noise == "timing")
 
 
 def test_the_baselines_spread_is_reported_and_sets_the_noise_bar(tmp_path: Path) -> None:

@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 import torch
 
-from kbench import gate, judging, reading, report, results, runner, suite
+from kbench import gate, gate_summary, judging, reading, report, results, runner, suite
 from kbench.claims import Claim
 from kbench.errors import SuiteError
 from kbench.kinds import KINDS
@@ -235,7 +235,7 @@ def test_the_gate_compares_fitted_parameters_and_flags_a_moved_exponent() -> Non
     moved = _fit_comparisons(gate.compare(result(0.5), result(1.5)))
     key = next(k for k in moved if k.startswith("fit power-convergent alpha"))
     assert moved[key].status == "changed" and moved[key].low > 0.5  # alpha rose by about 1
-    assert json.dumps(gate.markdown(gate.compare(result(0.5), result(1.5))))  # the summary renders
+    assert json.dumps(gate_summary.markdown(gate.compare(result(0.5), result(1.5))))  # the summary renders
     flat = result(0.5)
     for m in flat["measurements"]:
         m["samples"] = [1.0] * len(m["samples"])  # a quantity that does not vary: no fit, no crash

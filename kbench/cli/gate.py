@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from kbench import env, gate, reading
+from kbench import env, gate, gate_summary, reading
 from kbench.cli.options import folder
 from kbench.errors import KbenchError
 
@@ -61,7 +61,7 @@ def run_gate(args: argparse.Namespace) -> int:
     base_path, cand_path = _paths(args)
     report = gate.compare(reading.load(base_path), reading.load(cand_path), default_threshold=args.threshold,
                           alpha=args.alpha)
-    text = gate.markdown(report)
+    text = gate_summary.markdown(report)
     print(text)
     if args.summary:
         try:
