@@ -14,7 +14,7 @@ Each metric is compared as its measurement declares (schema 2: unit, better dire
 - seeds: paired by seed (the same seed is the same input), paired t-test on the logs.
 - exact: compared exactly; a change in the worse direction is a regression.
 - fit (laws): every fitted parameter of a law claim's forms, and its statistic, refitted per seed
-  from the points (kbench.laws.fitted_per_seed), paired by seed; `changed` when the paired
+  from the points (kbench.law_records.fitted_per_seed), paired by seed; `changed` when the paired
   difference is significant and larger than the tolerance relative to the baseline's value.
   Shown, not failing (a parameter has no better direction); the claim's verdict flipping fails.
 
@@ -32,7 +32,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from kbench import laws, replicates
+from kbench import law_records, replicates
 from kbench.env import device_identity
 from kbench.errors import KbenchError
 from kbench.gate_metrics import Comparison, Key, compare_metric
@@ -151,10 +151,10 @@ def _law_fits(result: Mapping[str, Any]) -> dict[Key, dict[str, Any]]:
     out: dict[Key, dict[str, Any]] = {}
     for (claim, role, _), ms in groups.items():
         try:
-            x, table, seeds, spec = laws.points_table(ms, role)
-        except laws.PointsError:  # not judged either: the claim's verdict says why
+            x, table, seeds, spec = law_records.points_table(ms, role)
+        except law_records.PointsError:  # not judged either: the claim's verdict says why
             continue
-        for name, values in laws.fitted_per_seed(spec, x, table).items():
+        for name, values in law_records.fitted_per_seed(spec, x, table).items():
             key = (f"{name} ({claim}, {role})", subject_label(ms[0]["subject"]),
                    _case_meaning(ms[0]["case"], _kinds(result).get(claim)))
             m = {"metric": key[0], "samples": values, "groups": seeds, "noise": "fit", "better": "none",
@@ -214,7 +214,7 @@ def _thresholds(base: Mapping[str, Any], cand: Mapping[str, Any], notes: list[st
 
 def compare(base: Mapping[str, Any], cand: Mapping[str, Any], *, default_threshold: float = DEFAULT_THRESHOLD,
             alpha: float = DEFAULT_ALPHA) -> GateReport:
-    """Compare two loaded result files (kbench.results.load)."""
+    """Compare two loaded result files (kbench.reading.load)."""
     independent_only, notes = _check_usable(base, cand)
     report = GateReport(_name(base), _name(cand), device_identity(cand["env"]) or UNKNOWN, notes=notes)
     thresholds = _thresholds(base, cand, report.notes)

@@ -13,7 +13,7 @@ from collections.abc import Callable, Mapping
 from datetime import datetime
 from typing import Any
 
-from kbench import laws
+from kbench import law_records
 from kbench.errors import ResultError
 from kbench.results import BETTER, NOISES, VERDICTS, safe_name
 
@@ -176,7 +176,7 @@ def _check_law(m: dict[str, Any], where: str) -> None:
         return
     if not isinstance(extra["law"], dict):
         raise ValueError(f"{where}.extra.law: expected an object")
-    problem = laws.spec_problem(extra["law"])
+    problem = law_records.spec_problem(extra["law"])
     if problem:
         raise ValueError(f"{where}.extra.law.{problem}")
     x = extra.get("x")

@@ -654,13 +654,13 @@ def next_seed(stage: Stage, folders: Sequence[Path], here: Here) -> int:
 PROBE = """
 import json, sys
 from kbench import devices, env
-from kbench import checkpoints
 info = env.collect(devices.pick(sys.argv[1]))
 print(json.dumps({"identity": env.device_identity(info), "slug": env.device_slug(info)}))
 """
 PROMOTE = """
 import sys
 from pathlib import Path
+from kbench import checkpoints
 for folder in sys.argv[1:]:
     for kept in checkpoints.recover_checkpoints(Path(folder), print):
         print(f"a killed stage's checkpoint was kept as {kept}")

@@ -9,9 +9,9 @@ from typing import Any
 import numpy as np
 import pytest
 
-from kbench import judging, laws
+from kbench import judging, law_records, laws
 from kbench.claims import Claim
-from kbench.kinds.law import check_spec
+from kbench.kinds._law_spec import check_spec
 from kbench.verdicts import Rule
 
 X = np.geomspace(1e4, 1e6, 9)
@@ -181,7 +181,8 @@ def test_a_law_spec_that_cannot_be_judged_is_named(spec: dict[str, Any], points:
 
 def test_fitted_per_seed_gives_every_parameter_and_the_statistic() -> None:
     table = curve("power-convergent", (0.4, 0.1, 0.5), seeds=3)
-    out = laws.fitted_per_seed({"statistic": "slope", "form": "power-convergent", "alternatives": ["log"]}, X, table)
+    spec = {"statistic": "slope", "form": "power-convergent", "alternatives": ["log"]}
+    out = law_records.fitted_per_seed(spec, X, table)
     assert set(out) == {"statistic slope", "fit power-convergent A0", "fit power-convergent c",
                         "fit power-convergent alpha", "fit log A0", "fit log c"}
     assert all(len(v) == 3 for v in out.values())
@@ -202,7 +203,7 @@ def test_a_parameter_pinned_at_the_edge_of_its_range_is_not_an_estimate() -> Non
     v = judge("law", law_measurements(straight, spec), Rule(at_least=0.0))
     assert v.verdict == "inconclusive" and "edge of its range" in v.reason
     assert "alpha" in laws.fit("power-convergent", X / X.max(), straight[0]).at_bound
-    fits = laws.fitted_per_seed({"statistic": "slope", "form": "power-convergent"}, X, straight)
+    fits = law_records.fitted_per_seed({"statistic": "slope", "form": "power-convergent"}, X, straight)
     assert "fit power-convergent alpha" not in fits and "fit power-convergent A0" in fits
 
 
@@ -219,15 +220,15 @@ def test_a_zero_held_out_error_has_no_advantage_to_judge(monkeypatch: pytest.Mon
     ({"statistic": "param", "form": "log", "param": "zeta"}, "param"),
 ])
 def test_a_law_no_one_can_judge_is_named(edit: dict[str, Any], problem: str) -> None:
-    assert laws.spec_problem({"statistic": "slope", **edit}).startswith(problem)
+    assert law_records.spec_problem({"statistic": "slope", **edit}).startswith(problem)
 
 
 def test_points_needed_follow_the_criterion() -> None:
     spec = {"statistic": "fit-advantage", "form": "logspace-power", "alternatives": ["log"]}
-    assert laws.points_needed(spec) == 6  # 4 parameters, one held out
-    assert laws.points_needed({**spec, "criterion": "extrapolation"}) == 7  # 2 held out, 5 left to fit
-    assert laws.spec_problem({**spec, "criterion": "extrapolation"}, 6) is not None
-    assert laws.spec_problem({**spec, "criterion": "extrapolation"}, 7) is None
+    assert law_records.points_needed(spec) == 6  # 4 parameters, one held out
+    assert law_records.points_needed({**spec, "criterion": "extrapolation"}) == 7  # 2 held out, 5 left to fit
+    assert law_records.spec_problem({**spec, "criterion": "extrapolation"}, 6) is not None
+    assert law_records.spec_problem({**spec, "criterion": "extrapolation"}, 7) is None
 
 
 def test_aic_penalises_each_parameter_and_rewards_a_smaller_error() -> None:

@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 import torch
 
-from kbench import cotenancy, data, judging, reading, replicates, results, runner, stats, suite
+from kbench import cotenancy, data, judging, law_records, reading, replicates, results, runner, stats, suite
 from kbench.claims import Claim
 from kbench.kinds import _law_spec, _matched_side
 from kbench.kinds.base import Context, Failed
@@ -463,11 +463,10 @@ def test_the_host_check_survives_ending_threads_and_turns_off_on_a_proc_it_canno
 
 
 def test_a_neighbourhood_criterion_needs_the_points_it_would_fit() -> None:
-    from kbench import laws
 
     spec = {"statistic": "fit-advantage", "form": "power", "alternatives": ["log"], "criterion": "loo"}
-    assert laws.spec_problem(spec, 4) is None
-    problem = laws.spec_problem({**spec, "neighbourhood": {"criterion": ["extrapolation"]}}, 4)
+    assert law_records.spec_problem(spec, 4) is None
+    problem = law_records.spec_problem({**spec, "neighbourhood": {"criterion": ["extrapolation"]}}, 4)
     assert problem is not None and problem.startswith("at least")
 
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from kbench import laws
+from kbench import law_records
 
 SPEC_KEYS = ("statistic", "form", "alternatives", "criterion", "param", "late", "neighbourhood", "direction")
 
@@ -34,4 +34,4 @@ def default_windows(late: float) -> list[float]:
 
 def check_spec(spec: Mapping[str, Any], points: int) -> str | None:
     """What is wrong with a law's statistic and forms for this many points, or None."""
-    return laws.spec_problem(spec, points)
+    return law_records.spec_problem(spec, points)

@@ -31,7 +31,7 @@ from typing import Any
 
 import numpy as np
 
-from kbench import laws, registry, stats
+from kbench import law_records, laws, registry, stats
 from kbench.claims import Claim
 from kbench.errors import SuiteError
 from kbench.kinds._law_checks import check_case, check_family
@@ -108,8 +108,8 @@ def _alternatives(spec: Mapping[str, Any], estimate: Callable[[Mapping[str, Any]
 def _table(measurements: Sequence[Mapping[str, Any]], role: str) -> tuple[np.ndarray, np.ndarray, list[int],
                                                                             dict[str, Any]]:
     try:
-        return laws.points_table(measurements, role)
-    except laws.PointsError as exc:
+        return law_records.points_table(measurements, role)
+    except law_records.PointsError as exc:
         raise NotJudged(str(exc)) from None
 
 
@@ -140,7 +140,7 @@ def _details(spec: Mapping[str, Any], x: np.ndarray, table: np.ndarray, seeds: l
     forms = [f for f in (spec.get("form"), *(spec.get("alternatives") or ())) if f]
     return {"statistic": spec["statistic"], "x": x.tolist(), "mean": table.mean(axis=0).tolist(),
             "seeds": seeds, "per_seed": table.tolist(), "per_seed_statistic": values,
-            "fits": laws.describe_fits(forms, x, table, spec.get("criterion", "loo")) if forms else {}}
+            "fits": law_records.describe_fits(forms, x, table, spec.get("criterion", "loo")) if forms else {}}
 
 
 class Law(Kind):

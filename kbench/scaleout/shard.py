@@ -3,7 +3,7 @@
 A fresh process per shard: a CUDA error that spoils a process spoils one shard, and the engine's
 placement (CUDA_VISIBLE_DEVICES from the pool, SLURM or Ray) is inherited as is. The shard writes
 its result file into the job's own folder. Run again after a preemption, it first promotes what
-the killed run checkpointed (kbench.results.recover_checkpoints), then runs only the claims of
+the killed run checkpointed (kbench.checkpoints.recover_checkpoints), then runs only the claims of
 its shard that no file in the folder finished: the parts join in the merge.
 """
 
