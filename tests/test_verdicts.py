@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 import pytest
 
 from kbench import verdicts
@@ -32,6 +34,20 @@ def test_verdict_rules(rule: Rule, interval: tuple[float, float], expected: str)
 def test_no_interval_is_never_more_than_inconclusive() -> None:
     verdict, reason = verdicts.decide(Rule(at_least=1), Estimate(100.0, None, None, n=1))
     assert verdict == "inconclusive" and "1 independent round" in (reason or "")
+    assert "round(s) or seed(s), so the run-to-run noise was not measured (rule >= 1)" in (reason or "")
+    # a rule relative to the paper is stated with the bound it came to for this case
+    _, relative = verdicts.decide(Rule(at_least=0.5, of_paper=True), Estimate(100.0, None, None, n=1), 86.5)
+    assert (relative or "").endswith("(rule >= 43.25 (0.5 x paper))")
+
+
+@pytest.mark.parametrize("interval", [(-math.inf, 2.0), (1.0, math.inf), (math.nan, 2.0), (1.0, math.nan),
+                                      (-math.inf, math.inf)])
+def test_a_non_finite_interval_is_inconclusive_and_says_so(interval: tuple[float, float]) -> None:
+    """Either end not finite is enough (a NaN compares false both ways, so bounds alone would pass it)."""
+    est = Estimate(1.5, interval[0], interval[1], "linear", 0.1, 4.0, 5)
+    verdict, reason = verdicts.decide(Rule(at_least=1.0), est)
+    assert verdict == "inconclusive" and verdict in verdicts.SEVERITY
+    assert reason == f"the interval [{interval[0]}, {interval[1]}] is not finite"
 
 
 def test_rules_relative_to_the_paper() -> None:
@@ -41,7 +57,7 @@ def test_rules_relative_to_the_paper() -> None:
     assert verdicts.decide(rule, Estimate(50, 45, 55), 86.5)[0] == "reproduced"
     assert verdicts.decide(rule, Estimate(42, 41, 43), 86.5)[0] == "not-reproduced"
     verdict, reason = verdicts.decide(rule, Estimate(50, 45, 55), None)
-    assert verdict == "inconclusive" and "paper" in (reason or "")
+    assert verdict == "inconclusive" and (reason or "").startswith("the rule is relative to the paper's value")
     assert Rule(at_most=2.0, of_paper=True).bounds(3.0) == (None, 6.0)
 
 
