@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import math
 import sys
 from collections import Counter
 from pathlib import Path
@@ -12,7 +11,6 @@ import pytest
 
 from kbench import verdicts
 from kbench.results import VERDICTS, VerdictName
-from kbench.stats import Estimate
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "scripts"))
 import mutation_score  # noqa: E402
@@ -44,9 +42,7 @@ def test_a_module_with_mutants_not_run_is_marked_partial(tmp_path: Path, monkeyp
     assert line.endswith("(partial)") and score == pytest.approx(0.5)
 
 
-@pytest.mark.parametrize("interval", [(-math.inf, 2.0), (1.0, math.inf), (math.nan, 2.0), (1.0, math.nan)])
-def test_a_non_finite_interval_is_inconclusive_and_every_verdict_name_exists(interval: tuple[float, float]) -> None:
-    est = Estimate(1.5, interval[0], interval[1], "linear", 0.1, 4.0, 5)
-    verdict, reason = verdicts.decide(verdicts.Rule(at_least=1.0), est)
-    assert verdict == "inconclusive" and reason and "not finite" in reason
+def test_every_verdict_name_is_one_the_closed_type_allows() -> None:
+    """A verdict's name is a closed type (results.VerdictName): no branch can return a name that does not
+    exist (the non-finite interval's verdict is tested in test_verdicts)."""
     assert set(get_args(VerdictName)) == set(VERDICTS) == set(verdicts.SEVERITY)
