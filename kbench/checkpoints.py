@@ -1,8 +1,8 @@
 """Checkpoints: a run killed without a chance to write (SIGKILL, the OOM killer, a lost node)
 still leaves its finished claims behind.
 
-A running claim's checkpoint is a complete result file marked interrupted, `.<run id>.inprogress.json`
-beside the run's result folder. Whether its run is alive is told by a lock, not a pid: the kernel
+A run's checkpoint is a complete result file marked interrupted, `.<run id>.inprogress.json` in
+the folder its result will go to, rewritten after each claim. Whether its run is alive is told by a lock, not a pid: the kernel
 drops a dead process's flock, in any pid namespace (and on NFS, across clients). The next run in the
 folder promotes the checkpoints of dead runs to result files.
 """
