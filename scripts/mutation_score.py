@@ -45,17 +45,17 @@ def status(code: int | None) -> str:
 EQUIVALENT_FILE = Path("mutation-equivalent.toml")  # [mutants] name = "why it is equivalent"
 
 
-def equivalent() -> dict[str, str]:
-    if not EQUIVALENT_FILE.exists():
+def equivalent(path: Path = EQUIVALENT_FILE) -> dict[str, str]:
+    if not path.exists():
         return {}
     import tomllib
 
-    return dict(tomllib.loads(EQUIVALENT_FILE.read_text()).get("mutants", {}))
+    return dict(tomllib.loads(path.read_text()).get("mutants", {}))
 
 
-def statuses(root: Path = Path("mutants")) -> dict[str, dict[str, str]]:
+def statuses(root: Path = Path("mutants"), known: dict[str, str] | None = None) -> dict[str, dict[str, str]]:
     """module -> mutant -> status, for the modules with at least one mutant run."""
-    known = equivalent()
+    known = equivalent() if known is None else known
     found: dict[str, dict[str, str]] = {}
     for meta in sorted(root.rglob("*.py.meta")):
         by_key = json.loads(meta.read_text())["exit_code_by_key"]

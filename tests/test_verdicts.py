@@ -7,7 +7,7 @@ import math
 import pytest
 
 from kbench import verdicts
-from kbench.stats import Estimate
+from kbench.stats import Estimate, power
 from kbench.verdicts import Rule
 
 
@@ -23,6 +23,9 @@ from kbench.verdicts import Rule
     (Rule(at_least=0.95, at_most=1.05), (1.04, 1.07), "inconclusive"),
     (Rule(at_least=0.95, at_most=1.05), (1.06, 1.07), "not-reproduced"),
     (Rule(at_least=0.95, at_most=1.05), (0.90, 0.94), "not-reproduced"),
+    (Rule(at_most=1.0), (0.5, 1.0), "reproduced"),  # inclusive at the top too
+    (Rule(at_least=10), (8.0, 10.0), "inconclusive"),  # reaching the bound from below is not wholly outside
+    (Rule(at_most=1.0), (1.0, 2.0), "inconclusive"),  # nor is leaving it from the bound
 ])
 def test_verdict_rules(rule: Rule, interval: tuple[float, float], expected: str) -> None:
     est = Estimate(sum(interval) / 2, *interval)
@@ -81,3 +84,27 @@ def test_worst_verdict_and_ratio() -> None:
     assert verdicts.worst_verdict(["reproduced", "error"]) == "error"
     assert verdicts.ratio_to_paper(43.25, 86.5) == pytest.approx(0.5)
     assert verdicts.ratio_to_paper(1.0, None) is None and verdicts.ratio_to_paper(1.0, 0) is None
+
+
+def test_a_rule_describes_both_bounds_and_either_alone() -> None:
+    assert Rule(at_least=0.95, at_most=1.05).describe() == ">= 0.95 and <= 1.05"
+    assert Rule(at_most=2).describe() == "<= 2" and Rule(at_least=3).describe() == ">= 3"
+
+
+def test_a_verdict_outside_the_rule_names_the_bound_it_came_to() -> None:
+    verdict, reason = verdicts.decide(Rule(at_least=0.5, of_paper=True), Estimate(40, 38, 42), 86.5)
+    assert verdict == "not-reproduced"
+    assert reason == "95% interval [38, 42] lies outside the rule >= 43.25 (0.5 x paper)"
+
+
+def test_a_straddling_interval_says_what_its_values_could_detect_about_the_nearest_bound() -> None:
+    """The power statement is about the bound nearest the estimate (a two-sided band: the upper one
+    here), and appears only where a bound lies strictly inside the interval."""
+    est = Estimate(1.9, 0.5, 2.5, "linear", 0.4, 4.0, 5)
+    verdict, reason = verdicts.decide(Rule(at_least=1.0, at_most=2.0), est)
+    assert verdict == "inconclusive"
+    assert reason == f"95% interval [0.5, 2.5] straddles the rule >= 1 and <= 2 ({power(est, 2.0).describe()})"
+    assert power(est, 2.0).describe() != power(est, 1.0).describe()
+    for rule, interval in ((Rule(at_least=10), (8.0, 10.0)), (Rule(at_most=10), (10.0, 12.0))):
+        _, edge = verdicts.decide(rule, Estimate(sum(interval) / 2, *interval, "linear", 0.4, 4.0, 5))
+        assert edge == f"95% interval [{interval[0]:g}, {interval[1]:g}] straddles the rule {rule.describe()}"
