@@ -76,7 +76,7 @@ def main() -> int:
         print(f"not in {PLAN.relative_to(ROOT)}: {', '.join(unknown)}", file=sys.stderr)
         return 2
     commit = git("rev-parse", "HEAD")
-    header = f"| module | tests | killed | survived | timeout | equivalent | not run | score | commit |"
+    header = "| module | tests | killed | survived | timeout | equivalent | not run | score | commit |"
     rows = [header, "|---|---|---:|---:|---:|---:|---:|---:|---|"]
     for module in args.modules or list(known):
         c = measure(module, commit, args.children)
