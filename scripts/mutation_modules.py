@@ -15,6 +15,7 @@ module with the commit, and writes the table to build/mutation/summary.md.
 from __future__ import annotations
 
 import argparse
+import os
 import re
 import subprocess
 import sys
@@ -59,8 +60,11 @@ def checkout(module: str, commit: str) -> Path:
 def measure(module: str, commit: str, children: int) -> Counter[str]:
     where = checkout(module, commit)
     print(f"{module}: mutating at {commit[:10]} against {', '.join(plan()[module])}", flush=True)
+    # One thread per worker: torch's thread pool does not survive a fork (mutmut forks each mutant's
+    # process from a server that imported the tests), and a worker stuck on it reads as a timeout.
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1", "TRITON_INTERPRET": "1"}
     subprocess.run([sys.executable, "-m", "mutmut", "run", "--max-children", str(children)], cwd=where,
-                   stdout=subprocess.DEVNULL, check=False)
+                   stdout=subprocess.DEVNULL, check=False, env=env)
     found = mutation_score.statuses(where / "mutants", mutation_score.equivalent(ROOT / "mutation-equivalent.toml"))
     return Counter(found.get(module, {}).values())
 
