@@ -156,3 +156,41 @@ def test_every_layer_is_cut_at_its_own_threshold_for_the_shared_cett(monkeypatch
         assert sparsity.cett(a, layer.weight, tau) <= 0.2
         assert sparsity.cett(a, layer.weight, tau * 1.01) > 0.2 - 0.02  # the largest: a little more crosses
     assert taus[2] > 50 * taus[0]
+
+
+class Linear:
+    """A calibrated model whose perplexity ratio rises as 1 + slope * CETT (CETT lives in [0, 1])."""
+
+    def __init__(self, slope: float) -> None:
+        self.slope = slope
+
+    def sparse(self, value: float, loss: object) -> tuple[float, None]:
+        assert 0.0 <= value <= 1.0 and loss == "probe", (value, loss)
+        return 1.0 + self.slope * value, None
+
+
+def test_the_shared_cett_meets_the_mean_ratio_of_the_models_at_the_target() -> None:
+    models = [Linear(0.5), Linear(1.5)]  # mean ratio 1 + CETT: p = 10 is reached at CETT 0.1
+    found = sparsity.search_cett(models, "probe", 10.0)  # type: ignore[arg-type]
+    assert found.target == 1.1 and found.reached
+    assert found.cett == pytest.approx(0.1, abs=2 ** -sparsity.OUTER_STEPS) and found.cett <= 0.1
+    assert found.ppl_ratio == 1.0 + found.cett
+
+
+def test_a_target_not_reached_even_at_cett_1_says_so_with_the_ratio_it_got() -> None:
+    for slope, p in ((0.04, 5.0), (0.05, 5.0)):  # below the target, and exactly at it (not above: not reached)
+        found = sparsity.search_cett([Linear(slope)], "probe", p)  # type: ignore[arg-type]
+        assert found == sparsity.PplSearch(1.0, 1.0 + slope, 1.05, reached=False)
+
+
+def test_timm_style_blocks_give_their_mlps_down_projections_in_order() -> None:
+    blocks = nn.ModuleList(nn.Module() for _ in range(3))
+    for block in blocks:
+        block.mlp = nn.Module()
+        block.mlp.fc2 = nn.Linear(8, 4)
+    model = nn.Module()
+    model.blocks = blocks
+    assert sparsity.down_projections(model) == [b.mlp.fc2 for b in blocks]
+    blocks[1].mlp.fc2 = nn.Conv1d(8, 4, 1)  # not a linear down projection: refused, not half read
+    with pytest.raises(ValueError, match="no feed-forward layers"):
+        sparsity.down_projections(model)
