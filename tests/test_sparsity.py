@@ -194,3 +194,23 @@ def test_timm_style_blocks_give_their_mlps_down_projections_in_order() -> None:
     blocks[1].mlp.fc2 = nn.Conv1d(8, 4, 1)  # not a linear down projection: refused, not half read
     with pytest.raises(ValueError, match="no feed-forward layers"):
         sparsity.down_projections(model)
+
+
+def test_the_threshold_at_the_edges_of_its_inputs() -> None:
+    """A zero or negative target keeps every contribution; no tokens give no threshold; a largest
+    contribution of exactly 1 is searched like any other."""
+    w = torch.eye(2)  # unit columns: a contribution is |a_i|
+    a = torch.tensor([[1.0, 0.5], [0.25, 1.0]])
+    assert sparsity.threshold_for_cett(a, w, 0.0) == 0.0
+    assert sparsity.threshold_for_cett(a, w, -0.1) == 0.0
+    assert sparsity.threshold_for_cett(torch.zeros(0, 2), w, 0.5) == 0.0
+    tau = sparsity.threshold_for_cett(a, w, 0.5)
+    assert 0.0 < tau < 1.0 and sparsity.cett(a, w, tau) <= 0.5
+
+
+def test_a_model_with_more_layers_than_activations_is_refused() -> None:
+    model = nn.Module()
+    model.ffn_downs = lambda: [nn.Linear(4, 2), nn.Linear(4, 2)]
+    calibrated = sparsity.Calibrated(model, [torch.ones(3, 4)], dense_loss=1.0)
+    with pytest.raises(ValueError):
+        calibrated.taus(0.1)
