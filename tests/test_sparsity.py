@@ -214,3 +214,19 @@ def test_a_model_with_more_layers_than_activations_is_refused() -> None:
     calibrated = sparsity.Calibrated(model, [torch.ones(3, 4)], dense_loss=1.0)
     with pytest.raises(ValueError):
         calibrated.taus(0.1)
+
+
+def test_cett_counts_every_token_with_an_output_and_no_token_without_one() -> None:
+    w = torch.eye(2)
+    assert sparsity.cett(torch.tensor([[0.3, 0.4]]), w, 0.35) == pytest.approx(0.6)  # an output of norm 0.5 counts
+    with_silent = torch.tensor([[0.3, 0.4], [0.0, 0.0]])  # a token whose output is zero has no relative error
+    assert sparsity.cett(with_silent, w, 0.35) == pytest.approx(0.6)
+    assert sparsity.cett(torch.zeros(2, 2), w, 0.5) == 0.0
+
+
+def test_a_target_met_exactly_is_within_it() -> None:
+    """At most the target, not below it: a CETT equal to the target keeps its threshold."""
+    w, a = torch.eye(2), torch.tensor([[1.0, 0.5]])
+    assert sparsity.threshold_for_cett(a, w, 1.0) == 1.0  # dropping everything is a CETT of exactly 1
+    step = sparsity.largest_within(lambda x: 0.0 if x < 0.5 else 1.0, 0.0, 1.0, 20)
+    assert 0.5 - 2 ** -20 <= step < 0.5
