@@ -2,9 +2,9 @@
 still leaves its finished claims behind.
 
 A run's checkpoint is a complete result file marked interrupted, `.<run id>.inprogress.json` in
-the folder its result will go to, rewritten after each claim. Whether its run is alive is told by a lock, not a pid: the kernel
-drops a dead process's flock, in any pid namespace (and on NFS, across clients). The next run in the
-folder promotes the checkpoints of dead runs to result files.
+the folder its result will go to, rewritten after each claim. Whether its run is alive is told by
+a lock, not a pid: the kernel drops a dead process's flock, in any pid namespace (and on NFS,
+across clients). The next run in the folder promotes the checkpoints of dead runs to results.
 """
 
 from __future__ import annotations

@@ -9,7 +9,7 @@ import sys
 from kbench.cli.options import folder, prepare
 
 
-def add_parsers(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+def add_parsers(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p = sub.add_parser("validate", help="check suite files without running them")
     p.add_argument("suites", nargs="+")
     p.set_defaults(handler=cmd_validate)
@@ -75,7 +75,7 @@ def cmd_show(args: argparse.Namespace) -> int:
 def cmd_env(args: argparse.Namespace) -> int:
     from kbench import env
 
-    print(json.dumps(env.collect(prepare("auto")), indent=1))  # type: ignore[arg-type]
+    print(json.dumps(env.collect(prepare("auto")), indent=1))
     return 0
 
 

@@ -26,7 +26,7 @@ exit status: 0 pass; 1 a regression, a lost verdict or something missing; 2 unus
 (unreadable file, another suite, an interrupted run) or something the gate cannot judge."""
 
 
-def add_parser(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
 
     p = sub.add_parser("gate", help="compare two result files; fail on a significant slowdown",
                        description="Compare a candidate result with a baseline, metric by metric, as each "

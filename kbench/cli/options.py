@@ -6,6 +6,10 @@ from __future__ import annotations
 
 import argparse
 import secrets
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:  # annotations only: torch loads once a command needs it
+    import torch
 
 MAX_REPLICATES = 20
 EXIT_USAGE = 2
@@ -62,7 +66,7 @@ def run_arguments(args: argparse.Namespace) -> list[str]:
     return [*(["--quick"] if args.quick else []), "--seed", str(args.seed), "--replicates", str(args.replicates)]
 
 
-def prepare(device_name: str) -> object:
+def prepare(device_name: str) -> torch.device:
     """Pick the device, then make Triton interpret on a CPU run.
 
     Must run before anything imports triton.language: the interpreter is chosen at import time.

@@ -8,7 +8,7 @@ from pathlib import Path
 from kbench.cli.options import folder
 
 
-def add_parser(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
 
     p = sub.add_parser("report", help="build the static HTML report from a results folder")
     p.add_argument("--results", type=folder, default="results", help="results folder (default: results)")

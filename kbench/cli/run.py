@@ -14,7 +14,7 @@ if TYPE_CHECKING:  # for the annotation only: commands import their modules afte
     from kbench.checkpoints import Checkpointer
 
 
-def add_parser(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p = sub.add_parser("run", help="run a suite file and write a result file")
     p.add_argument("suite", help="path to a suite file, e.g. suites/flashkat.toml")
     p.add_argument("--device", default="auto", help="auto (CUDA if present, else CPU), cuda or cpu")
@@ -94,12 +94,12 @@ def cmd_run(args: argparse.Namespace) -> int:
     console.say(f"{loaded.name}: {len(claims)} of {len(loaded.claims)} claims from {loaded.path} on {device}")
     from kbench import estimate
 
-    console.say(estimate.expected(args.results, loaded.name, [c.id for c in claims], env.device_name(device),  # type: ignore[arg-type]
+    console.say(estimate.expected(args.results, loaded.name, [c.id for c in claims], env.device_name(device),
                                   args.replicates))
     # A scheduler's or `timeout`'s SIGTERM stops the run like Ctrl-C: what was measured is kept.
     signal.signal(signal.SIGTERM, _interrupt)
     with console.progress() as update:
-        options = runner.RunOptions(device=device, quick=args.quick, only=tuple(args.only), shard=shard,  # type: ignore[arg-type]
+        options = runner.RunOptions(device=device, quick=args.quick, only=tuple(args.only), shard=shard,
                                     seed=args.seed, replicates=args.replicates, progress=update,
                                     checkpoint=keep)
         result = runner.run(loaded, options, claims)

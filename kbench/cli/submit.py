@@ -10,7 +10,7 @@ from kbench.cli.options import add_run_options, folder, run_arguments
 from kbench.errors import KbenchError
 
 
-def add_parser(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p = sub.add_parser("submit", help="run a suite's shards on a cluster (SLURM via submitit, or Ray) and merge")
     p.add_argument("suite", help="path to a suite file (the nodes must see the same path and source tree)")
     p.add_argument("--backend", required=True, choices=("slurm", "ray"))
