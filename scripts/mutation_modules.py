@@ -10,6 +10,10 @@ catches counts as survived (a stricter count than the whole suite's). The counts
 scripts/mutation_score.py (a timeout is a survivor). A module measured before at the same commit
 keeps its results; at another commit it is measured again from scratch. Prints one table row per
 module with the commit, and writes the table to build/mutation/summary.md.
+
+Run it on a machine doing nothing else: mutmut forks a process per mutant, and its timeout thread
+signals pids of mutants long gone (SIGXCPU), which after a pid wrap-around can be someone else's
+process (a test run beside it died so).
 """
 
 from __future__ import annotations
