@@ -195,6 +195,9 @@ def _verdicts(results: Sequence[Mapping[str, Any]], measurements: list[Measureme
             measured = ([v for v in versions if v["verdict"] not in ("skipped",)]
                         or [v for v in versions if not _unfinished(v)] or versions)
             out.append(Verdict(**{k: v for k, v in measured[0].items() if k in Verdict.__dataclass_fields__}))
+        elif first["kind"] not in KINDS:
+            raise KbenchError(f"claim {claim}: kind {first['kind']!r} is unknown to this kbench (it knows "
+                              f"{', '.join(sorted(KINDS))}), so its merged measurements cannot be judged")
         else:
             out.append(judge(Claim.from_verdict(first, KINDS[first["kind"]].combine), ms, peaks))
     return out

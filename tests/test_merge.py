@@ -9,6 +9,7 @@ import pytest
 
 from kbench import cli, merge, reading
 from kbench.claims import Claim
+from kbench.errors import KbenchError
 from kbench.kinds import KINDS
 from tests.synthetic import make_result
 
@@ -201,6 +202,14 @@ def test_a_wrong_implementation_in_any_run_makes_the_claim_an_error(tmp_path: Pa
     assert speed.verdict == "error" and speed.reason == "wrong in run b"
     failed = next(m for m in merged.measurements if m.subject == b["measurements"][0]["subject"])
     assert failed.status == "error" and failed.reason == "wrong against float64"
+
+
+def test_a_claim_of_a_kind_this_kbench_does_not_know_is_refused_by_name(tmp_path: Path) -> None:
+    a, b = _load(make_result(tmp_path / "a", seed=1), make_result(tmp_path / "b", seed=2))
+    for r in (a, b):
+        r["verdicts"][0] = dict(r["verdicts"][0], kind="old-kind")
+    with pytest.raises(KbenchError, match="claim speed: kind 'old-kind' is unknown to this kbench"):
+        merge.merge([a, b])
 
 
 def test_a_claim_skipped_in_one_run_takes_the_other_runs_verdict(tmp_path: Path) -> None:
