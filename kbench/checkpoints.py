@@ -80,10 +80,15 @@ class Checkpointer:
                       "and its result is written when it ends")
 
     def close(self) -> None:
-        """The result is written: the checkpoint has served."""
+        """The result is written: the checkpoint has served. A checkpoint that cannot be removed (its
+        folder replaced or gone during the run) is a warning: the result is safe already."""
         if self.path is not None:
             for path in (self.path, _lock_path(self.path)):
-                path.unlink(missing_ok=True)
+                try:
+                    path.unlink(missing_ok=True)
+                except OSError as exc:
+                    self.warn(f"could not remove {path} ({exc.strerror or exc}); the result is written, remove it "
+                              "by hand so that no later run promotes it")
         if self._lock is not None:
             os.close(self._lock)
             self._lock = None

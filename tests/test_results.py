@@ -399,6 +399,20 @@ def test_a_checkpoint_is_a_complete_interrupted_result_with_the_rest_skipped(tmp
         checkpoints.checkpoint_path(folder, "../escape")
 
 
+def test_a_checkpoint_whose_folder_was_replaced_during_the_run_is_a_warning(tmp_path: Path) -> None:
+    folder = tmp_path / "toy"
+    folder.mkdir()
+    said: list[str] = []
+    keep = checkpoints.Checkpointer(folder, said.append)
+    keep(_result("20260101T000000Z-cpu-live00"), [])
+    for leftover in folder.iterdir():
+        leftover.unlink()
+    folder.rmdir()
+    folder.write_text("")  # the suite's folder became a file: nothing under it can be removed
+    keep.close()
+    assert len(said) == 2 and all("could not remove" in s and "the result is written" in s for s in said)
+
+
 def test_a_dead_runs_checkpoint_is_promoted_once(tmp_path: Path) -> None:
     folder, path = _checkpoint(tmp_path)
     said: list[str] = []
