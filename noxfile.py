@@ -12,7 +12,6 @@ KBENCH_REQUIRE_GPU=1 so that a missing GPU fails the session instead of quietly 
 from __future__ import annotations
 
 import importlib.metadata
-import os
 import re
 import sys
 import sysconfig
