@@ -11,9 +11,10 @@ scripts/mutation_score.py (a timeout is a survivor). A module measured before at
 keeps its results; at another commit it is measured again from scratch. Prints one table row per
 module with the commit, and writes the table to build/mutation/summary.md.
 
-Run it on a machine doing nothing else: mutmut forks a process per mutant, and its timeout thread
-signals pids of mutants long gone (SIGXCPU), which after a pid wrap-around can be someone else's
-process (a test run beside it died so).
+mutmut forks a process per mutant, and its timeout thread signals pids of mutants long gone
+(SIGXCPU), which after a pid wrap-around can be someone else's process (a test run beside it died
+so). Where the host allows user namespaces, mutmut runs in a pid namespace of its own (`unshare`), so
+those signals can only reach its own processes; elsewhere, run it on a machine doing nothing else.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from __future__ import annotations
 import argparse
 import os
 import re
+import shutil
 import subprocess
 import sys
 import tomllib
@@ -61,13 +63,23 @@ def checkout(module: str, commit: str) -> Path:
     return where
 
 
+def isolated(command: list[str]) -> list[str]:
+    """`command` in a pid namespace of its own where the host allows it (see the module's docstring)."""
+    unshare = shutil.which("unshare")
+    wrapped = [unshare, "--user", "--map-root-user", "--pid", "--fork", "--mount-proc"] if unshare else []
+    if wrapped and subprocess.run([*wrapped, "true"], capture_output=True).returncode == 0:
+        return [*wrapped, *command]
+    print("no pid namespace on this host: run nothing else beside mutmut", file=sys.stderr)
+    return command
+
+
 def measure(module: str, commit: str, children: int) -> Counter[str]:
     where = checkout(module, commit)
     print(f"{module}: mutating at {commit[:10]} against {', '.join(plan()[module])}", flush=True)
     # One thread per worker: torch's thread pool does not survive a fork (mutmut forks each mutant's
     # process from a server that imported the tests), and a worker stuck on it reads as a timeout.
     env = {**os.environ, "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1", "TRITON_INTERPRET": "1"}
-    subprocess.run([sys.executable, "-m", "mutmut", "run", "--max-children", str(children)], cwd=where,
+    subprocess.run(isolated([sys.executable, "-m", "mutmut", "run", "--max-children", str(children)]), cwd=where,
                    stdout=subprocess.DEVNULL, check=False, env=env)
     found = mutation_score.statuses(where / "mutants", mutation_score.equivalent(ROOT / "mutation-equivalent.toml"))
     return Counter(found.get(module, {}).values())
