@@ -133,6 +133,8 @@ def _replicated(claim: Claim, measurements: Sequence[Mapping[str, Any]], peaks: 
             values = _values(claim, replicates.only(measurements, r), peaks)
             own = _decide(claim, values, base)
             judged.append(values)
+        except Impossible:
+            raise  # what cannot be in one replicate is an error for the claim, not a replicate not judged
         except NotJudged as exc:
             own = _not_judged(claim, base, str(exc))
         summaries.append(_summary(r, own))
@@ -199,8 +201,7 @@ def _decide(claim: Claim, values: list[CaseValue], base: dict[str, Any]) -> Verd
     if labels:
         tried = {}
         for label in labels:
-            alt = [replace(v, estimate=v.alternatives.get(label, v.estimate), alternatives={}, blocks=[])
-                   for v in values]
+            alt = [replace(v, estimate=v.alternatives.get(label, v.estimate)) for v in values]
             try:
                 tried[label] = _summary(None, _decide_plain(claim, alt, base))
             except NotJudged as exc:
