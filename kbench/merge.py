@@ -35,7 +35,7 @@ class MergeError(KbenchError):
 
 
 def _same(results: Sequence[Mapping[str, Any]], what: str, get: Any) -> None:
-    values = {json.dumps(get(r), sort_keys=True, default=str) for r in results}
+    values = {json.dumps(get(r), sort_keys=True) for r in results}  # as read from JSON: always serializable
     if len(values) > 1:
         names = ", ".join(f"{r.get('_path', r['run_id'])}: {get(r)!r}" for r in results)
         raise MergeError(f"merge: the files differ in {what} ({names})")
@@ -143,25 +143,21 @@ def _merge_measurements(results: Sequence[Mapping[str, Any]]) -> list[Measuremen
             if fresh and m.get("samples"):  # new rounds, or other seeds: never the same values to the last bit
                 _refuse_copy(m, drawn.setdefault(key, []), r)
             if key not in merged:
-                merged[key] = {**m, "samples": list(m.get("samples") or []), "groups": list(m.get("groups") or [])}
+                merged[key] = _copy(m)
                 seeds_used[key] = {drew}
                 continue
             into = merged[key]
             if into.get("status") == "skipped" and m.get("status") == "ok":  # a part finished what another began
-                merged[key] = {**m, "samples": list(m.get("samples") or []), "groups": list(m.get("groups") or [])}
+                merged[key] = _copy(m)
                 continue
             if m.get("status") != "ok" or into.get("status") != "ok":
                 if m.get("status") == "error":
                     into.update(status="error", reason=m.get("reason"))
                 continue
-            if m["noise"] == "timing":
-                offset = max(into["groups"] or [-1]) + 1
+            if fresh:
+                offset = max(into["groups"], default=-1) + 1
                 into["samples"] += m["samples"]
-                into["groups"] += [offset + g for g in (m.get("groups") or [0] * len(m["samples"]))]
-            elif m["noise"] == "seeds" and drew not in seeds_used[key]:
-                offset = max(into["groups"] or [-1]) + 1
-                into["samples"] += m["samples"]
-                into["groups"] += [offset + g for g in (m.get("groups") or range(len(m["samples"])))]
+                into["groups"] += [offset + g for g in m["groups"]]
                 seeds_used[key].add(drew)
             elif m["noise"] == "exact" and m["samples"] != into["samples"]:
                 raise MergeError(f"merge: {m['metric']} of {m.get('subject')} is exact but differs between runs")
@@ -173,6 +169,11 @@ def _merge_measurements(results: Sequence[Mapping[str, Any]]) -> list[Measuremen
             fields["summary"] = stats.summarize(fields["samples"], fields["groups"]).as_dict()
         out.append(Measurement(**fields))
     return out
+
+
+def _copy(m: Mapping[str, Any]) -> dict[str, Any]:
+    # groups as read (kbench.reading fills a file's missing ones: one round of timings, one seed per value)
+    return {**m, "samples": list(m.get("samples") or []), "groups": list(m.get("groups") or [])}
 
 
 def _verdicts(results: Sequence[Mapping[str, Any]], measurements: list[Measurement], peaks: Mapping[str, Any]
@@ -228,7 +229,7 @@ def merge(results: Sequence[Mapping[str, Any]]) -> Result:
     merged = Result(
         suite=first["suite"], suite_file=first["suite_file"], suite_sha256=first["suite_sha256"],
         run_id=new_run_id(utc_now(), device_slug(first["env"])), created=created,
-        env=dict(first["env"]), paper=dict(first["paper"]), shard=None, peaks=peaks,
+        env=dict(first["env"]), paper=dict(first["paper"]), peaks=peaks,
         plan={**(first.get("plan") or {}), "merged_from": [r["run_id"] for r in results],
               "seeds": sorted({int((r.get("plan") or {}).get("seed", 0)) for r in results}),
               "master_seeds": sorted({int(s) for r in results

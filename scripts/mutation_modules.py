@@ -1,6 +1,6 @@
 """Mutation testing one module at a time, each against its own test files only.
 
-    python scripts/mutation_modules.py [MODULE ...] [--children 2]
+    python scripts/mutation_modules.py [MODULE ...] [--children 2] [--at COMMIT]
 
 scripts/mutation-plan.toml names, for each module, the test files that must kill its mutants. Each
 module is measured in a checkout of HEAD of its own (build/mutation/<module>/, a git worktree) with
@@ -79,23 +79,32 @@ def measure(module: str, commit: str, children: int) -> Counter[str]:
     # One thread per worker: torch's thread pool does not survive a fork (mutmut forks each mutant's
     # process from a server that imported the tests), and a worker stuck on it reads as a timeout.
     env = {**os.environ, "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1", "TRITON_INTERPRET": "1"}
-    subprocess.run(isolated([sys.executable, "-m", "mutmut", "run", "--max-children", str(children)]), cwd=where,
-                   stdout=subprocess.DEVNULL, check=False, env=env)
-    found = mutation_score.statuses(where / "mutants", mutation_score.equivalent(ROOT / "mutation-equivalent.toml"))
-    return Counter(found.get(module, {}).values())
+    # mutmut's fork server dies on some mutants (it says "To resume: mutmut run"): resume while it gets further
+    left = None
+    while True:
+        subprocess.run(isolated([sys.executable, "-m", "mutmut", "run", "--max-children", str(children)]),
+                       cwd=where, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, check=False, env=env)
+        found = mutation_score.statuses(where / "mutants", mutation_score.equivalent(ROOT / "mutation-equivalent.toml"))
+        counts = Counter(found.get(module, {}).values())
+        if not counts[mutation_score.NOT_RUN] or counts[mutation_score.NOT_RUN] == left:
+            return counts
+        left = counts[mutation_score.NOT_RUN]
+        print(f"{module}: {left} mutants not run yet, resuming", flush=True)
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("modules", nargs="*", help="modules as in the plan (default: all of them)")
     parser.add_argument("--children", type=int, default=2, help="mutants run at once")
+    parser.add_argument("--at", default="HEAD", help="the commit to measure (default HEAD): resume a module "
+                                                     "measured at an earlier one")
     args = parser.parse_args()
     known = plan()
     unknown = [m for m in args.modules if m not in known]
     if unknown:
         print(f"not in {PLAN.relative_to(ROOT)}: {', '.join(unknown)}", file=sys.stderr)
         return 2
-    commit = git("rev-parse", "HEAD")
+    commit = git("rev-parse", args.at)
     header = "| module | tests | killed | survived | timeout | equivalent | not run | score | commit |"
     rows = [header, "|---|---|---:|---:|---:|---:|---:|---:|---|"]
     for module in args.modules or list(known):

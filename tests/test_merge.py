@@ -287,3 +287,209 @@ def test_runs_of_another_suite_file_or_gpu_are_refused(tmp_path: Path, field: st
     (b["env"] if field == "gpu" else b)[field] = value
     with pytest.raises(merge.MergeError, match=f"differ in {message}"):
         merge.merge([a, b])
+
+
+# --- what each run adds, and what is a copy ---------------------------------------------------
+
+@pytest.mark.parametrize(("a", "b", "copy"), [
+    ([1.0, 1.5, 2.0], [5.0, 6.0, 7.0], True),  # b = 2a + 3: a spread of exactly 1 is no exception
+    ([2.0, 3.0, 4.0], [1.0, 1.5, 2.0], True),  # b = a / 2, the copy's spread exactly 1
+    ([3.0, 1.0, 2.0], [1.0, 2.0, 3.0], True),  # reordered: three samples are enough to tell
+    ([1.0, 2.0, 3.0, 4.0], [1.0, 4.0, 9.0, 16.0], False),  # b = a^2: related, but not a scaled copy
+    ([1.0, 2.0, 4.0], [1.1, 2.3, 3.9], False),  # independent draws of the same thing
+    ([2.0, 2.0, 2.0], [2.0, 2.0, 2.0], True),  # constant and constant
+    ([2.0, 2.0, 2.0], [1.0, 2.0, 3.0], False),  # constant and varying
+    ([1.0, 2.0, 3.0], [3.0, 2.0, 2.0], False),
+    ([1.0, 2.0], [2.0, 4.0], False),  # two samples always fit a line: not evidence of a copy
+])
+def test_a_copy_is_an_affine_map_of_another_runs_samples(a: list[float], b: list[float], copy: bool) -> None:
+    import numpy as np
+
+    assert merge._affine(np.asarray(a), np.asarray(b)) is copy
+    assert merge._affine(np.asarray(b), np.asarray(a)) is copy
+
+
+def _claim_status(r: dict, claim: str, status: str, reason: str) -> None:
+    for m in r["measurements"]:
+        if m["claim"] == claim:
+            m.update(status=status, reason=reason, samples=None)
+    for v in r["verdicts"]:
+        if v["claim"] == claim:
+            v.update(verdict="skipped", reason=reason, measured=None, interval=None)
+
+
+def test_a_part_that_finishes_a_claim_replaces_the_unfinished_one(tmp_path: Path) -> None:
+    from kbench.runner import UNFINISHED
+
+    a, b = _load(make_result(tmp_path / "a", seed=1, rounds=2, n=3, shard="1/2"),
+                 make_result(tmp_path / "b", seed=2, rounds=2, n=3, shard="1/2"))
+    b["plan"]["seed"] = a["plan"]["seed"]
+    _claim_status(a, "speed", "skipped", UNFINISHED[0])  # part a was killed before "speed" ...
+    for r in (b,):  # ... part b ran only "speed"
+        r["measurements"] = [m for m in r["measurements"] if m["claim"] == "speed"]
+        r["verdicts"] = [v for v in r["verdicts"] if v["claim"] == "speed"]
+    merged = merge.merge([a, b])
+    slow = next(m for m in merged.measurements if m.subject["impl"] == "slow")
+    fast = next(m for m in merged.measurements if m.subject["impl"] == "fast" and m.metric == "time_ms")
+    b_slow = next(m for m in b["measurements"] if m["subject"]["impl"] == "slow")
+    assert slow.status == "ok" and slow.samples == b_slow["samples"] and slow.groups == b_slow["groups"]
+    assert fast.status == "ok" and len(fast.samples) == 6  # the measurement after it in part b is kept too
+    assert next(v for v in merged.verdicts if v.claim == "speed").verdict != "skipped"
+    assert merged.interrupted is False and merged.plan["missing_claims"] == []
+
+
+def test_a_claim_no_part_finished_is_said_missing_and_the_merge_interrupted(tmp_path: Path) -> None:
+    from kbench.runner import UNFINISHED
+
+    a, b = _load(make_result(tmp_path / "a", seed=1, shard="1/2"), make_result(tmp_path / "b", seed=1, shard="2/2",
+                                                                                created="2026-01-01T01:00:00"))
+    _other_claims(b, "-b")
+    a["plan"]["shard_claims"] = ["speed", "precise", "flops"]
+    b["plan"]["shard_claims"] = ["speed-b", "precise-b", "flops-b"]
+    merged = merge.merge([a, b])
+    assert merged.interrupted is False and merged.plan["missing_claims"] == []
+    _claim_status(b, "precise-b", "skipped", UNFINISHED[0])
+    merged = merge.merge([a, b])
+    assert merged.interrupted is True and merged.plan["missing_claims"] == ["precise-b"]
+    v = next(v for v in merged.verdicts if v.claim == "precise-b")
+    assert v.verdict == "skipped" and v.reason == UNFINISHED[0]
+
+
+def test_a_claim_skipped_for_a_reason_keeps_that_reason_over_an_unfinished_part(tmp_path: Path) -> None:
+    from kbench.runner import UNFINISHED
+
+    a, b = _load(make_result(tmp_path / "a", seed=1, shard="1/1"), make_result(tmp_path / "b", seed=1, shard="1/1",
+                                                                                created="2026-01-01T01:00:00"))
+    _other_claims(b, "-b")
+    b["verdicts"].append(dict(a["verdicts"][1], claim="gpu", verdict="skipped", reason="needs CUDA",
+                              measured=None, interval=None))
+    a["verdicts"].append(dict(a["verdicts"][1], claim="gpu", verdict="skipped", reason=UNFINISHED[0],
+                              measured=None, interval=None))
+    merged = merge.merge([a, b])
+    assert next(v for v in merged.verdicts if v.claim == "gpu").reason == "needs CUDA"
+
+
+def test_a_failed_measurement_does_not_cut_off_the_rest_of_its_run(tmp_path: Path) -> None:
+    a, b = _load(make_result(tmp_path / "a", seed=1, rounds=2, n=3), make_result(tmp_path / "b", seed=2, rounds=2,
+                                                                                n=3))
+    b["measurements"][0] = dict(b["measurements"][0], status="skipped", samples=None, reason="out of memory")
+    merged = merge.merge([a, b])
+    timed = {m.subject["impl"]: m for m in merged.measurements if m.metric == "time_ms"}
+    assert len(timed["fast"].samples) == 6 and timed["fast"].status == "ok"  # a's rounds, b's did not run
+    assert len(timed["slow"].samples) == 12 and sorted(set(timed["slow"].groups)) == [0, 1, 2, 3]  # type: ignore[arg-type]
+
+
+def test_a_replicates_seed_is_its_master_seed_whatever_the_runs_seed(tmp_path: Path) -> None:
+    a, b = _load(make_result(tmp_path / "a", seed=1), make_result(tmp_path / "b", seed=2))
+    i = next(i for i, m in enumerate(a["measurements"]) if m["noise"] == "seeds")
+    for r in (a, b):
+        r["measurements"][i]["replicate"] = 7  # both ran master seed 7, listed by --seed 1 and --seed 2
+    b["measurements"][i]["samples"] = list(a["measurements"][i]["samples"])  # so they drew the same values
+    assert len(next(m for m in merge.merge([a, b]).measurements if m.noise == "seeds").samples) == 5
+
+
+def test_a_run_without_a_recorded_seed_drew_seed_0(tmp_path: Path) -> None:
+    a, b = _load(make_result(tmp_path / "a", seed=1), make_result(tmp_path / "b", seed=2))
+    a["plan"] = {"seed": 0}
+    b["plan"] = {}
+    assert len(next(m for m in merge.merge([a, b]).measurements if m.noise == "seeds").samples) == 5
+
+
+def test_merged_bandwidth_claims_are_judged_with_the_runs_copy_bandwidth(tmp_path: Path) -> None:
+    a, b = _load(make_result(tmp_path / "a", seed=1, rounds=3), make_result(tmp_path / "b", seed=2, rounds=3))
+    for r, copy in ((a, 4000.0), (b, 6000.0)):
+        r["peaks"]["copy_gbps"] = copy
+        r["verdicts"].append(dict(r["verdicts"][0], claim="speed", kind="bandwidth-fraction"))
+        r["verdicts"] = r["verdicts"][1:]  # "speed" judged as the fraction of the copy's bandwidth
+        r["measurements"] = [m for m in r["measurements"] if m["subject"].get("impl") != "slow"]
+        for m in r["measurements"]:
+            m["extra"]["bytes"] = 10**9  # in 1 ms: 1000 GB/s
+            m["role"] = "subject" if m["claim"] == "speed" else m["role"]
+    merged = merge.merge([a, b])
+    assert merged.peaks["copy_gbps"] == 5000.0  # the median of the runs' copies
+    v = next(v for v in merged.verdicts if v.claim == "speed")
+    assert v.measured == pytest.approx(1000.0 / 5000.0, rel=0.02), v.reason
+
+
+def test_a_stored_verdict_without_a_combine_takes_its_kinds(tmp_path: Path) -> None:
+    a, b = _load(make_result(tmp_path / "a", seed=1), make_result(tmp_path / "b", seed=2))
+    for r in (a, b):
+        r["verdicts"][2].pop("combine")
+    merged = merge.merge([a, b])
+    assert next(v for v in merged.verdicts if v.claim == "flops").combine == KINDS["flops-ratio"].combine
+
+
+def test_a_refusal_names_each_file_and_what_it_holds(tmp_path: Path) -> None:
+    a, b = _load(make_result(tmp_path / "a", seed=1), make_result(tmp_path / "b", seed=2, suite="other"))
+    with pytest.raises(merge.MergeError) as exc:
+        merge.merge([a, b])
+    assert str(exc.value) == f"merge: the files differ in suite ({a['_path']}: 'toy', {b['_path']}: 'other')"
+    a, b = _load(make_result(tmp_path / "c", seed=1), make_result(tmp_path / "d", seed=2, digest="e" * 64))
+    with pytest.raises(merge.MergeError, match=r"^merge: the files differ in source digest \("):
+        merge.merge([a, b])
+    a, b = _load(make_result(tmp_path / "e", seed=1), make_result(tmp_path / "f", seed=1))
+    with pytest.raises(merge.MergeError) as exc:
+        merge.merge([a, b])
+    assert str(exc.value).startswith(f"merge: {a['_path']} and {b['_path']} share their run_id")
+
+
+def test_an_overlapping_shard_is_named_with_the_file_that_had_the_claim(tmp_path: Path) -> None:
+    from kbench.runner import UNFINISHED
+
+    a, b = _load(make_result(tmp_path / "a", seed=1, shard="1/2"),
+                 make_result(tmp_path / "b", seed=1, shard="2/2", created="2026-01-01T01:00:00"))
+    b["verdicts"][0] = dict(b["verdicts"][0], claim="first", verdict="skipped", reason=UNFINISHED[0])
+    b["verdicts"][1]["claim"] = "second"  # b's third claim ("flops") is also a's: after an unfinished one
+    with pytest.raises(merge.MergeError) as exc:
+        merge.merge([a, b])
+    assert str(exc.value) == (f"merge: claim flops is in two shard files ({a['_path']} (shard 1/2), {b['_path']} "
+                              "(shard 2/2)): shards of one run hold disjoint claims")
+
+
+def test_shards_are_listed_in_number_order(tmp_path: Path) -> None:
+    a, b = _load(make_result(tmp_path / "a", seed=1, shard="10/12"),
+                 make_result(tmp_path / "b", seed=1, shard="2/12", created="2026-01-01T01:00:00"))
+    merged = merge.merge([a, _other_claims(b, "-b")])
+    assert merged.plan["shards"] == ["2/12", "10/12"]
+    assert merged.plan["missing_shards"] == [f"{i}/12" for i in range(1, 13) if i not in (2, 10)]
+
+
+def test_shards_plans_compare_whatever_their_key_order(tmp_path: Path) -> None:
+    a, b = _load(make_result(tmp_path / "a", seed=1, shard="1/2"),
+                 make_result(tmp_path / "b", seed=1, shard="2/2", created="2026-01-01T01:00:00"))
+    a["plan"] = {"seed": 1, "kernel_rounds": 5}
+    b["plan"] = {"kernel_rounds": 5, "seed": 1}
+    assert merge.merge([a, _other_claims(b, "-b")]).plan["shards"] == ["1/2", "2/2"]
+
+
+def test_a_merged_plan_lists_every_runs_seeds(tmp_path: Path) -> None:
+    a, b, c = _load(make_result(tmp_path / "a", seed=3), make_result(tmp_path / "b", seed=1),
+                    make_result(tmp_path / "c", seed=2))
+    a["plan"]["master_seeds"], b["plan"]["master_seeds"] = [3, 4], [1, 3]
+    c["plan"] = {}  # a run that recorded no seed drew seed 0
+    merged = merge.merge([a, b, c])
+    assert merged.plan["seeds"] == [0, 1, 3] and merged.plan["master_seeds"] == [1, 3, 4]
+
+
+def test_a_third_run_on_an_earlier_runs_seed_adds_nothing(tmp_path: Path) -> None:
+    a, b, c = _load(make_result(tmp_path / "a", seed=1), make_result(tmp_path / "b", seed=2),
+                    make_result(tmp_path / "c", seed=3))
+    i = next(i for i, m in enumerate(a["measurements"]) if m["noise"] == "seeds")
+    c["plan"]["seed"] = 2
+    c["measurements"][i]["samples"] = list(b["measurements"][i]["samples"])  # seed 2 again: the same draws
+    seeded = next(m for m in merge.merge([a, b, c]).measurements if m.noise == "seeds")
+    assert len(seeded.samples) == 10 and sorted(set(seeded.groups)) == list(range(10))  # type: ignore[arg-type]
+
+
+def test_an_interrupted_whole_run_makes_the_merge_interrupted(tmp_path: Path) -> None:
+    a, b = _load(make_result(tmp_path / "a", seed=1), make_result(tmp_path / "b", seed=2))
+    assert merge.merge([a, b]).interrupted is False
+    b["interrupted"] = True
+    assert merge.merge([a, b]).interrupted is True
+
+
+def test_runs_without_a_copy_bandwidth_merge_without_one(tmp_path: Path) -> None:
+    a, b = _load(make_result(tmp_path / "a", seed=1), make_result(tmp_path / "b", seed=2))
+    for r in (a, b):
+        r["peaks"] = {}
+    assert "copy_gbps" not in merge.merge([a, b]).peaks
