@@ -35,7 +35,7 @@ class MergeError(KbenchError):
 
 
 def _same(results: Sequence[Mapping[str, Any]], what: str, get: Any) -> None:
-    values = {json.dumps(get(r), sort_keys=True) for r in results}  # as read from JSON: always serializable
+    values = {json.dumps(get(r), sort_keys=True) for r in results}  # read from JSON: always serializable
     if len(values) > 1:
         names = ", ".join(f"{r.get('_path', r['run_id'])}: {get(r)!r}" for r in results)
         raise MergeError(f"merge: the files differ in {what} ({names})")

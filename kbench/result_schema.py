@@ -113,7 +113,7 @@ def measurement_identity(m: Mapping[str, Any]) -> str:
     """What one measurement is of: claim, side, metric, implementation, case and the replicate that
     took it (at most one per file)."""
     return json.dumps([m["claim"], m.get("role"), m["metric"], m.get("subject"), m.get("case"), m.get("replicate")],
-                      sort_keys=True, default=str)
+                      sort_keys=True)
 
 
 def validate(data: Any) -> None:
