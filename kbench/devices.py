@@ -50,6 +50,14 @@ def interpreting() -> bool:
     return value in _ON
 
 
+def emulated(requires: tuple[str, ...]) -> str | None:
+    """What an implementation with `requires` runs in instead of the hardware it is written for
+    (its time says nothing about its speed there), or None when it runs natively."""
+    if "triton" in requires and interpreting():
+        return "Triton's interpreter (TRITON_INTERPRET=1)"
+    return None
+
+
 def unmet(requires: tuple[str, ...], device: torch.device) -> str | None:
     """Why `requires` cannot be met on `device`, or None when it can."""
     for need in requires:

@@ -27,7 +27,7 @@ from scipy import stats as sps
 from kbench import replicates, stats, verdicts
 from kbench.claims import Claim
 from kbench.kinds import KINDS
-from kbench.kinds.base import CaseValue, Impossible, NotJudged, case_key
+from kbench.kinds.base import CaseValue, Impossible, NotComparable, NotJudged, case_key
 from kbench.results import Verdict, VerdictName
 from kbench.stats import Estimate
 from kbench.verdicts import Rule
@@ -89,14 +89,18 @@ def judge(claim: Claim, measurements: Sequence[Mapping[str, Any]], peaks: Mappin
         return verdict
     except Impossible as exc:
         return _not_judged(claim, base, str(exc), "error")
+    except NotComparable as exc:
+        return _not_judged(claim, base, str(exc), "skipped")
     except NotJudged as exc:
         return _not_judged(claim, base, str(exc))
 
 
+NOT_JUDGED = {"inconclusive": "not judged", "error": "impossible", "skipped": "not comparable"}
+
+
 def _not_judged(claim: Claim, base: dict[str, Any], why: str, verdict: VerdictName = "inconclusive") -> Verdict:
     return Verdict(verdict=verdict, measured=None, interval=None, ratio_to_paper=None,
-                   rule=claim.rule.as_dict(claim.paper_value),
-                   reason=f"not judged: {why}" if verdict == "inconclusive" else f"impossible: {why}", **base)
+                   rule=claim.rule.as_dict(claim.paper_value), reason=f"{NOT_JUDGED[verdict]}: {why}", **base)
 
 
 def _values(claim: Claim, measurements: Sequence[Mapping[str, Any]], peaks: Mapping[str, Any]
@@ -133,8 +137,8 @@ def _replicated(claim: Claim, measurements: Sequence[Mapping[str, Any]], peaks: 
             values = _values(claim, replicates.only(measurements, r), peaks)
             own = _decide(claim, values, base)
             judged.append(values)
-        except Impossible:
-            raise  # what cannot be in one replicate is an error for the claim, not a replicate not judged
+        except (Impossible, NotComparable):
+            raise  # the claim's own verdict (an error, or not comparable), not one replicate not judged
         except NotJudged as exc:
             own = _not_judged(claim, base, str(exc))
         summaries.append(_summary(r, own))

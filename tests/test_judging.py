@@ -158,3 +158,16 @@ def test_missing_or_failed_measurements_are_not_judged() -> None:
     v = judge(claim("speedup", Rule(at_least=1)), [timed("baseline", [2.0, 2.0]), failed], {})
     assert v.verdict == "inconclusive" and "boom" in (v.reason or "")
     assert judge(claim("speedup", Rule(at_least=1)), [], {}).verdict == "inconclusive"
+
+
+def test_a_time_taken_in_an_emulation_is_skipped_never_judged() -> None:
+    emulated = timed("candidate", [0.001, 0.001, 0.001])
+    emulated["extra"]["emulated"] = "Triton's interpreter (TRITON_INTERPRET=1)"
+    v = judge(claim("speedup", Rule(at_least=1.5)), [timed("baseline", [2.0, 2.2, 2.1]), emulated], {})
+    assert v.verdict == "skipped" and v.measured is None and v.reason and v.reason.startswith(
+        "not comparable: timed in an emulation (candidate ran in Triton's interpreter")
+    alone = dict(timed("subject", [2.0, 2.5, 2.0], nbytes=10**9), extra={**emulated["extra"], "bytes": 10**9})
+    bw = judge(claim("bandwidth-fraction", Rule(at_least=0.1), combine="worst"), [alone], {"copy_gbps": 1000.0})
+    assert bw.verdict == "skipped" and "emulation" in (bw.reason or "")
+    replicated = [dict(m, replicate=seed) for seed in (1, 2) for m in (timed("baseline", [2.0, 2.2, 2.1]), emulated)]
+    assert judge(claim("speedup", Rule(at_least=1.5)), replicated, {}).verdict == "skipped"

@@ -213,3 +213,18 @@ def test_shared_timings_are_reused_not_retaken(tmp_path: Path) -> None:
     first = [m for m in result.measurements if m.claim == "a"]
     second = [m for m in result.measurements if m.claim == "b"]
     assert [m.samples for m in first] == [m.samples for m in second]
+
+
+def test_a_speed_timed_in_tritons_interpreter_is_not_comparable(tmp_path: Path) -> None:
+    """On the CPU a Triton kernel runs in Triton's interpreter: checked, timed and recorded as such,
+    never given a speed verdict (it would read as a 1000x slowdown)."""
+    result = run(tmp_path, claim("interpreted", "good", "good_as_triton"))
+    (v,) = result.verdicts
+    assert v.verdict == "skipped" and v.measured is None
+    assert v.reason == ("not comparable: timed in an emulation (good_as_triton ran in Triton's interpreter "
+                        "(TRITON_INTERPRET=1)): such a time says nothing about the kernel's speed on the hardware it "
+                        "is written for")
+    timed = {m.subject["impl"]: m for m in result.measurements if m.metric == "time_ms"}
+    assert timed["good_as_triton"].extra["emulated"] == "Triton's interpreter (TRITON_INTERPRET=1)"
+    assert "emulated" not in timed["good"].extra and timed["good_as_triton"].status == "ok"
+    assert timed["good_as_triton"].extra["errors_before"]["y"] == 0.0  # checked against float64 all the same

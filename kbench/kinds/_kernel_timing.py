@@ -12,7 +12,7 @@ from typing import Any, cast
 import numpy as np
 import torch
 
-from kbench import correctness, cotenancy, registry, stats, timing
+from kbench import correctness, cotenancy, devices, registry, stats, timing
 from kbench.claims import Claim
 from kbench.kinds.base import Context, Failed, NotJudged, Skip, case_key, clock_state, runnable
 from kbench.registry import Implementation, Operation, Pass
@@ -86,6 +86,9 @@ class KernelTiming:
         self.samples: list[float] = []
         self.groups: list[int] = []
         self.extra: dict[str, Any] = {}
+        emulated = devices.emulated(impl.requires)
+        if emulated:  # recorded with the timing: no speed verdict is taken from it (kinds.base.refuse_emulated)
+            self.extra["emulated"] = emulated
         self.before = check_first(op, impl, case, ctx)
 
     def seeds(self, r: int) -> list[int]:

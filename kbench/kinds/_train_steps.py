@@ -13,7 +13,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from kbench import cotenancy, stats, timing
+from kbench import cotenancy, devices, registry, stats, timing
 from kbench.claims import Claim, Subject
 from kbench.kinds._model_building import (
     architecture,
@@ -128,6 +128,10 @@ def _step_measurement(subject: Subject, case: Mapping[str, Any], acc: dict[str, 
     extra: dict[str, Any] = {"timing": method, "images_per_s": case["batch"] / (summary.median * 1e-3),
                              **model_stats(family, size, arch), "arch": arch,
                              "checks_before": checks, **clock_state(ctx)}
+    if family.plugs and subject.impl:  # a plugged kernel in an emulator: no speed verdict from these steps
+        emulated = devices.emulated(registry.implementation(family.plugs, subject.impl).requires)
+        if emulated:
+            extra["emulated"] = emulated
     if acc["host"]:
         fraction = float(np.median(acc["host"]))
         extra.update({"host_fraction": fraction, "host_bound": fraction >= timing.HOST_BOUND})

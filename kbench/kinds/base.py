@@ -38,6 +38,11 @@ class NotJudged(Exception):
     """The measurements cannot support a verdict (e.g. timing methods differ); `inconclusive`."""
 
 
+class NotComparable(NotJudged):
+    """Measurements that exist but cannot carry the claim (a time taken in an emulator, not on the
+    hardware the kernel is written for): `skipped`, with the reason, never judged."""
+
+
 class Impossible(NotJudged):
     """The measurements show something that cannot be (a rate above the device's copy bandwidth):
     an `error`, never a verdict, wherever the file is judged."""
@@ -182,6 +187,15 @@ def one_method(measurements: Sequence[Mapping[str, Any]]) -> str | None:
     return next(iter(methods), None)
 
 
+def refuse_emulated(*timings: Mapping[str, Any]) -> None:
+    """NotComparable when any of these timings was taken in an emulation (kbench.devices.emulated)."""
+    where = [f"{m['subject'].get('impl') or m['subject'].get('label')} ran in {m['extra']['emulated']}"
+             for m in timings if (m.get("extra") or {}).get("emulated")]
+    if where:
+        raise NotComparable(f"timed in an emulation ({'; '.join(where)}): such a time says nothing about the "
+                            "kernel's speed on the hardware it is written for")
+
+
 def ratio_of_rounds(base: Mapping[str, Any], cand: Mapping[str, Any]) -> Estimate:
     """median(baseline) / median(candidate) per round: paired when the rounds were interleaved
     (same count), else a Welch interval over the two sets of round medians."""
@@ -196,5 +210,6 @@ def timing_ratio(case: Mapping[str, Any], measurements: Sequence[Mapping[str, An
     """A comparison of two timings (kernel calls, train steps): baseline time over candidate's."""
     method = one_method(measurements)
     base, cand = by_role(measurements, "baseline", metric), by_role(measurements, "candidate", metric)
+    refuse_emulated(base, cand)
     details = {"baseline_ms": base["summary"]["median"], "candidate_ms": cand["summary"]["median"], "method": method}
     return CaseValue(case, ratio_of_rounds(base, cand), details)

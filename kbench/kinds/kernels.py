@@ -30,6 +30,7 @@ from kbench.kinds.base import (
     by_role,
     case_key,
     one_method,
+    refuse_emulated,
     timing_ratio,
 )
 from kbench.params import Param
@@ -95,6 +96,7 @@ class BandwidthFraction(Kind):
         if not copy:
             raise NotJudged("no copy bandwidth was measured in this run")
         m = by_role(measurements, "subject", "time_ms")
+        refuse_emulated(m)
         rounds = stats.group_medians(m["samples"], m.get("groups") or [0] * len(m["samples"]))
         fractions = m["extra"]["bytes"] / (rounds * 1e-3) / 1e9 / copy
         est = Estimate.from_values(fractions, "log")
