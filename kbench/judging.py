@@ -187,7 +187,7 @@ def _pool(per_replicate: list[list[CaseValue]]) -> list[CaseValue]:
 def _covering(pooled: Estimate, estimates: list[Estimate]) -> Estimate:
     """The replicates' average with an interval that covers every replicate's own: averaging
     independent errors alone would give an interval narrower than the replicates' disagreement."""
-    if not pooled.has_interval or any(not e.has_interval or e.df is None for e in estimates):
+    if any(not e.has_interval or e.df is None for e in (pooled, *estimates)):
         return pooled
     scale = (lambda v: math.log(v)) if pooled.scale == "log" else (lambda v: v)
     lows, highs = [scale(float(e.low)) for e in estimates], [scale(float(e.high)) for e in estimates]  # type: ignore[arg-type]
@@ -204,12 +204,9 @@ def _decide(claim: Claim, values: list[CaseValue], base: dict[str, Any]) -> Verd
     labels = sorted({label for v in values for label in v.alternatives})
     if labels:
         tried = {}
-        for label in labels:
+        for label in labels:  # (what could stop judging, the paper's conditions, stopped the verdict above)
             alt = [replace(v, estimate=v.alternatives.get(label, v.estimate)) for v in values]
-            try:
-                tried[label] = _summary(None, _decide_plain(claim, alt, base))
-            except NotJudged as exc:
-                tried[label] = _summary(None, _not_judged(claim, base, str(exc)))
+            tried[label] = _summary(None, _decide_plain(claim, alt, base))
         verdict.robustness["sensitivity"] = tried
         changed = {label: s for label, s in tried.items() if s["verdict"] != verdict.verdict}
         if verdict.verdict in FIRM and changed:
@@ -266,7 +263,7 @@ def _each(claim: Claim, judged: list[CaseValue], per_case: list[dict[str, Any]],
     label = v.case.get("label") or ", ".join(f"{k}={x}" for k, x in v.case.items() if k != "paper_value")
     if reason and len(judged) > 1:
         reason = f"case {label}: {reason}"
-    base = {**base, "paper_value": paper if case_paper else claim.paper_value}
+    base = {**base, "paper_value": paper}
     return Verdict(verdict=verdict, measured=v.estimate.value, interval=_interval(v.estimate),
                    ratio_to_paper=verdicts.ratio_to_paper(v.estimate.value, paper), rule=claim.rule.as_dict(paper),
                    reason=reason, per_case=per_case, n=min(r[2].estimate.n for r in results), notes=notes,

@@ -35,6 +35,8 @@ class Given(Kind):
         if g.get("impossible"):
             raise Impossible(f"{g['impossible']} (peaks: {sorted(peaks)})")
         scale = g.get("scale", "log")
+        if "exact" in g:
+            return [CaseValue(case, stats.Estimate.exact(g["exact"], scale), {"from": m["role"]})]
         alternatives = {label: stats.Estimate.from_values(v, scale) for label, v in g.get("alternatives", {}).items()}
         return [CaseValue(case, stats.Estimate.from_values(g["samples"], scale), {"from": m["role"]},
                           list(g.get("notes", [])), alternatives, list(g.get("blocks", [])))]
@@ -155,8 +157,10 @@ def test_each_names_an_unlabelled_case_by_its_fields_without_the_paper_value() -
     v = judge(claim(AT_LEAST_2, "each"), [m([1.0, 1.05, 1.1], case), m(FOUR, A)], {})
     assert v.reason and v.reason.startswith("case shape=[8, 8], dtype=float16: ")
     paper_case = {**case, "paper_value": 3.0}
-    rel = judge(claim(Rule(at_least=0.9, of_paper=True), "each"), [m([1.0, 1.05, 1.1], paper_case), m(FOUR, A)], {})
-    assert rel.reason == rel.reason.replace("paper_value", "")  # type: ignore[union-attr]
+    other_paper_case = {**A, "paper_value": 1.0}
+    rel = judge(claim(Rule(at_least=0.9, of_paper=True), "each"),
+                [m([1.0, 1.05, 1.1], paper_case), m(FOUR, other_paper_case)], {})
+    assert rel.reason and rel.reason.startswith("case shape=[8, 8], dtype=float16: ")
 
 
 def test_one_case_judged_on_its_own_is_not_prefixed() -> None:
@@ -344,3 +348,19 @@ def test_no_judged_replicate_names_each_reason() -> None:
 def test_replicates_see_the_runs_peaks() -> None:
     v = judge(claim(AT_LEAST_2), [m(FOUR, A, 11, impossible="x"), m(FOUR, A, 22)], {"copy_gbps": 3.0})
     assert v.verdict == "error" and v.reason == "impossible: x (peaks: ['copy_gbps'])"
+
+
+def test_each_keeps_the_cases_notes() -> None:
+    v = judge(claim(AT_LEAST_2, "each"), [m(FOUR, A, notes=["host-bound"]), m(NINE, B, notes=["warm"])], {})
+    assert v.notes == ["host-bound", "warm"]
+
+
+def test_exact_replicates_pool_without_an_interval_to_cover() -> None:
+    v = judge(claim(AT_LEAST_2, "each"), [m([], A, 11, exact=3.0), m([], A, 22, exact=5.0)], {})
+    assert v.measured == pytest.approx(math.sqrt(15.0)) and v.verdict == "reproduced"
+
+
+def test_replicates_of_different_cases_say_so_first() -> None:
+    v = judge(claim(AT_LEAST_2), [m(FOUR, A, 11), m(FOUR, B, 11), m(FOUR, A, 22)], {})
+    assert v.verdict == "inconclusive" and v.reason and v.reason.startswith(
+        "does not replicate: the replicates measured different cases")
