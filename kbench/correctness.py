@@ -118,7 +118,7 @@ def max_error(value: torch.Tensor, ref: torch.Tensor) -> float:
 def widened(inputs: OpInputs) -> OpInputs:
     """The same inputs in float64 (rounded values, widened exactly), contiguous, as new leaves."""
     return OpInputs(args=tuple(t.detach().double().requires_grad_(t.requires_grad) for t in inputs.args),
-                    grad_output=inputs.grad_output.double())
+                    grad_output=None if inputs.grad_output is None else inputs.grad_output.double())
 
 
 @dataclass
@@ -211,7 +211,7 @@ def check(op: Operation, impl: Implementation, case: Mapping[str, Any], device: 
 def snapshot(inputs: OpInputs) -> OpInputs:
     """A copy of the values in `inputs` (dense; for checking what a timed call was given)."""
     return OpInputs(args=tuple(t.detach().clone().requires_grad_(t.requires_grad) for t in inputs.args),
-                    grad_output=inputs.grad_output.detach().clone())
+                    grad_output=None if inputs.grad_output is None else inputs.grad_output.detach().clone())
 
 
 class UnsupportedInput(Exception):

@@ -105,12 +105,26 @@ def _not_judged(claim: Claim, base: dict[str, Any], why: str, verdict: VerdictNa
 
 def _values(claim: Claim, measurements: Sequence[Mapping[str, Any]], peaks: Mapping[str, Any]
             ) -> list[CaseValue]:
+    """Each case's values; a case outside an implementation's declared limits is left out, said."""
     values: list[CaseValue] = []
+    outside: list[str] = []
     for case, ms in _cases(measurements):
+        why = next(((m.get("extra") or {}).get("outside_limits") for m in ms
+                    if (m.get("extra") or {}).get("outside_limits")), None)
+        if why:
+            outside.append(f"case {_case_label(case)} skipped: {why}")
+            continue
         values += KINDS[claim.kind].evaluate(claim, case, ms, peaks)
     if not values:
+        if outside:
+            raise NotComparable("every case lies outside an implementation's limits (" + "; ".join(outside) + ")")
         raise NotJudged("no case was measured")
+    values[0] = replace(values[0], notes=[*outside, *values[0].notes])
     return values
+
+
+def _case_label(case: Mapping[str, Any]) -> str:
+    return str(case.get("label") or ", ".join(f"{k}={x}" for k, x in case.items() if k != "paper_value"))
 
 
 def _summary(seed: int | None, v: Verdict) -> dict[str, Any]:
@@ -260,9 +274,8 @@ def _each(claim: Claim, judged: list[CaseValue], per_case: list[dict[str, Any]],
         results.append((verdict, reason, v, paper))
     worst = min(results, key=lambda r: verdicts.SEVERITY[r[0]])
     verdict, reason, v, paper = worst
-    label = v.case.get("label") or ", ".join(f"{k}={x}" for k, x in v.case.items() if k != "paper_value")
     if reason and len(judged) > 1:
-        reason = f"case {label}: {reason}"
+        reason = f"case {_case_label(v.case)}: {reason}"
     base = {**base, "paper_value": paper}
     return Verdict(verdict=verdict, measured=v.estimate.value, interval=_interval(v.estimate),
                    ratio_to_paper=verdicts.ratio_to_paper(v.estimate.value, paper), rule=claim.rule.as_dict(paper),

@@ -30,13 +30,15 @@ class OpInputs:
     """One fresh set of inputs for an operation, on one device."""
 
     args: tuple[torch.Tensor, ...]  # positional arguments; those that need a gradient have requires_grad
-    grad_output: torch.Tensor  # the upstream gradient fed to backward
+    grad_output: torch.Tensor | None = None  # the upstream gradient fed to backward (None: forward only)
     # The tensors that own the data, when an argument is a view of another (a coefficient table
     # expanded from one row, a strided slice): refilling these refills the arguments.
     storage: tuple[torch.Tensor, ...] | None = None
 
     def owners(self) -> tuple[torch.Tensor, ...]:
-        return self.storage if self.storage is not None else (*self.args, self.grad_output)
+        if self.storage is not None:
+            return self.storage
+        return (*self.args, self.grad_output) if self.grad_output is not None else self.args
 
 
 @dataclass(frozen=True)
@@ -81,6 +83,9 @@ class Implementation:
     # What the last call launched (an autotuner's pick of tiles, warps, stages), recorded with each
     # timing: the same code can run differently tuned on another GPU or Triton version.
     launch_config: Callable[[], dict[str, str]] | None = None
+    # Why a case lies outside what it takes (a head width, a sequence length), or None: such a case
+    # is skipped with that reason, never counted as the implementation failing.
+    limits: Callable[[Mapping[str, Any]], str | None] | None = None
 
 
 @dataclass(frozen=True)
@@ -147,6 +152,7 @@ def register(
     dtypes: tuple[str, ...] = ("float32",),
     description: str = "",
     launch_config: Callable[[], dict[str, str]] | None = None,
+    limits: Callable[[Mapping[str, Any]], str | None] | None = None,
 ) -> Callable[[F], F]:
     """Decorator: record `fn` as implementation `name` of `op` and return it unchanged."""
 
@@ -154,7 +160,8 @@ def register(
         key = (op, name)
         if key in _REGISTRY.implementations:
             raise ValueError(f"implementation {name!r} of {op!r} is registered twice")
-        _REGISTRY.implementations[key] = Implementation(op, name, fn, requires, dtypes, description, launch_config)
+        _REGISTRY.implementations[key] = Implementation(op, name, fn, requires, dtypes, description, launch_config,
+                                                        limits)
         return fn
 
     return deco

@@ -183,14 +183,29 @@ def check_references(suite: Suite) -> None:
             op = registry.operation(claim.operation)
             _check_cases(suite.path, where, claim, op)
             for role, subject in claim.sides.items():
-                if subject.impl is not None:
-                    registry.check_impl(suite.path, f"{where}.{role}.impl", claim.operation, subject.impl)
+                _check_side(suite.path, f"{where}.{role}", claim, subject, op)
             names = (op.output_name, *op.grad_names)
             for g in claim.options.get("grads") or ():
                 if g not in names:
                     raise SuiteError(suite.path, f"{where}.options.grads",
                                      f"output and gradient names of {claim.operation!r} ({', '.join(names)})", g)
         kind.check_references(claim, suite.path, where)
+
+
+def _check_side(path: str, where: str, claim: Claim, subject: Subject, op: registry.Operation) -> None:
+    """A side's own operation (if it names one), its implementation and its pass, against the registry."""
+    own = subject.fields.get("operation")
+    if own is not None:
+        if own not in registry.operations():
+            known = ", ".join(registry.operations())
+            raise SuiteError(path, f"{where}.operation", f"an operation under kernels/ ({known})", own)
+        op = registry.operation(own)
+        _check_cases(path, where.rsplit(".", 1)[0], claim, op)
+    if subject.impl is not None:
+        registry.check_impl(path, f"{where}.impl", op.name, subject.impl)
+    if subject.pass_ in ("bwd", "fwd+bwd") and not op.grad_names:
+        raise SuiteError(path, f"{where}.pass", f"fwd (operation {op.name!r} is forward only: it has no gradients)",
+                         subject.pass_)
 
 
 def _check_cases(path: str, where: str, claim: Claim, op: registry.Operation) -> None:

@@ -18,7 +18,7 @@ from kbench import registry  # noqa: E402
 
 registry.load_package("rational")
 registry.load_package("models")
-from tests.fixtures import planted_rational, toy_model, toy_scale  # noqa: E402,F401  (register the fixtures)
+from tests.fixtures import planted_rational, toy_mixers, toy_model, toy_scale  # noqa: E402,F401  (register the fixtures)
 
 ROOT = Path(__file__).resolve().parent.parent
 

@@ -13,8 +13,8 @@ import numpy as np
 import torch
 
 from kbench import correctness, cotenancy, devices, registry, stats, timing
-from kbench.claims import Claim
-from kbench.kinds.base import Context, Failed, NotJudged, Skip, case_key, clock_state, runnable
+from kbench.claims import Claim, Subject
+from kbench.kinds.base import Context, Failed, NotJudged, OutsideLimits, Skip, case_key, clock_state, runnable
 from kbench.registry import Implementation, Operation, Pass
 from kbench.results import Measurement
 from kbench.stats import Estimate
@@ -32,8 +32,10 @@ CHECKED_CALLS = 8
 SKETCH_Z = 6.0  # standard deviations: an honest kernel at its tolerance trips it once in 5e8
 
 
-def operation_of(claim: Claim) -> Operation:
-    return registry.operation(cast(str, claim.operation))
+def operation_of(claim: Claim, subject: Subject | None = None) -> Operation:
+    """The operation a side computes: its own (`operation` on the side), else the claim's."""
+    own = subject.fields.get("operation") if subject is not None else None
+    return registry.operation(cast(str, own or claim.operation))
 
 
 def implementation_for(op: Operation, name: str, case: Mapping[str, Any], ctx: Context) -> Implementation:
@@ -43,6 +45,9 @@ def implementation_for(op: Operation, name: str, case: Mapping[str, Any], ctx: C
     dtype = case["dtype"]
     if dtype not in impl.dtypes:
         raise Skip(f"{impl.name}: does not take {dtype} inputs (takes {', '.join(impl.dtypes)})")
+    outside = impl.limits(case) if impl.limits is not None else None
+    if outside:
+        raise OutsideLimits(f"{impl.name}: {outside}")
     return impl
 
 
@@ -215,6 +220,12 @@ class KernelTiming:
                          "the timing cannot be real (results reused, work outside the timer?)")
 
 
+def outside(subject: Subject, case: Mapping[str, Any], why: str) -> Measurement:
+    """The record of a case not timed because it lies outside an implementation's limits."""
+    return Measurement(case=dict(case), subject={"impl": subject.impl, "pass": subject.pass_}, metric="time_ms",
+                       unit="ms", status="skipped", reason=why, extra={"outside_limits": why})
+
+
 COPY_CAP = {"cuda": 1 << 30, "cpu": 1 << 28}  # bytes: past these a copy's speed no longer depends on size
 
 
@@ -231,17 +242,20 @@ def measure_times(claim: Claim, sides: Sequence[tuple[str, Any]], case: Mapping[
                   ) -> list[Measurement]:
     """Time every (role, subject) on `case`, rounds interleaved across subjects so drift hits all
     of them; timings already taken in this run (by another claim) are reused."""
-    op = operation_of(claim)
     graph = bool(claim.options["cuda_graph"])
     rounds = ctx.scaled(int(claim.options.get("rounds", ctx.kernel_timing.rounds)), 2)
     pending: list[tuple[str, tuple[Any, ...], KernelTiming]] = []
     found: dict[str, Measurement] = {}
-    for role, subject in sides:
+    try:  # every side's limits first: a case outside one side's is not timed on the others either
+        impls = [implementation_for(operation_of(claim, subject), subject.impl, case, ctx) for _, subject in sides]
+    except OutsideLimits as exc:
+        return [ctx.record(outside(subject, case, str(exc)), role) for role, subject in sides]
+    for (role, subject), impl in zip(sides, impls, strict=True):
+        op = operation_of(claim, subject)
         key = ("kernel", op.name, subject.impl, subject.pass_, case_key(case), graph, rounds)
         if key in ctx.cache:
             found[role] = ctx.record(ctx.cache[key], role)
             continue
-        impl = implementation_for(op, subject.impl, case, ctx)
         pending.append((role, key, KernelTiming(op, impl, subject.pass_, case, ctx, graph)))
     company = ctx.cotenants()  # before the case is timed, and again after
     try:

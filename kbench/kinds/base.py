@@ -38,6 +38,11 @@ class NotJudged(Exception):
     """The measurements cannot support a verdict (e.g. timing methods differ); `inconclusive`."""
 
 
+class OutsideLimits(Skip):
+    """A case outside what an implementation declares it takes (kbench.registry.Implementation.limits):
+    the case is skipped with the reason; the claim's other cases go on."""
+
+
 class NotComparable(NotJudged):
     """Measurements that exist but cannot carry the claim (a time taken in an emulator, not on the
     hardware the kernel is written for): `skipped`, with the reason, never judged."""

@@ -47,7 +47,9 @@ SHAPE_CASE: dict[str, Param] = {
     "label": Param(str, "how tables name the case"),
     "paper_value": Param(float, "the paper's value for this case (its conditions)", low=-1e300),
 }
-IMPL = Param(str, "a registered implementation of the claim's operation", required=True)
+IMPL = Param(str, "a registered implementation of the claim's operation (or of the side's own)", required=True)
+SIDE_OPERATION = Param(str, "the operation this side computes, where it is not the claim's (a linear attention "
+                            "timed against softmax attention at one shape); checked against its own reference")
 PASS = Param(str, "the autograd direction timed", required=True, choices=("fwd", "bwd", "fwd+bwd"))
 ROUNDS = Param(int, "independent timing rounds (fresh allocation, warm-up, inputs)", low=1, high=100)
 GRAPH = Param(bool, "time CUDA-graph replays (device time, no launch overhead)", default=False)
@@ -57,7 +59,7 @@ class Speedup(Kind):
     name = "speedup"
     description = "kernel time of baseline / kernel time of candidate"
     sides = ("baseline", "candidate")
-    side_params = {"impl": IMPL, "pass": PASS}
+    side_params = {"impl": IMPL, "pass": PASS, "operation": SIDE_OPERATION}
     case_params = SHAPE_CASE
     options = {"cuda_graph": GRAPH, "rounds": ROUNDS}
     unit = "x"
