@@ -549,3 +549,37 @@ def test_runs_of_another_suite_or_another_budget_cannot_be_judged(tmp_path: Path
     quick["plan"]["budget"] = 0.25
     with pytest.raises(gate_module.GateInputError, match="budget"):
         gate_module.compare(base, quick)
+
+
+def test_a_run_without_a_recorded_budget_ran_at_the_full_budget(tmp_path: Path) -> None:
+    base = reading.load(make_result(tmp_path / "a", seed=1))
+    cand = reading.load(make_result(tmp_path / "b", seed=2))
+    base["plan"].pop("budget", None)
+    cand["plan"]["budget"] = 1.0
+    assert gate.compare(base, cand).exit_code == 0
+    cand["plan"]["budget"] = 0.5
+    with pytest.raises(gate.GateInputError, match="the baseline ran at budget 1.0 and the candidate at 0.5"):
+        gate.compare(base, cand)
+
+
+def test_the_report_names_both_runs_and_both_devices(tmp_path: Path) -> None:
+    base = reading.load(make_result(tmp_path / "a", seed=1))
+    cand = reading.load(make_result(tmp_path / "b", seed=2, device="NVIDIA H200"))
+    report = gate.compare(base, cand)
+    assert (report.baseline, report.candidate) == (base["_path"], cand["_path"])
+    assert report.notes[-1] == gate.OTHER_DEVICE.format(b="NVIDIA H100 80GB HBM3", c="NVIDIA H200")
+    cand["env"] = {**cand["env"], "gpu": None}  # a device not recorded: unknown, never the same
+    assert gate.compare(base, cand).notes[-1] == gate.OTHER_DEVICE.format(b="NVIDIA H100 80GB HBM3", c="unknown")
+    assert gate.compare(cand, base).notes[-1] == gate.OTHER_DEVICE.format(b="unknown", c="NVIDIA H100 80GB HBM3")
+
+
+def test_timings_by_different_methods_are_compared_with_a_note(tmp_path: Path) -> None:
+    base = reading.load(make_result(tmp_path / "a", seed=1))
+    cand = reading.load(make_result(tmp_path / "b", seed=2))
+    for m in cand["measurements"]:
+        if m["noise"] == "timing":
+            m["extra"]["timing"] = "cuda-synced"
+    notes = [n for n in gate.compare(base, cand).notes if "timed by" in n]
+    assert len(notes) == 2 and notes[0].endswith(
+        "timed by cuda-graph in the baseline and by cuda-synced in the candidate; the two methods measure "
+        "different things (launch overhead or not), so part of any difference is the method's")
