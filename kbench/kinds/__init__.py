@@ -5,8 +5,9 @@ from kbench.kinds.kernels import BandwidthFraction, BitwiseRepeat, ErrorRatio, M
 from kbench.kinds.law import Law, LawRatio
 from kbench.kinds.matched import MatchedAccuracy, MatchedError
 from kbench.kinds.models import FlopsRatio, TimeShare, TrainSpeedup, VarianceRatio
+from kbench.kinds.peak_memory import MemoryRatio
 
 KINDS: dict[str, Kind] = {k.name: k for k in (Speedup(), BandwidthFraction(), ErrorRatio(), MaxError(),
                                                 BitwiseRepeat(), TrainSpeedup(), TimeShare(), FlopsRatio(),
                                                 MatchedAccuracy(), MatchedError(), VarianceRatio(),
-                                                Law(), LawRatio())}
+                                                Law(), LawRatio(), MemoryRatio())}
