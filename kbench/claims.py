@@ -5,7 +5,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -91,6 +91,7 @@ class Paper:
     title: str
     arxiv: str = ""
     url: str = ""
+    extras: Sequence[str] = ()  # kbench's optional dependency groups its implementations need
 
 
 @dataclass(frozen=True)

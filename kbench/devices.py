@@ -72,4 +72,22 @@ def unmet(requires: tuple[str, ...], device: torch.device) -> str | None:
                 return "Triton on the CPU needs TRITON_INTERPRET=1"
         if need == "nvcc" and shutil.which("nvcc") is None:
             return "needs nvcc (the CUDA compiler) on PATH to build the extension"
+        if need.startswith("module:"):
+            problem = _unimportable(need.removeprefix("module:"))
+            if problem:
+                return problem
+    return None
+
+
+def _unimportable(module: str) -> str | None:
+    """Why the authors' package `module` cannot be used here (not installed, or failing to import)."""
+    import importlib
+
+    try:
+        importlib.import_module(module)
+    except ImportError as exc:
+        return f"needs the Python package {module!r} ({type(exc).__name__}: {exc}); its suite's nox session " \
+               "installs it (kbench's optional dependencies)"
+    except Exception as exc:  # a package that breaks on import on this host is not usable either
+        return f"the Python package {module!r} fails to import here ({type(exc).__name__}: {str(exc)[:200]})"
     return None

@@ -36,6 +36,8 @@ PAPER_FIELDS = {
     "title": Param(str, "the paper's title", required=True),
     "arxiv": Param(str, "arXiv id"),
     "url": Param(str, "where the paper or its code lives"),
+    "extras": Param(list, "kbench's optional dependency groups its implementations need (the authors' packages); "
+                          "the suite's nox session installs them", item=str, high=8),
 }
 RULE_FIELDS = {
     "at_least": Param(float, "the whole 95% interval must be at least this"),
