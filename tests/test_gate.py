@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import math
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -583,3 +584,62 @@ def test_timings_by_different_methods_are_compared_with_a_note(tmp_path: Path) -
     assert len(notes) == 2 and notes[0].endswith(
         "timed by cuda-graph in the baseline and by cuda-synced in the candidate; the two methods measure "
         "different things (launch overhead or not), so part of any difference is the method's")
+
+
+# --- one metric's status, at the edges of each rule --------------------------------------------
+
+def test_a_change_exactly_at_the_threshold_is_unchanged_and_a_regression_must_exceed_the_noise() -> None:
+    classify = gate_metrics._classify
+    assert classify(0.05, True, True, False, 0.05) == "unchanged"
+    assert classify(-0.05, True, False, True, 0.05) == "unchanged"
+    assert classify(0.0501, True, True, False, 0.05) == "regression"  # no noise given: none to exceed
+    assert classify(0.2, True, True, False, 0.05, noise=0.2) == "suspect"  # exactly the noise: not beyond it
+    assert classify(0.2, True, True, False, 0.05, noise=0.19) == "regression"
+    assert classify(-0.2, True, False, True, 0.05) == "improvement"
+    assert classify(-0.2, False, False, True, 0.05) == "ambiguous"
+
+
+def _estimate(low: float, high: float) -> Any:
+    from kbench.stats import Estimate
+
+    return Estimate(math.sqrt(low * high), low, high, "log", 0.05, 10.0, 11)
+
+
+def test_an_interval_that_touches_one_is_not_beyond_it() -> None:
+    judge = gate_metrics.judge_change
+    est = _estimate(1.0, 1.3)  # reaches 1 exactly: the candidate is not shown slower
+    status, reason = judge(est, 1.15, "lower", 0.05, 1.0)
+    assert status == "suspect" and reason == gate_metrics.NOT_SIGNIFICANT
+    status, _ = judge(_estimate(1.001, 1.3), 1.15, "lower", 0.05, 1.0)
+    assert status == "regression"
+    assert judge(_estimate(0.7, 1.0), 0.85, "lower", 0.05, 1.0)[0] == "ambiguous"  # not shown faster either
+    assert judge(_estimate(0.7, 0.999), 0.85, "lower", 0.05, 1.0) == ("improvement", "")
+    assert judge(_estimate(0.7, 1.0), 0.85, "higher", 0.05, 1.0)[0] == "suspect"  # higher is better: worse
+    assert judge(_estimate(1.0, 1.3), 1.15, "higher", 0.05, 1.0)[0] == "ambiguous"
+
+
+def test_a_p_value_equal_to_alpha_is_not_significant() -> None:
+    est = _estimate(1.1, 1.3)
+    assert gate_metrics.judge_change(est, 1.2, "lower", 0.05, est.p_value)[0] == "suspect"
+    assert gate_metrics.judge_change(est, 1.2, "lower", 0.05, est.p_value * 1.0001)[0] == "regression"
+    assert gate_metrics.judge_change(est, 1.2, "none", 0.05, est.p_value * 1.0001) == ("changed", "")
+    assert gate_metrics.judge_change(est, 1.2, "none", 0.05, est.p_value) == ("unchanged", "")
+
+
+def _seed_metric(values: list[float], better: str = "lower") -> dict[str, Any]:
+    return {"noise": "seeds", "better": better, "samples": values, "groups": list(range(len(values)))}
+
+
+def test_metric_comparisons_give_their_reasons() -> None:
+    key = ("rel_err", "fast", "case")
+    same = gate_metrics.compare_metric(key, _seed_metric([1.0, 2.0]), _seed_metric([1.0, 2.0]), ("c",), 0.05, 0.01)
+    assert same.status == "unchanged" and same.reason == ""
+    noisy = gate_metrics.compare_metric(key, _seed_metric([1.0, 2.0, 1.5]), _seed_metric([1.3, 2.0, 2.4]), ("c",),
+                                        0.05, 0.01)
+    assert noisy.status == "suspect" and noisy.reason == gate_metrics.NOT_SIGNIFICANT
+    exact = {"noise": "exact", "better": "lower", "samples": [3.0], "groups": None}
+    assert gate_metrics.compare_metric(key, exact, exact, ("c",), 0.05, 0.01).reason == ""
+    few = {"noise": "timing", "better": "lower", "samples": [1.0, 1.1, 1.0, 1.2], "groups": [0, 0, 1, 1]}
+    more = {**few, "samples": few["samples"] + [1.0, 1.1], "groups": [0, 0, 1, 1, 2, 2]}
+    under = gate_metrics.compare_metric(key, few, more, ("c",), 0.05, 0.01)
+    assert under.status == "underpowered" and under.reason == gate_metrics.FEW_ROUNDS.format(b=2, c=3, n=3)
