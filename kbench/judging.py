@@ -247,7 +247,7 @@ def _decide_plain(claim: Claim, values: list[CaseValue], base: dict[str, Any]) -
     if rule.of_paper and claim.paper_value is None:
         if not with_paper:
             raise NotJudged("the rule is relative to the paper's value, and no case run here has the paper's "
-                            "conditions")
+                            "conditions" + "".join(f"; {n}" for n in notes if " skipped: " in n))
         return _each(claim, with_paper, per_case, notes, base, case_paper=True)
     if claim.combine == "each" or (claim.combine == "worst" and rule.lower_is_worse is None):
         return _each(claim, values, per_case, notes, base, case_paper=False)

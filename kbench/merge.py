@@ -150,6 +150,11 @@ def _merge_measurements(results: Sequence[Mapping[str, Any]]) -> list[Measuremen
             if into.get("status") == "skipped" and m.get("status") == "ok":  # a part finished what another began
                 merged[key] = _copy(m)
                 continue
+            emulated = [(x.get("extra") or {}).get("emulated") for x in (into, m)]
+            if m.get("status") == "ok" and emulated[0] != emulated[1]:
+                raise MergeError(f"merge: {m['metric']} of {m.get('subject')} (claim {m['claim']}) was timed in "
+                                 f"{emulated[0] or 'native code'} in one file and in {emulated[1] or 'native code'} "
+                                 "in another: an emulation's times are not rounds of the real kernel's")
             if m.get("status") != "ok" or into.get("status") != "ok":
                 if m.get("status") == "error":
                     into.update(status="error", reason=m.get("reason"))
@@ -188,7 +193,9 @@ def _verdicts(results: Sequence[Mapping[str, Any]], measurements: list[Measureme
     out = []
     for claim, versions in stored.items():
         errors = [v for v in versions if v["verdict"] == "error"]
-        ms = [m for m in dicts if m["claim"] == claim and m["status"] == "ok"]
+        # measured, or a case left out for an implementation's limits (judging says so in its notes)
+        ms = [m for m in dicts
+              if m["claim"] == claim and (m["status"] == "ok" or (m["extra"] or {}).get("outside_limits"))]
         first = versions[0]
         if errors:  # a wrong or crashing implementation in any run is wrong
             out.append(Verdict(**{k: v for k, v in errors[0].items() if k in Verdict.__dataclass_fields__}))

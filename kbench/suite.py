@@ -171,8 +171,28 @@ def load_kernels() -> None:
         registry.load_package(package)
 
 
+def _known_extras() -> tuple[str, ...] | None:
+    """kbench's optional dependency groups: from the source tree's pyproject.toml where kbench runs
+    from one (its installed metadata may predate an edit), else as installed; None if neither says."""
+    import importlib.metadata
+
+    source = Path(__file__).resolve().parent.parent / "pyproject.toml"
+    if source.is_file():
+        return tuple(tomllib.loads(source.read_text())["project"].get("optional-dependencies", {}))
+    try:
+        return tuple(importlib.metadata.metadata("kbench").get_all("Provides-Extra") or ())
+    except importlib.metadata.PackageNotFoundError:
+        return None
+
+
 def check_references(suite: Suite) -> None:
-    """Every operation, implementation and model family a claim names must be registered."""
+    """Every operation, implementation and model family a claim names must be registered, and
+    every optional dependency group the paper names must be one of kbench's."""
+    known = _known_extras()
+    for extra in suite.paper.extras:
+        if known is not None and extra not in known:
+            raise SuiteError(suite.path, "paper.extras", f"kbench's optional dependency groups ({', '.join(known)})",
+                             extra)
     load_kernels()
     for i, claim in enumerate(suite.claims):
         where = f"claims[{i}]"

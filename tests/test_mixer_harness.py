@@ -100,3 +100,88 @@ def test_a_forward_only_operation_needs_no_gradient(tmp_path: Path) -> None:
     with pytest.raises(SuiteError) as exc:
         suite.load(path)
     assert "claims[0].baseline.pass" in str(exc.value) and "forward only" in str(exc.value)
+
+
+def error_ratio(candidate: str, cases: str, op: str = "toy_scale", extra: str = "") -> str:
+    return f"""
+[[claims]]
+id = "e"
+kind = "error-ratio"
+quote = "q"
+operation = "{op}"
+baseline = {{ impl = "good" }}
+candidate = {{ impl = "{candidate}" }}
+cases = {cases}
+combine = "each"
+options = {{ seeds = 2 }}
+rule = {{ at_least = 0.001 }}
+{extra}
+"""
+
+
+def test_every_kernel_kind_skips_only_the_cases_outside_the_limits(tmp_path: Path) -> None:
+    cases = '[{ shape = [32, 8], dtype = "float32", label = "narrow" }, { shape = [32, 32], dtype = "float32", ' \
+            'label = "wide" }]'
+    text = error_ratio("narrow_only", cases).replace('kind = "error-ratio"', 'kind = "max-error"').replace(
+        'baseline = { impl = "good" }\ncandidate = { impl = "narrow_only" }', 'subject = { impl = "narrow_only" }'
+    ).replace("rule = { at_least = 0.001 }", "rule = { at_most = 0.001 }")
+    (v,) = run(tmp_path, text).verdicts
+    assert v.verdict == "reproduced" and {c["case"]["label"] for c in v.per_case} == {"narrow, y", "narrow, dx"}
+    assert "case wide skipped: narrow_only: takes at most 16 channels" in v.notes
+
+
+def test_a_forward_only_operations_error_is_its_outputs(tmp_path: Path) -> None:
+    result = run(tmp_path, error_ratio("good", '[{ shape = [16, 8], dtype = "float32" }]', op="toy_forward"))
+    assert {m.metric for m in result.measurements} == {"rel_err_y"}
+
+
+def test_a_side_that_names_its_operation_is_named_by_it(tmp_path: Path) -> None:
+    result = run(tmp_path, speedup('operation = "toy_square", impl = "good"', 'impl = "good"'))
+    subjects = [m.subject for m in result.measurements if m.metric == "time_ms"]
+    assert {"impl": "good", "pass": "fwd+bwd", "operation": "toy_square"} in subjects
+    assert {"impl": "good", "pass": "fwd+bwd"} in subjects
+
+
+def test_a_paper_case_outside_the_limits_is_named_when_nothing_else_has_the_papers_conditions(tmp_path: Path) -> None:
+    cases = '[{ shape = [32, 8], dtype = "float32" }, { shape = [32, 32], dtype = "float32", paper_value = 2.0, ' \
+            'label = "paper" }]'
+    text = speedup('impl = "good"', 'impl = "narrow_only"', cases=cases).replace(
+        "rule = { at_least = 0.01 }", "rule = { at_least = 0.5, of_paper = true }")
+    (v,) = run(tmp_path, text).verdicts
+    assert v.verdict == "inconclusive" and "case paper skipped: narrow_only: takes at most 16 channels" in (v.reason
+                                                                                                       or "")
+
+
+def test_merged_runs_keep_the_cases_left_out_for_limits(tmp_path: Path) -> None:
+    from kbench import merge, reading, results
+
+    cases = '[{ shape = [32, 8], dtype = "float32", label = "narrow" }, { shape = [32, 32], dtype = "float32", ' \
+            'label = "wide" }]'
+    files = []
+    for seed in (1, 2):
+        path = tmp_path / "mixers.toml"
+        path.write_text(HEAD + speedup('impl = "good"', 'impl = "narrow_only"', cases=cases))
+        r = runner.run(suite.load(path), runner.RunOptions(device=torch.device("cpu"), quick=True, seed=seed))
+        files.append(results.write(r, tmp_path / "out"))
+    merged = merge.merge([reading.load(f) for f in files])
+    (v,) = merged.verdicts
+    assert "case wide skipped: narrow_only: takes at most 16 channels" in v.notes
+    assert [c["case"]["label"] for c in v.per_case] == ["narrow"]
+
+
+def test_an_unknown_optional_dependency_group_is_refused(tmp_path: Path) -> None:
+    path = tmp_path / "extras.toml"
+    path.write_text(HEAD.replace('title = "Toy mixers"', 'title = "Toy mixers"\nextras = ["nonexistent"]')
+                    + speedup('impl = "good"', 'impl = "good"'))
+    with pytest.raises(SuiteError) as exc:
+        suite.load(path)
+    assert "paper.extras" in str(exc.value) and "nonexistent" in str(exc.value) and "seqmix" in str(exc.value)
+
+
+@pytest.mark.parametrize("field", ['layout = "transposed"', "sparsity = 0.5"])
+def test_the_new_operations_refuse_case_fields_they_would_ignore(tmp_path: Path, field: str) -> None:
+    path = tmp_path / "conv.toml"
+    path.write_text(HEAD + speedup('impl = "torch_fft"', 'impl = "monarch_gemm"', op="long_conv",
+                                   cases=f'[{{ shape = [1, 2, 8], dtype = "float32", {field} }}]'))
+    with pytest.raises(SuiteError, match="operation 'long_conv'"):
+        suite.load(path)

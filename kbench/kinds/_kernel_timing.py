@@ -6,7 +6,7 @@ and a sample of them checked after each round, and a rate beyond the copy of the
 from __future__ import annotations
 
 import secrets
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any, cast
 
 import numpy as np
@@ -84,8 +84,9 @@ class KernelTiming:
     are interleaved by the caller), then checked and summarised."""
 
     def __init__(self, op: Operation, impl: Implementation, pass_: Pass, case: Mapping[str, Any], ctx: Context,
-                 graph: bool) -> None:
+                 graph: bool, subject: Mapping[str, Any] | None = None) -> None:
         self.op, self.impl, self.pass_, self.case, self.ctx = op, impl, pass_, dict(case), ctx
+        self.subject = dict(subject or {"impl": impl.name, "pass": pass_})
         self.method = method_for(ctx.device, graph)
         self.dtype = correctness.DTYPES[case["dtype"]]
         self.samples: list[float] = []
@@ -173,7 +174,7 @@ class KernelTiming:
                 raise Failed(f"{self.impl.name} {self.pass_}: {detail.describe()}")
 
     def _measurement(self, summary: stats.Summary, extra: dict[str, Any]) -> Measurement:
-        return Measurement(case=self.case, subject={"impl": self.impl.name, "pass": self.pass_}, metric="time_ms",
+        return Measurement(case=self.case, subject=self.subject, metric="time_ms",
                            unit="ms", better="lower", noise="timing", samples=self.samples, groups=self.groups,
                            summary=summary.as_dict(), extra=extra)
 
@@ -220,10 +221,25 @@ class KernelTiming:
                          "the timing cannot be real (results reused, work outside the timer?)")
 
 
-def outside(subject: Subject, case: Mapping[str, Any], why: str) -> Measurement:
-    """The record of a case not timed because it lies outside an implementation's limits."""
-    return Measurement(case=dict(case), subject={"impl": subject.impl, "pass": subject.pass_}, metric="time_ms",
-                       unit="ms", status="skipped", reason=why, extra={"outside_limits": why})
+def side_label(subject: Subject) -> dict[str, Any]:
+    """What a side's measurements name it by: its implementation and pass, and its own operation
+    where it names one (two operations may each have an implementation called "good")."""
+    own = subject.fields.get("operation")
+    return {"impl": subject.impl, **({"pass": subject.pass_} if subject.pass_ else {}),
+            **({"operation": own} if own else {})}
+
+
+def each_case(claim: Claim, ctx: Context, measure: Callable[[Mapping[str, Any]], object]) -> None:
+    """`measure` on every case of the run; a case outside an implementation's declared limits is
+    recorded as such for every side (judging leaves it out, saying why) and the others go on."""
+    for case in claim.cases_for(ctx.device.type):
+        try:
+            measure(case)
+        except OutsideLimits as exc:
+            for role, subject in claim.sides.items():
+                ctx.record(Measurement(case=dict(case), subject=side_label(subject), metric="outside_limits",
+                                       unit="", status="skipped", reason=str(exc),
+                                       extra={"outside_limits": str(exc)}), role)
 
 
 COPY_CAP = {"cuda": 1 << 30, "cpu": 1 << 28}  # bytes: past these a copy's speed no longer depends on size
@@ -246,17 +262,15 @@ def measure_times(claim: Claim, sides: Sequence[tuple[str, Any]], case: Mapping[
     rounds = ctx.scaled(int(claim.options.get("rounds", ctx.kernel_timing.rounds)), 2)
     pending: list[tuple[str, tuple[Any, ...], KernelTiming]] = []
     found: dict[str, Measurement] = {}
-    try:  # every side's limits first: a case outside one side's is not timed on the others either
-        impls = [implementation_for(operation_of(claim, subject), subject.impl, case, ctx) for _, subject in sides]
-    except OutsideLimits as exc:
-        return [ctx.record(outside(subject, case, str(exc)), role) for role, subject in sides]
+    # every side's limits first (OutsideLimits): a case outside one side's is not timed on the others either
+    impls = [implementation_for(operation_of(claim, subject), subject.impl, case, ctx) for _, subject in sides]
     for (role, subject), impl in zip(sides, impls, strict=True):
         op = operation_of(claim, subject)
         key = ("kernel", op.name, subject.impl, subject.pass_, case_key(case), graph, rounds)
         if key in ctx.cache:
             found[role] = ctx.record(ctx.cache[key], role)
             continue
-        pending.append((role, key, KernelTiming(op, impl, subject.pass_, case, ctx, graph)))
+        pending.append((role, key, KernelTiming(op, impl, subject.pass_, case, ctx, graph, side_label(subject))))
     company = ctx.cotenants()  # before the case is timed, and again after
     try:
         for r in range(rounds):

@@ -18,7 +18,14 @@ import torch
 
 from kbench import correctness, stats
 from kbench.claims import Claim
-from kbench.kinds._kernel_timing import check_first, implementation_for, measure_times, operation_of, shape_text
+from kbench.kinds._kernel_timing import (
+    check_first,
+    each_case,
+    implementation_for,
+    measure_times,
+    operation_of,
+    shape_text,
+)
 from kbench.kinds.base import (
     CaseValue,
     Context,
@@ -66,9 +73,8 @@ class Speedup(Kind):
     times_kernels = True
 
     def collect(self, claim: Claim, ctx: Context) -> None:
-        for case in claim.cases_for(ctx.device.type):
-            measure_times(claim, [("baseline", claim.side("baseline")), ("candidate", claim.side("candidate"))],
-                          case, ctx)
+        sides = [("baseline", claim.side("baseline")), ("candidate", claim.side("candidate"))]
+        each_case(claim, ctx, lambda case: measure_times(claim, sides, case, ctx))
 
     def evaluate(self, claim: Claim, case: Mapping[str, Any], measurements: Sequence[Mapping[str, Any]],
                  peaks: Mapping[str, Any]) -> list[CaseValue]:
@@ -89,8 +95,7 @@ class BandwidthFraction(Kind):
     def collect(self, claim: Claim, ctx: Context) -> None:
         if not ctx.peaks.get("copy_gbps"):
             raise Skip("no copy bandwidth was measured in this run")
-        for case in claim.cases_for(ctx.device.type):
-            measure_times(claim, [("subject", claim.side("subject"))], case, ctx)
+        each_case(claim, ctx, lambda case: measure_times(claim, [("subject", claim.side("subject"))], case, ctx))
 
     def evaluate(self, claim: Claim, case: Mapping[str, Any], measurements: Sequence[Mapping[str, Any]],
                  peaks: Mapping[str, Any]) -> list[CaseValue]:
@@ -155,8 +160,9 @@ class ErrorRatio(Kind):
     def collect(self, claim: Claim, ctx: Context) -> None:
         op = operation_of(claim)
         seeds = ctx.scaled(int(claim.options["seeds"]), 2)
-        grads = list(claim.options.get("grads") or op.grad_names)
-        for case in claim.cases_for(ctx.device.type):
+        grads = list(claim.options.get("grads") or op.grad_names or (op.output_name,))  # forward only: the output
+
+        def measure(case: Mapping[str, Any]) -> None:
             impls = [implementation_for(op, claim.side(r).impl, case, ctx) for r in ("baseline", "candidate")]
             for impl in impls:
                 check_first(op, impl, case, ctx)
@@ -164,6 +170,8 @@ class ErrorRatio(Kind):
             for grad in grads:
                 for i, role in enumerate(self.sides):
                     ctx.record(_error_measurement(grad, [e[grad] for e in found[i]], ids, case, impls[i].name), role)
+
+        each_case(claim, ctx, measure)
 
     def evaluate(self, claim: Claim, case: Mapping[str, Any], measurements: Sequence[Mapping[str, Any]],
                  peaks: Mapping[str, Any]) -> list[CaseValue]:
@@ -196,12 +204,15 @@ class MaxError(Kind):
         op = operation_of(claim)
         seeds = ctx.scaled(int(claim.options["seeds"]), 1)
         names = list(claim.options.get("grads") or (op.output_name, *op.grad_names))
-        for case in claim.cases_for(ctx.device.type):
+
+        def measure(case: Mapping[str, Any]) -> None:
             impl = implementation_for(op, claim.side("subject").impl, case, ctx)
             check_first(op, impl, case, ctx)
             ids, (errors,) = _errors_over_seeds(op, [impl], case, ctx, seeds)
             for name in names:
                 ctx.record(_error_measurement(name, [e[name] for e in errors], ids, case, impl.name), "subject")
+
+        each_case(claim, ctx, measure)
 
     def evaluate(self, claim: Claim, case: Mapping[str, Any], measurements: Sequence[Mapping[str, Any]],
                  peaks: Mapping[str, Any]) -> list[CaseValue]:
@@ -230,24 +241,26 @@ class BitwiseRepeat(Kind):
     def collect(self, claim: Claim, ctx: Context) -> None:
         op = operation_of(claim)
         repeats = ctx.scaled(int(claim.options["repeats"]), 2)
-        for case in claim.cases_for(ctx.device.type):
-            impl = implementation_for(op, claim.side("subject").impl, case, ctx)
-            check_first(op, impl, case, ctx)  # identical zeros would repeat perfectly
-            seed = ctx.seed_for("repeat", case_key(case))  # pragma: no mutate (any label)
-            inputs = op.make_inputs(case, ctx.device, correctness.DTYPES[case["dtype"]], seed)
-            gold = correctness.golden_for(op, case, inputs)
-            first = correctness.forward_backward(impl.fn, op, inputs)
-            same = []
-            for k in range(repeats + 1):  # every call right, not only alike: stale results repeat too
-                again = first if k == 0 else correctness.forward_backward(impl.fn, op, inputs)
-                chk = correctness.Check(f"repeat {k}", dict(case), gold.compare(again))
-                if not chk.ok:
-                    raise Failed(f"{impl.name}: {chk.describe()}")
-                if k:
-                    same.append(float(all(torch.equal(again[n], first[n]) for n in first)))
-            ctx.record(Measurement(case=dict(case), subject={"impl": impl.name}, metric="bitwise_equal",
-                                   unit="share", better="higher", noise="exact", samples=same,
-                                   summary=stats.summarize(same).as_dict()), "subject")
+        each_case(claim, ctx, lambda case: self._repeat(op, claim, case, ctx, repeats))
+
+    def _repeat(self, op: Operation, claim: Claim, case: Mapping[str, Any], ctx: Context, repeats: int) -> None:
+        impl = implementation_for(op, claim.side("subject").impl, case, ctx)
+        check_first(op, impl, case, ctx)  # identical zeros would repeat perfectly
+        seed = ctx.seed_for("repeat", case_key(case))  # pragma: no mutate (any label)
+        inputs = op.make_inputs(case, ctx.device, correctness.DTYPES[case["dtype"]], seed)
+        gold = correctness.golden_for(op, case, inputs)
+        first = correctness.forward_backward(impl.fn, op, inputs)
+        same = []
+        for k in range(repeats + 1):  # every call right, not only alike: stale results repeat too
+            again = first if k == 0 else correctness.forward_backward(impl.fn, op, inputs)
+            chk = correctness.Check(f"repeat {k}", dict(case), gold.compare(again))
+            if not chk.ok:
+                raise Failed(f"{impl.name}: {chk.describe()}")
+            if k:
+                same.append(float(all(torch.equal(again[n], first[n]) for n in first)))
+        ctx.record(Measurement(case=dict(case), subject={"impl": impl.name}, metric="bitwise_equal",
+                               unit="share", better="higher", noise="exact", samples=same,
+                               summary=stats.summarize(same).as_dict()), "subject")
 
     def evaluate(self, claim: Claim, case: Mapping[str, Any], measurements: Sequence[Mapping[str, Any]],
                  peaks: Mapping[str, Any]) -> list[CaseValue]:

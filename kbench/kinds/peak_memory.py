@@ -8,7 +8,15 @@ from typing import Any
 
 from kbench import correctness, memory
 from kbench.claims import Claim, Subject
-from kbench.kinds._kernel_timing import SLOTS, check_first, check_summary, implementation_for, operation_of
+from kbench.kinds._kernel_timing import (
+    SLOTS,
+    check_first,
+    check_summary,
+    each_case,
+    implementation_for,
+    operation_of,
+    side_label,
+)
 from kbench.kinds.base import CaseValue, Context, Kind, NotJudged, Skip, by_role, case_key
 from kbench.kinds.kernels import IMPL, PASS, SHAPE_CASE, SIDE_OPERATION
 from kbench.results import Measurement
@@ -31,7 +39,7 @@ def measure_peak(claim: Claim, subject: Subject, case: Mapping[str, Any], ctx: C
         work.prepare(i)
         peaks.append(memory.peak_bytes(work, allocator))
     top = float(max(peaks))
-    return Measurement(case=dict(case), subject={"impl": impl.name, "pass": subject.pass_}, metric="peak_bytes",
+    return Measurement(case=dict(case), subject=side_label(subject), metric="peak_bytes",
                        unit="bytes", better="lower", noise="exact", samples=[top], summary={"median": top},
                        extra={"per_call": peaks, "checks_before": check_summary(checks)})
 
@@ -48,9 +56,13 @@ class MemoryRatio(Kind):
         allocator = memory.allocator_for(ctx.device)
         if allocator is None:
             raise Skip(NOT_HERE)
-        for case in claim.cases_for(ctx.device.type):
+        def measure(case: Mapping[str, Any]) -> None:
+            for role in self.sides:  # every side's limits before any is measured (kinds._kernel_timing.each_case)
+                implementation_for(operation_of(claim, claim.side(role)), claim.side(role).impl, case, ctx)
             for role in self.sides:
                 ctx.record(measure_peak(claim, claim.side(role), case, ctx, allocator), role)
+
+        each_case(claim, ctx, measure)
 
     def evaluate(self, claim: Claim, case: Mapping[str, Any], measurements: Sequence[Mapping[str, Any]],
                  peaks: Mapping[str, Any]) -> list[CaseValue]:

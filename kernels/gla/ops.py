@@ -54,6 +54,10 @@ def _bytes(tensors_in: int) -> Any:
 def check_case(case: Mapping[str, Any]) -> tuple[str, str, Any] | None:
     if len(case["shape"]) != 4:
         return "shape", "[B, T, H, D]: batch, sequence length, heads, head width", case["shape"]
+    if case.get("layout") not in (None, "contiguous"):
+        return "layout", "contiguous (the only layout of this operation)", case["layout"]
+    if "sparsity" in case:
+        return "sparsity", "no sparsity (this operation's inputs are dense)", case["sparsity"]
     return None
 
 

@@ -38,6 +38,10 @@ def bytes_moved(case: Mapping[str, Any], pass_: Pass, dtype: torch.dtype) -> int
 def check_case(case: Mapping[str, Any]) -> tuple[str, str, Any] | None:
     if len(case["shape"]) != 3:
         return "shape", "[B, H, L]: batch, channels, sequence length", case["shape"]
+    if case.get("layout") not in (None, "contiguous"):
+        return "layout", "contiguous (the only layout of this operation)", case["layout"]
+    if "sparsity" in case:
+        return "sparsity", "no sparsity (this operation's inputs are dense)", case["sparsity"]
     return None
 
 
