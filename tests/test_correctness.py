@@ -113,3 +113,29 @@ def test_a_whole_models_tolerance_grows_with_the_square_root_of_its_terms() -> N
     assert four == pytest.approx((2 * one[0], 2 * one[1]))  # 4x the terms, 2x the tolerance
     assert one == pytest.approx((correctness.FACTOR * 10 * 3 * unit, correctness.FACTOR * 10 * 5 * unit))
     assert correctness.model_tolerance(0.0, 0.0, 1)[0] == pytest.approx(correctness.FACTOR * unit)  # never below u
+
+
+def test_errors_are_relative_to_the_reference_and_absolute_against_zero() -> None:
+    from kbench import correctness
+
+    ref = torch.tensor([0.5, -2.0, 1.0], dtype=torch.float64)
+    got = torch.tensor([0.5, -2.0, 1.5])
+    assert correctness.max_error(got, ref) == pytest.approx(0.25)  # 0.5 off, in units of the largest |ref| (2)
+    assert correctness.relative_error(got, ref) == pytest.approx(0.5 / float(ref.norm()))
+    zero = torch.zeros(3, dtype=torch.float64)
+    assert correctness.max_error(got, zero) == pytest.approx(2.0)  # nothing to be relative to: absolute
+    assert correctness.relative_error(got, zero) == pytest.approx(float(got.double().norm()))
+    small = torch.full((3,), 0.5, dtype=torch.float64)  # a reference below 1 in size still divides
+    assert correctness.max_error(small * 1.5, small) == pytest.approx(0.5)
+    assert correctness.max_error(got[:2], ref) == math.inf
+
+
+def test_the_edge_variant_scales_the_data_to_the_declared_range_exactly() -> None:
+    from kbench import correctness, registry
+
+    op = registry.operation("toy_scale")  # input_range 1000
+    plain = correctness.inputs_for(op, {"shape": [6, 8], "dtype": "float32"}, torch.device("cpu"), 3)
+    edge = correctness.inputs_for(op, {"shape": [6, 8], "dtype": "float32", "edge": True}, torch.device("cpu"), 3)
+    assert float(edge.args[0].abs().max()) == pytest.approx(1000.0, rel=1e-6)
+    ratio = edge.args[0].detach() / plain.args[0].detach()
+    assert torch.allclose(ratio, ratio.flatten()[0].expand_as(ratio), rtol=1e-5)  # one scale for every value
