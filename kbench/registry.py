@@ -137,6 +137,16 @@ class _Registry:
 _REGISTRY = _Registry()
 
 
+def dense_case_problem(case: Mapping[str, Any]) -> tuple[str, str, Any] | None:
+    """For an operation's check_case: the `layout` or `sparsity` a dense, contiguous operation would
+    silently ignore, refused by name (field, expected, got); None when the case has neither."""
+    if case.get("layout") not in (None, "contiguous"):
+        return "layout", "contiguous (the only layout of this operation)", case["layout"]
+    if "sparsity" in case:
+        return "sparsity", "no sparsity (this operation's inputs are dense)", case["sparsity"]
+    return None
+
+
 def register_operation(op: Operation) -> Operation:
     if op.name in _REGISTRY.operations:
         raise ValueError(f"operation {op.name!r} is registered twice")

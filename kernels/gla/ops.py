@@ -16,7 +16,7 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 
-from kbench.registry import Operation, OpInputs, Pass, register_operation
+from kbench.registry import Operation, OpInputs, Pass, dense_case_problem, register_operation
 
 
 def _normal(gen: torch.Generator, shape: tuple[int, ...], device: torch.device, dtype: torch.dtype) -> torch.Tensor:
@@ -54,11 +54,7 @@ def _bytes(tensors_in: int) -> Any:
 def check_case(case: Mapping[str, Any]) -> tuple[str, str, Any] | None:
     if len(case["shape"]) != 4:
         return "shape", "[B, T, H, D]: batch, sequence length, heads, head width", case["shape"]
-    if case.get("layout") not in (None, "contiguous"):
-        return "layout", "contiguous (the only layout of this operation)", case["layout"]
-    if "sparsity" in case:
-        return "sparsity", "no sparsity (this operation's inputs are dense)", case["sparsity"]
-    return None
+    return dense_case_problem(case)
 
 
 def check_variants(case: Mapping[str, Any], device_type: str) -> list[tuple[str, dict[str, Any]]]:

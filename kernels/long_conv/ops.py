@@ -14,7 +14,7 @@ from typing import Any
 
 import torch
 
-from kbench.registry import Operation, OpInputs, Pass, register_operation
+from kbench.registry import Operation, OpInputs, Pass, dense_case_problem, register_operation
 
 
 def make_inputs(case: Mapping[str, Any], device: torch.device, dtype: torch.dtype, seed: int) -> OpInputs:
@@ -38,11 +38,7 @@ def bytes_moved(case: Mapping[str, Any], pass_: Pass, dtype: torch.dtype) -> int
 def check_case(case: Mapping[str, Any]) -> tuple[str, str, Any] | None:
     if len(case["shape"]) != 3:
         return "shape", "[B, H, L]: batch, channels, sequence length", case["shape"]
-    if case.get("layout") not in (None, "contiguous"):
-        return "layout", "contiguous (the only layout of this operation)", case["layout"]
-    if "sparsity" in case:
-        return "sparsity", "no sparsity (this operation's inputs are dense)", case["sparsity"]
-    return None
+    return dense_case_problem(case)
 
 
 def check_variants(case: Mapping[str, Any], device_type: str) -> list[tuple[str, dict[str, Any]]]:
