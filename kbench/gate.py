@@ -232,6 +232,11 @@ def compare(base: Mapping[str, Any], cand: Mapping[str, Any], *, default_thresho
                 report.notes.append(f"{' / '.join(key)}: timed by {methods[0]} in the baseline and by {methods[1]} in "
                                     "the candidate; the two methods measure different things (launch overhead "
                                     "or not), so part of any difference is the method's")  # pragma: no mutate
+            emulated = [(x.get("extra") or {}).get("emulated") for x in (b, c)]
+            if any(emulated):
+                report.notes.append(f"{' / '.join(key)}: timed in an emulation ({emulated[0] or 'native'} in the "
+                                    f"baseline, {emulated[1] or 'native'} in the candidate): its times say nothing "
+                                    "about the kernel's speed on the hardware it is written for")
             claims = tuple(dict.fromkeys(b_entry["claims"] + c_entry["claims"]))
             threshold = min([thresholds.get(cl, default_threshold) for cl in claims] or [default_threshold])
             report.comparisons.append(compare_metric(key, b, c, claims, threshold, alpha))

@@ -643,3 +643,15 @@ def test_metric_comparisons_give_their_reasons() -> None:
     more = {**few, "samples": few["samples"] + [1.0, 1.1], "groups": [0, 0, 1, 1, 2, 2]}
     under = gate_metrics.compare_metric(key, few, more, ("c",), 0.05, 0.01)
     assert under.status == "underpowered" and under.reason == gate_metrics.FEW_ROUNDS.format(b=2, c=3, n=3)
+
+
+def test_timings_taken_in_an_emulation_are_said_to_be(tmp_path: Path) -> None:
+    base = reading.load(make_result(tmp_path / "a", seed=1))
+    cand = reading.load(make_result(tmp_path / "b", seed=2))
+    for m in cand["measurements"]:
+        if m["noise"] == "timing":
+            m["extra"]["emulated"] = "Triton's interpreter (TRITON_INTERPRET=1)"
+    notes = [n for n in gate.compare(base, cand).notes if "emulation" in n]
+    assert len(notes) == 2 and "(native in the baseline, Triton's interpreter (TRITON_INTERPRET=1) in the " \
+                               "candidate)" in notes[0]
+    assert not [n for n in gate.compare(base, base).notes if "emulation" in n]
