@@ -156,6 +156,7 @@ def validate(data: Any) -> None:
                              "subject and case): a file holds one measurement of each")
         _check_samples(m, f"measurements[{i}]")
         _check_law(m, f"measurements[{i}]")
+        _check_marks(m, f"measurements[{i}]")
         if m["claim"] not in claims:
             raise ValueError(f"measurements[{i}].claim: {m['claim']!r} has no verdict in the file")
 
@@ -182,6 +183,18 @@ def _check_law(m: dict[str, Any], where: str) -> None:
     x = extra.get("x")
     if isinstance(x, bool) or not isinstance(x, (int, float)) or not 0 < x < 1e300:
         raise ValueError(f"{where}.extra.x: expected the positive amount the point was measured at, got {x!r}")
+
+
+def _check_marks(m: dict[str, Any], where: str) -> None:
+    """What keeps a measurement from a verdict, as readers use it: why a case was outside an
+    implementation's limits (on a skipped measurement only) and what emulated a timing (text)."""
+    extra = m["extra"]
+    for key in ("outside_limits", "emulated"):
+        if key in extra and not (isinstance(extra[key], str) and extra[key]):
+            raise ValueError(f"{where}.extra.{key}: expected a non-empty string, got {str(extra[key])[:80]!r}")
+    if "outside_limits" in extra and m["status"] != "skipped":
+        raise ValueError(f"{where}.extra.outside_limits: only a skipped measurement is outside the limits "
+                         f"(this one is {m['status']})")
 
 
 def _check_samples(m: dict[str, Any], where: str) -> None:

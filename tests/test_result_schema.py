@@ -110,6 +110,12 @@ REFUSED: list[tuple[str, Edit, str]] = [
     ("a law point at 1e300", law_point(1e300), "measurements[2].extra.x: expected the positive amount"),
     ("a law point that is a flag", law_point(True), "measurements[2].extra.x: expected the positive amount"),
     ("a law point that is text", law_point("8"), "measurements[2].extra.x: expected the positive amount"),
+    ("an outside-limits mark that is not text", lambda d: timed(d)["extra"].update(outside_limits=5),
+     "measurements[0].extra.outside_limits: expected a non-empty string, got '5'"),
+    ("a measured case marked outside the limits", lambda d: timed(d)["extra"].update(outside_limits="too wide"),
+     "measurements[0].extra.outside_limits: only a skipped measurement is outside the limits (this one is ok)"),
+    ("an emulation mark that is empty", lambda d: timed(d)["extra"].update(emulated=""),
+     "measurements[0].extra.emulated: expected a non-empty string, got ''"),
 ]
 
 
@@ -134,6 +140,9 @@ ACCEPTED: list[tuple[str, Edit]] = [
     ("values of 1e100, 1e-100, 0 and 1", lambda d: seeded(d).update(samples=[1e100, 1e-100, 0.0, 1.0, -1.0])),
     ("a law point at 1e-5", law_point(1e-5)),
     ("a law point just below 1e300", law_point(9.9e299)),
+    ("a skipped case outside the limits", lambda d: timed(d).update(status="skipped", samples=None, groups=None,
+                                                                   extra={"outside_limits": "too wide"})),
+    ("an emulated timing", lambda d: timed(d)["extra"].update(emulated="Triton's interpreter")),
     ("measurements that differ only in role", lambda d: d["measurements"].append(dict(copy.deepcopy(
         d["measurements"][1]), role="candidate"))),
 ]
