@@ -364,3 +364,32 @@ def test_replicates_of_different_cases_say_so_first() -> None:
     v = judge(claim(AT_LEAST_2), [m(FOUR, A, 11), m(FOUR, B, 11), m(FOUR, A, 22)], {})
     assert v.verdict == "inconclusive" and v.reason and v.reason.startswith(
         "does not replicate: the replicates measured different cases")
+
+
+def outside(case: Mapping[str, Any], why: str, role: str = "subject") -> dict[str, Any]:
+    return {"claim": "c", "role": role, "case": dict(case), "status": "skipped", "reason": why,
+            "extra": {"outside_limits": why}, "given": {"samples": []}}
+
+
+def test_a_case_outside_the_limits_is_left_out_and_named_first() -> None:
+    v = judge(claim(AT_LEAST_2, "each"), [m(FOUR, A, notes=["host-bound"]), outside(B, "k: too wide"),
+                                          outside(B, "k: too wide", role="other"), m(NINE, {"size": 16})], {})
+    assert [c["case"].get("size") for c in v.per_case] == [4, 16] and v.verdict == "reproduced"
+    assert v.notes[:2] == ["case B skipped: k: too wide", "host-bound"]
+    unlabelled = judge(claim(AT_LEAST_2), [m(FOUR, A), outside({"size": 8, "dtype": "bfloat16"}, "k: no bf16")], {})
+    assert unlabelled.notes[0] == "case size=8, dtype=bfloat16 skipped: k: no bf16"
+
+
+def test_a_case_is_outside_only_when_a_measurement_says_so() -> None:
+    ok = m(NINE, B)
+    ok["extra"] = {"outside_limits": ""}  # an empty mark is no mark
+    v = judge(claim(AT_LEAST_2), [m(FOUR, A), ok], {})
+    assert len(v.per_case) == 2 and not any("skipped" in n for n in v.notes)
+    mixed = judge(claim(AT_LEAST_2), [m(FOUR, A), m(NINE, B), outside(B, "k: too wide", role="other")], {})
+    assert len(mixed.per_case) == 1 and mixed.notes == ["case B skipped: k: too wide"]
+
+
+def test_every_case_outside_the_limits_is_not_comparable() -> None:
+    v = judge(claim(AT_LEAST_2), [outside(A, "k: too wide"), outside(B, "k: too long")], {})
+    assert v.verdict == "skipped" and v.reason == ("not comparable: every case lies outside an implementation's "
+                                                   "limits (case A skipped: k: too wide; case B skipped: k: too long)")
