@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 
 from kbench import cli, gate, gate_metrics, gate_summary, reading
-from tests.synthetic import make_result
+from tests.synthetic import make_result, mark_timings
 
 
 def _compare(tmp_path: Path, base: dict | None = None, **candidate: object) -> gate.GateReport:
@@ -576,10 +576,7 @@ def test_the_report_names_both_runs_and_both_devices(tmp_path: Path) -> None:
 
 def test_timings_by_different_methods_are_compared_with_a_note(tmp_path: Path) -> None:
     base = reading.load(make_result(tmp_path / "a", seed=1))
-    cand = reading.load(make_result(tmp_path / "b", seed=2))
-    for m in cand["measurements"]:
-        if m["noise"] == "timing":
-            m["extra"]["timing"] = "cuda-synced"
+    cand = mark_timings(reading.load(make_result(tmp_path / "b", seed=2)), timing="cuda-synced")
     notes = [n for n in gate.compare(base, cand).notes if "timed by" in n]
     assert len(notes) == 2 and notes[0].endswith(
         "timed by cuda-graph in the baseline and by cuda-synced in the candidate; the two methods measure "
@@ -647,10 +644,8 @@ def test_metric_comparisons_give_their_reasons() -> None:
 
 def test_timings_taken_in_an_emulation_are_said_to_be(tmp_path: Path) -> None:
     base = reading.load(make_result(tmp_path / "a", seed=1))
-    cand = reading.load(make_result(tmp_path / "b", seed=2))
-    for m in cand["measurements"]:
-        if m["noise"] == "timing":
-            m["extra"]["emulated"] = "Triton's interpreter (TRITON_INTERPRET=1)"
+    cand = mark_timings(reading.load(make_result(tmp_path / "b", seed=2)),
+                        emulated="Triton's interpreter (TRITON_INTERPRET=1)")
     notes = [n for n in gate.compare(base, cand).notes if "emulation" in n]
     assert len(notes) == 2 and "(native in the baseline, Triton's interpreter (TRITON_INTERPRET=1) in the " \
                                "candidate)" in notes[0]

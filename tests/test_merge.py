@@ -11,7 +11,7 @@ from kbench import cli, merge, reading
 from kbench.claims import Claim
 from kbench.errors import KbenchError
 from kbench.kinds import KINDS
-from tests.synthetic import make_result
+from tests.synthetic import make_result, mark_timings
 
 
 def _load(*paths: Path) -> list[dict]:
@@ -497,9 +497,7 @@ def test_runs_without_a_copy_bandwidth_merge_without_one(tmp_path: Path) -> None
 
 def test_timings_taken_in_an_emulation_do_not_join_native_ones(tmp_path: Path) -> None:
     a, b = _load(make_result(tmp_path / "a", seed=1), make_result(tmp_path / "b", seed=2))
-    for m in b["measurements"]:
-        if m["noise"] == "timing":
-            m["extra"]["emulated"] = "Triton's interpreter (TRITON_INTERPRET=1)"
+    mark_timings(b, emulated="Triton's interpreter (TRITON_INTERPRET=1)")
     with pytest.raises(merge.MergeError, match="timed in native code in one file and in Triton's interpreter"):
         merge.merge([a, b])
     with pytest.raises(merge.MergeError, match="an emulation's times are not rounds of the real kernel's"):
