@@ -90,7 +90,7 @@ def _label(case: Mapping[str, Any]) -> str:
 
 def forward_backward(fn: Callable[..., torch.Tensor], op: Operation, inputs: OpInputs) -> dict[str, torch.Tensor]:
     """Output and gradients of one call, keyed by the operation's names."""
-    y = fn(*inputs.args)
+    y = inputs.call(fn)
     leaves = [t for t in inputs.args if t.requires_grad]
     out = {op.output_name: y.detach()}
     if not leaves:  # a forward-only operation (no gradients to check)
@@ -118,7 +118,8 @@ def max_error(value: torch.Tensor, ref: torch.Tensor) -> float:
 def widened(inputs: OpInputs) -> OpInputs:
     """The same inputs in float64 (rounded values, widened exactly), contiguous, as new leaves."""
     return OpInputs(args=tuple(t.detach().double().requires_grad_(t.requires_grad) for t in inputs.args),
-                    grad_output=None if inputs.grad_output is None else inputs.grad_output.double())
+                    grad_output=None if inputs.grad_output is None else inputs.grad_output.double(),
+                    options=inputs.options)
 
 
 @dataclass
@@ -211,7 +212,8 @@ def check(op: Operation, impl: Implementation, case: Mapping[str, Any], device: 
 def snapshot(inputs: OpInputs) -> OpInputs:
     """A copy of the values in `inputs` (dense; for checking what a timed call was given)."""
     return OpInputs(args=tuple(t.detach().clone().requires_grad_(t.requires_grad) for t in inputs.args),
-                    grad_output=None if inputs.grad_output is None else inputs.grad_output.detach().clone())
+                    grad_output=None if inputs.grad_output is None else inputs.grad_output.detach().clone(),
+                    options=inputs.options)
 
 
 class UnsupportedInput(Exception):

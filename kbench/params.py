@@ -93,14 +93,18 @@ class Param:
         return out
 
 
+def _article(name: str) -> str:
+    return f"an {name}" if name[:1] in "aeiou" else f"a {name}"
+
+
 def _typed(value: Any, kind: type, path: str, where: str, name: str) -> Any:
     # TOML integers are fine where numbers are expected; booleans are never numbers.
     if isinstance(value, bool) and kind is not bool:
-        raise SuiteError(path, where, f"a {name}", value)
+        raise SuiteError(path, where, _article(name), value)
     if kind is float and isinstance(value, int):
         return float(value)
     if not isinstance(value, kind):
-        raise SuiteError(path, where, f"a {name}", value)
+        raise SuiteError(path, where, _article(name), value)
     if kind is float and not math.isfinite(cast(float, value)):
         raise SuiteError(path, where, "a finite number", value)
     return value
@@ -133,7 +137,7 @@ def read_table(data: Any, params: Mapping[str, Param], path: str, where: str,
         if key in data:
             out[key] = param.read(data[key], path, loc(key))
         elif param.required:
-            raise SuiteError(path, loc(key), f"a {param.type_name} (the field is missing)")
+            raise SuiteError(path, loc(key), f"{_article(param.type_name)} (the field is missing)")
         elif param.default is not None:
             out[key] = param.default
     return out

@@ -34,6 +34,13 @@ class OpInputs:
     # The tensors that own the data, when an argument is a view of another (a coefficient table
     # expanded from one row, a strided slice): refilling these refills the arguments.
     storage: tuple[torch.Tensor, ...] | None = None
+    # Keyword arguments every implementation takes beside the tensors: the case's own fields that
+    # shape the computation (a window, a dilation), never tensors, the same for every seed.
+    options: Mapping[str, Any] = field(default_factory=dict)
+
+    def call(self, fn: Callable[..., torch.Tensor]) -> torch.Tensor:
+        """`fn` on these inputs, as every caller of an implementation calls it."""
+        return fn(*self.args, **self.options)
 
     def owners(self) -> tuple[torch.Tensor, ...]:
         if self.storage is not None:
@@ -70,6 +77,11 @@ class Operation:
     # the registry-wide tests check each implementation on it against float64, so a new operation
     # or implementation is tested the day it is registered.
     example_case: Mapping[str, Any] | None = None
+    # The fields a case of this operation may hold beyond those of every kernel kind (shape, dtype,
+    # label, paper_value): a layout, a sparsity, a window. Typed and bounded like any suite field;
+    # a suite's case with a field no operation of its claim declares is refused when it is loaded.
+    # No defaults: an absent field means what make_inputs says it means.
+    case_fields: Mapping[str, Param] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -137,19 +149,13 @@ class _Registry:
 _REGISTRY = _Registry()
 
 
-def dense_case_problem(case: Mapping[str, Any]) -> tuple[str, str, Any] | None:
-    """For an operation's check_case: the `layout` or `sparsity` a dense, contiguous operation would
-    silently ignore, refused by name (field, expected, got); None when the case has neither."""
-    if case.get("layout") not in (None, "contiguous"):
-        return "layout", "contiguous (the only layout of this operation)", case["layout"]
-    if "sparsity" in case:
-        return "sparsity", "no sparsity (this operation's inputs are dense)", case["sparsity"]
-    return None
-
-
 def register_operation(op: Operation) -> Operation:
     if op.name in _REGISTRY.operations:
         raise ValueError(f"operation {op.name!r} is registered twice")
+    defaulted = [name for name, param in op.case_fields.items() if param.default is not None]
+    if defaulted:
+        raise ValueError(f"operation {op.name!r}: case fields {defaulted} have defaults (make_inputs gives an "
+                         "absent field its meaning; a default here would be written into results)")
     _REGISTRY.operations[op.name] = op
     return op
 

@@ -86,7 +86,10 @@ def _parse_cases(data: Mapping[str, Any], key: str, kind: Kind, path: str, where
         raise SuiteError(path, loc, "at most 256 cases", len(raw))
     cases = []
     for i, c in enumerate(raw):
-        case = read_table(c, kind.case_params, path, f"{loc}[{i}]")
+        # A kernel kind's case may hold its operation's own fields: kept as given, checked in step 2
+        own = frozenset(c) - set(kind.case_params) if kind.needs_operation and isinstance(c, Mapping) else frozenset()
+        case = read_table(c, kind.case_params, path, f"{loc}[{i}]", extra=own)
+        case.update((key, c[key]) for key in own)
         if "shape" in case and math.prod(case["shape"]) > MAX_ELEMENTS:
             raise SuiteError(path, f"{loc}[{i}].shape", f"at most {MAX_ELEMENTS} elements", case["shape"])
         cases.append(case)
@@ -231,12 +234,16 @@ def _check_side(path: str, where: str, claim: Claim, subject: Subject, op: regis
 
 
 def _check_cases(path: str, where: str, claim: Claim, op: registry.Operation) -> None:
-    """Cases the operation itself cannot take (a width its groups do not divide), refused now."""
-    if op.check_case is None:
-        return
+    """Each case's fields against those the operation declares (a field it does not declare would
+    be silently ignored), then the cases it cannot take (a width its groups do not divide)."""
+    fields = {**KINDS[claim.kind].case_params, **op.case_fields}
     for key, cases in (("cases", claim.cases), ("cpu_cases", claim.cpu_cases or ())):
         for i, case in enumerate(cases):
-            problem = op.check_case(case)
+            try:
+                read_table(case, fields, path, f"{where}.{key}[{i}]")
+            except SuiteError as exc:
+                raise SuiteError(path, exc.field, f"{exc.expected} (operation {op.name!r})", exc.got) from None
+            problem = op.check_case(case) if op.check_case is not None else None
             if problem is not None:
                 field, expected, got = problem
                 raise SuiteError(path, f"{where}.{key}[{i}].{field}", f"{expected} (operation {op.name!r})", got)
@@ -268,7 +275,10 @@ def json_schema() -> dict[str, Any]:
     rule = object_schema(RULE_FIELDS)
     claims = []
     for kind in KINDS.values():
-        cases = {"type": "array", "minItems": 1, "items": object_schema(kind.case_params)}
+        case = object_schema(kind.case_params)
+        if kind.needs_operation:  # and the fields its operation declares, which the loader checks
+            case["additionalProperties"] = True
+        cases = {"type": "array", "minItems": 1, "items": case}
         tables = {"rule": rule, "cases": cases, "cpu_cases": cases, "options": object_schema(kind.options),
                   **{role: object_schema(kind.side_params) for role in kind.sides}}
         fields = {**CLAIM_FIELDS, "kind": Param(str, kind.description, required=True, choices=(kind.name,))}

@@ -50,7 +50,7 @@ class KernelWorkload:
             if self._graphs:
                 self._graphs["fwd"].replay()
             else:
-                self._y = self.impl.fn(*self.live.args)
+                self._y = self.live.call(self.impl.fn)
 
     def _grads(self, y: torch.Tensor, retain: bool = False) -> dict[str, torch.Tensor]:
         grads = torch.autograd.grad(y, self.leaves, self.live.grad_output, retain_graph=retain)
@@ -58,13 +58,13 @@ class KernelWorkload:
 
     def _eager(self) -> dict[str, torch.Tensor]:
         if self.pass_ == "fwd":
-            return {self.op.output_name: self.impl.fn(*self.live.args)}
+            return {self.op.output_name: self.live.call(self.impl.fn)}
         if self.pass_ == "bwd":
             if self._y is None:
                 raise RuntimeError("prepare() must run the forward before a backward is timed")
             y, self._y = self._y, None
             return self._grads(y)
-        y = self.impl.fn(*self.live.args)
+        y = self.live.call(self.impl.fn)
         return {self.op.output_name: y, **self._grads(y)}
 
     def given(self) -> OpInputs:
@@ -93,7 +93,7 @@ class KernelWorkload:
         if self.pass_ == "bwd":
             fwd = torch.cuda.CUDAGraph()
             with torch.cuda.graph(fwd):
-                y = self.impl.fn(*self.live.args)
+                y = self.live.call(self.impl.fn)
             main = torch.cuda.CUDAGraph()
             with torch.cuda.graph(main, pool=fwd.pool()):
                 self._static = self._grads(y, retain=True)

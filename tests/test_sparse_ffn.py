@@ -4,11 +4,13 @@ kernel checked against float64 in Triton's interpreter, and wrong kernels refuse
 from __future__ import annotations
 
 from collections.abc import Callable
+from pathlib import Path
 
 import pytest
 import torch
 
-from kbench import correctness, devices, registry
+from kbench import correctness, devices, registry, suite
+from kbench.errors import SuiteError
 from kbench.registry import Implementation
 from kernels import sparse_ffn  # noqa: F401  (registers the operation)
 
@@ -36,12 +38,43 @@ def test_the_memory_floor_counts_only_active_rows() -> None:
     assert sparse == (2 * 100 * 100 + 2 * 100 + 1000) * 2
 
 
-def test_cases_the_operation_cannot_take_are_named() -> None:
-    assert OP.check_case({"shape": [8, 8]})[0] == "sparsity"  # type: ignore[index]
-    assert OP.check_case({"shape": [2, 8, 8], "sparsity": 0.5})[0] == "shape"  # type: ignore[index]
-    assert OP.check_case({"shape": [8, 8], "sparsity": 0.5}) is None
-    rational = registry.operation("rational")
-    assert rational.check_case({"shape": [4, 16], "sparsity": 0.5})[0] == "sparsity"  # type: ignore[index]
+SUITE = """schema_version = 2
+[paper]
+id = "sparse-ffn-cases"
+title = "cases"
+[[claims]]
+id = "c"
+kind = "error-ratio"
+quote = "q"
+operation = "OP"
+baseline = { impl = "IMPL" }
+candidate = { impl = "IMPL" }
+cases = [CASE]
+rule = { at_most = 1.0 }
+"""
+
+
+@pytest.mark.parametrize(("op", "impl", "case", "field"), [
+    ("sparse_ffn", "torch_dense", '{ shape = [8, 8] }', "sparsity"),  # required by the operation
+    ("sparse_ffn", "torch_dense", '{ shape = [8, 8], sparsity = 1.5 }', "sparsity"),  # its own bounds
+    ("sparse_ffn", "torch_dense", '{ shape = [2, 8, 8], sparsity = 0.5 }', "shape"),
+    ("sparse_ffn", "torch_dense", '{ shape = [8, 8], sparsity = 0.5, layout = "expanded" }', "layout"),
+    ("rational", "torch_reference", '{ shape = [4, 16], sparsity = 0.5 }', "sparsity"),  # not the rational's
+    ("rational", "torch_reference", '{ shape = [4, 16], layout = "diagonal" }', "layout"),
+])
+def test_case_fields_are_the_operations_own(tmp_path: Path, op: str, impl: str, case: str, field: str) -> None:
+    path = tmp_path / "cases.toml"
+    path.write_text(SUITE.replace("OP", op).replace("IMPL", impl).replace("CASE", case))
+    with pytest.raises(SuiteError) as exc:
+        suite.load(path)
+    assert exc.value.field == f"claims[0].cases[0].{field}" and f"operation {op!r}" in str(exc.value)
+
+
+def test_a_case_with_the_operations_fields_loads(tmp_path: Path) -> None:
+    path = tmp_path / "cases.toml"
+    path.write_text(SUITE.replace("OP", "sparse_ffn").replace("IMPL", "torch_dense")
+                    .replace("CASE", '{ shape = [8, 8], sparsity = 0.5 }'))
+    assert suite.load(path).claims[0].cases[0]["sparsity"] == 0.5
 
 
 @pytest.mark.parametrize("name", ["torch_gather", "triton_sparse"])

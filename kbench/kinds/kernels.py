@@ -45,12 +45,12 @@ from kbench.registry import Implementation, Operation
 from kbench.results import Measurement
 from kbench.stats import Estimate
 
+# The fields every operation's case has; an operation declares its own beside them
+# (Operation.case_fields: a layout, a sparsity, a window), checked when the suite is loaded.
 SHAPE_CASE: dict[str, Param] = {
-    "shape": Param(list, "tensor shape; the last dimension is the channels", required=True, low=1, high=4, item=int,
-                   item_low=1, item_high=2**31 - 1),
+    "shape": Param(list, "tensor shape, as the operation reads it (it checks its own rank)", required=True, low=1,
+                   high=6, item=int, item_low=1, item_high=2**31 - 1),
     "dtype": Param(str, "input dtype", default="float32", choices=("float32", "float16", "bfloat16", "float64")),
-    "layout": Param(str, "memory layout of the inputs (the operation's layouts, e.g. 'expanded' coefficients)"),
-    "sparsity": Param(float, "the share of inactive neurons (activation-sparse operations)", low=0.0, high=0.9999),
     "label": Param(str, "how tables name the case"),
     "paper_value": Param(float, "the paper's value for this case (its conditions)", low=-1e300),
 }

@@ -16,6 +16,7 @@ from typing import Any
 
 import torch
 
+from kbench.params import Param
 from kbench.registry import Operation, OpInputs, Pass, register_operation
 
 GROUPS = 8  # KAT's default group count; every shape's last dimension must divide by it
@@ -29,6 +30,11 @@ FLOPS_PER_ELEMENT = 21  # 2m + 2n + 3 with m=5, n=4: KAT's own count (tools/calc
 # - strided: x is a slice of a wider tensor (its rows are not D apart in memory);
 # - zeros: every seventh element of x is exactly 0 (|x| and sign(x) at 0).
 LAYOUTS = ("contiguous", "expanded", "strided", "zeros")
+CASE_FIELDS = {
+    "layout": Param(str, "memory layout of the inputs as callers pass them (absent: contiguous)", choices=LAYOUTS),
+    "groups": Param(int, f"coefficient groups, dividing the last dimension (absent: KAT's {GROUPS}; 0: one per "
+                         "channel)", low=0, high=2**31 - 1),
+}
 ROWS_PAST_TILES = 4099  # more rows than any kernel's tile, and not a multiple of any power of two
 
 
@@ -96,10 +102,6 @@ def check_case(case: Mapping[str, Any]) -> tuple[str, str, Any] | None:
     shape = case["shape"]
     if len(shape) < 2 or shape[-1] % groups_of(case):
         return "shape", f"at least 2 dimensions, the last divisible by {groups_of(case)} groups", shape
-    if (case.get("layout") or "contiguous") not in LAYOUTS:
-        return "layout", f"one of {', '.join(LAYOUTS)}", case["layout"]
-    if "sparsity" in case:
-        return "sparsity", "no sparsity (the rational is elementwise)", case["sparsity"]
     return None
 
 
@@ -131,6 +133,7 @@ OPERATION = register_operation(
         reduction_terms=reduction_terms,
         check_variants=check_variants,
         check_case=check_case,
+        case_fields=CASE_FIELDS,
         # What a GR-KAN layer's activation sees after LayerNorm and a linear map: a few tens at most.
         input_range=32.0,
         # 2 x 37 rows (a partial tile) of 16 channels (every one of the 8 groups, 2 channels each)

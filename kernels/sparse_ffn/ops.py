@@ -19,6 +19,7 @@ from typing import Any
 
 import torch
 
+from kbench.params import Param
 from kbench.registry import Operation, OpInputs, Pass, register_operation
 
 ODD_SHAPE = [1001, 257]  # no tile divides it
@@ -63,10 +64,6 @@ def bytes_moved(case: Mapping[str, Any], pass_: Pass, dtype: torch.dtype) -> int
 def check_case(case: Mapping[str, Any]) -> tuple[str, str, Any] | None:
     if len(case["shape"]) != 2:
         return "shape", "[h, d]: neurons, model width", case["shape"]
-    if "sparsity" not in case:
-        return "sparsity", "the share of inactive neurons, 0 <= sparsity < 1 (the field is missing)", None
-    if case.get("layout") not in (None, "contiguous"):
-        return "layout", "contiguous (the only layout of this operation)", case["layout"]
     return None
 
 
@@ -84,5 +81,6 @@ OPERATION = register_operation(Operation(
     # No reduction_terms: the reference rounds its output once (its products accumulate in float32 or
     # wider), so its own error is the scale of the tolerance; sqrt(h) would let a half-size answer pass.
     grad_names=(), check_variants=check_variants,
+    case_fields={"sparsity": Param(float, "the share of inactive neurons", required=True, low=0.0, high=0.9999)},
     check_case=check_case, example_case={"shape": [37, 24], "sparsity": 0.5, "dtype": "float32"},
 ))
