@@ -249,9 +249,10 @@ def _decide_plain(claim: Claim, values: list[CaseValue], base: dict[str, Any]) -
             raise NotJudged("the rule is relative to the paper's value, and no case run here has the paper's "
                             "conditions" + "".join(f"; {n}" for n in notes if " skipped: " in n))
         return _each(claim, with_paper, per_case, notes, base, case_paper=True)
-    if claim.combine == "each" or (claim.combine == "worst" and rule.lower_is_worse is None):
+    across = KINDS[claim.kind].across_cases(claim, values)
+    if across is None and (claim.combine == "each" or (claim.combine == "worst" and rule.lower_is_worse is None)):
         return _each(claim, values, per_case, notes, base, case_paper=False)
-    est = _combine(values, claim.combine, rule)
+    est = _combine(values, claim.combine, rule) if across is None else across
     bounds = KINDS[claim.kind].bounds
     if bounds is not None:  # a combined interval stays inside what the quantity can be
         est = stats.clipped(est, *bounds)

@@ -242,6 +242,17 @@ def sampled_mean(estimates: Sequence[Estimate], scale: str) -> Estimate:
     return Estimate._build(within.center, across_se, across_df, scale, within.n)
 
 
+def trend(x: Values, y: Values) -> Estimate:
+    """The least-squares slope of y against x with a Student t interval (n - 2 degrees of freedom):
+    the points' scatter about the line is the noise, so rounds that disagree and a curve that is
+    not a line both widen it."""
+    xs, ys = _as_array(x), _as_array(y)
+    if xs.size < 3 or np.ptp(xs) == 0:
+        raise ValueError("a trend needs at least three points at two or more distinct x")
+    fit = sps.linregress(xs, ys)
+    return Estimate._build(float(fit.slope), float(fit.stderr), float(xs.size - 2), "linear", int(xs.size))
+
+
 def _half_width(se: float, df: float) -> float:
     return float(sps.t.ppf(0.5 + CONFIDENCE / 2, df)) * se
 

@@ -6,8 +6,9 @@ from kbench.kinds.law import Law, LawRatio
 from kbench.kinds.matched import MatchedAccuracy, MatchedError
 from kbench.kinds.models import FlopsRatio, TimeShare, TrainSpeedup, VarianceRatio
 from kbench.kinds.peak_memory import MemoryRatio
+from kbench.kinds.trend import TimeTrend
 
 KINDS: dict[str, Kind] = {k.name: k for k in (Speedup(), BandwidthFraction(), ErrorRatio(), MaxError(),
                                                 BitwiseRepeat(), TrainSpeedup(), TimeShare(), FlopsRatio(),
                                                 MatchedAccuracy(), MatchedError(), VarianceRatio(),
-                                                Law(), LawRatio(), MemoryRatio())}
+                                                Law(), LawRatio(), MemoryRatio(), TimeTrend())}

@@ -138,6 +138,11 @@ class Kind:
         """This case's value(s) from its measurements (dicts as stored in a result file)."""
         raise NotImplementedError
 
+    def across_cases(self, claim: Claim, values: Sequence[CaseValue]) -> Estimate | None:
+        """The claim's value from all its cases at once, where it is not a combination of one value
+        per case (a trend across cases); None: the cases combine as the claim says."""
+        return None
+
     def check_references(self, claim: Claim, path: str, where: str) -> None:
         """Suite-level checks of names against the registry (implementations, model sizes)."""
 
