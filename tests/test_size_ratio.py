@@ -1,0 +1,82 @@
+"""The size-ratio kind (FlashRNN's "40x larger hidden sizes"): each side's largest size counts only
+where it is accepted and right against float64; every size's outcome is kept; a side that took the
+largest size tried leaves the ratio open in one direction."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+import torch
+
+from kbench import reading, results, runner, suite
+from kbench.errors import SuiteError
+from tests.fixtures import toy_mixers  # noqa: F401  (registers the toy operations)
+
+SUITE = """schema_version = 2
+[paper]
+id = "sizes"
+title = "sizes"
+[[claims]]
+id = "c"
+kind = "size-ratio"
+quote = "q"
+operation = "toy_square"
+baseline = { impl = "BASE", pass = "fwd+bwd" }
+candidate = { impl = "CAND", pass = "fwd+bwd" }
+cases = [{ shape = [3, 8], sizes = [8, 16, 32, 64, 128, 256] }]
+rule = RULE
+"""
+
+
+def run(tmp_path: Path, base: str, cand: str, rule: str = "{ at_least = 2.0 }") -> dict[str, Any]:
+    tmp_path.mkdir(exist_ok=True)
+    path = tmp_path / "sizes.toml"
+    path.write_text(SUITE.replace("BASE", base).replace("CAND", cand).replace("RULE", rule))
+    result = runner.run(suite.load(path), runner.RunOptions(device=torch.device("cpu")))
+    return reading.load(results.write(result, tmp_path / "results"))
+
+
+def test_the_largest_size_counts_only_where_it_is_taken_and_right(tmp_path: Path) -> None:
+    stored = run(tmp_path, "wrong_past_32", "crashes_past_128")
+    (v,) = stored["verdicts"]
+    assert v["measured"] == 4.0 and v["verdict"] == "reproduced"  # 128 / 32
+    tried = {m["role"]: dict(m["extra"]["tried"]) for m in stored["measurements"]}
+    assert tried["baseline"][32] == "ok" and tried["baseline"][64].startswith("wrong or refused")
+    assert tried["candidate"][128] == "ok" and tried["candidate"][256].startswith("raised RuntimeError: too many")
+    assert [m["samples"] for m in stored["measurements"]] == [[32.0], [128.0]]
+
+
+def test_limits_stop_a_side_and_are_said(tmp_path: Path) -> None:
+    stored = run(tmp_path, "up_to_64", "crashes_past_128", "{ at_least = 2.0, at_most = 2.0 }")
+    (v,) = stored["verdicts"]
+    assert v["measured"] == 2.0 and v["verdict"] == "reproduced"
+    base = next(m for m in stored["measurements"] if m["role"] == "baseline")
+    assert dict(base["extra"]["tried"])[128] == "outside its limits: up_to_64: takes at most 64 channels"
+
+
+def test_a_side_at_the_largest_size_tried_leaves_the_ratio_open(tmp_path: Path) -> None:
+    """The reference takes every size: as the baseline, the ratio is only an upper bound (an
+    at_least rule cannot be met firmly); as the candidate, only a lower bound (at_most cannot)."""
+    as_baseline = run(tmp_path / "b", "good", "crashes_past_128", "{ at_least = 0.1 }")["verdicts"][0]
+    assert as_baseline["verdict"] == "inconclusive" and "baseline took the largest size" in as_baseline["reason"]
+    as_candidate = run(tmp_path / "c", "up_to_64", "good", "{ at_most = 100.0 }")["verdicts"][0]
+    assert as_candidate["verdict"] == "inconclusive" and "candidate took the largest size" in as_candidate["reason"]
+    firm = run(tmp_path / "d", "up_to_64", "good", "{ at_least = 2.0 }")["verdicts"][0]
+    assert firm["verdict"] == "reproduced" and firm["measured"] == 4.0  # a lower bound that already meets it
+
+
+@pytest.mark.parametrize(("old", "new", "field", "expected"), [
+    ("sizes = [8, 16, 32, 64, 128, 256]", "sizes = [8, 32, 16]", "cases[0].sizes", "increasing"),
+    ("sizes = [8, 16, 32, 64, 128, 256]", "sizes = [8]", "cases[0].sizes", "2 to 32"),
+    ("rule = RULE", "rule = RULE\noptions = { along = 2 }", "cases[0].shape", "an axis 2"),
+])
+def test_a_size_sweep_that_cannot_be_tried_is_refused(tmp_path: Path, old: str, new: str, field: str,
+                                                       expected: str) -> None:
+    path = tmp_path / "sizes.toml"
+    path.write_text(SUITE.replace(old, new).replace("BASE", "good").replace("CAND", "good").replace(
+        "RULE", "{ at_least = 1.0 }"))
+    with pytest.raises(SuiteError) as exc:
+        suite.load(path)
+    assert exc.value.field == f"claims[0].{field}" and expected in str(exc.value)
