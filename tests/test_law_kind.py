@@ -273,3 +273,21 @@ def test_a_depth_sweep_builds_one_model_per_depth_against_its_parameter_count(tm
     assert info.value.field == "claims[0].subject.arch.depth"
     with pytest.raises(SuiteError, match="whole depths"):
         suite.load(write(tmp_path, deep.replace("points = [1, 2, 3]", "points = [1, 2.5, 3]")))
+
+
+@pytest.mark.parametrize(("late", "windows"), [
+    (0.5, [0.375, 0.5, 0.625, 0.75, 0.875, 1.0]),
+    (0.55, [0.425, 0.55, 0.675, 0.8, 0.925, 1.0]),  # steps that do not land on 1: capped there
+    (0.3, [0.25, 0.375, 0.5, 0.625, 0.75, 0.875, 1.0]),  # never below a quarter of the points
+    (1.0, [0.875, 1.0]),
+])
+def test_a_slopes_default_neighbourhood_runs_from_just_below_its_window_to_every_point(
+        late: float, windows: list[float]) -> None:
+    from kbench.kinds._law_spec import default_windows, spec
+
+    assert default_windows(late) == pytest.approx(windows)
+    assert spec({"statistic": "slope", "late": late})["neighbourhood"] == {"late": pytest.approx(windows)}
+    assert spec({"statistic": "slope"})["neighbourhood"] == {"late": pytest.approx(default_windows(0.5))}
+    assert "neighbourhood" not in spec({"statistic": "last", "late": late})
+    given = {"late": [0.5, 1.0]}
+    assert spec({"statistic": "slope", "late": late, "neighbourhood": given})["neighbourhood"] == given
