@@ -471,3 +471,26 @@ def test_a_checkpoint_of_another_suite_is_not_promoted_into_this_one(tmp_path: P
     assert checkpoints.recover_checkpoints(folder, said.append, "toy") == [] and stray.exists()
     assert "suite 'elsewhere', not 'toy'" in said[0]
     assert not list(folder.glob("2026*.json"))  # nothing written under this suite's name
+
+
+def test_load_all_keeps_one_file_per_run_oldest_first_and_skips_hidden_ones(tmp_path: Path) -> None:
+    """A copied file (the same run id) is named as a problem with both paths and skipped, and the
+    files after it still load; the order is by creation time, not by name; a dot-file (a run's
+    checkpoint) and the gate's baselines/ are not runs."""
+    late = _result("20260101T000000Z-cpu-aaaaaa")
+    late.created = "2026-03-01T00:00:00+00:00"
+    early = _result("20260101T000000Z-cpu-bbbbbb")
+    early.created = "2026-02-01T00:00:00+00:00"
+    first = results.write(late, tmp_path)
+    results.write(early, tmp_path)
+    copy = tmp_path / "toy" / "20260101T000000Z-cpu-aaaaab.json"  # sorts between the two, after the original
+    copy.write_text(first.read_text())
+    later = _result("20260101T000000Z-cpu-cccccc")
+    later.created = "2026-04-01T00:00:00+00:00"
+    results.write(later, tmp_path)
+    (tmp_path / "toy" / ".20260101T000000Z-cpu-dddddd.json").write_text(first.read_text().replace("aaaaaa", "dddddd"))
+    (tmp_path / "baselines").mkdir()
+    (tmp_path / "baselines" / "cpu.json").write_text(first.read_text().replace("aaaaaa", "eeeeee"))
+    found, problems = reading.load_all(tmp_path)
+    assert [r["run_id"][-6:] for r in found] == ["bbbbbb", "aaaaaa", "cccccc"]
+    assert problems == [f"{copy}: run id 20260101T000000Z-cpu-aaaaaa is also the run id of {first}; skipped"]
