@@ -82,6 +82,16 @@ def test_a_case_outside_an_implementations_limits_is_skipped_and_the_rest_judged
                for m in wide)
 
 
+def test_a_dtype_a_side_does_not_take_skips_that_case_only(tmp_path: Path) -> None:
+    """narrow_only takes float32 only: its float64 case is left out with the reason (never computed
+    in another dtype), and the float32 case is judged."""
+    cases = '[{ shape = [32, 8], dtype = "float32", label = "fp32" }, { shape = [32, 8], dtype = "float64", ' \
+            'label = "fp64" }]'
+    (v,) = run(tmp_path, speedup('impl = "good"', 'impl = "narrow_only"', cases=cases)).verdicts
+    assert v.verdict not in ("error", "skipped") and [c["case"]["label"] for c in v.per_case] == ["fp32"]
+    assert "case fp64 skipped: narrow_only: does not take float64 inputs (takes float32)" in v.notes
+
+
 def test_a_claim_whose_every_case_is_outside_the_limits_is_skipped(tmp_path: Path) -> None:
     result = run(tmp_path, speedup('impl = "good"', 'impl = "narrow_only"',
                                    cases='[{ shape = [32, 32], dtype = "float32" }]'))

@@ -39,12 +39,13 @@ def operation_of(claim: Claim, subject: Subject | None = None) -> Operation:
 
 
 def implementation_for(op: Operation, name: str, case: Mapping[str, Any], ctx: Context) -> Implementation:
-    """The implementation, or Skip when it cannot run here or does not take the case's dtype (an
-    unsupported dtype is refused, never computed in another one)."""
+    """The implementation, or Skip when it cannot run here; OutsideLimits when this case lies outside
+    what it takes: a dtype it does not take (refused, never computed in another one) or its declared
+    limits. The claim's other cases go on."""
     impl = runnable(op.name, name, ctx.device)
     dtype = case["dtype"]
     if dtype not in impl.dtypes:
-        raise Skip(f"{impl.name}: does not take {dtype} inputs (takes {', '.join(impl.dtypes)})")
+        raise OutsideLimits(f"{impl.name}: does not take {dtype} inputs (takes {', '.join(impl.dtypes)})")
     outside = impl.limits(case) if impl.limits is not None else None
     if outside:
         raise OutsideLimits(f"{impl.name}: {outside}")
