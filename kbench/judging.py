@@ -119,7 +119,7 @@ def _values(claim: Claim, measurements: Sequence[Mapping[str, Any]], peaks: Mapp
         if outside:
             raise NotComparable("every case lies outside an implementation's limits (" + "; ".join(outside) + ")")
         raise NotJudged("no case was measured")
-    values[0] = replace(values[0], notes=[*outside, *values[0].notes])
+    values[0] = replace(values[0], notes=[*outside, *values[0].notes], left_out=outside)
     return values
 
 
@@ -247,7 +247,7 @@ def _decide_plain(claim: Claim, values: list[CaseValue], base: dict[str, Any]) -
     if rule.of_paper and claim.paper_value is None:
         if not with_paper:
             raise NotJudged("the rule is relative to the paper's value, and no case run here has the paper's "
-                            "conditions" + "".join(f"; {n}" for n in notes if " skipped: " in n))
+                            "conditions" + "".join(f"; {n}" for v in values for n in v.left_out))
         return _each(claim, with_paper, per_case, notes, base, case_paper=True)
     across = KINDS[claim.kind].across_cases(claim, values)
     if across is None and (claim.combine == "each" or (claim.combine == "worst" and rule.lower_is_worse is None)):

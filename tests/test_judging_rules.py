@@ -393,3 +393,14 @@ def test_every_case_outside_the_limits_is_not_comparable() -> None:
     v = judge(claim(AT_LEAST_2), [outside(A, "k: too wide"), outside(B, "k: too long")], {})
     assert v.verdict == "skipped" and v.reason == ("not comparable: every case lies outside an implementation's "
                                                    "limits (case A skipped: k: too wide; case B skipped: k: too long)")
+
+
+def test_a_rule_of_the_papers_value_with_its_only_paper_case_left_out_says_why() -> None:
+    """The paper's conditions were in the case that lay outside the limits: not judged, and the
+    reason names that case and why it was left out (and no other note)."""
+    paper_case = {**B, "paper_value": 3.0}
+    v = judge(claim(Rule(at_least=0.9, of_paper=True)), [m(FOUR, A, notes=["host-bound: skipped: no"]),
+                                                           outside(paper_case, "k: too wide")], {})
+    assert v.verdict == "inconclusive" and v.reason == (
+        "not judged: the rule is relative to the paper's value, and no case run here has the paper's conditions; "
+        "case B skipped: k: too wide")

@@ -66,6 +66,8 @@ class CaseValue:
     alternatives: dict[str, Estimate] = field(default_factory=dict)
     # why this case can support no firm verdict whatever its interval says (e.g. tuning censored)
     blocks: list[str] = field(default_factory=list)
+    # the claim's cases left out of its value (outside an implementation's limits), each with why
+    left_out: list[str] = field(default_factory=list)
 
 
 @dataclass
