@@ -14,7 +14,7 @@ import torch
 
 from kbench import correctness, cotenancy, devices, registry, stats, timing
 from kbench.claims import Claim, Subject
-from kbench.kinds.base import Context, Failed, NotJudged, OutsideLimits, Skip, case_key, clock_state, runnable
+from kbench.kinds.base import Context, Failed, NotJudged, OutsideLimits, case_key, clock_state, runnable
 from kbench.registry import Implementation, Operation, Pass
 from kbench.results import Measurement
 from kbench.stats import Estimate

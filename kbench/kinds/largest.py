@@ -23,7 +23,7 @@ from kbench.kinds._kernel_timing import (
     operation_of,
     side_label,
 )
-from kbench.kinds.base import CaseValue, Context, Failed, Kind, NotJudged, OutsideLimits, by_role
+from kbench.kinds.base import CaseValue, Context, Failed, Kind, OutsideLimits, by_role
 from kbench.kinds.kernels import IMPL, PASS, SHAPE_CASE
 from kbench.params import Param
 from kbench.results import Measurement
@@ -60,14 +60,14 @@ def _outcome(claim: Claim, subject: Subject, case: Mapping[str, Any], ctx: Conte
 
 def largest(claim: Claim, subject: Subject, case: Mapping[str, Any], ctx: Context) -> Measurement:
     along = int(claim.options["along"])
-    tried = []
+    tried: list[tuple[int, str]] = []
     for size in case["sizes"]:
         ctx.progress(f"{ctx.claim_id} {subject.impl}: size {size}")
-        tried.append([int(size), _outcome(claim, subject, sized(case, along, size), ctx)])
+        tried.append((int(size), _outcome(claim, subject, sized(case, along, size), ctx)))
     ok = [size for size, outcome in tried if outcome == "ok"]
     m = Measurement(case=dict(case), subject=side_label(subject), metric="largest_size", unit="elements",
                     better="higher", noise="exact", samples=[float(max(ok))] if ok else [],
-                    summary={"median": float(max(ok))} if ok else {}, extra={"tried": tried})
+                    summary={"median": float(max(ok))} if ok else {}, extra={"tried": [list(t) for t in tried]})
     if not ok:
         m.status, m.reason = "skipped", f"took none of the sizes tried ({tried[0][1]} at {tried[0][0]})"
     return m
