@@ -178,7 +178,8 @@ def test_a_backward_memory_claim_measures_the_backward_call_only(tmp_path: Path,
 
     monkeypatch.setattr(memory, "allocator_for", lambda device: Counting())
     impl = registry.implementation("toy_scale", "good")
-    monkeypatch.setitem(registry._REGISTRY.implementations, ("toy_scale", "good"), dataclasses.replace(impl, fn=counted))
+    monkeypatch.setitem(registry._REGISTRY.implementations, ("toy_scale", "good"),
+                        dataclasses.replace(impl, fn=counted))
     tmp_path.mkdir(parents=True, exist_ok=True)
     path = tmp_path / "mem.toml"
     path.write_text(HEAD.replace('impl = "CAND", pass = "fwd"', 'impl = "good", pass = "bwd"'))
