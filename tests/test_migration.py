@@ -48,7 +48,8 @@ def test_rule_text_becomes_rule_data() -> None:
 @pytest.mark.parametrize(("metric", "samples", "want"), [
     ("time_ms", [1.0, 2.0, 3.0], {"unit": "ms", "better": "lower", "noise": "timing", "groups": [0, 0, 0],
                                   "device_independent": False}),
-    ("step_ms", [5.0], {"unit": "ms", "better": "lower", "noise": "timing", "groups": [0], "device_independent": False}),
+    ("step_ms", [5.0], {"unit": "ms", "better": "lower", "noise": "timing", "groups": [0],
+                        "device_independent": False}),
     ("flops", [7.0], {"unit": "FLOPs", "better": "none", "noise": "exact", "groups": None, "device_independent": True}),
     ("bitwise_equal", [1.0], {"unit": "share", "better": "higher", "noise": "exact", "groups": None,
                               "device_independent": False}),
