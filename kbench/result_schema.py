@@ -195,6 +195,18 @@ def _check_marks(m: dict[str, Any], where: str) -> None:
     if "outside_limits" in extra and m["status"] != "skipped":
         raise ValueError(f"{where}.extra.outside_limits: only a skipped measurement is outside the limits "
                          f"(this one is {m['status']})")
+    if m.get("metric") == "time_ms" and "x" in extra:  # a point of a time-trend's sweep
+        x = extra["x"]
+        if isinstance(x, bool) or not isinstance(x, int) or x < 1:
+            raise ValueError(f"{where}.extra.x: expected the sweep point, a whole number of at least 1, got {x!r}")
+    if m.get("metric") == "largest_size":  # a size-ratio side: every size tried, and the largest it took
+        tried = extra.get("tried")
+        if not (isinstance(tried, list) and tried and all(
+                isinstance(t, list) and len(t) == 2 and isinstance(t[0], int) and not isinstance(t[0], bool)
+                and t[0] >= 1 and isinstance(t[1], str) for t in tried)):
+            raise ValueError(f"{where}.extra.tried: expected [[size, outcome], ...], got {str(tried)[:80]!r}")
+        if any(not isinstance(v, (int, float)) or isinstance(v, bool) or v < 1 for v in m.get("samples") or []):
+            raise ValueError(f"{where}.samples: a largest size is a whole number of at least 1")
 
 
 def _check_samples(m: dict[str, Any], where: str) -> None:

@@ -235,3 +235,25 @@ def test_timings_are_not_shared_between_passes(tmp_path: Path, monkeypatch: pyte
     again = run(tmp_path, body.replace('id = "bwd"', 'id = "fwd-again"').replace('"bwd"', '"fwd"'))
     reused = {m.claim: m for m in again.measurements if m.role == "baseline"}
     assert reused["fwd-again"].summary == reused["fwd"].summary  # the same work is timed once
+
+
+def test_a_timing_reused_by_another_claim_is_filed_under_that_claims_own_case(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Two claims time the same case (each with its own label and paper value): the second reuses
+    the first's timing, and judges it against its own paper value, under its own label."""
+    fake_timer(monkeypatch, {"good": [2.0, 2.0], "flaky_bits": [1.0, 1.0]})
+    sides = 'baseline = { impl = "good", pass = "fwd" }\ncandidate = { impl = "flaky_bits", pass = "fwd" }'
+    body = "".join(
+        kernel_claim("speedup", sides, "{ at_least = 0.9, of_paper = true }").replace('id = "c"', f'id = "{cid}"')
+        .replace('cpu_cases = [{ shape = [64, 33], dtype = "float32" }]',
+                 f'cpu_cases = [{{ shape = [64, 33], dtype = "float32", label = "{cid}\'s", paper_value = {pv} }}]')
+        .replace('cases = [{ shape = [2, 3, 16], dtype = "float32" }]',
+                 f'cases = [{{ shape = [2, 3, 16], dtype = "float32", paper_value = {pv} }}]')
+        for cid, pv in (("a", 100.0), ("b", 2.0)))
+    result = run(tmp_path, body)
+    verdicts = {v.claim: v for v in result.verdicts}
+    assert verdicts["a"].verdict == "not-reproduced" and verdicts["b"].verdict == "reproduced"
+    assert verdicts["b"].per_case[0]["case"]["label"] == "b's" and verdicts["b"].per_case[0]["paper_value"] == 2.0
+    cases = {(m.claim, m.role): m.case["label"] for m in result.measurements}
+    assert cases == {("a", "baseline"): "a's", ("a", "candidate"): "a's", ("b", "baseline"): "b's",
+                     ("b", "candidate"): "b's"}

@@ -113,7 +113,7 @@ def _load(tmp_path: Path, case: str, op: str = "neighborhood_attention", impl: s
     ("{ shape = [1, 16, 2, 8] }", "window", "the field is missing"),
     ('{ shape = [1, 16, 2, 8], window = "3" }', "window", "an integer"),
     ("{ shape = [1, 16, 2, 8], window = 4 }", "window", "odd"),
-    ("{ shape = [1, 16, 2, 8], window = 3, dilation = 0 }", "dilation", "in 1 to 1024"),
+    ("{ shape = [1, 16, 2, 8], window = 3, dilation = 0 }", "dilation", "in 1 to 256"),
     ("{ shape = [1, 16, 2, 8], window = 5, dilation = 4 }", "shape", "at least window * dilation = 20"),
     ("{ shape = [1, 16, 2, 8], window = 3, chunk = 4 }", "chunk", "one of the fields"),
     ("{ shape = [16, 2, 8], window = 3 }", "shape", "[B, L, H, D]"),
@@ -153,3 +153,24 @@ def test_an_operation_field_with_a_default_is_refused_at_registration() -> None:
                     case_fields={"window": Param(int, "w", default=3)})
     with pytest.raises(ValueError, match="defaulted.*window"):
         registry.register_operation(bad)
+
+
+def same_length_residues(length: int, window: int, dilation: int, device: torch.device | None = None) -> torch.Tensor:
+    """neighbours() with every residue as long as length // dilation: wrong only where they are not."""
+    i = torch.arange(length, device=device)
+    residue, j = i % dilation, i // dilation
+    own = torch.full_like(i, length // dilation)
+    start = torch.minimum(torch.clamp(j - window // 2, min=0), own - window)
+    return residue[:, None] + dilation * (start[:, None] + torch.arange(window, device=device))
+
+
+def test_uneven_residues_are_checked_whatever_the_cases_own_length(monkeypatch: pytest.MonkeyPatch) -> None:
+    """At dilation 2 on an even axis the case itself has even residues: the variant must not."""
+    def wrong(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, window: int, dilation: int) -> torch.Tensor:
+        with monkeypatch.context() as patch:
+            patch.setattr(reference, "neighbours", same_length_residues)
+            return reference.gather(q, k, v, window, dilation)
+
+    checks = correctness.check_all(OP, _wrong(wrong), {"shape": [1, 24, 2, 8], "window": 7, "dilation": 2,
+                                                       "dtype": "float32"}, CPU, 5)
+    assert [c.ok for c in checks] == [True, True, False] and checks[-1].variant == "uneven residues"

@@ -55,6 +55,16 @@ def drop(path: str) -> Edit:
     return edit
 
 
+def largest(samples: list[float], tried: Any = None) -> Edit:
+    """The timed measurement made a size-ratio side's: its largest size and every size tried."""
+    def edit(d: dict[str, Any]) -> None:
+        m = timed(d)
+        m.update(metric="largest_size", unit="elements", better="higher", noise="exact", samples=samples,
+                 groups=None, summary={"median": samples[0]})
+        m["extra"] = {} if tried is None else {"tried": tried}
+    return edit
+
+
 def law_point(x: Any) -> Edit:
     def edit(d: dict[str, Any]) -> None:
         seeded(d)["extra"].update(law={"statistic": "last"}, x=x)
@@ -116,6 +126,20 @@ REFUSED: list[tuple[str, Edit, str]] = [
      "measurements[0].extra.outside_limits: only a skipped measurement is outside the limits (this one is ok)"),
     ("an emulation mark that is empty", lambda d: timed(d)["extra"].update(emulated=""),
      "measurements[0].extra.emulated: expected a non-empty string, got ''"),
+    ("a sweep point of text", lambda d: timed(d)["extra"].update(x="abc"),
+     "measurements[0].extra.x: expected the sweep point, a whole number of at least 1, got 'abc'"),
+    ("a sweep point of 0", lambda d: timed(d)["extra"].update(x=0),
+     "measurements[0].extra.x: expected the sweep point, a whole number of at least 1, got 0"),
+    ("a sweep point of true", lambda d: timed(d)["extra"].update(x=True),
+     "measurements[0].extra.x: expected the sweep point, a whole number of at least 1, got True"),
+    ("a largest size without its sizes", largest([64.0]),
+     "measurements[0].extra.tried: expected [[size, outcome], ...], got 'None'"),
+    ("a size tried of 0", largest([64.0], [[0, "ok"]]),
+     "measurements[0].extra.tried: expected [[size, outcome], ...], got \"[[0, 'ok']]\""),
+    ("a size tried without its outcome", largest([64.0], [[64]]),
+     "measurements[0].extra.tried: expected [[size, outcome], ...]"),
+    ("a largest size of 0", largest([0.0], [[1, "ok"]]),
+     "measurements[0].samples: a largest size is a whole number of at least 1"),
 ]
 
 
@@ -129,6 +153,8 @@ def test_a_broken_field_is_refused_by_name(valid: dict[str, Any], edit: Edit, me
 
 
 ACCEPTED: list[tuple[str, Edit]] = [
+    ("a sweep point of 1", lambda d: timed(d)["extra"].update(x=1)),
+    ("a largest size of 1", largest([1.0], [[1, "ok"], [2, "raised"]])),
     ("shard 1 of 1", set_("shard", "1/1")),
     ("shard 2 of 2", set_("shard", "2/2")),
     ("no shard", set_("shard", None)),

@@ -23,8 +23,8 @@ id = "c"
 kind = "size-ratio"
 quote = "q"
 operation = "toy_square"
-baseline = { impl = "BASE", pass = "fwd+bwd" }
-candidate = { impl = "CAND", pass = "fwd+bwd" }
+baseline = { impl = "BASE" }
+candidate = { impl = "CAND" }
 cases = [{ shape = [3, 8], sizes = [8, 16, 32, 64, 128, 256] }]
 rule = RULE
 """
@@ -43,7 +43,7 @@ def test_the_largest_size_counts_only_where_it_is_taken_and_right(tmp_path: Path
     (v,) = stored["verdicts"]
     assert v["measured"] == 4.0 and v["verdict"] == "reproduced"  # 128 / 32
     tried = {m["role"]: dict(m["extra"]["tried"]) for m in stored["measurements"]}
-    assert tried["baseline"][32] == "ok" and tried["baseline"][64].startswith("wrong or refused")
+    assert tried["baseline"][32] == "ok" and tried["baseline"][64].startswith("wrong against float64")
     assert tried["candidate"][128] == "ok" and tried["candidate"][256].startswith("raised RuntimeError: too many")
     assert [m["samples"] for m in stored["measurements"]] == [[32.0], [128.0]]
 
@@ -65,6 +65,12 @@ def test_a_side_at_the_largest_size_tried_leaves_the_ratio_open(tmp_path: Path) 
     assert as_candidate["verdict"] == "inconclusive" and "candidate took the largest size" in as_candidate["reason"]
     firm = run(tmp_path / "d", "up_to_64", "good", "{ at_least = 2.0 }")["verdicts"][0]
     assert firm["verdict"] == "reproduced" and firm["measured"] == 4.0  # a lower bound that already meets it
+    short = run(tmp_path / "e", "up_to_64", "good", "{ at_least = 10.0 }")["verdicts"][0]
+    assert short["verdict"] == "inconclusive" and "[4, inf]" in short["reason"]  # more sizes could reach 10
+    upper = run(tmp_path / "f", "good", "crashes_past_128", "{ at_most = 0.1 }")["verdicts"][0]
+    assert upper["verdict"] == "inconclusive" and "[0, 0.5]" in upper["reason"]
+    never = run(tmp_path / "g", "good", "crashes_past_128", "{ at_least = 1.0 }")["verdicts"][0]
+    assert never["verdict"] == "not-reproduced"  # at most 0.5 whatever the baseline takes beyond
 
 
 @pytest.mark.parametrize(("old", "new", "field", "expected"), [
@@ -80,3 +86,23 @@ def test_a_size_sweep_that_cannot_be_tried_is_refused(tmp_path: Path, old: str, 
     with pytest.raises(SuiteError) as exc:
         suite.load(path)
     assert exc.value.field == f"claims[0].{field}" and expected in str(exc.value)
+
+
+def test_no_size_above_a_wrong_answer_counts(tmp_path: Path) -> None:
+    stored = run(tmp_path, "up_to_64", "wrong_at_64_only", "{ at_least = 0.1 }")
+    cand = next(m for m in stored["measurements"] if m["role"] == "candidate")
+    assert dict(cand["extra"]["tried"])[256] == "ok" and cand["samples"] == [32.0]  # right at 256, not credited
+    assert stored["verdicts"][0]["measured"] == 0.5
+
+
+def test_every_size_must_be_a_case_the_operation_takes(tmp_path: Path) -> None:
+    path = tmp_path / "na.toml"
+    path.write_text(SUITE.replace('operation = "toy_square"', 'operation = "neighborhood_attention"')
+                    .replace("BASE", "gather").replace("CAND", "dense_masked").replace("RULE", "{ at_least = 1.0 }")
+                    .replace("cases = [{ shape = [3, 8], sizes = [8, 16, 32, 64, 128, 256] }]",
+                             "cases = [{ shape = [1, 16, 2, 8], window = 7, sizes = [4, 16] }]\n"
+                             "options = { along = 1 }"))
+    with pytest.raises(SuiteError) as exc:
+        suite.load(path)
+    assert exc.value.field == "claims[0].cases[0].sizes" and exc.value.got == 4
+    assert "operation 'neighborhood_attention'" in str(exc.value)

@@ -160,3 +160,44 @@ def test_both_forms_are_the_decayed_recurrence(n: int) -> None:
     assert torch.allclose(reference.masked(q, k, v), want, rtol=0, atol=1e-11)
     assert torch.allclose(reference.blocks_torch(q, k, v), want, rtol=0, atol=1e-11)
     assert decay_logs(3, q.device, q.dtype).tolist() == pytest.approx([0.0, -8 / 3, -16 / 3])
+
+
+@pytest.mark.parametrize(("extra", "field"), [
+    ("cases = [{ shape = [4, 64, 2, 8], paper_value = 0.0 }, { shape = [2, 128, 2, 8] }]", "claims[0].cases"),
+    ("rule = { at_least = 0.9, of_paper = true }\npaper_value = 0.1", "claims[0].rule.of_paper"),
+])
+def test_a_trend_takes_no_paper_value_per_case(tmp_path: Path, extra: str, field: str) -> None:
+    text = SUITE.replace("CASES", '{ shape = [4, 64, 2, 8] }, { shape = [2, 128, 2, 8] }')
+    key = extra.split(" = ")[0]
+    lines = [line for line in text.splitlines() if not line.startswith(key + " =")]
+    path = tmp_path / "t.toml"
+    path.write_text("\n".join(lines) + "\n" + extra + "\n")
+    with pytest.raises(SuiteError) as exc:
+        suite.load(path)
+    assert exc.value.field == field and "no paper value per case" in str(exc.value)
+
+
+def state_never_decays(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
+    """The block form with the carried state's decay forgotten: right while one block carries it."""
+    qh, kh, vh = (t.transpose(1, 2).double() for t in (q * q.shape[-1] ** -0.5, k, v))
+    b, h, n, d = qh.shape
+    g = decay_logs(h, q.device, qh.dtype)[:, None]
+    state, out = qh.new_zeros(b, h, d, d), []
+    for start in range(0, n, reference.BLOCK):
+        qb, kb, vb = (x[:, :, start:start + reference.BLOCK] for x in (qh, kh, vh))
+        i = torch.arange(qb.shape[2], dtype=qh.dtype)
+        gap = i[:, None] - i[None, :]
+        inside = torch.where(gap >= 0, torch.exp(g[:, :, None] * gap.clamp(min=0)), torch.zeros((), dtype=qh.dtype))
+        out.append(((qb @ kb.transpose(-1, -2)) * inside) @ vb + (qb * torch.exp(g * (i + 1))[..., None]) @ state)
+        state = state + (kb * torch.exp(g * (qb.shape[2] - 1 - i))[..., None]).transpose(-1, -2) @ vb
+    return torch.cat(out, dim=2).transpose(1, 2).to(q.dtype)
+
+
+def test_a_block_form_that_forgets_to_decay_its_state_is_refused() -> None:
+    from kbench import correctness
+    from kbench.registry import Implementation
+
+    op = registry.operation("lightning_attention")
+    wrong = Implementation("lightning_attention", "state_never_decays", state_never_decays, dtypes=("float32",))
+    checks = correctness.check_all(op, wrong, {"shape": [2, 100, 3, 8], "dtype": "float32"}, torch.device("cpu"), 3)
+    assert not checks[-1].ok and checks[-1].variant == "odd length"  # two blocks pass; the variant has four

@@ -5,6 +5,7 @@ and a sample of them checked after each round, and a rate beyond the copy of the
 
 from __future__ import annotations
 
+import dataclasses
 import secrets
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any, cast
@@ -268,8 +269,8 @@ def measure_times(claim: Claim, sides: Sequence[tuple[str, Any]], case: Mapping[
     for (role, subject), impl in zip(sides, impls, strict=True):
         op = operation_of(claim, subject)
         key = ("kernel", op.name, subject.impl, subject.pass_, case_key(case), graph, rounds)
-        if key in ctx.cache:
-            found[role] = ctx.record(ctx.cache[key], role)
+        if key in ctx.cache:  # filed under this claim's own case (its label, its paper value)
+            found[role] = ctx.record(dataclasses.replace(ctx.cache[key], case=dict(case)), role)
             continue
         pending.append((role, key, KernelTiming(op, impl, subject.pass_, case, ctx, graph, side_label(subject))))
     company = ctx.cotenants()  # before the case is timed, and again after

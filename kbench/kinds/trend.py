@@ -66,12 +66,19 @@ class TimeTrend(Kind):
             raise NotJudged(f"its points were timed by different methods ({', '.join(sorted(map(str, methods)))})")
         xs = [math.log(v.details["x"]) for v in values for _ in v.details["round_ms"]]
         ys = [math.log(t) for v in values for t in v.details["round_ms"]]
-        if len({v.details["x"] for v in values}) < 2 or len(xs) < 3:
-            raise NotJudged(f"a trend needs at least two points of the sweep measured (here {len(values)}) and three "
+        points = len({v.details["x"] for v in values})
+        if points < 2 or len(xs) < 3:
+            raise NotJudged(f"a trend needs at least two points of the sweep measured (here {points}) and three "
                             "rounds in all")
         return stats.trend(np.asarray(xs), np.asarray(ys))
 
     def check_references(self, claim: Claim, path: str, where: str) -> None:
+        cased = [i for i, c in enumerate((*claim.cases, *(claim.cpu_cases or ()))) if "paper_value" in c]
+        if claim.rule.of_paper or cased:
+            raise SuiteError(path, f"{where}.{'rule.of_paper' if claim.rule.of_paper else 'cases'}",
+                             "no paper value per case and no rule relative to one: a time-trend's value is one slope "
+                             "across its cases (give the paper's slope as the claim's paper_value, the bounds "
+                             "absolute)")
         if claim.combine != self.combine:
             raise SuiteError(path, f"{where}.combine", "no combine: a time-trend's value is the slope across its "
                              "cases", claim.combine)

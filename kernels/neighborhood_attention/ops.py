@@ -21,8 +21,8 @@ from kbench.params import Param
 from kbench.registry import Operation, OpInputs, Pass, register_operation
 
 CASE_FIELDS = {
-    "window": Param(int, "keys each query sees along each axis (odd)", required=True, low=1, high=1023),
-    "dilation": Param(int, "the stride between a query's neighbours (absent: 1)", low=1, high=1024),
+    "window": Param(int, "keys each query sees along each axis (odd)", required=True, low=1, high=255),
+    "dilation": Param(int, "the stride between a query's neighbours (absent: 1)", low=1, high=256),
 }
 
 
@@ -74,19 +74,19 @@ def check_case(case: Mapping[str, Any]) -> tuple[str, str, Any] | None:
 
 
 def check_variants(case: Mapping[str, Any], device_type: str) -> list[tuple[str, dict[str, Any]]]:
-    """The smallest axis the window fits (every query at an edge) and one with a remainder after
-    dilation (residues of unequal length), at the case's heads and width."""
+    """The smallest axis the window fits (every query at an edge) and one a position longer (under
+    dilation, residue 0 then has one more position than the others), at the case's heads and width."""
     window, dilation = int(case["window"]), int(case.get("dilation", 1))
     h, d = (int(n) for n in case["shape"][-2:])
     axes = len(case["shape"]) - 3
     tight = window * dilation
     base = {"dtype": case.get("dtype", "float32"), "window": window, "dilation": dilation}
     return [("axis just fits", {**base, "shape": [1, *[tight] * axes, h, d]}),
-            ("uneven residues", {**base, "shape": [1, *[tight + dilation // 2 + 1] * axes, h, d]})]
+            ("uneven residues", {**base, "shape": [1, *[tight + 1] * axes, h, d]})]
 
 
 OPERATION = register_operation(Operation(
-    name="neighborhood_attention", make_inputs=make_inputs, bytes_moved=bytes_moved, reference="dense_masked",
+    name="neighborhood_attention", make_inputs=make_inputs, bytes_moved=bytes_moved, reference="gather",
     output_name="o", grad_names=("dq", "dk", "dv"), check_case=check_case, check_variants=check_variants,
     case_fields=CASE_FIELDS,
     example_case={"shape": [1, 11, 7, 2, 4], "window": 3, "dilation": 2, "dtype": "float32"},

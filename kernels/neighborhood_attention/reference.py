@@ -1,6 +1,7 @@
-"""Two PyTorch neighborhood attentions: every query against every key with the others masked out
-(the reference, run in float64: two GEMMs and a mask, what the paper calls unfused attention
-with a mask), and a gather of each query's own keys (the naive kernels' work, in PyTorch)."""
+"""Two PyTorch neighborhood attentions: a gather of each query's own keys and values (the
+reference, run in float64, and the naive kernels' work: memory grows with tokens x window, so
+the float64 reference fits at the paper's sizes), and every query against every key with the
+others masked out (two GEMMs and a mask: memory grows with tokens squared)."""
 
 from __future__ import annotations
 
