@@ -153,3 +153,27 @@ def test_a_measurement_needs_only_what_the_migration_reads() -> None:
     del m["subject"], m["case"]
     out = migration.migrate_v1(v1([m], [verdict("p", "max-error", None, verdict="skipped")]))
     assert out["measurements"][0]["device_independent"] is True
+
+
+def test_a_judged_again_verdict_keeps_the_claims_quote_paper_value_and_kind_combine() -> None:
+    """Re-judged with the stored quote and paper value (its ratio to the paper follows), the kind's
+    own way of combining cases (max-error: the worst), and the run's peaks (bandwidth claims)."""
+    err = [measurement("e", "rel_err_y", [1e-7, 2e-7, 3e-7], case={"shape": [1]}),
+           measurement("e", "rel_err_y", [1e-6, 2e-6, 3e-6], case={"shape": [2]})]
+    timing = [measurement("s", "time_ms", [2.0, 2.0]), measurement("s", "time_ms", [1.0, 1.0])]
+    data = v1(err + timing, [verdict("e", "max-error", 3e-6, "<= 1e-5", quote="as precise"),
+                             verdict("s", "speedup", 2.0, "<= 1e3", paper_value=4.0),
+                             verdict("k", "speedup", None, verdict="skipped", reason="needs CUDA")])
+    e, s, k = migration.migrate_v1(data)["verdicts"]
+    assert e["quote"] == "as precise" and e["combine"] == "worst" and e["measured"] == pytest.approx(3e-6)
+    assert s["paper_value"] == 4.0 and s["ratio_to_paper"] == pytest.approx(0.5)
+    assert k["verdict"] == "skipped" and k["reason"] == "needs CUDA"
+
+
+def test_a_bandwidth_claim_is_judged_again_against_the_files_own_copy_peak() -> None:
+    m = measurement("b", "time_ms", [1.0, 1.0, 1.0], extra={"bytes": 10**9})
+    data = {**v1([m], [verdict("b", "bandwidth-fraction", 0.5, ">= 0.1")]), "peaks": {"copy_gbps": 2000.0}}
+    (b,) = migration.migrate_v1(data)["verdicts"]
+    assert b["measured"] == pytest.approx(0.5)  # 1 GB in 1 ms = 1000 GB/s, half the copy's 2000
+    (none,) = migration.migrate_v1({**data, "peaks": {}})["verdicts"]
+    assert none["measured"] is None and "no copy bandwidth" in none["reason"]
