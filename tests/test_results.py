@@ -494,3 +494,33 @@ def test_load_all_keeps_one_file_per_run_oldest_first_and_skips_hidden_ones(tmp_
     found, problems = reading.load_all(tmp_path)
     assert [r["run_id"][-6:] for r in found] == ["bbbbbb", "aaaaaa", "cccccc"]
     assert problems == [f"{copy}: run id 20260101T000000Z-cpu-aaaaaa is also the run id of {first}; skipped"]
+
+
+def test_every_dead_runs_checkpoint_is_promoted_past_a_live_one(tmp_path: Path) -> None:
+    """Checkpoints are looked at in name order: a live run's (first) is passed over, and both dead
+    runs' after it are promoted, each with its lock removed; the live one's lock file is named
+    after its checkpoint and stays."""
+    said: list[str] = []
+    keep = checkpoints.Checkpointer(tmp_path / "toy", said.append)
+    (tmp_path / "toy").mkdir()
+    keep(_result("20260101T000000Z-cpu-aaaaaa"), [_pending()])
+    folder, _ = _checkpoint(tmp_path, "20260101T000000Z-cpu-bbbbbb")
+    _checkpoint(tmp_path, "20260101T000000Z-cpu-cccccc")
+    promoted = checkpoints.recover_checkpoints(folder, said.append, suite="toy")  # the folder's own suite
+    assert [p.name for p in promoted] == ["20260101T000000Z-cpu-bbbbbb.json", "20260101T000000Z-cpu-cccccc.json"]
+    assert sorted(p.name for p in folder.iterdir()) == [
+        ".20260101T000000Z-cpu-aaaaaa.inprogress.json", ".20260101T000000Z-cpu-aaaaaa.inprogress.lock",
+        "20260101T000000Z-cpu-bbbbbb.json", "20260101T000000Z-cpu-cccccc.json"]
+    keep.close()
+    assert said == [] and sorted(p.name for p in folder.iterdir()) == [p.name for p in promoted]
+
+
+def test_a_checkpoint_whose_liveness_cannot_be_told_is_left_and_the_rest_promoted(tmp_path: Path) -> None:
+    folder, first = _checkpoint(tmp_path, "20260101T000000Z-cpu-aaaaaa")
+    _checkpoint(tmp_path, "20260101T000000Z-cpu-bbbbbb")
+    (folder / ".20260101T000000Z-cpu-aaaaaa.inprogress.lock").mkdir()  # a lock that cannot be opened
+    said: list[str] = []
+    promoted = checkpoints.recover_checkpoints(folder, said.append)
+    assert [p.name for p in promoted] == ["20260101T000000Z-cpu-bbbbbb.json"] and first.exists()
+    assert len(said) == 1 and said[0].startswith(f"cannot tell whether the run of {first} is alive (")
+    assert "Is a directory" in said[0] and said[0].endswith("; left as it is")
