@@ -177,3 +177,11 @@ def test_a_bandwidth_claim_is_judged_again_against_the_files_own_copy_peak() -> 
     assert b["measured"] == pytest.approx(0.5)  # 1 GB in 1 ms = 1000 GB/s, half the copy's 2000
     (none,) = migration.migrate_v1({**data, "peaks": {}})["verdicts"]
     assert none["measured"] is None and "no copy bandwidth" in none["reason"]
+
+
+def test_a_verdict_without_a_quote_is_judged_again_with_an_empty_one() -> None:
+    v = verdict("s", "speedup", 2.0)
+    del v["quote"]
+    (judged,) = migration.migrate_v1(v1([measurement("s", "time_ms", [2.0]), measurement("s", "time_ms", [1.0])],
+                                        [v]))["verdicts"]
+    assert judged["quote"] == ""
