@@ -17,6 +17,7 @@ import torch
 import torch.nn.functional as F
 
 from kbench.registry import Operation, OpInputs, Pass, register_operation
+from kernels.qkv import qkv_bytes, qkv_inputs
 
 
 def _normal(gen: torch.Generator, shape: tuple[int, ...], device: torch.device, dtype: torch.dtype) -> torch.Tensor:
@@ -29,13 +30,6 @@ def gla_inputs(case: Mapping[str, Any], device: torch.device, dtype: torch.dtype
     q, k, v = (_normal(gen, shape, device, dtype).requires_grad_() for _ in range(3))
     g = F.logsigmoid(_normal(gen, shape, device, torch.float32)).to(dtype).requires_grad_()
     return OpInputs(args=(q, k, v, g), grad_output=_normal(gen, shape, device, dtype))
-
-
-def attention_inputs(case: Mapping[str, Any], device: torch.device, dtype: torch.dtype, seed: int) -> OpInputs:
-    shape = tuple(int(d) for d in case["shape"])
-    gen = torch.Generator(device=device).manual_seed(seed)
-    q, k, v = (_normal(gen, shape, device, dtype).requires_grad_() for _ in range(3))
-    return OpInputs(args=(q, k, v), grad_output=_normal(gen, shape, device, dtype))
 
 
 def _bytes(tensors_in: int) -> Any:
@@ -70,7 +64,7 @@ GLA = register_operation(Operation(
     example_case={"shape": [1, 19, 2, 8], "dtype": "float32"},
 ))
 ATTENTION = register_operation(Operation(
-    name="causal_attention", make_inputs=attention_inputs, bytes_moved=_bytes(3), reference="sdpa_math",
+    name="causal_attention", make_inputs=qkv_inputs, bytes_moved=qkv_bytes, reference="sdpa_math",
     output_name="o", grad_names=("dq", "dk", "dv"), check_case=check_case, check_variants=check_variants,
     example_case={"shape": [1, 19, 2, 8], "dtype": "float32"},
 ))

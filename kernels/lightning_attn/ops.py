@@ -15,31 +15,13 @@ from typing import Any
 
 import torch
 
-from kbench.registry import Operation, OpInputs, Pass, register_operation
+from kbench.registry import Operation, register_operation
+from kernels.qkv import qkv_bytes, qkv_inputs
 
 
 def decay_logs(heads: int, device: torch.device, dtype: torch.dtype) -> torch.Tensor:
     """ln(lambda_h) for each head: -8 h / H."""
     return -(8.0 / heads) * torch.arange(heads, device=device, dtype=dtype)
-
-
-def make_inputs(case: Mapping[str, Any], device: torch.device, dtype: torch.dtype, seed: int) -> OpInputs:
-    shape = tuple(int(d) for d in case["shape"])
-    gen = torch.Generator(device=device).manual_seed(seed)
-
-    def normal() -> torch.Tensor:
-        return torch.randn(shape, generator=gen, device=device, dtype=torch.float32).to(dtype)
-
-    q, k, v = (normal().requires_grad_() for _ in range(3))
-    return OpInputs(args=(q, k, v), grad_output=normal())
-
-
-def bytes_moved(case: Mapping[str, Any], pass_: Pass, dtype: torch.dtype) -> int:
-    """q, k, v read and o written; backward: those, dO, and dq, dk, dv."""
-    n = 1
-    for d in case["shape"]:
-        n *= int(d)
-    return {"fwd": 4, "bwd": 7, "fwd+bwd": 11}[pass_] * n * torch.tensor([], dtype=dtype).element_size()
 
 
 def check_case(case: Mapping[str, Any]) -> tuple[str, str, Any] | None:
@@ -56,7 +38,7 @@ def check_variants(case: Mapping[str, Any], device_type: str) -> list[tuple[str,
 
 
 OPERATION = register_operation(Operation(
-    name="lightning_attention", make_inputs=make_inputs, bytes_moved=bytes_moved, reference="masked",
+    name="lightning_attention", make_inputs=qkv_inputs, bytes_moved=qkv_bytes, reference="masked",
     output_name="o", grad_names=("dq", "dk", "dv"), check_case=check_case, check_variants=check_variants,
     example_case={"shape": [1, 70, 3, 8], "dtype": "float32"},
 ))

@@ -18,7 +18,8 @@ from typing import Any
 import torch
 
 from kbench.params import Param
-from kbench.registry import Operation, OpInputs, Pass, register_operation
+from kbench.registry import Operation, OpInputs, register_operation
+from kernels.qkv import qkv_bytes, qkv_inputs
 
 CASE_FIELDS = {
     "window": Param(int, "keys each query sees along each axis (odd)", required=True, low=1, high=255),
@@ -41,23 +42,7 @@ def neighbours(length: int, window: int, dilation: int, device: torch.device | N
 
 
 def make_inputs(case: Mapping[str, Any], device: torch.device, dtype: torch.dtype, seed: int) -> OpInputs:
-    shape = tuple(int(d) for d in case["shape"])
-    gen = torch.Generator(device=device).manual_seed(seed)
-
-    def normal() -> torch.Tensor:
-        return torch.randn(shape, generator=gen, device=device, dtype=torch.float32).to(dtype)
-
-    q, k, v = (normal().requires_grad_() for _ in range(3))
-    return OpInputs(args=(q, k, v), grad_output=normal(), options=options_of(case))
-
-
-def bytes_moved(case: Mapping[str, Any], pass_: Pass, dtype: torch.dtype) -> int:
-    """q, k, v read and the output written; backward: those, the output's gradient, three gradients."""
-    n = 1
-    for d in case["shape"]:
-        n *= int(d)
-    words = {"fwd": 4, "bwd": 7, "fwd+bwd": 11}[pass_]
-    return words * n * torch.tensor([], dtype=dtype).element_size()
+    return qkv_inputs(case, device, dtype, seed, options_of(case))
 
 
 def check_case(case: Mapping[str, Any]) -> tuple[str, str, Any] | None:
@@ -86,7 +71,7 @@ def check_variants(case: Mapping[str, Any], device_type: str) -> list[tuple[str,
 
 
 OPERATION = register_operation(Operation(
-    name="neighborhood_attention", make_inputs=make_inputs, bytes_moved=bytes_moved, reference="gather",
+    name="neighborhood_attention", make_inputs=make_inputs, bytes_moved=qkv_bytes, reference="gather",
     output_name="o", grad_names=("dq", "dk", "dv"), check_case=check_case, check_variants=check_variants,
     case_fields=CASE_FIELDS,
     example_case={"shape": [1, 11, 7, 2, 4], "window": 3, "dilation": 2, "dtype": "float32"},
