@@ -10,6 +10,7 @@ same fields for editors.
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import math
 import tomllib
@@ -273,11 +274,14 @@ def load(path: str | Path) -> Suite:
 def json_schema() -> dict[str, Any]:
     """A JSON Schema of suite files (schema 2), from the same declarations the loader reads."""
     rule = object_schema(RULE_FIELDS)
+    load_kernels()
+    # every operation's own case fields, none required here: the loader checks each case against its
+    # claim's operations (which fields each requires), the schema only catches a field no operation has
+    op_fields = {k: dataclasses.replace(p, required=False) for name in registry.operations()
+                 for k, p in registry.operation(name).case_fields.items()}
     claims = []
     for kind in KINDS.values():
-        case = object_schema(kind.case_params)
-        if kind.needs_operation:  # and the fields its operation declares, which the loader checks
-            case["additionalProperties"] = True
+        case = object_schema({**op_fields, **kind.case_params} if kind.needs_operation else kind.case_params)
         cases = {"type": "array", "minItems": 1, "items": case}
         tables = {"rule": rule, "cases": cases, "cpu_cases": cases, "options": object_schema(kind.options),
                   **{role: object_schema(kind.side_params) for role in kind.sides}}

@@ -236,6 +236,9 @@ def test_json_schema_describes_every_kind(tmp_path: Path) -> None:
     assert {"baseline", "candidate", "rule", "cases", "operation"} <= set(speedup["required"])
     shape = speedup["properties"]["cases"]["items"]["properties"]["shape"]
     assert shape["items"] == {"type": "integer", "minimum": 1, "maximum": 2**31 - 1}
+    case = speedup["properties"]["cases"]["items"]
+    assert {"window", "dilation", "sparsity", "layout"} <= set(case["properties"])  # the operations' own fields
+    assert case["additionalProperties"] is False  # a misspelt field is caught in the editor too
 
 
 def test_shipped_suites_satisfy_the_json_schema(root: Path) -> None:
