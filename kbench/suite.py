@@ -240,8 +240,8 @@ def _check_cases(path: str, where: str, claim: Claim, op: registry.Operation) ->
     fields = {**KINDS[claim.kind].case_params, **op.case_fields}
     for key, cases in (("cases", claim.cases), ("cpu_cases", claim.cpu_cases or ())):
         for i, case in enumerate(cases):
-            try:
-                read_table(case, fields, path, f"{where}.{key}[{i}]")
+            try:  # read through the Params: an integer where a float is declared becomes one (sparsity = 0)
+                case.update(read_table(case, fields, path, f"{where}.{key}[{i}]"))  # type: ignore[attr-defined]
             except SuiteError as exc:
                 raise SuiteError(path, exc.field, f"{exc.expected} (operation {op.name!r})", exc.got) from None
             problem = op.check_case(case) if op.check_case is not None else None

@@ -132,3 +132,11 @@ def test_wrong_kernels_are_refused_before_anything_is_timed(wrong: Callable[...,
     impl = Implementation("sparse_ffn", wrong.__name__, wrong, dtypes=(dtype,))
     checks = correctness.check_all(OP, impl, {"shape": shape, "dtype": dtype, "sparsity": sparsity}, CPU, 5)
     assert not checks[-1].ok
+
+
+def test_an_integer_where_the_operation_declares_a_float_is_read_as_one(tmp_path: Path) -> None:
+    path = tmp_path / "cases.toml"
+    path.write_text(SUITE.replace("OP", "sparse_ffn").replace("IMPL", "torch_dense")
+                    .replace("CASE", '{ shape = [8, 8], sparsity = 0 }'))
+    value = suite.load(path).claims[0].cases[0]["sparsity"]
+    assert value == 0.0 and type(value) is float
