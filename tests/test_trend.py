@@ -201,3 +201,31 @@ def test_a_block_form_that_forgets_to_decay_its_state_is_refused() -> None:
     wrong = Implementation("lightning_attention", "state_never_decays", state_never_decays, dtypes=("float32",))
     checks = correctness.check_all(op, wrong, {"shape": [2, 100, 3, 8], "dtype": "float32"}, torch.device("cpu"), 3)
     assert not checks[-1].ok and checks[-1].variant == "odd length"  # two blocks pass; the variant has four
+
+
+def test_two_points_or_three_rounds_in_all_are_enough_for_a_trend() -> None:
+    two = judge(trend_claim(Rule(at_least=0.5)), sweep({128: [1.0, 1.01, 0.99], 256: [2.0, 2.02, 1.98]}), {})
+    assert two.verdict == "reproduced" and two.measured == pytest.approx(1.0, abs=0.02) and two.n == 6
+    three = judge(trend_claim(Rule(at_least=0.5)), sweep({128: [1.0], 256: [2.0], 512: [4.1]}), {})
+    assert three.measured == pytest.approx(stats.trend(np.log([128, 256, 512]), np.log([1.0, 2.0, 4.1])).value)
+    assert three.n == 3 and three.interval is not None
+
+
+def test_each_points_value_is_the_geometric_mean_of_its_rounds_one_round_without_groups() -> None:
+    v = judge(trend_claim(Rule(at_least=0.0)), sweep({128: [1.0, 4.0], 256: [2.0, 8.0]}), {})
+    assert [c["value"] for c in v.per_case] == pytest.approx([2.0, 4.0])  # sqrt(1 x 4), sqrt(2 x 8)
+    ungrouped = sweep({128: [1.0], 256: [2.0], 512: [4.0]})
+    for m in ungrouped:
+        m["groups"] = None  # no groups stored: all samples one round
+    assert judge(trend_claim(Rule(at_least=0.5)), ungrouped, {}).n == 3
+
+
+def test_cpu_cases_at_one_size_are_refused_by_their_own_name(tmp_path: Path) -> None:
+    path = tmp_path / "t.toml"
+    path.write_text(SUITE.replace("CASES", '{ shape = [4, 64, 2, 8] }, { shape = [2, 128, 2, 8] }')
+                    + 'cpu_cases = [{ shape = [4, 64, 2, 8] }, { shape = [2, 64, 2, 8] }]\n')
+    with pytest.raises(SuiteError) as exc:
+        suite.load(path)
+    assert exc.value.field == "claims[0].cpu_cases"
+    path.write_text(SUITE.replace("CASES", '{ shape = [4, 64, 2, 8] }, { shape = [2, 128, 2, 8] }'))
+    assert suite.load(path).claims[0].cases  # two sizes are a trend
