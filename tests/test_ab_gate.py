@@ -20,7 +20,7 @@ def test_a_change_gated_against_its_merge_base(root: Path, tmp_path: Path) -> No
                            "cpu"], cwd=root, env=env, capture_output=True, text=True, timeout=600)
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     summary = (tmp_path / "ab" / "gate-summary.md").read_text()
-    assert summary.startswith("## kbench gate: PASS") and "monarch-error" in summary
+    assert summary.startswith("## kbench gate: PASS") and "rel_err_y" in summary
     for side in ("base", "candidate"):
         assert len(list((tmp_path / "ab" / side / "ab-gate-toy").glob("*.json"))) == 2
         assert len(list((tmp_path / "ab" / "merged" / side / "ab-gate-toy").glob("*.json"))) == 1
