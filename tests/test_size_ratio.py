@@ -106,3 +106,74 @@ def test_every_size_must_be_a_case_the_operation_takes(tmp_path: Path) -> None:
         suite.load(path)
     assert exc.value.field == "claims[0].cases[0].sizes" and exc.value.got == 4
     assert "operation 'neighborhood_attention'" in str(exc.value)
+
+
+def test_a_sides_measurement_and_the_verdicts_details_in_full(tmp_path: Path) -> None:
+    stored = run(tmp_path, "up_to_64", "crashes_past_128", "{ at_least = 2.0 }")
+    base, cand = (next(m for m in stored["measurements"] if m["role"] == r) for r in ("baseline", "candidate"))
+    assert (cand["metric"], cand["unit"], cand["better"], cand["noise"], cand["status"]) == (
+        "largest_size", "elements", "higher", "exact", "ok")
+    assert cand["summary"] == {"median": 128.0} and cand["case"]["sizes"] == [8, 16, 32, 64, 128, 256]
+    (v,) = stored["verdicts"]
+    assert v["per_case"][0]["details"] == {"baseline_largest": 64.0, "candidate_largest": 128.0,
+                                           "tried": {"baseline": base["extra"]["tried"],
+                                                     "candidate": cand["extra"]["tried"]}}
+
+
+def test_a_side_that_takes_no_size_is_skipped_naming_the_first(tmp_path: Path) -> None:
+    path = tmp_path / "sizes.toml"
+    path.write_text(SUITE.replace("BASE", "good").replace("CAND", "crashes_past_128")
+                    .replace("RULE", "{ at_least = 1.0 }").replace("sizes = [8, 16, 32, 64, 128, 256]", "sizes = [256, 512]"))
+    result = runner.run(suite.load(path), runner.RunOptions(device=torch.device("cpu")))
+    cand = next(m for m in result.measurements if m.role == "candidate")
+    assert cand.status == "skipped" and cand.samples == [] and cand.summary == {}
+    assert cand.reason == ("took none of the sizes tried (raised RuntimeError: too many channels for this kernel at "
+                           "256)")
+
+
+def test_a_side_of_its_own_operation_is_tried_as_that_operation(tmp_path: Path) -> None:
+    """The candidate computes toy_square though the claim's operation is toy_scale: checked against
+    toy_square's reference at every size (toy_scale has no 'up_to_64')."""
+    path = tmp_path / "sizes.toml"
+    path.write_text(SUITE.replace('operation = "toy_square"', 'operation = "toy_scale"').replace("BASE", "good")
+                    .replace('impl = "CAND"', 'operation = "toy_square", impl = "up_to_64"')
+                    .replace("RULE", "{ at_most = 1.0 }"))
+    stored = runner.run(suite.load(path), runner.RunOptions(device=torch.device("cpu")))
+    (v,) = stored.verdicts
+    assert v.verdict == "reproduced" and v.measured == 0.25  # 64 / 256, the baseline open above: still <= 1
+
+
+@pytest.mark.parametrize(("rule", "verdict"), [
+    ("{ at_least = 4.0 }", "reproduced"),        # the known ratio, 4, on the bound
+    ("{ at_least = 1.0, at_most = 4.0 }", "inconclusive"),  # 4 or more: the upper bound is open
+    ("{ at_most = 3.99 }", "not-reproduced"),    # at least 4 whatever lies beyond
+    ("{ at_least = 0.9, of_paper = true }\npaper_value = 5.0", "inconclusive"),  # 4.5 in [4, inf)
+])
+def test_an_open_ratio_is_firm_only_where_the_rule_cannot_change(tmp_path: Path, rule: str, verdict: str) -> None:
+    v = run(tmp_path, "up_to_64", "good", rule)["verdicts"][0]  # 256 / 64 = 4, the candidate open above
+    assert v["verdict"] == verdict, v["reason"]
+
+
+def test_a_case_paper_value_sets_the_bound_and_both_open_sides_are_named(tmp_path: Path) -> None:
+    path = tmp_path / "sizes.toml"
+    path.write_text(SUITE.replace("BASE", "good").replace("CAND", "good")
+                    .replace("RULE", "{ at_least = 0.5, of_paper = true }")
+                    .replace("sizes = [8, 16, 32, 64, 128, 256] }", "sizes = [8, 16], paper_value = 1.0 }"))
+    (v,) = runner.run(suite.load(path), runner.RunOptions(device=torch.device("cpu"))).verdicts
+    assert v.verdict == "inconclusive" and v.reason is not None
+    assert "the baseline and candidate took the largest size tried (16)" in v.reason and "[0, inf]" in v.reason
+
+
+def test_the_first_axis_from_the_end_is_an_axis(tmp_path: Path) -> None:
+    path = tmp_path / "sizes.toml"
+    path.write_text(SUITE.replace("BASE", "good").replace("CAND", "good").replace("RULE", "{ at_least = 1.0 }")
+                    .replace("cases = [{ shape = [3, 8]", "options = { along = -2 }\ncases = [{ shape = [3, 8]"))
+    assert suite.load(path).claims[0].options["along"] == -2
+    path.write_text(path.read_text().replace("along = -2", "along = -3"))
+    with pytest.raises(SuiteError, match="an axis -3"):
+        suite.load(path)
+    path.write_text(SUITE.replace("BASE", "good").replace("CAND", "good").replace("RULE", "{ at_least = 1.0 }")
+                    + 'cpu_cases = [{ shape = [3, 8], sizes = [16, 8] }]\n')
+    with pytest.raises(SuiteError) as exc:
+        suite.load(path)
+    assert exc.value.field == "claims[0].cpu_cases[0].sizes"

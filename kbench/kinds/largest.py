@@ -26,7 +26,7 @@ from kbench.kinds._kernel_timing import (
     side_label,
 )
 from kbench.kinds.base import CaseValue, Context, Failed, Kind, OutsideLimits, by_role
-from kbench.kinds.kernels import IMPL, SHAPE_CASE
+from kbench.kinds.kernels import IMPL, SHAPE_CASE, SIDE_OPERATION
 from kbench.params import Param
 from kbench.results import Measurement
 from kbench.stats import Estimate
@@ -104,7 +104,7 @@ class SizeRatio(Kind):
     name = "size-ratio"
     description = "largest size the candidate takes and computes right / the baseline's (float64-checked)"
     sides = ("baseline", "candidate")
-    side_params = {"impl": IMPL}  # checked forward and backward, as check_all checks any kernel
+    side_params = {"impl": IMPL, "operation": SIDE_OPERATION}  # checked forward and backward, as any kernel
     case_params = CASE
     options = {"along": ALONG}
     unit = "x"
