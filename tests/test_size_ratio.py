@@ -123,7 +123,8 @@ def test_a_sides_measurement_and_the_verdicts_details_in_full(tmp_path: Path) ->
 def test_a_side_that_takes_no_size_is_skipped_naming_the_first(tmp_path: Path) -> None:
     path = tmp_path / "sizes.toml"
     path.write_text(SUITE.replace("BASE", "good").replace("CAND", "crashes_past_128")
-                    .replace("RULE", "{ at_least = 1.0 }").replace("sizes = [8, 16, 32, 64, 128, 256]", "sizes = [256, 512]"))
+                    .replace("RULE", "{ at_least = 1.0 }")
+                    .replace("sizes = [8, 16, 32, 64, 128, 256]", "sizes = [256, 512]"))
     result = runner.run(suite.load(path), runner.RunOptions(device=torch.device("cpu")))
     cand = next(m for m in result.measurements if m.role == "candidate")
     assert cand.status == "skipped" and cand.samples == [] and cand.summary == {}
