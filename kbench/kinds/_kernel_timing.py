@@ -53,6 +53,13 @@ def implementation_for(op: Operation, name: str, case: Mapping[str, Any], ctx: C
     return impl
 
 
+def implementations_for(claim: Claim, subjects: Sequence[Subject], case: Mapping[str, Any], ctx: Context
+                        ) -> list[Implementation]:
+    """Every side's implementation on `case`, all looked up before any side is measured: a case
+    outside one side's limits (OutsideLimits) is measured on none of them."""
+    return [implementation_for(operation_of(claim, subject), subject.impl, case, ctx) for subject in subjects]
+
+
 def check_first(op: Operation, impl: Implementation, case: Mapping[str, Any], ctx: Context
                 ) -> list[correctness.Check]:
     """check_all, or Failed naming the first wrong variant."""
@@ -265,7 +272,7 @@ def measure_times(claim: Claim, sides: Sequence[tuple[str, Any]], case: Mapping[
     pending: list[tuple[str, tuple[Any, ...], KernelTiming]] = []
     found: dict[str, Measurement] = {}
     # every side's limits first (OutsideLimits): a case outside one side's is not timed on the others either
-    impls = [implementation_for(operation_of(claim, subject), subject.impl, case, ctx) for _, subject in sides]
+    impls = implementations_for(claim, [subject for _, subject in sides], case, ctx)
     for (role, subject), impl in zip(sides, impls, strict=True):
         op = operation_of(claim, subject)
         key = ("kernel", op.name, subject.impl, subject.pass_, case_key(case), graph, rounds)

@@ -22,6 +22,7 @@ from kbench.kinds._kernel_timing import (
     check_first,
     each_case,
     implementation_for,
+    implementations_for,
     operation_of,
     side_label,
 )
@@ -111,9 +112,9 @@ class SizeRatio(Kind):
 
     def collect(self, claim: Claim, ctx: Context) -> None:
         def measure(case: Mapping[str, Any]) -> None:
-            for role in self.sides:  # a side that cannot run here at all (no GPU, no package) skips the claim
-                implementation_for(operation_of(claim, claim.side(role)), claim.side(role).impl,
-                                   sized(case, int(claim.options["along"]), case["sizes"][0]), ctx)
+            # a side that cannot run here at all (no GPU, no package) skips the claim
+            implementations_for(claim, [claim.side(r) for r in self.sides],
+                                sized(case, int(claim.options["along"]), case["sizes"][0]), ctx)
             for role in self.sides:
                 ctx.record(largest(claim, claim.side(role), case, ctx), role)
 

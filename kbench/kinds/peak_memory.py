@@ -14,6 +14,7 @@ from kbench.kinds._kernel_timing import (
     check_summary,
     each_case,
     implementation_for,
+    implementations_for,
     operation_of,
     side_label,
 )
@@ -57,8 +58,7 @@ class MemoryRatio(Kind):
         if allocator is None:
             raise Skip(NOT_HERE)
         def measure(case: Mapping[str, Any]) -> None:
-            for role in self.sides:  # every side's limits before any is measured (kinds._kernel_timing.each_case)
-                implementation_for(operation_of(claim, claim.side(role)), claim.side(role).impl, case, ctx)
+            implementations_for(claim, [claim.side(r) for r in self.sides], case, ctx)
             for role in self.sides:
                 ctx.record(measure_peak(claim, claim.side(role), case, ctx, allocator), role)
 
