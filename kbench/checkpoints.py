@@ -65,7 +65,6 @@ class Checkpointer:
         self.path: Path | None = None
         self._lock: int | None = None
         self._failed = False
-        self._written = False  # a checkpoint (and its lock) exists to remove
 
     def __call__(self, result: Result, pending: list[Verdict]) -> None:
         if self._failed:
@@ -75,16 +74,15 @@ class Checkpointer:
                 self.path = checkpoint_path(self.folder, result.run_id)
                 self._lock = _try_lock(_lock_path(self.path))
             write_checkpoint(result, pending, self.path)
-            self._written = True
         except OSError as exc:
             self._failed = True
             self.warn(f"cannot keep a checkpoint in {self.folder} ({exc.strerror or exc}); the run goes on, "
                       "and its result is written when it ends")
 
     def close(self) -> None:
-        """The result is written: the checkpoint has served. A checkpoint that cannot be removed (its
-        folder replaced or gone during the run) is a warning: the result is safe already."""
-        if self.path is not None and self._written:
+        """The result is written: the checkpoint and its lock have served, whichever of them exists. One
+        that cannot be removed (its folder replaced during the run) is a warning: the result is safe."""
+        if self.path is not None:
             for path in (self.path, _lock_path(self.path)):
                 try:
                     path.unlink(missing_ok=True)
