@@ -74,9 +74,11 @@ def _install(session: nox.Session, *extras: str, more: tuple[str, ...] = ()) -> 
 
 @nox.session
 def tests(session: nox.Session) -> None:
-    """Run the test suite on the CPU (Triton kernels in its interpreter)."""
+    """Run the test suite on the CPU (Triton kernels in its interpreter), on every core (pytest-xdist,
+    at most 4 workers: the scale-out tests start processes of their own)."""
     _install(session, "test")
-    session.run(sys.executable, "-m", "pytest", *(session.posargs or ["-q", "tests"]),
+    default = ["-q", "-n", "auto", "--maxprocesses", "4", "--dist", "worksteal", "tests"]
+    session.run(sys.executable, "-m", "pytest", *(session.posargs or default),
                 env={"TRITON_INTERPRET": "1"})
 
 

@@ -84,8 +84,9 @@ class HostLoad:
     """The CPU check: other processes' CPU time since the previous check, and threads of others
     runnable now. `proc` is /proc (a fake one in tests)."""
 
-    def __init__(self, proc: Path = Path("/proc"), sleep: Callable[[float], None] = time.sleep) -> None:
-        self.proc, self.sleep = proc, sleep
+    def __init__(self, proc: Path = Path("/proc"), sleep: Callable[[float], None] = time.sleep,
+                 clock: Callable[[], float] = time.monotonic) -> None:
+        self.proc, self.sleep, self.clock = proc, sleep, clock
         self.ticks = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
         self.last: tuple[float, float, float] | None = None  # (wall s, host busy s, own cpu s)
 
@@ -107,7 +108,7 @@ class HostLoad:
 
     def __call__(self) -> list[str]:
         found = []
-        now = (time.monotonic(), self._host_busy(), self._own_cpu())
+        now = (self.clock(), self._host_busy(), self._own_cpu())
         if self.last is not None and now[0] > self.last[0]:
             others = ((now[1] - self.last[1]) - (now[2] - self.last[2])) / (now[0] - self.last[0])
             if others > BUSY_CORES:
@@ -116,7 +117,7 @@ class HostLoad:
         runnable = self._runnable_others()
         if runnable >= 1:
             found.append(f"{runnable:g} thread(s) of other processes runnable (median of {READS} reads)")
-        self.last = (time.monotonic(), self._host_busy(), self._own_cpu())
+        self.last = (self.clock(), self._host_busy(), self._own_cpu())
         return [f"host busy: {', '.join(found)}"] if found else []
 
 

@@ -13,6 +13,11 @@ os.environ.setdefault("KBENCH_HOST_CHECK", "off")  # tests run beside other work
 from pathlib import Path  # noqa: E402
 
 import pytest  # noqa: E402
+import torch  # noqa: E402
+
+# Under pytest-xdist the workers share the cores: torch's thread pool in each takes its share, not all.
+if os.environ.get("PYTEST_XDIST_WORKER_COUNT"):
+    torch.set_num_threads(max(1, (os.cpu_count() or 1) // int(os.environ["PYTEST_XDIST_WORKER_COUNT"])))
 
 from kbench import registry  # noqa: E402
 

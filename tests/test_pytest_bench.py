@@ -19,7 +19,9 @@ def test_suite_cases_run_under_pytest_benchmark(tmp_path: Path, root: Path) -> N
     plugin.write_text("from tests.fixtures import toy_scale  # noqa: F401\n")
     (tmp_path / "test_bench.py").write_text((root / "benchmarks" / "test_suites.py").read_text())
     out = tmp_path / "bench.json"
-    env = {**os.environ, "KBENCH_SUITE": str(suite), "KBENCH_DEVICE": "cpu", "PYTHONPATH": str(root)}
+    # a pytest of its own: not a worker of this run's xdist (pytest-benchmark turns itself off in one)
+    outer = {k: v for k, v in os.environ.items() if not k.startswith("PYTEST_")}
+    env = {**outer, "KBENCH_SUITE": str(suite), "KBENCH_DEVICE": "cpu", "PYTHONPATH": str(root)}
     proc = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", str(tmp_path),
                            f"--benchmark-json={out}"], cwd=root, env=env, capture_output=True, text=True, timeout=300)
     assert "1 failed, 1 passed" in proc.stdout, proc.stdout + proc.stderr

@@ -305,9 +305,9 @@ def fake_proc(root: Path, busy_ticks: int, own_ticks: int, running: int, own_run
 
 def test_a_host_where_others_take_cpu_time_is_busy(tmp_path: Path) -> None:
     proc = fake_proc(tmp_path, busy_ticks=1000, own_ticks=500, running=1, own_running=1)
-    load = cotenancy.HostLoad(proc, sleep=lambda s: None)
+    seconds = iter([0.0, 0.0, 1.0, 1.0])  # two looks, one second apart
+    load = cotenancy.HostLoad(proc, sleep=lambda s: None, clock=lambda: next(seconds))
     assert load() == []  # the first look: nothing to compare with, nobody else runnable
-    load.last = (load.last[0] - 1.0, load.last[1], load.last[2])  # type: ignore[index]  # one second ago
     fake_proc(tmp_path, busy_ticks=1000 + 2 * load.ticks, own_ticks=500 + load.ticks, running=1, own_running=1)
     found = load()
     assert len(found) == 1 and "other processes took 1.00 cores" in found[0]
@@ -315,9 +315,9 @@ def test_a_host_where_others_take_cpu_time_is_busy(tmp_path: Path) -> None:
 
 def test_a_host_where_only_this_process_works_is_not_busy(tmp_path: Path) -> None:
     proc = fake_proc(tmp_path, busy_ticks=1000, own_ticks=500, running=2, own_running=2)
-    load = cotenancy.HostLoad(proc, sleep=lambda s: None)
+    seconds = iter([0.0, 0.0, 1.0, 1.0, 2.0, 2.0])
+    load = cotenancy.HostLoad(proc, sleep=lambda s: None, clock=lambda: next(seconds))
     load()
-    load.last = (load.last[0] - 1.0, load.last[1], load.last[2])  # type: ignore[index]
     fake_proc(tmp_path, busy_ticks=1000 + 2 * load.ticks, own_ticks=500 + 2 * load.ticks, running=2, own_running=2)
     assert load() == []
     fake_proc(tmp_path, busy_ticks=1000, own_ticks=500, running=3, own_running=2)
