@@ -75,12 +75,10 @@ def points_needed(spec: Mapping[str, Any]) -> int:
     """The fewest points on which every form of the law can be fitted under its criterion."""
     forms = [f for f in (spec.get("form"), *(spec.get("alternatives") or ())) if f]
     k = max((len(FORMS[f].params) for f in forms), default=1)
-    if spec.get("criterion", "loo") == "extrapolation":
-        n = k + 3
-        while n - max(2, n // 4) < k + 1:
-            n += 1
-        return n
-    return k + 2
+    if spec.get("criterion") != "extrapolation":
+        return k + 2  # leave-one-out (and AIC): fitted to all points but one, each form needs k + 1
+    # extrapolation holds out the largest quarter, at least two points: the rest must fit every form
+    return min(n for n in range(k + 3, 4 * k + 12) if n - max(2, n // 4) >= k + 1)
 
 
 class PointsError(ValueError):
