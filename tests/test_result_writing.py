@@ -87,8 +87,13 @@ def test_ninety_nine_names_are_tried_then_the_write_is_refused(tmp_path: Path) -
 
 
 def test_a_living_writer_is_alive_and_left_running() -> None:
-    child = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(30)"])
+    # the child takes every signal's default action, even where this run ignores SIGHUP (nohup)
+    code = ("import signal, time\n"
+            "for s in (signal.SIGHUP, signal.SIGINT, signal.SIGTERM): signal.signal(s, signal.SIG_DFL)\n"
+            "print('ready', flush=True)\ntime.sleep(30)")
+    child = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, text=True)
     try:
+        assert child.stdout is not None and child.stdout.readline() == "ready\n"
         assert results._process_alive(str(child.pid))
         with pytest.raises(subprocess.TimeoutExpired):
             child.wait(timeout=0.5)  # the probe sends no signal that ends it
@@ -109,3 +114,11 @@ def test_a_living_writers_temporary_is_removed_only_after_an_hour(tmp_path: Path
     monkeypatch.setattr(results.time, "time", lambda: now)
     results._clean_stale_temporaries(tmp_path)
     assert tmp.exists() is not removed
+
+
+def test_another_users_process_is_alive(monkeypatch: pytest.MonkeyPatch) -> None:
+    def not_yours(pid: int, sig: int) -> None:
+        raise PermissionError(1, "Operation not permitted")
+
+    monkeypatch.setattr(results.os, "kill", not_yours)
+    assert results._process_alive("12345")
