@@ -167,6 +167,8 @@ def run_claim(claim: Claim, ctx: Context, replicates: int = 1) -> Verdict:
         return _unjudged(claim, "inconclusive", f"not judged: {exc}")
     except Exception as exc:  # any failure of the code under test becomes this claim's error verdict
         return _unjudged(claim, "error", f"{type(exc).__name__} while measuring: {_short_traceback(exc)}")
+    except SystemExit as exc:  # as must its exit(): it would end the run without a word
+        return _unjudged(claim, "error", f"the code under test called sys.exit({exc.code!r}) while measuring")
 
 
 def _warm_device(device: torch.device, seconds: float = 2.0) -> None:

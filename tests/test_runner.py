@@ -133,6 +133,13 @@ def test_crash_becomes_an_error_verdict_and_the_run_goes_on(tmp_path: Path) -> N
     assert result.verdicts[1].verdict != "error"
 
 
+def test_code_under_test_that_calls_exit_is_an_error_verdict_and_the_run_goes_on(tmp_path: Path) -> None:
+    result = run(tmp_path, claim("exit", "good", "exits") + claim("after", "good", "good"))
+    assert result.verdicts[0].verdict == "error" and result.verdicts[1].verdict != "error"
+    assert result.verdicts[0].reason == "the code under test called sys.exit(3) while measuring"
+    assert any(m.claim == "after" for m in result.measurements)  # the run went on to the next claim
+
+
 def test_a_failing_claim_keeps_what_it_measured(tmp_path: Path) -> None:
     cases = '[{ shape = [64, 8], dtype = "float32" }, { shape = [64, 64], dtype = "float32" }]'
     result = run(tmp_path, claim("half", "good", "crashes_when_wide", cases=cases))
