@@ -61,8 +61,8 @@ def test_samples_without_groups_are_seeds_in_order_and_a_length_mismatch_is_refu
     ungrouped = [_point(x, [1.0 / x, 3.0 / x]) for x in (1, 2, 4)]
     assert law_records.points_table(ungrouped, "subject")[2] == [0, 1]
     bad = _sweep([1, 2, 4])
-    bad[1]["groups"] = [0]
-    with pytest.raises(ValueError):
+    bad[1]["groups"] = [0, 1, 2]  # three seeds named for two samples: zip alone would drop the third
+    with pytest.raises(ValueError, match="zip"):
         law_records.points_table(bad, "subject")
 
 
