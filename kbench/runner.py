@@ -189,6 +189,9 @@ def _measure_peaks(ctx: Context, quick: bool) -> None:
     gbps = timing.copy_bandwidth_gbps(ctx.device, nbytes)
     ctx.peaks.update({"copy_gbps": float(np.median(gbps)), "copy_gbps_summary": stats.summarize(gbps).as_dict(),
                       "copy_bytes": nbytes})
+    peak = timing.memory_peak_gbps(ctx.device)
+    if peak is not None:
+        ctx.peaks["memory_peak_gbps"] = peak
 
 
 def plan(quick: bool, seed: int = 0, replicates: int = 1) -> dict[str, object]:

@@ -358,6 +358,23 @@ def host_fraction(step: Callable[[], object], device: torch.device, probes: int 
 HOST_BOUND = 0.9  # host needs at least 90% of the device's time to issue a step: the GPU waits on it
 
 
+def memory_peak_gbps(device: torch.device) -> float | None:
+    """The device memory's theoretical GB/s from its properties, or None where unknown (a CPU).
+    A copy by torch need not reach it (on an H200 it ran at 3350 GB/s, the memory being rated 4.8 TB/s), so
+    it is the upper bound that a kernel's rate is checked against beside the copy."""
+    if device.type != "cuda":
+        return None
+    props = torch.cuda.get_device_properties(device)
+    return ddr_gbps(getattr(props, "memory_clock_rate", 0), getattr(props, "memory_bus_width", 0))
+
+
+def ddr_gbps(clock_khz: float, bus_bits: int) -> float | None:
+    """Double-data-rate memory's GB/s: two transfers per clock over the whole bus; None when unknown."""
+    if clock_khz <= 0 or bus_bits <= 0:
+        return None
+    return 2 * clock_khz * 1e3 * bus_bits / 8 / 1e9
+
+
 def copy_bandwidth_gbps(device: torch.device, nbytes: int = 1 << 30, reps: int = 20) -> np.ndarray:
     """Samples of device copy bandwidth, bytes read + written per second, in GB/s."""
     n = max(nbytes // 4, 1)

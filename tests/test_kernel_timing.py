@@ -20,9 +20,11 @@ NBYTES = 2 * 64 * 33 * 4  # toy_scale's forward on its CPU case reads x and writ
 
 
 def _run(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, ms: list[float], copy: float,
-         calls: list[tuple[int, int]] | None = None) -> runner.Result:
-    """One bandwidth-fraction claim whose rounds take `ms`, on a host whose copies reach `copy` GB/s."""
+         calls: list[tuple[int, int]] | None = None, peak: float | None = None) -> runner.Result:
+    """One bandwidth-fraction claim whose rounds take `ms`, on a host whose copies reach `copy` GB/s
+    and whose memory is rated `peak` GB/s (None: unknown, as on a CPU)."""
     fake_timer(monkeypatch, {"good": ms})
+    monkeypatch.setattr(timing, "memory_peak_gbps", lambda device: peak)
 
     def copies(device: torch.device, nbytes: int = 0, reps: int = 20) -> np.ndarray:
         (calls if calls is not None else []).append((nbytes, reps))
@@ -69,6 +71,28 @@ def test_rounds_beyond_the_copy_beyond_their_noise_are_refused_though_one_is_slo
         f"rounds), above the best copy of the same {NBYTES} bytes on this device (100 GB/s)" in (v.reason or "")
     (rejected,) = [m for m in result.measurements if m.role == "rejected"]
     assert rejected.reason == "faster than the device can copy the bytes it must move"
+
+
+def test_a_rate_above_the_copy_but_within_the_memorys_peak_is_kept(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """torch's copy need not reach the memory's rated speed (an H200's ran at 70% of it), and a
+    kernel may beat it: only a rate above both the copy and the rated peak is impossible."""
+    ms = [_rate(1.0) / 150.0] * 4  # 150 GB/s: above a 100 GB/s copy, below a 160 GB/s memory
+    kept = _run(tmp_path, monkeypatch, ms, copy=100.0, peak=160.0)
+    (m,) = [m for m in kept.measurements if m.metric == "time_ms"]
+    assert m.status == "ok" and m.extra["copy_ceiling_gbps"] == 160.0
+    assert kept.peaks["memory_peak_gbps"] == 160.0
+    refused = _run(tmp_path, monkeypatch, ms, copy=100.0, peak=140.0)
+    (v,) = refused.verdicts
+    assert v.verdict == "error" and "on this device (100 GB/s) and its memory's theoretical peak (140 GB/s)" in (
+        v.reason or "")
+
+
+def test_a_memorys_theoretical_peak_is_two_transfers_a_clock_over_its_bus() -> None:
+    assert timing.ddr_gbps(2_619_000, 5120) == pytest.approx(3352.32)  # an H100's properties: 3.35 TB/s rated
+    assert timing.ddr_gbps(1_000_000, 8) == pytest.approx(2.0)
+    assert timing.ddr_gbps(0, 5120) is None and timing.ddr_gbps(2_619_000, 0) is None
+    assert timing.memory_peak_gbps(torch.device("cpu")) is None
 
 
 def _ctx(device: str = "cpu") -> Context:
