@@ -33,7 +33,12 @@ from kbench.registry import Implementation, Operation, OpInputs, implementation
 
 DTYPES = {"float32": torch.float32, "float16": torch.float16, "bfloat16": torch.bfloat16, "float64": torch.float64}
 FACTOR = 8.0  # how many times the reference's own rounding an implementation may be off
-UNIT_ROUNDOFF = {torch.float64: 2.0**-53, torch.float32: 2.0**-24, torch.float16: 2.0**-11, torch.bfloat16: 2.0**-8}
+
+
+def unit_roundoff(dtype: torch.dtype) -> float:
+    """One rounding's largest relative error in `dtype` (half its machine epsilon: 2^-24 for
+    float32); 0 for an exact (integer) dtype, whose outputs must then match exactly."""
+    return torch.finfo(dtype).eps / 2 if dtype.is_floating_point else 0.0
 
 
 @dataclass(frozen=True)
@@ -156,7 +161,7 @@ def golden_for(op: Operation, case: Mapping[str, Any], inputs: OpInputs) -> Gold
     terms = op.reduction_terms(case) if op.reduction_terms is not None else {}
     tolerance = {}
     for name, g in gold.items():
-        unit = UNIT_ROUNDOFF.get(own[name].dtype, 2.0**-24) * math.sqrt(max(1, terms.get(name, 1)))
+        unit = unit_roundoff(own[name].dtype) * math.sqrt(max(1, terms.get(name, 1)))
         tolerance[name] = (FACTOR * max(relative_error(own[name], g), unit),
                            FACTOR * max(max_error(own[name], g), unit))
     return Golden(gold, tolerance, {name: t.dtype for name, t in own.items()})
@@ -167,7 +172,7 @@ def model_tolerance(own_norm: float, own_max: float, terms: int) -> tuple[float,
     reference model's own float32 errors (at least one unit roundoff) grown by sqrt(terms), the
     random walk of independent roundings, not by terms (which would pass almost anything)."""
     grow = FACTOR * math.sqrt(max(1, terms))
-    unit = UNIT_ROUNDOFF[torch.float32]
+    unit = unit_roundoff(torch.float32)
     return grow * max(own_norm, unit), grow * max(own_max, unit)
 
 

@@ -107,7 +107,7 @@ def test_a_float64_impostor_fails_the_float64_tolerance() -> None:
 
 
 def test_a_whole_models_tolerance_grows_with_the_square_root_of_its_terms() -> None:
-    unit = correctness.UNIT_ROUNDOFF[torch.float32]
+    unit = correctness.unit_roundoff(torch.float32)
     one = correctness.model_tolerance(3 * unit, 5 * unit, 100)
     four = correctness.model_tolerance(3 * unit, 5 * unit, 400)
     assert four == pytest.approx((2 * one[0], 2 * one[1]))  # 4x the terms, 2x the tolerance
