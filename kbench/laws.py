@@ -163,6 +163,8 @@ def heldout_error(form_name: str, u: np.ndarray, y: np.ndarray, criterion: str) 
     """How well the form predicts points it was not fitted to: the root mean square error of
     leave-one-out predictions (`loo`), or of the largest quarter of the variable (at least two
     points) predicted from the rest (`extrapolation`, a law's use). `aic` returns the AIC."""
+    if criterion not in CRITERIA:
+        raise ValueError(f"unknown criterion {criterion!r} (expected one of {', '.join(CRITERIA)})")
     if criterion == "aic":
         return fit(form_name, u, y).aic
     order = np.argsort(u)
