@@ -128,3 +128,77 @@ def test_one_seed_or_seeds_that_cannot_be_fitted_give_no_interval(monkeypatch: p
     monkeypatch.setattr(law_records, "heldout_error", lambda *a: 0.0)
     two = law_records.describe_fits(["power"], x, np.array([3.0 * x ** -0.5, 2.0 * x ** -0.5]), "loo")
     assert two["power"]["intervals"] == {"c": None, "alpha": None} and "params" in two["power"]
+
+
+def _table(values: list[list[float]], law: dict[str, Any] | None = None) -> list[dict[str, Any]]:
+    """Points 1, 2, 4, ... whose seeds 0, 1, ... hold values[seed][point]."""
+    return [{**_point(2.0 ** i, [row[i] for row in values], list(range(len(values)))),
+             "extra": {"x": 2.0 ** i, "law": law or LAW}} for i in range(len(values[0]))]
+
+
+@pytest.mark.parametrize("values", [
+    [[5.0, 5.0, 5.0], [5.0, 5.0, 5.0]],  # exactly constant
+    [[1000.0, 1000.0, 1000.0], [1000.0, 1000.0 + 1e-7, 1000.0]],  # within 1e-9 of its size
+])
+def test_a_quantity_that_does_not_vary_along_the_sweep_is_refused(values: list[list[float]]) -> None:
+    with pytest.raises(law_records.PointsError, match="does not vary along the sweep"):
+        law_records.points_table(_table(values), "subject")
+
+
+def test_a_small_quantity_varying_by_more_than_1e_9_is_a_sweep() -> None:
+    x, table, _, _ = law_records.points_table(_table([[0.5, 0.5 + 1.5e-9, 0.5], [0.5, 0.5, 0.5]]), "subject")
+    assert x.tolist() == [1.0, 2.0, 4.0] and table.shape == (2, 3)
+
+
+def test_stored_points_whose_law_kbench_cannot_judge_are_refused() -> None:
+    with pytest.raises(law_records.PointsError, match=r"law is not one kbench can judge: statistic: one of slope, "
+                                                      r"fit-advantage, last, param \(got 'median'\)"):
+        law_records.points_table(_table([[1.0, 2.0, 3.0], [1.5, 2.5, 3.5]], {"statistic": "median"}), "subject")
+
+
+GOOD_LAW = {"statistic": "fit-advantage", "form": "power", "alternatives": ["linear"]}
+
+
+@pytest.mark.parametrize(("hood", "problem"), [
+    ({"criterion": ["loo", "aic"], "late": [0.25, 1]}, None),
+    ({"criterion": ["LOO"]}, "neighbourhood.criterion: each value one of loo, extrapolation, aic (got 'LOO')"),
+    ({"late": [0.0]}, "neighbourhood.late: each value a share in (0, 1] (got 0.0)"),
+    ({"late": [1.5]}, "neighbourhood.late: each value a share in (0, 1] (got 1.5)"),
+    ({"late": [True]}, "neighbourhood.late: each value a share in (0, 1] (got True)"),
+    ({"late": ["half"]}, "neighbourhood.late: each value a share in (0, 1] (got 'half')"),
+    ({"late": ["aic"]}, "neighbourhood.late: each value a share in (0, 1] (got 'aic')"),
+    ({"criterion": "loo"}, "neighbourhood.criterion: a non-empty list (got 'loo')"),
+    ({"late": []}, "neighbourhood.late: a non-empty list (got [])"),
+    (["late"], "neighbourhood: an object with keys from late, criterion (got ['late'])"),
+    ({"seeds": [1, 2]}, "neighbourhood: an object with keys from late, criterion (got {'seeds': [1, 2]})"),
+])
+def test_a_neighbourhood_of_analysis_choices_is_checked_value_by_value(hood: Any, problem: str | None) -> None:
+    assert law_records.spec_problem({**GOOD_LAW, "neighbourhood": hood}) == problem
+
+
+@pytest.mark.parametrize(("edit", "problem"), [
+    ({"statistic": "mean"}, "statistic: one of slope, fit-advantage, last, param (got 'mean')"),
+    ({"form": "cubic"}, "form: one of power-convergent, logspace-power, power, log, linear, constant (got 'cubic')"),
+    ({"alternatives": ["linear", "linear"]},
+     "alternatives: distinct forms from power-convergent, logspace-power, power, log, linear, constant "
+     "(got ['linear', 'linear'])"),
+    ({"criterion": "bic"}, "criterion: one of loo, extrapolation, aic (got 'bic')"),
+    ({"late": 0}, "late: a share of the points in (0, 1] (got 0)"),
+    ({"late": 1.5}, "late: a share of the points in (0, 1] (got 1.5)"),
+    ({"late": 1}, None),
+    ({"direction": "up"}, "direction: one of increasing, decreasing, for a fit-advantage statistic (got 'up' with "
+                          "'fit-advantage')"),
+    ({"statistic": "param", "form": None}, "statistic 'param' needs the claimed `form`"),
+])
+def test_a_law_spec_problem_names_the_field_and_what_it_takes(edit: dict[str, Any], problem: str | None) -> None:
+    assert law_records.spec_problem({**GOOD_LAW, **edit}) == problem
+
+
+def test_the_points_a_spec_needs_count_the_neighbourhoods_criteria_too() -> None:
+    """power against linear: 4 points under leave-one-out, 5 when the neighbourhood holds the
+    largest quarter out (at least 2 held out, 3 left for a fit of 2 parameters)."""
+    assert law_records.spec_problem(GOOD_LAW, 4) is None
+    assert law_records.spec_problem(GOOD_LAW, 3) == "at least 4 points to fit every form and hold points out (got 3)"
+    hood = {**GOOD_LAW, "neighbourhood": {"criterion": ["extrapolation"]}}
+    assert law_records.spec_problem(hood, 4) == "at least 5 points to fit every form and hold points out (got 4)"
+    assert law_records.spec_problem(hood, 5) is None
