@@ -68,7 +68,7 @@ def test_columns_that_overflow_make_no_fit_at_that_point() -> None:
 def test_a_fits_curve_at_given_parameters(form: str, params: dict[str, float], u: list[float],
                                           expected: list[float]) -> None:
     got = laws.Fit(form, params, 0.0, 0.0).predict(np.array(u))
-    assert got.shape == (len(u),) and got.tolist() == pytest.approx(expected, rel=1e-12)
+    assert got.shape == (len(u),) and got.tolist() == pytest.approx(expected, rel=1e-12, abs=0.0)
 
 
 def _wavy(n: int) -> tuple[np.ndarray, np.ndarray]:
