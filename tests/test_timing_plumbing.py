@@ -149,3 +149,62 @@ def test_an_interrupted_timing_keeps_its_rounds_summarised_by_round() -> None:
         "skipped", "interrupted after 2 round(s)", "time_ms", "ms", "lower", "timing")
     assert m.summary is not None and m.summary["rounds"] == 2 and m.extra["timing"] == "perf-counter"
     assert m.samples == [1.0, 2.0, 3.0, 5.0] and m.groups == [0, 0, 1, 1] and np.isclose(m.summary["median"], 2.5)
+
+
+def test_each_round_draws_its_own_inputs(monkeypatch: pytest.MonkeyPatch) -> None:
+    drawn: list[list[int]] = []
+    real = kt.KernelWorkload
+
+    def recording(*args: Any) -> Any:
+        drawn.append(list(args[-1]))
+        return real(*args)
+
+    monkeypatch.setattr(kt, "KernelWorkload", recording)
+    t = _timing()
+    t.take_round(0)
+    t.take_round(1)
+    assert len(drawn) == 2 and len(drawn[0]) == kt.SLOTS and not set(drawn[0]) & set(drawn[1])
+
+
+def test_a_round_is_timed_at_the_cases_dtype() -> None:
+    """bfloat16 inputs for a bfloat16 case: outputs of another dtype would fail the check after."""
+    op = registry.operation("toy_scale")
+    t = kt.KernelTiming(op, registry.implementation("toy_scale", "good"), "fwd",
+                        {"shape": [5, 8], "dtype": "bfloat16"}, _ctx(), False)
+    t.take_round(0)
+    assert t.dtype == torch.bfloat16 and len(t.samples) == 3
+
+
+def test_a_torch_mode_left_active_by_a_round_fails_it(monkeypatch: pytest.MonkeyPatch) -> None:
+    real = timing.cpu_round
+    mode = torch.overrides.TorchFunctionMode()
+
+    def leaves_a_mode(work: Any, config: timing.TimingConfig) -> timing.Round:
+        taken = real(work, config)
+        mode.__enter__()  # what a kernel that hooks every later torch call would leave behind
+        return taken
+
+    monkeypatch.setattr(timing, "cpu_round", leaves_a_mode)
+    t = _timing()
+    try:
+        with pytest.raises(kt.Failed, match=r"^good fwd 5x8 float32, round 1: a torch mode is still active after "
+                                            r"the round$"):
+            t.take_round(0)
+    finally:
+        mode.__exit__(None, None, None)
+
+
+def test_a_timing_cache_key_holds_the_sides_own_operation_and_the_graph_option(tmp_path: Path) -> None:
+    path = tmp_path / "toy.toml"
+    path.write_text(HEAD + kernel_claim("speedup", 'baseline = { impl = "good", pass = "fwd" }\n'
+                                        'candidate = { impl = "good", pass = "fwd", operation = "toy_square" }',
+                                        "{ at_least = 0.0 }", "options = { cuda_graph = true, rounds = 2 }"))
+    claim = suite.load(path).claims[0]
+    ctx = _ctx()
+    case = {"shape": [4, 8], "dtype": "float32"}
+    sides = [(role, claim.side(role)) for role in ("baseline", "candidate")]
+    base, cand = kt.measure_times(claim, sides, case, ctx)
+    assert list(ctx.cache) == [("kernel", op, "good", "fwd", kt.case_key(case), True, 2)
+                               for op in ("toy_scale", "toy_square")]
+    assert base.subject == {"impl": "good", "pass": "fwd"}
+    assert cand.subject == {"impl": "good", "pass": "fwd", "operation": "toy_square"}
