@@ -24,6 +24,7 @@ from kbench.kinds._kernel_timing import (
     implementation_for,
     measure_times,
     operation_of,
+    rate_ceiling,
     shape_text,
 )
 from kbench.kinds.base import (
@@ -107,10 +108,12 @@ class BandwidthFraction(Kind):
         rounds = stats.group_medians(m["samples"], m.get("groups") or [0] * len(m["samples"]))
         fractions = m["extra"]["bytes"] / (rounds * 1e-3) / 1e9 / copy
         est = Estimate.from_values(fractions, "log")
-        if est.low is not None and est.low > 1.0:
+        if est.low is not None and est.low > rate_ceiling(copy, peaks) / copy:
+            peak = peaks.get("memory_peak_gbps")
+            above = f", and above the memory's theoretical peak ({peak:.4g} GB/s)" if peak else ""
             raise Impossible(f"{m['subject'].get('impl')} moved its bytes at {est.value:.3g} x [{est.low:.3g}, "
-                             f"{est.high:.3g}] the copy bandwidth measured in this run: faster than the device can "
-                             "copy them, so the timing is not of the work")
+                             f"{est.high:.3g}] the copy bandwidth measured in this run{above}: faster than the "
+                             "device can copy them, so the timing is not of the work")
         return [CaseValue(case, est, {"median_ms": m["summary"]["median"], "method": one_method(measurements)})]
 
 
