@@ -52,6 +52,7 @@ def _side(options: Mapping[str, Any] | None = None, *, tuning: Mapping[str, floa
     ({"0.001": 0.7, "0.01": 0.8, "0.1": float("nan")}, "higher", 0.01, None),  # a diverged rate is tried, and worst
     ({"0.001": float("nan"), "0.01": 0.8, "0.1": 0.9}, "lower", 0.01, None),
     ({"0.01": 0.8}, "higher", 0.01, "largest"),  # one rate tried extends upwards first
+    ({"0.001": 498.0, "0.01": 499.0, "0.1": 500.0}, "higher", 0.1, None),  # exactly TUNE_TOLERANCE below: flat
 ])
 def test_the_best_rate_is_the_validation_optimum_and_its_edge_is_reported(
         tuning: dict[str, float], better: str, best: float, edge: str | None) -> None:
@@ -95,6 +96,13 @@ def test_tuning_extends_past_the_lower_edge_for_an_error_claim() -> None:
     assert side.lr == 0.0001 and side.censored is None
 
 
+def test_each_edge_extends_by_the_grids_ratio_at_that_edge() -> None:
+    up = _side({"lr_grid": [0.001, 0.002, 0.02], "tune_budget": 4})
+    assert _tune(up, lambda lr: lr) == [0.001, 0.002, 0.02, 0.2]  # x10, the upper pair's ratio
+    down = _side({"lr_grid": [0.001, 0.002, 0.02], "tune_budget": 4})
+    assert _tune(down, lambda lr: -lr) == [0.001, 0.002, 0.02, 0.0005]  # /2, the lower pair's ratio
+
+
 def test_a_one_rate_grid_steps_by_three() -> None:
     side = _side({"lr_grid": [0.01], "tune_budget": 3})
     assert _tune(side, lambda lr: -abs(lr - 0.03)) == [0.01, 0.03, 0.09]
@@ -119,6 +127,8 @@ def test_the_budget_is_never_below_the_grid_and_rates_stay_between_1e_7_and_10()
     assert high.censored is not None and high.lr == 5.0
     edge = _side({"lr_grid": [0.4, 2.0], "tune_budget": 10})
     assert _tune(edge, lambda lr: lr) == [0.4, 2.0, 10.0]  # 10 itself is tried, 50 is not
+    past = _side({"lr_grid": [2.625, 5.25], "tune_budget": 10})
+    assert _tune(past, lambda lr: lr) == [2.625, 5.25]  # 10.5 is past 10
     low = _side({"lr_grid": [1e-6, 1e-5], "tune_budget": 10})
     assert _tune(low, lambda lr: -lr) == [1e-6, 1e-5, 1e-7]  # 1e-8 is past 1e-7
     assert low.censored is not None and "smallest" in low.censored
@@ -159,11 +169,12 @@ def test_a_seed_trains_at_the_tuned_rate_is_checked_then_scored_on_the_test_spli
     log: list[tuple[Any, ...]] = []
     _training_fakes(monkeypatch, log)
     side = _seeded_side(monkeypatch)
-    monkeypatch.setattr(side, "_check_trained", lambda model, prepared: log.append(("check", model.seed)))
+    monkeypatch.setattr(side, "_check_trained", lambda model, prepared: log.append(("check", model.seed,
+                                                                                   prepared.kind)))
     side.lr = 0.02
     side.run_seed(SimpleNamespace(kind="classification"), 41)  # type: ignore[arg-type]
     side.run_seed(SimpleNamespace(kind="classification"), 42)  # type: ignore[arg-type]
-    assert log[:4] == [("fit", 41, side.config(0.02), 41), ("check", 41), ("per_example", "test"),
+    assert log[:4] == [("fit", 41, side.config(0.02), 41), ("check", 41, "classification"), ("per_example", "test"),
                        ("score", "classification")]
     assert side.scores == [0.75, 0.75] and side.seeds == [41, 42]
     assert [o.tolist() for o in side.outcomes] == [[1.0, 0.0, 1.0, 1.0]] * 2
@@ -274,6 +285,8 @@ def test_the_majority_share_is_what_always_guessing_the_commonest_test_label_sco
     assert _matched_side.majority(_task(test_y=[2, 2, 2, 2])) == 1.0
     assert _matched_side.majority(_task("regression")) is None
     assert _matched_side.majority(_task(test_y=[])) is None
+    floats = SimpleNamespace(kind="classification", test=SimpleNamespace(y=np.array([0.0, 1.0, 1.0, 1.0])))
+    assert _matched_side.majority(floats) == 0.75  # labels read from a table as floats still count
 
 
 def test_the_measurement_records_the_seeds_the_tuning_and_each_examples_seed_averaged_outcome() -> None:
@@ -285,6 +298,8 @@ def test_the_measurement_records_the_seeds_the_tuning_and_each_examples_seed_ave
     assert (m.metric, m.unit, m.better, m.noise, m.device_independent) == \
         ("accuracy", "fraction", "higher", "seeds", True)
     assert m.samples == [0.5, 0.75] and m.groups == [0, 1] and m.summary is not None
+    assert m.summary["median"] == 0.625 and m.summary["rounds"] == 2  # each seed its own group
+    assert m.summary["between_sd_log"] == pytest.approx(float(np.std(np.log([0.5, 0.75]), ddof=1)))
     assert m.case == {"task": "wine", "params": 500} and m.subject == {"model": "mlp"}
     assert m.extra["per_example"] == [1.0, 0.5, 0.0, 1.0] and m.extra["train_seeds"] == [101, 202]
     assert {k: m.extra[k] for k in ("params", "flops", "arch", "size", "lr", "tuning", "tuning_censored",
@@ -372,6 +387,7 @@ def test_a_side_too_large_for_half_the_devices_memory_is_refused_before_training
     monkeypatch.setattr(_matched_side, "memory_bytes", lambda device: 2 * params * 16)  # exactly enough
     side = Side(subject, {"task": "wine"}, task, _ctx(), claim)
     assert (side.params, side.arch["hidden"], side.lr, side.scores, side.tuning) == (params, 8, 0.0, [], {})
+    assert side.censored is None and side.seeds == [] and side.outcomes == []
     monkeypatch.setattr(_matched_side, "memory_bytes", lambda device: 2 * params * 16 - 2)
     label = r"mlp \{depth=1, hidden=8\}"
     with pytest.raises(Failed, match=rf"^{label}: {params} parameters need about 0.0 GiB to train, more than half "
@@ -390,3 +406,49 @@ def test_an_arch_keyword_the_run_would_replace_is_named_with_what_replaces_it(
     family = registry.model_family("mlp")
     arch = {"in_features": 13, "out_features": 3, "depth": 1, "hidden": 8}
     assert _matched_side.set_for_you(Subject({"model": "mlp", "arch": given}), case, family, arch) == expect
+
+
+def test_memory_on_a_gpu_is_the_devices_own(monkeypatch: pytest.MonkeyPatch) -> None:
+    asked: list[Any] = []
+    monkeypatch.setattr(torch.cuda, "get_device_properties", lambda device: asked.append(device) or
+                        SimpleNamespace(total_memory=141 * 2**30))
+    gpu = torch.device("cuda", 1)
+    assert _matched_side.memory_bytes(gpu) == 141 * 2**30 and asked == [gpu]
+
+
+def test_the_flops_are_counted_on_the_reference_implementation_of_a_plugged_family() -> None:
+    made: list[tuple[Any, ...]] = []
+    plugged = SimpleNamespace(plugs="rational", create=lambda size, impl, arch: made.append((size, impl, arch)) or
+                              torch.nn.Linear(2, 2))
+    _matched_side.meta_model(plugged, "small", {"hidden": 4})  # type: ignore[arg-type]
+    _matched_side.meta_model(SimpleNamespace(plugs=None, create=plugged.create), "tiny", {})  # type: ignore[arg-type]
+    assert made == [("small", registry.operation("rational").reference, {"hidden": 4}), ("tiny", None, {})]
+
+
+def test_the_reference_model_is_built_like_the_plugged_one_on_the_same_device(monkeypatch: pytest.MonkeyPatch
+                                                                              ) -> None:
+    made: list[tuple[Any, ...]] = []
+    moved: list[Any] = []
+
+    class Placed(torch.nn.Linear):
+        def to(self, *args: Any, **kwargs: Any) -> Any:  # type: ignore[override]
+            moved.append(args[0] if args else kwargs.get("device"))
+            return super().to(*args, **kwargs)
+
+    def create(size: str, impl: str | None, arch: Any) -> torch.nn.Module:
+        made.append((size, impl, arch))
+        return Placed(3, 2)
+
+    side = _side(family=SimpleNamespace(plugs="rational", create=create), impl="kbench_triton")
+    model = side.model(0)
+    x = torch.randn(4, 3)
+    side._check_trained(model, SimpleNamespace(test=(x, None)))  # type: ignore[arg-type]
+    assert made == [("small", "kbench_triton", {"hidden": 4}),
+                    ("small", registry.operation("rational").reference, {"hidden": 4})]
+    assert moved == [side.ctx.device, side.ctx.device]
+
+
+def test_a_failed_check_names_the_output_it_compared(monkeypatch: pytest.MonkeyPatch) -> None:
+    side, (model, prepared) = _plugged(monkeypatch, "bad", "always")
+    with pytest.raises(Failed, match=r"float32: logits: norm "):
+        side._check_trained(model, prepared)
