@@ -339,3 +339,10 @@ def test_a_task_whose_package_is_missing_is_left_for_the_run_to_skip(monkeypatch
     monkeypatch.setattr(data, "load", load)
     monkeypatch.setattr(matched, "resolve", lambda *args: pytest.fail("nothing is built without the task"))
     matched.MatchedAccuracy()._check_models(_refs_claim(), {"task": "mnist1d"}, "s.toml", "claims[2].cases[0]")
+
+
+def test_the_cost_counts_every_tuning_and_seed_run_of_both_sides_over_the_epochs() -> None:
+    claim = Claim("m", "matched-accuracy", Rule(at_least=0.0), cases=({"task": "a"}, {"task": "b"}, {"task": "c"}),
+                  options={"seeds": 4, "lr_grid": [0.1, 0.01], "epochs": 7})
+    assert matched.MatchedAccuracy().cost(claim) == 0.5 * 3 * 2 * (4 + 2) * 7
+    assert matched.MatchedError().cost(claim) == matched.MatchedAccuracy().cost(claim)
