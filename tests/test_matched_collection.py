@@ -66,7 +66,8 @@ def _fake_sides(monkeypatch: pytest.MonkeyPatch, log: Log, *, stop: tuple[str, i
                                extra={"task": task})
 
     monkeypatch.setattr(matched, "Side", FakeSide)
-    monkeypatch.setattr(matched, "check_model", lambda subject, case, ctx: log.append(("check", subject.model, case)))
+    monkeypatch.setattr(matched, "check_model", lambda subject, case, ctx: log.append(("check", subject.model, case,
+                                                                                      ctx.claim_id)))
     monkeypatch.setattr(training, "prepare", lambda task, device: ("prepared", task, device))
 
 
@@ -106,10 +107,13 @@ def test_only_a_side_whose_family_plugs_an_operation_is_checked_before_training(
         monkeypatch: pytest.MonkeyPatch, plugs: tuple[str | None, str | None]) -> None:
     log: Log = []
     _fake_sides(monkeypatch, log)
-    matched.MatchedAccuracy()._collect_case(_claim(plugs=plugs), {"task": "t"}, TASK, _ctx())  # type: ignore[arg-type]
+    ctx = _ctx()
+    ctx.claim_id = "claim-under-test"
+    matched.MatchedAccuracy()._collect_case(_claim(plugs=plugs), {"task": "t"}, TASK, ctx)  # type: ignore[arg-type]
     checks = [e for e in log if e[0] == "check"]
     expect = [f"{role}-model" for role, p in zip(("baseline", "candidate"), plugs, strict=True) if p]
     assert [e[1] for e in checks] == expect and all(e[2] == {"size": "s", "arch": {"width": e[1]}} for e in checks)
+    assert all(e[3] == "claim-under-test" for e in checks)  # the run's context, handed on
     assert log.index(checks[-1]) < min(i for i, e in enumerate(log) if e[0] == "tune")  # checked before any tuning
 
 
@@ -242,6 +246,7 @@ def _refused(claim: Claim, kind: matched._Matched | None = None) -> Any:
 
     with pytest.raises(SuiteError) as info:
         (kind or matched.MatchedAccuracy()).check_references(claim, "s.toml", "claims[2]")
+    assert info.value.path == "s.toml"
     return info.value
 
 
@@ -323,6 +328,7 @@ def test_a_side_too_large_to_train_or_an_arch_keyword_the_run_would_replace_name
     with pytest.raises(SuiteError) as info:
         matched.MatchedAccuracy()._check_models(claim, {"task": "wine"}, "s.toml", "claims[2].cases[0]")
     assert info.value.field == "claims[2].candidate" and "1000000000000 parameters" in str(info.value.got)
+    assert info.value.path == "s.toml"
     counts["candidate"] = 10
     monkeypatch.setattr(matched, "set_for_you", lambda subject, case, family, arch:
                         ("hidden", "the width search") if subject.fields["role"] == "candidate" else None)
@@ -346,3 +352,32 @@ def test_the_cost_counts_every_tuning_and_seed_run_of_both_sides_over_the_epochs
                   options={"seeds": 4, "lr_grid": [0.1, 0.01], "epochs": 7})
     assert matched.MatchedAccuracy().cost(claim) == 0.5 * 3 * 2 * (4 + 2) * 7
     assert matched.MatchedError().cost(claim) == matched.MatchedAccuracy().cost(claim)
+
+
+def test_a_seed_exactly_five_points_below_the_median_is_not_collapsed_and_several_are_listed() -> None:
+    cv = _checked(matched.MatchedAccuracy(), [0.5, 0.5, 0.45, 0.5, 0.5], [0.9, 0.9, 0.5, 0.4, 0.9])
+    assert cv.details["failures"]["baseline"]["collapsed"] == 0  # 0.45 is 0.5 - 0.05 exactly
+    assert cv.notes == ["kan (candidate) collapsed on 2 of 5 seeds (0.5, 0.4; criterion: test accuracy more than "
+                        "0.05 below its side's median seed)"]
+
+
+def test_a_collapsed_side_without_a_model_name_is_named_by_its_role() -> None:
+    b, c = [0.9, 0.9, 0.1], [0.9, 0.9, 0.9]
+    est = stats.Estimate.from_values([y - x for x, y in zip(b, c, strict=True)], "linear")
+    cv = matched.MatchedAccuracy()._checked({"task": "t"}, est, {}, ({"subject": {}, "extra": {}},
+                                            {"subject": {}, "extra": {}}, b, c), [0.0, 0.0, 0.8])
+    assert cv.notes[0].startswith("baseline (baseline) collapsed on 1 of 3 seeds (0.1;")
+
+
+def test_references_name_the_file_for_a_bad_side_a_bad_rule_and_a_model_that_cannot_be_built() -> None:
+    claim = _refs_claim()
+    bad_side = Claim(claim.id, claim.kind, claim.rule, options=claim.options, cases=claim.cases,
+                     sides={**claim.sides, "candidate": Subject({"model": "no-such-family"})})
+    err = _refused(bad_side)
+    assert err.field == "claims[2].candidate.model"
+    err = _refused(_refs_claim(rule=Rule(at_least=2.0)))
+    assert err.field == "claims[2].rule.at_least"
+    vit = Claim(claim.id, claim.kind, claim.rule, options=claim.options, cases=claim.cases,
+                sides={**claim.sides, "baseline": Subject({"model": "vit", "arch": {"num_heads": 5}})})
+    err = _refused(vit)
+    assert err.field == "claims[2].cases[0] (baseline)"

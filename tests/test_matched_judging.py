@@ -115,3 +115,33 @@ def test_the_chance_margin_is_two_standard_errors_of_the_seeds_mean() -> None:
                                        majority_share=0.5))) == 1
     edge = [0.53, 0.60, 0.67]  # sd 0.07, se 0.0404: 0.5 + 2 se = 0.581 < 0.60 < 0.5 + 3 se = 0.621: not at chance
     assert _chance_notes(_accuracy(edge, [0.9, 0.91, 0.92], data={"num_classes": 10}, majority_share=0.5)) == []
+
+
+def test_a_side_exactly_at_chance_is_noted_and_a_side_without_a_class_count_does_not_stop_the_other() -> None:
+    assert len(_chance_notes(_accuracy([0.5, 0.5], [0.9, 0.92], data={"num_classes": 2}))) == 1  # no spread
+    at = 0.5 + 1e-9  # the margin's own allowance for rounding: still chance
+    assert len(_chance_notes(_accuracy([at, at], [0.9, 0.92], data={"num_classes": 2}))) == 1
+    base = {"role": "baseline", "metric": "accuracy", "status": "ok", "samples": [0.9, 0.92], "groups": [0, 1],
+            "subject": {"model": "b"}, "extra": {"params": 1, "lr": 0.1, "arch": {}}}
+    cand = {**base, "role": "candidate", "samples": [0.5, 0.5], "subject": {"model": "c"},
+            "extra": {**base["extra"], "data": {"num_classes": 2}}}
+    (cv,) = matched.MatchedAccuracy().evaluate(CLAIM, CASE, [base, cand], {})
+    assert [n.split(" trained")[0] for n in _chance_notes(cv)] == ["c"]
+
+
+def test_test_set_noise_needs_two_examples_per_side_and_its_degrees_of_freedom_are_the_examples_less_one() -> None:
+    b, c = [0.70, 0.72, 0.71, 0.69, 0.73, 0.70, 0.72, 0.71], [0.80, 0.81, 0.79, 0.82, 0.80, 0.81, 0.80, 0.79]
+    one = _accuracy(b, c, per_example=[1.0])
+    assert "test_set" not in one.details  # one example is no sample of a test set
+    cv = _accuracy(b, c, per_example=[1.0, 0.0, 1.0])
+    assert cv.details["test_set"]["examples"] == 3
+    seeds = stats.Estimate.from_values([y - x for x, y in zip(b, c, strict=True)], "linear")
+    expect = stats.clipped(stats.add_noise(seeds, cv.details["test_set"]["se"], 2.0), -1.0, 1.0)
+    assert (cv.estimate.low, cv.estimate.high) == pytest.approx((expect.low, expect.high))
+    two = _accuracy(b, c, per_example=[1.0, 0.0])
+    assert two.details["test_set"]["examples"] == 2
+
+
+def test_the_detectable_effect_needs_two_pairs_with_some_spread() -> None:
+    assert _accuracy([0.8, 0.82], [0.9, 0.93]).details["detectable"]["seeds"] == 2
+    assert _accuracy([0.8, 0.8], [0.9, 0.9]).details["detectable"]["effect"] == 0.0  # no spread: no power figure
