@@ -116,3 +116,108 @@ def test_a_kernel_blind_to_the_models_layout_is_refused(monkeypatch: pytest.Monk
     monkeypatch.setattr(registry, "model_family", lambda name: blind)
     with pytest.raises(Failed, match="the whole model"):
         check_model(subject, {"size": "tiny", "arch": SMALL}, _ctx())
+
+
+# --- the suite checks of a model side and the shared toolkit (kbench.kinds._model_building) ------
+
+def _suite_error(call: object) -> object:
+    from kbench.errors import SuiteError
+
+    with pytest.raises(SuiteError) as info:
+        call()  # type: ignore[operator]
+    assert info.value.path == "s.toml"
+    return info.value
+
+
+def test_a_model_side_is_checked_field_by_field() -> None:
+    from kbench.kinds import _model_building as mb
+
+    err = _suite_error(lambda: mb.check_side(Subject({"model": "nope"}), "s.toml", "claims[0].baseline"))
+    assert err.field == "claims[0].baseline.model" and err.got == "nope"  # type: ignore[attr-defined]
+    assert "kat" in err.expected and "vit" in err.expected  # type: ignore[attr-defined]
+    err = _suite_error(lambda: mb.check_side(Subject({"model": "vit", "impl": "kbench_triton"}), "s.toml", "c.b"))
+    assert (err.field, err.expected) == ("c.b.impl", "no impl: model family 'vit' has no pluggable layer")  # type: ignore[attr-defined]
+    err = _suite_error(lambda: mb.check_side(Subject({"model": "kat"}), "s.toml", "c.b"))
+    assert (err.field, err.expected) == ("c.b.impl", "the implementation of 'rational' that 'kat' uses")  # type: ignore[attr-defined]
+    err = _suite_error(lambda: mb.check_side(Subject({"model": "kat", "impl": "nope"}), "s.toml", "c.b"))
+    assert err.field == "c.b.impl"  # type: ignore[attr-defined]
+    err = _suite_error(lambda: mb.check_side(Subject({"model": "vit", "size": "huge"}), "s.toml", "c.b"))
+    assert (err.field, err.got) == ("c.b.size", "huge")  # type: ignore[attr-defined]
+    assert err.expected == f"a size of vit ({', '.join(VIT.sizes)})"  # type: ignore[attr-defined]
+    err = _suite_error(lambda: mb.check_side(Subject({"model": "vit", "arch": {"depth": 0}}), "s.toml", "c.b"))
+    assert err.field == "c.b.arch.depth"  # type: ignore[attr-defined]
+    err = _suite_error(lambda: mb.check_side(Subject({"model": "vit", "arch": {"wings": 2}}), "s.toml", "c.b"))
+    assert err.field == "c.b.arch.wings" and err.expected.startswith("an architecture keyword of vit (")  # type: ignore[attr-defined]
+    assert mb.check_side(Subject({"model": "kat", "impl": "kbench_triton", "size": "tiny"}), "s.toml", "c.b") is KAT
+
+
+def test_every_case_of_a_model_side_is_checked_by_its_place() -> None:
+    from kbench.claims import Claim
+    from kbench.kinds import _model_building as mb
+    from kbench.verdicts import Rule
+
+    def claim(cases: tuple[dict, ...], cpu: tuple[dict, ...] | None = None, model: str = "vit") -> Claim:
+        return Claim("c", "train-speedup", Rule(at_least=1.0), cases=cases, cpu_cases=cpu,
+                     sides={"baseline": Subject({"model": model})})
+
+    good = {"size": "tiny", "batch": 2}
+    mb.check_model_side(claim((good,), (good,)), "baseline", "s.toml", "claims[3].baseline")
+    err = _suite_error(lambda: mb.check_model_side(claim((good,), (good, {"size": "huge"})), "baseline", "s.toml",
+                                                   "claims[3].baseline"))
+    assert (err.field, err.got) == ("claims[3].cpu_cases[1].size", "huge")  # type: ignore[attr-defined]
+    err = _suite_error(lambda: mb.check_model_side(claim((good, {**good, "arch": {"depth": -1}})), "baseline",
+                                                   "s.toml", "claims[3].baseline"))
+    assert err.field == "claims[3].cases[1].arch.depth"  # type: ignore[attr-defined]
+    lm = dataclasses.replace(VIT, name="nowidth", width_key=None)
+    registry.register_model(lm)
+    try:
+        err = _suite_error(lambda: mb.check_model_side(claim(({**good, "params": 5000},), model="nowidth"),
+                                                       "baseline", "s.toml", "claims[3].baseline"))
+        assert (err.field, err.expected) == ("claims[3].cases[0].params",  # type: ignore[attr-defined]
+                                             "no parameter budget: nowidth has no width to match")
+    finally:
+        registry._REGISTRY.models.pop("nowidth")
+    huge = {"size": "base", "arch": {"embed_dim": 12288, "depth": 64}}
+    err = _suite_error(lambda: mb.check_model_side(claim((huge,)), "baseline", "s.toml", "claims[3].baseline"))
+    assert err.field == "claims[3].baseline"  # type: ignore[attr-defined]
+    mb.check_model_side(claim(({**good, "params": 10},)), "baseline", "s.toml", "claims[3].baseline")  # unmet: the run
+
+
+def test_a_model_is_trainable_up_to_half_the_largest_memory() -> None:
+    from kbench.kinds import _model_building as mb
+
+    limit = mb.LARGEST_MEMORY // 2 // mb.BYTES_PER_PARAMETER
+    mb.check_trainable(limit, "s.toml", "c.b")
+    err = _suite_error(lambda: mb.check_trainable(limit + 1, "s.toml", "c.b"))
+    assert err.field == "c.b" and err.expected == ("a model that half of the largest device memory kbench knows "  # type: ignore[attr-defined]
+                                                   "(192 GiB) can train")
+    assert err.got == f"{limit + 1} parameters (96 GiB with AdamW)"  # type: ignore[attr-defined]
+
+
+def test_a_width_is_matched_by_bisection_to_the_nearest_count() -> None:
+    from kbench.kinds import _model_building as mb
+
+    mlp = registry.model_family("mlp")
+    arch = mlp.arch("small", {"in_features": 10, "out_features": 3, "depth": 1})
+    counts = {w: 14 * w + 3 for w in range(1, 400)}  # 10 inputs and 3 outputs around one hidden layer of w
+    assert all(mb.params_of(mlp, "small", {**arch, "hidden": w}) == counts[w] for w in (1, 7, 399))
+    for budget in (200, 1000, 3333, 5000):
+        matched, count = mb.match_width(mlp, "small", arch, budget, tolerance=0.5)
+        best = min(counts, key=lambda w: (abs(counts[w] - budget), w))
+        assert matched["hidden"] == best and count == counts[best]
+    with pytest.raises(Failed, match=r"^mlp: the nearest width \(hidden = 1\) has 17 parameters, more than 10% from "
+                                     r"the budget 5$"):
+        mb.match_width(mlp, "small", arch, 5)
+    with pytest.raises(Failed, match="^vit declares no width"):
+        mb.match_width(dataclasses.replace(VIT, width_key=None), "tiny", {}, 1000)
+
+
+def test_input_batches_are_the_seeds_own_and_labels_cover_the_outputs() -> None:
+    from kbench.kinds import _model_building as mb
+
+    arch = VIT.arch("tiny", {"img_size": 16, "patch_size": 8, "num_classes": 3})
+    images, labels = mb.input_batch(VIT, arch, 64, torch.device("cpu"), 5)
+    again, _ = mb.input_batch(VIT, arch, 64, torch.device("cpu"), 5)
+    other, _ = mb.input_batch(VIT, arch, 64, torch.device("cpu"), 6)
+    assert images.shape == (64, 3, 16, 16) and torch.equal(images, again) and not torch.equal(images, other)
+    assert labels.shape == (64,) and set(labels.tolist()) == {0, 1, 2}
