@@ -83,6 +83,7 @@ def test_a_data_sweep_checkpoints_one_run_per_seed_and_each_point_is_the_model_a
     trains = [e for e in fakes if e[0] == "train_lm"]
     assert [e[1:4] for e in trains] == [(sweeps.SweepConfig(4, 1e-3, 2), 64, [512, 1024, 2048])] * 2
     assert [e[4] for e in trains] == [ctx.seed_for("data", 0), ctx.seed_for("data", 1)]  # each seed its own order
+    assert [e[5] for e in trains] == [ctx.device] * 2
     assert ("probe", CORPUS, 64, 3, ctx.device) in fakes
     assert {e[1] for e in fakes if e[0] == "measure"} == {"heldout-loss"}
     points = ctx.recorded
@@ -96,6 +97,7 @@ def test_a_data_sweep_checkpoints_one_run_per_seed_and_each_point_is_the_model_a
     assert first.extra["variable"] == "tokens" and first.extra["corpus"] == CORPUS.describe()
     assert first.extra["per_seed"] == [{"seed": 0, "data": 512}, {"seed": 1, "data": 512}]
     assert first.extra["law"]["statistic"] == "slope" and first.summary is not None
+    assert first.extra["arch"] == series.arch
     assert first.summary["median"] == pytest.approx(512e-6)
 
 
@@ -121,17 +123,19 @@ def test_a_width_sweep_builds_a_model_per_width_and_its_x_is_the_parameter_count
     ctx = _ctx()
     series = Series(_claim({"sweep": "width"}), {"task": "stdlib-text", "points": [16, 32], "data": 4096},
                     "subject", ctx)
-    built: list[int] = []
+    built: list[tuple[int, int]] = []
     real = series._model
-    monkeypatch.setattr(series, "_model", lambda arch, seed: built.append(arch["d_model"]) or real(arch, seed))
-    series.run_seed(0)
-    assert built == [16, 32]
+    monkeypatch.setattr(series, "_model", lambda arch, seed: built.append((arch["d_model"], seed)) or real(arch, seed))
+    series.run_seed(1)
+    assert built == [(16, 1), (32, 1)]
     trains = [e for e in fakes if e[0] == "train_lm"]
     assert [e[3] for e in trains] == [[4096], [4096]]  # each width on the case's data
+    assert [e[4] for e in trains] == [ctx.seed_for("data", 1)] * 2  # the seed's own data order for every width
     counts = [sum(p.numel() for p in real({**series.arch, "d_model": w}, 0).parameters()) for w in (16, 32)]
     assert [m.extra["x"] for m in ctx.recorded] == [float(c) for c in counts]
     assert [m.extra["variable"] for m in ctx.recorded] == ["parameters"] * 2
     assert [m.extra["per_seed"][0]["width"] for m in ctx.recorded] == [16, 32]
+    assert [m.groups for m in ctx.recorded] == [[1], [1]]
     assert [m.samples for m in ctx.recorded] == [[4096e-6], [4096e-6]]
 
 
@@ -155,7 +159,7 @@ def test_claims_that_differ_only_in_their_statistic_share_one_training_run_per_s
 def test_an_image_task_loads_with_the_master_seeds_split_and_probes_its_test_set(
         monkeypatch: pytest.MonkeyPatch) -> None:
     loaded: Log = []
-    test = SimpleNamespace(x=np.eye(3, dtype=np.float32), y=np.array([0, 1, 2]))
+    test = SimpleNamespace(x=np.eye(3, dtype=np.float32), y=np.array([0, 1, 2], dtype=np.int32))  # labels as stored
     task = SimpleNamespace(name="toy", test=test, input_shape=(3,), num_classes=3)
     monkeypatch.setattr(data, "load", lambda name, seed=0: loaded.append((name, seed)) or task)
     monkeypatch.setattr(_law_series, "architecture", lambda subject, case, task: (None, "s", {"hidden": 2}))
@@ -165,7 +169,9 @@ def test_an_image_task_loads_with_the_master_seeds_split_and_probes_its_test_set
     loss = series._probe()
     logits = torch.tensor([[5.0, 0, 0], [0, 5.0, 0], [0, 0, 5.0]])
     expect = float(torch.nn.functional.cross_entropy(logits.double(), torch.tensor([0, 1, 2])))
-    assert loss(lambda x: logits) == pytest.approx(expect)  # type: ignore[arg-type]
+    on_test = {"x": None}
+    assert loss(lambda x: on_test.update(x=x) or logits) == pytest.approx(expect)  # type: ignore[arg-type]
+    assert torch.equal(on_test["x"], torch.eye(3))  # the test images are what the model sees
     assert series._variable() == "examples"
 
 
@@ -245,3 +251,52 @@ def test_a_perplexity_that_never_rises_p_percent_has_no_threshold(monkeypatch: p
     with pytest.raises(Failed, match=r"^tiny-lm nano: perplexity never rises 1.0% \(at most x1.004 with every FFN "
                                      r"activation dropped\): PPL-p% has no threshold here$"):
         series._measure([(1.0, {}, "a")], "loss")  # type: ignore[list-item, arg-type]
+
+
+def test_a_data_sweep_builds_the_sides_own_architecture_with_the_seeds_initialisation(
+        fakes: Log, monkeypatch: pytest.MonkeyPatch) -> None:
+    series = Series(_claim(subject={**NANO, "arch": {"act": "silu"}}), {"task": "stdlib-text", "points": [512, 1024]},
+                    "subject", _ctx())
+    built: list[tuple[Any, ...]] = []
+    real = series._model
+    monkeypatch.setattr(series, "_model", lambda arch, seed: built.append((dict(arch), seed)) or real(arch, seed))
+    series.run_seed(2)
+    assert built == [(series.arch, 2)] and series.arch["act"] == "silu"
+
+
+def test_options_in_another_order_still_share_the_training(fakes: Log) -> None:
+    ctx = _ctx()
+    case = {"task": "stdlib-text", "points": [512, 1024, 2048]}
+    claim = _claim({"statistic": "slope"})
+    shuffled = Claim("d", "law", Rule(at_most=0.0), options=dict(reversed(list(claim.options.items()))),
+                     sides=claim.sides)
+    Series(claim, case, "subject", ctx).run_seed(0)
+    Series(shuffled, case, "subject", ctx).run_seed(0)
+    assert len([e for e in fakes if e[0] == "train_lm"]) == 1
+
+
+def test_a_model_is_placed_on_the_runs_device(fakes: Log) -> None:
+    series = Series(_claim(), {"task": "stdlib-text", "points": [512, 1024]}, "subject", _ctx())
+    moved: list[Any] = []
+
+    class Placed(torch.nn.Linear):
+        def to(self, *args: Any, **kwargs: Any) -> Any:  # type: ignore[override]
+            moved.append(args[0] if args else kwargs.get("device"))
+            return self
+
+    series.family = SimpleNamespace(create=lambda size, impl, arch: Placed(1, 1))  # type: ignore[assignment]
+    series._model(series.arch, 0)
+    assert moved == [series.ctx.device]
+
+
+def test_an_image_series_is_built_for_its_task_and_records_no_corpus(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(sweeps, "train_classifier", lambda model, task, config, points, seed, device, random, at: [
+        at(p, model) for p in points])
+    monkeypatch.setattr(sparsity, "nonzero_fraction", lambda model, loss: 0.5)
+    vit = {"model": "vit", "arch": {"depth": 1, "embed_dim": 24, "num_heads": 3, "patch_size": 4}}
+    ctx = _ctx()
+    series = Series(_claim(subject=vit), {"task": "digits", "points": [32, 64, 96]}, "subject", ctx)
+    assert series.arch["num_classes"] == 10 and series.arch["img_size"] == 8  # the task's classes and images
+    series.run_seed(0)
+    assert [m.extra["variable"] for m in ctx.recorded] == ["examples"] * 3
+    assert all("corpus" not in m.extra for m in ctx.recorded)
