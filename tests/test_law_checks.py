@@ -34,6 +34,7 @@ def _claim(options: Mapping[str, Any] | None = None, *, sides: Mapping[str, Mapp
 def _case_error(claim: Claim, case: Mapping[str, Any] | None = None) -> SuiteError:
     with pytest.raises(SuiteError) as info:
         _law_checks.check_case(claim, case if case is not None else claim.cases[0], "s.toml", "claims[4].cases[1]")
+    assert info.value.path == "s.toml"
     return info.value
 
 
