@@ -194,3 +194,10 @@ def test_image_tasks_count_examples_a_step_and_a_missing_package_leaves_the_case
 
 def test_claim_where_is_the_claim_of_a_case_location() -> None:
     assert _law_checks.claim_where("claims[4].cpu_cases[2]") == "claims[4]"
+
+
+def test_the_sides_own_size_comes_before_the_cases() -> None:
+    _law_checks.check_case(_claim(sides={"subject": {"model": "tiny-lm", "size": "nano"}}),
+                           {**TEXT, "size": "bogus"}, "s.toml", "c[0]")  # the side's size is the one built
+    err = _case_error(_claim(sides={"subject": {"model": "tiny-lm", "size": "bogus"}}), {**TEXT, "size": "nano"})
+    assert (err.field, err.got) == ("claims[4].cases[1].size", "bogus")

@@ -206,3 +206,43 @@ def test_the_cost_counts_seeds_sides_cases_and_for_size_sweeps_each_point() -> N
     width = _claim("law-ratio", {"baseline": "tiny-lm", "candidate": "tiny-lm"},
                    ({"points": [1, 2, 3]}, {"points": [1, 2, 3, 4, 5]}), seeds=2, sweep="width")
     assert law.LawRatio().cost(width) == 60.0 * 2 * 2 * (2 * 5)  # the largest sweep's points per seed
+
+
+def test_a_law_ratios_alternative_is_judged_under_its_own_choice() -> None:
+    spec = {"statistic": "slope", "late": 0.5, "neighbourhood": {"late": [0.5, 1.0]}}
+    base = [[0.1 * (1 + s) * k for k in (1, 2, 3, 4, 5, 6)] for s in range(3)]  # slope grows in the late half
+    cand = [[0.1 * (1 + s) * k for k in (1, 2, 3, 3.5, 4, 4.5)] for s in range(3)]  # slope shrinks there
+    cv = _ratio(_points(base, spec, "baseline"), _points(cand, spec, "candidate"))
+    x = np.array(X)
+    late = {**spec, "late": 1.0}
+    b = [laws.statistic(late, x, np.array(r)) for r in base]
+    c = [laws.statistic(late, x, np.array(r)) for r in cand]
+    assert cv.alternatives["late=1.0"].value == pytest.approx(stats.paired_log_ratio(b, c).value)
+    assert cv.alternatives["late=1.0"].value != pytest.approx(cv.estimate.value)
+
+
+def test_a_law_collects_every_seed_with_the_sides_alternating(monkeypatch: pytest.MonkeyPatch) -> None:
+    import torch
+
+    from kbench.kinds.base import Context
+    from kbench.timing import TimingConfig
+
+    log: list[tuple[str, str, int]] = []
+
+    class FakeSeries:
+        def __init__(self, claim: Claim, case: Mapping[str, Any], role: str, ctx: Any) -> None:
+            self.role, self.case, self.subject = role, case, claim.side(role)
+
+        def run_seed(self, seed: int) -> None:
+            log.append((self.case["task"], self.role, seed))
+
+    monkeypatch.setattr(law, "Series", FakeSeries)
+    config = TimingConfig(warmup_ms=1, budget_ms=1, min_reps=1, max_reps=1)
+    claim = _claim("law-ratio", {"baseline": "tiny-lm", "candidate": "tiny-lm"}, ({"task": "a"}, {"task": "b"}),
+                   seeds=3)
+    law.LawRatio().collect(claim, Context(torch.device("cpu"), config, config))
+    assert log == [(t, r, s) for t in ("a", "b") for s in range(3) for r in ("baseline", "candidate")]
+    log.clear()
+    law.Law().collect(_claim("law", {"subject": "tiny-lm"}, ({"task": "a"},), seeds=5),
+                      Context(torch.device("cpu"), config, config, budget=0.1))
+    assert log == [("a", "subject", 0), ("a", "subject", 1)]  # a quick run keeps two seeds

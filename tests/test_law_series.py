@@ -300,3 +300,22 @@ def test_an_image_series_is_built_for_its_task_and_records_no_corpus(monkeypatch
     series.run_seed(0)
     assert [m.extra["variable"] for m in ctx.recorded] == ["examples"] * 3
     assert all("corpus" not in m.extra for m in ctx.recorded)
+
+
+def test_each_replicates_master_seed_trains_its_own_runs_on_one_context(fakes: Log) -> None:
+    ctx = _ctx(seed=0)
+    case = {"task": "stdlib-text", "points": [512, 1024]}
+    Series(_claim(), case, "subject", ctx).run_seed(0)
+    ctx.seed = 1  # the runner reuses one context and moves its master seed for each replicate
+    Series(_claim(), case, "subject", ctx).run_seed(0)
+    trains = [e for e in fakes if e[0] == "train_lm"]
+    assert len(trains) == 2 and trains[0][4] != trains[1][4]
+
+
+def test_every_model_of_a_size_sweep_is_measured_in_evaluation(fakes: Log, monkeypatch: pytest.MonkeyPatch) -> None:
+    modes: list[bool] = []
+    monkeypatch.setattr(sparsity, "nonzero_fraction", lambda model, loss: modes.append(model.training) or 0.5)
+    series = Series(_claim({"sweep": "width"}), {"task": "stdlib-text", "points": [16, 32], "data": 4096},
+                    "subject", _ctx())
+    series.run_seed(0)
+    assert modes == [False, False]

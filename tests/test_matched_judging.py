@@ -145,3 +145,28 @@ def test_test_set_noise_needs_two_examples_per_side_and_its_degrees_of_freedom_a
 def test_the_detectable_effect_needs_two_pairs_with_some_spread() -> None:
     assert _accuracy([0.8, 0.82], [0.9, 0.93]).details["detectable"]["seeds"] == 2
     assert _accuracy([0.8, 0.8], [0.9, 0.9]).details["detectable"]["effect"] == 0.0  # no spread: no power figure
+
+
+def test_sides_trained_on_different_seeds_in_even_one_pair_are_not_judged() -> None:
+    base = _side("baseline", "rmse", [0.2, 0.4, 0.3], [0, 1, 2], train_seeds=[11, 12, 13])
+    cand = _side("candidate", "rmse", [0.1, 0.2, 0.2], [0, 1, 2], train_seeds=[11, 12, 99])
+    with pytest.raises(NotJudged, match="the sides were trained on different seeds"):
+        matched.MatchedError().evaluate(CLAIM, CASE, [base, cand], {})
+    cand["extra"]["train_seeds"] = [11, 12, 13]
+    (cv,) = matched.MatchedError().evaluate(CLAIM, CASE, [base, cand], {})
+    assert cv.details["seeds"] == 3
+
+
+def test_an_accuracy_difference_interval_stays_inside_what_a_difference_can_be() -> None:
+    cv = _accuracy([0.05, 0.95], [0.95, 0.05])  # two seeds, effects +0.9 and -0.9: a t interval far past 1
+    assert cv.estimate.low >= -1.0 and cv.estimate.high <= 1.0
+    assert cv.estimate.low == -1.0 and cv.estimate.high == 1.0
+
+
+def test_the_test_sets_standard_error_is_the_sample_standard_deviation_over_root_n() -> None:
+    b, c = [0.70, 0.72, 0.71], [0.80, 0.81, 0.79]
+    ms = [_side("baseline", "accuracy", b, [0, 1, 2], per_example=[1.0, 0.0, 1.0]),
+          _side("candidate", "accuracy", c, [0, 1, 2], per_example=[1.0, 1.0, 0.0])]
+    (cv,) = matched.MatchedAccuracy().evaluate(CLAIM, CASE, ms, {})
+    diff = np.array([0.0, 1.0, -1.0])
+    assert cv.details["test_set"]["se"] == pytest.approx(float(np.std(diff, ddof=1) / np.sqrt(3)))

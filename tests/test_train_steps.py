@@ -108,6 +108,12 @@ def test_a_timing_is_shared_only_when_model_impl_fields_case_rounds_and_steps_al
     assert len([e for e in log if e[0] == "round"]) == 6 + 2 + 3 + 3 * 4
 
 
+def test_images_per_second_come_from_the_median_step(log: Log, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(timing, "cpu_round", lambda step, config: timing.Round(np.array([10.0, 10.0, 40.0])))
+    (m,) = _train_steps.measure_steps(_claim(), SIDES[:1], CASE, _ctx())
+    assert m.extra["images_per_s"] == pytest.approx(8 / 10e-3)  # the median step, not the mean one (20 ms)
+
+
 def test_a_host_fraction_at_the_bound_marks_the_steps_host_bound(log: Log, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(timing, "cpu_round", lambda step, config: timing.Round(
         np.full(2, 5.0), extra={"host_fraction": timing.HOST_BOUND}))
@@ -196,3 +202,7 @@ def test_a_real_step_trains_the_model_and_keeps_its_loss() -> None:
     assert step.model.training and not step.amp and step.slots == 1 and step.given() is None
     other = _train_steps.TrainStep(subject, {"size": "tiny", "batch": 2}, ctx, 1)
     assert not torch.equal(other.images, step.images)  # each round its own batch
+    fresh = [p.detach() for p in other.model.parameters()]
+    assert any(not torch.equal(a, b) for a, b in zip(before, fresh, strict=True))  # and its own initial weights
+    same = _train_steps.TrainStep(subject, {"size": "tiny", "batch": 2}, ctx, 0)
+    assert all(torch.equal(a, b.detach()) for a, b in zip(before, same.model.parameters(), strict=True))
