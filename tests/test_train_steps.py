@@ -56,10 +56,17 @@ def log(monkeypatch: pytest.MonkeyPatch) -> Log:
     monkeypatch.setattr(timing, "cpu_round", cpu_round)
     monkeypatch.setattr(_train_steps, "check_model", lambda s, c, ctx: calls.append(("check", s.model)) or
                         [{"before": s.model}])
-    monkeypatch.setattr(_train_steps, "check_model_after", lambda s, c, ctx: calls.append(("after", s.model)) or
-                        [{"after": s.model}])
-    monkeypatch.setattr(_train_steps, "architecture", lambda s, c: (SimpleNamespace(plugs=None), "tiny", {"d": 1}))
-    monkeypatch.setattr(_train_steps, "model_stats", lambda family, size, arch: {"params": 7, "flops": 9})
+    monkeypatch.setattr(_train_steps, "check_model_after", lambda s, c, ctx: calls.append(
+        ("after", s.model, c["batch"], type(ctx).__name__)) and [] or [{"after": s.model}])
+    family = SimpleNamespace(plugs=None, name="fam")
+
+    def architecture(s: Subject, c: Mapping[str, Any]) -> Any:
+        calls.append(("arch", s.model, c["batch"]))
+        return family, "tiny", {"d": 1}
+
+    monkeypatch.setattr(_train_steps, "architecture", architecture)
+    monkeypatch.setattr(_train_steps, "model_stats", lambda fam, size, arch: calls.append(
+        ("stats", getattr(fam, "name", None), size, arch)) and {} or {"params": 7, "flops": 9})
     return calls
 
 
@@ -69,7 +76,8 @@ def test_every_side_is_checked_then_timed_in_interleaved_rounds_then_checked_aga
     assert [e for e in log if e[0] in ("check", "round", "after")] == [
         ("check", "vit"), ("check", "kat"),
         *[e for r in range(3) for e in (("round", "vit", r, 3), ("round", "kat[kbench_triton]", r, 3))],
-        ("after", "vit"), ("after", "kat")]
+        ("after", "vit", 8, "Context"), ("after", "kat", 8, "Context")]
+    assert ("arch", "vit", 8) in log and ("stats", "fam", "tiny", {"d": 1}) in log
     assert base.samples == [10.0, 10.0, 11.0, 11.0, 12.0, 12.0] and base.groups == [0, 0, 1, 1, 2, 2]
     assert cand.samples == [20.0, 20.0, 21.0, 21.0, 22.0, 22.0]
     assert (base.role, cand.role, base.metric, base.unit, base.better, base.noise) == \
@@ -79,6 +87,8 @@ def test_every_side_is_checked_then_timed_in_interleaved_rounds_then_checked_aga
     assert base.extra["images_per_s"] == pytest.approx(8 / 11e-3)  # the batch over the median step
     assert (base.extra["params"], base.extra["flops"]) == (7, 9)
     assert base.extra["host_fraction"] == pytest.approx(0.7) and base.extra["host_bound"] is False
+    assert base.case == CASE and base.subject == {"model": "vit"} and cand.subject == SIDES[1][1].as_dict()
+    assert base.summary is not None and base.summary["median"] == 11.0 and base.summary["rounds"] == 3
     assert [m.role for m in ctx.recorded] == ["baseline", "candidate"]
 
 
@@ -150,6 +160,8 @@ def test_an_interrupted_timing_keeps_the_rounds_taken_marked_and_stops(log: Log,
         ("baseline", "skipped", "interrupted after 2 round(s)", [0, 0, 1, 1]),
         ("candidate", "skipped", "interrupted after 1 round(s)", [0, 0])]
     assert not ctx.cache and not [e for e in log if e[0] == "after"]
+    assert [(m.extra["timing"], m.extra["checks_before"]) for m in ctx.recorded] == [
+        ("perf-counter", [{"before": "vit"}]), ("perf-counter", [{"before": "kat"}])]
 
 
 def test_a_tampered_clock_or_a_non_finite_loss_fails_naming_the_side_and_round(
@@ -175,9 +187,13 @@ def test_a_plugged_kernel_running_in_an_emulator_is_flagged(log: Log, monkeypatc
     from kbench import devices
 
     monkeypatch.setattr(_train_steps, "architecture", lambda s, c: (SimpleNamespace(plugs="rational"), "tiny", {}))
-    monkeypatch.setattr(devices, "emulated", lambda requires: "the Triton interpreter")
+    asked: list[Any] = []
+    monkeypatch.setattr(devices, "emulated", lambda requires: asked.append(requires) or "the Triton interpreter")
     (m,) = _train_steps.measure_steps(_claim(), SIDES[1:], CASE, _ctx())
     assert m.extra["emulated"] == "the Triton interpreter"
+    from kbench import registry
+
+    assert asked == [registry.implementation("rational", "kbench_triton").requires]
     monkeypatch.setattr(devices, "emulated", lambda requires: None)
     (m,) = _train_steps.measure_steps(_claim(), SIDES[1:], {**CASE, "batch": 2}, _ctx())
     assert "emulated" not in m.extra
@@ -206,3 +222,41 @@ def test_a_real_step_trains_the_model_and_keeps_its_loss() -> None:
     assert any(not torch.equal(a, b) for a, b in zip(before, fresh, strict=True))  # and its own initial weights
     same = _train_steps.TrainStep(subject, {"size": "tiny", "batch": 2}, ctx, 0)
     assert all(torch.equal(a, b.detach()) for a, b in zip(before, same.model.parameters(), strict=True))
+
+
+def test_on_a_gpu_rounds_are_timed_with_cuda_events(log: Log, monkeypatch: pytest.MonkeyPatch) -> None:
+    timed: list[tuple[Any, ...]] = []
+
+    def cuda_events_round(step: Any, config: timing.TimingConfig, device: torch.device) -> timing.Round:
+        timed.append((step.label, step.r, config.min_reps, device))
+        return timing.Round(np.full(2, 4.0))
+
+    monkeypatch.setattr(timing, "cuda_events_round", cuda_events_round)
+    monkeypatch.setattr(timing, "cpu_round", lambda step, config: pytest.fail("a GPU is not timed by the CPU clock"))
+    monkeypatch.setattr(_train_steps, "clock_state", lambda ctx: {})
+    ctx = _ctx()
+    ctx.device = torch.device("cuda", 0)
+    (m,) = _train_steps.measure_steps(_claim(rounds=2), SIDES[:1], CASE, ctx)
+    assert timed == [("vit", 0, 3, torch.device("cuda", 0)), ("vit", 1, 3, torch.device("cuda", 0))]
+    assert m.extra["timing"] == "cuda-events"
+
+
+def test_a_step_builds_the_sides_implementation_and_trains_in_float32_on_a_cpu(monkeypatch: pytest.MonkeyPatch
+                                                                               ) -> None:
+    from kbench.kinds import _model_building
+
+    made: list[Any] = []
+    vit = _model_building.registry.model_family("vit")
+    arch = {"depth": 1, "embed_dim": 24, "num_heads": 3, "img_size": 16, "patch_size": 8, "num_classes": 4}
+    family = SimpleNamespace(create=lambda size, impl, a: made.append(impl) or vit.create(size, None, a),
+                             input_shape=vit.input_shape, outputs=vit.outputs)
+    monkeypatch.setattr(_train_steps, "architecture", lambda subject, case: (family, "tiny", arch))
+    seen: list[torch.dtype] = []
+    real = _train_steps.F.cross_entropy
+    monkeypatch.setattr(_train_steps.F, "cross_entropy", lambda logits, labels: seen.append(logits.dtype) or
+                        real(logits, labels))
+    subject = Subject({"model": "kat", "impl": "kbench_triton"})
+    step = _train_steps.TrainStep(subject, {"size": "tiny", "batch": 2}, _ctx(), 0)
+    step()
+    assert made == ["kbench_triton"] and seen == [torch.float32] and step.label == "kat[kbench_triton]"
+    assert step.opt.param_groups[0]["lr"] == 1e-4
