@@ -246,3 +246,70 @@ def test_a_law_collects_every_seed_with_the_sides_alternating(monkeypatch: pytes
     law.Law().collect(_claim("law", {"subject": "tiny-lm"}, ({"task": "a"},), seeds=5),
                       Context(torch.device("cpu"), config, config, budget=0.1))
     assert log == [("a", "subject", 0), ("a", "subject", 1)]  # a quick run keeps two seeds
+
+
+def test_a_law_ratio_records_each_sides_seeds_and_statistics_and_names_the_side_it_cannot_fit(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    spec = {"statistic": "last"}
+    rows = [[1, 2, 3, 4, 5, 6.0], [1, 2, 3, 4, 5, 7.0], [1, 2, 3, 4, 5, 8.0]]
+    cv = _ratio(_points(rows, spec, "baseline", [0, 1, 2]), _points(rows[::-1], spec, "candidate", [2, 1, 0]))
+    assert cv.details["baseline"]["seeds"] == [0, 1, 2] and cv.details["candidate"]["seeds"] == [0, 1, 2]
+    assert cv.details["candidate"]["per_seed_statistic"] == [6.0, 7.0, 8.0]  # the candidate's own, by seed
+    zero = [[1, 2, 3, 4, 5, 0.0]] * 3
+    with pytest.raises(NotJudged, match=r"^a ratio needs positive statistics on both sides \(got 6 and 0\)$"):
+        _ratio(_points(rows, spec, "baseline"), _points(zero, spec, "candidate"))
+    real = laws.statistic
+
+    def unfit_above(limit: float) -> Any:
+        def statistic(s: Any, x: Any, row: Any) -> float:
+            if row[-1] > limit:
+                raise laws.FitError("singular")
+            return real(s, x, row)
+        return statistic
+
+    monkeypatch.setattr(laws, "statistic", unfit_above(100.0))
+    big = [[1, 2, 3, 4, 5, 600.0]] * 3
+    with pytest.raises(NotJudged, match="^the candidate's points of one seed cannot be fitted: singular$"):
+        _ratio(_points(rows, spec, "baseline"), _points(big, spec, "candidate"))
+    with pytest.raises(NotJudged, match="^the baseline's points of one seed cannot be fitted: singular$"):
+        _ratio(_points(big, spec, "baseline"), _points(rows, spec, "candidate"))
+
+
+def test_a_law_on_a_cpu_collects_its_cpu_cases(monkeypatch: pytest.MonkeyPatch) -> None:
+    import torch
+
+    from kbench.kinds.base import Context
+    from kbench.timing import TimingConfig
+
+    log: list[str] = []
+
+    class FakeSeries:
+        def __init__(self, claim: Claim, case: Mapping[str, Any], role: str, ctx: Any) -> None:
+            self.case, self.subject = case, claim.side(role)
+
+        def run_seed(self, seed: int) -> None:
+            log.append(self.case["task"])
+
+    monkeypatch.setattr(law, "Series", FakeSeries)
+    config = TimingConfig(warmup_ms=1, budget_ms=1, min_reps=1, max_reps=1)
+    claim = _claim("law", {"subject": "tiny-lm"}, ({"task": "gpu-size"},), seeds=2)
+    claim = Claim(claim.id, claim.kind, claim.rule, options=claim.options, cases=claim.cases, sides=claim.sides,
+                  cpu_cases=({"task": "cpu-size"},))
+    law.Law().collect(claim, Context(torch.device("cpu"), config, config))
+    assert log == ["cpu-size", "cpu-size"]
+
+
+def test_a_bad_side_of_a_law_is_refused_by_its_field_in_its_file() -> None:
+    claim = _claim("law", {"subject": "no-such-family"}, ({"task": "stdlib-text", "points": [1024, 2048, 4096]},))
+    with pytest.raises(SuiteError) as info:
+        law.Law().check_references(claim, "s.toml", "claims[3]")
+    assert (info.value.path, info.value.field) == ("s.toml", "claims[3].subject.model")
+    flat = _claim("law", {"subject": "tiny-lm"}, ({"task": "stdlib-text", "points": [1024, 2048, 4096, 8192]},),
+                  statistic="fit-advantage", form="log", alternatives=["linear"])
+    with pytest.raises(SuiteError) as info:
+        law.Law().check_references(flat, "s.toml", "claims[3]")
+    assert (info.value.path, info.value.field) == ("s.toml", "claims[3].options.direction")
+    bad = _claim("law", {"subject": "tiny-lm"}, ({"task": "stdlib-text", "points": [2048, 1024, 4096]},))
+    with pytest.raises(SuiteError) as info:
+        law.Law().check_references(bad, "s.toml", "claims[3]")
+    assert (info.value.path, info.value.field) == ("s.toml", "claims[3].cases[0].points")
