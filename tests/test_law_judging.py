@@ -313,3 +313,32 @@ def test_a_bad_side_of_a_law_is_refused_by_its_field_in_its_file() -> None:
     with pytest.raises(SuiteError) as info:
         law.Law().check_references(bad, "s.toml", "claims[3]")
     assert (info.value.path, info.value.field) == ("s.toml", "claims[3].cases[0].points")
+
+
+def test_the_declared_choice_is_the_one_left_out_of_the_alternatives_even_when_not_the_default() -> None:
+    spec = {"statistic": "slope", "late": 0.75, "neighbourhood": {"late": [0.5, 0.75, 1.0]}}
+    cv = _evaluate(_points(FALLING, spec))
+    assert set(cv.alternatives) == {"late=0.5", "late=1.0"}
+
+
+def test_the_fits_recorded_are_compared_under_the_claims_own_criterion() -> None:
+    from kbench import law_records
+
+    spec = {"statistic": "fit-advantage", "form": "power", "alternatives": ["linear"], "direction": "decreasing",
+            "criterion": "aic"}
+    cv = _evaluate(_points(FALLING, spec))
+    x, table = np.array(X), np.array(FALLING)
+    assert cv.details["fits"] == law_records.describe_fits(["power", "linear"], x, table, "aic")
+    assert cv.details["fits"] != law_records.describe_fits(["power", "linear"], x, table, "loo")
+
+
+def test_a_seed_that_cannot_be_fitted_does_not_hide_the_seeds_after_it(monkeypatch: pytest.MonkeyPatch) -> None:
+    def problem(spec: Any, u: Any, y: Any) -> str | None:
+        if y[0] > 0.5:
+            raise laws.FitError("singular")
+        return "the fitted power is not decreasing"
+
+    monkeypatch.setattr(laws, "claimed_fit_problem", problem)
+    spec = {"statistic": "fit-advantage", "form": "power", "alternatives": ["linear"], "direction": "decreasing"}
+    notes = law._not_the_law(spec, np.array(X), np.array([[0.6] * 6, [0.4] * 6]), [0, 1])
+    assert len(notes) == 1 and notes[0].startswith("seed 1: the fitted power is not decreasing")
