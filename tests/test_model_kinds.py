@@ -67,7 +67,8 @@ def test_train_speedup_collects_each_case_with_both_sides_in_order(monkeypatch: 
 def test_a_kernel_pattern_that_is_no_regular_expression_is_refused_by_its_field(monkeypatch: pytest.MonkeyPatch
                                                                                ) -> None:
     checked: list[tuple[str, str]] = []
-    monkeypatch.setattr(models, "check_model_side", lambda claim, role, path, where: checked.append((role, where)))
+    monkeypatch.setattr(models, "check_model_side", lambda claim, role, path, where: checked.append((role, where))
+                        if path == "s.toml" else pytest.fail(f"the file is not handed on: {path}"))
     claim = Claim("c", "time-share", Rule(at_least=0.5), options={"kernel_pattern": "rational(_bwd"},
                   sides={"subject": Subject({"model": "kat"})})
     with pytest.raises(SuiteError) as info:
@@ -89,7 +90,7 @@ def test_a_time_share_is_a_t_interval_over_the_rounds_median_shares() -> None:
     expect = stats.Estimate.from_values([0.91, 0.81, 0.98], "linear")
     assert (cv.estimate.value, cv.estimate.low, cv.estimate.high, cv.estimate.scale) == pytest.approx(
         (expect.value, expect.low, expect.high, "linear"))
-    assert cv.details == {"rounds": 3, "steps": 9}
+    assert cv.details == {"rounds": 3, "steps": 9} and cv.case == CASE
     (one,) = models.TimeShare().evaluate(CLAIM, CASE, [{**m, "groups": None}], {})
     assert one.details == {"rounds": 1, "steps": 9} and one.estimate.value == pytest.approx(float(np.median(shares)))
 
@@ -126,14 +127,28 @@ def test_the_variance_ratio_keeps_each_seeds_block_furthest_from_one_either_way(
                                                                                ) -> None:
     made: list[tuple[Any, ...]] = []
     per_seed = iter([[1.1, 0.5, 1.5], [3.0, 0.9], [1.2, 0.8]])
-    family = SimpleNamespace(create=lambda size, impl, arch: made.append((size, impl, torch.initial_seed())) or
-                             torch.nn.Linear(1, 1))
-    monkeypatch.setattr(models, "architecture", lambda subject, case: (family, "tiny", {"depth": 2}))
+    built: list[Any] = []
+
+    class Placed(torch.nn.Linear):
+        def to(self, *args: Any, **kwargs: Any) -> Any:  # type: ignore[override]
+            made.append(("to", args[0] if args else kwargs.get("device")))
+            return self
+
+    def create(size: str, impl: str | None, arch: Any) -> torch.nn.Module:
+        made.append((size, impl, torch.initial_seed(), dict(arch)))
+        built.append(Placed(1, 1))
+        return built[-1]
+
+    family = SimpleNamespace(create=create)
+    monkeypatch.setattr(models, "architecture", lambda subject, case: made.append(("arch", subject.impl, case["size"]))
+                        or (family, "tiny", {"depth": 2}))
     monkeypatch.setattr(models, "input_batch", lambda family, arch, batch, device, seed: (
-        made.append(("batch", batch, seed)) or torch.zeros(1), None))
-    monkeypatch.setattr(models, "_branch_variance_ratios", lambda model, images: next(per_seed))
+        made.append(("batch", batch, seed)) or torch.full((1,), float(seed), dtype=torch.float64), None))
+    monkeypatch.setattr(models, "_branch_variance_ratios", lambda model, images: (
+        made.append(("ratios", model is built[-1], float(images[0]))) or next(per_seed)))
     ctx = _ctx(budget=0.1)
-    claim = Claim("c", "variance-ratio", Rule(at_most=2.0), options={"seeds": 5}, cases=({"size": "tiny", "batch": 3},),
+    claim = Claim("c", "variance-ratio", Rule(at_most=2.0), options={"seeds": 5}, cases=({"size": "big", "batch": 9},),
+                  cpu_cases=({"size": "tiny", "batch": 3},),
                   sides={"subject": Subject({"model": "kat", "impl": "torch_reference"})})
     models.VarianceRatio().collect(claim, ctx)
     (m,) = ctx.recorded
@@ -141,11 +156,18 @@ def test_the_variance_ratio_keeps_each_seeds_block_furthest_from_one_either_way(
     assert m.extra == {"per_block": [[1.1, 0.5, 1.5], [3.0, 0.9]], "arch": {"depth": 2}}
     assert (m.metric, m.unit, m.better, m.noise, m.device_independent) == ("variance_ratio", "ratio", "none",
                                                                           "seeds", True)
-    assert [e for e in made if e[0] == "tiny"] == [("tiny", "torch_reference", ctx.seed_for("init", s)) for s in (0, 1)]
+    assert [e for e in made if e[0] == "tiny"] == [("tiny", "torch_reference", ctx.seed_for("init", s), {"depth": 2})
+                                                   for s in (0, 1)]
+    assert ("arch", "torch_reference", "tiny") in made and ("to", ctx.device) in made
+    assert [e[1:] for e in made if e[0] == "ratios"] == [(True, float(ctx.seed_for("batch", s))) for s in (0, 1)]
+    assert (m.role, m.case, m.subject) == ("subject", {"size": "tiny", "batch": 3},
+                                           {"model": "kat", "impl": "torch_reference"})
+    assert m.summary is not None and m.summary["median"] == pytest.approx(1.75)
     assert [e[1:] for e in made if e[0] == "batch"] == [(3, ctx.seed_for("batch", s)) for s in (0, 1)]
     (cv,) = models.VarianceRatio().evaluate(claim, CASE, [{"role": "subject", "metric": "variance_ratio",
                                                            "status": "ok", "samples": [0.5, 2.0]}], {})
     assert cv.estimate.scale == "log" and cv.estimate.value == pytest.approx(1.0) and cv.details == {"seeds": 2}
+    assert cv.case == CASE
     with pytest.raises(NotJudged, match="^a variance of zero$"):
         models.VarianceRatio().evaluate(claim, CASE, [{"role": "subject", "metric": "variance_ratio", "status": "ok",
                                                        "samples": [0.0, 2.0]}], {})
@@ -168,6 +190,8 @@ def test_a_flops_ratio_counts_each_side_once_and_divides_baseline_by_candidate(m
     (cv,) = models.FlopsRatio().evaluate(claim, CASE, stored, {})
     assert (cv.estimate.value, cv.estimate.low, cv.estimate.high) == (1.5, 1.5, 1.5)
     assert cv.details == {"baseline_flops": 300.0, "candidate_flops": 200.0}
+    stored[1]["samples"] = [1.0]  # one FLOP is still a count
+    assert models.FlopsRatio().evaluate(claim, CASE, stored, {})[0].estimate.value == 300.0
     stored[1]["samples"] = [0.0]
     with pytest.raises(NotJudged, match="^the candidate counted zero FLOPs$"):
         models.FlopsRatio().evaluate(claim, CASE, stored, {})
