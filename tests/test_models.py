@@ -221,3 +221,34 @@ def test_input_batches_are_the_seeds_own_and_labels_cover_the_outputs() -> None:
     other, _ = mb.input_batch(VIT, arch, 64, torch.device("cpu"), 6)
     assert images.shape == (64, 3, 16, 16) and torch.equal(images, again) and not torch.equal(images, other)
     assert labels.shape == (64,) and set(labels.tolist()) == {0, 1, 2}
+
+
+def test_the_check_after_timing_runs_the_whole_model_again_at_the_timed_batch() -> None:
+    from kbench.kinds._model_building import check_model_after
+
+    assert check_model_after(Subject({"model": "vit"}), {"size": "tiny"}, _ctx()) == []  # nothing plugged
+    subject = Subject({"model": "kat", "impl": "torch_reference"})
+    (after,) = check_model_after(subject, {"size": "tiny", "arch": SMALL, "batch": 3}, _ctx())
+    assert after["variant"] == "the whole model at batch 3 (after timing)"
+    assert set(after["outputs"]) == {"logits", "grads", "eval logits"}
+    assert after["case"] == {"size": "tiny", "arch": KAT.arch("tiny", SMALL)}
+    (default,) = check_model_after(subject, {"size": "tiny", "arch": SMALL}, _ctx())
+    assert default["variant"] == "the whole model at batch 2 (after timing)"
+    planted = Subject({"model": "kat", "impl": "planted_dense_coeffs"})
+    with pytest.raises(Failed, match=r"^kat\[planted_dense_coeffs\]: wrong against float64 on the whole model at "
+                                     r"batch 3 \(after timing\)"):
+        check_model_after(planted, {"size": "tiny", "arch": SMALL, "batch": 3}, _ctx())
+
+
+def test_model_stats_count_the_reference_model_on_no_memory() -> None:
+    from kbench.kinds._model_building import model_stats
+
+    reference = registry.operation("rational").reference
+    for family, impl in ((KAT, reference), (VIT, None)):
+        arch = family.arch("tiny", SMALL)
+        with torch.device("meta"):
+            model = family.create("tiny", impl, arch)
+        assert model_stats(family, "tiny", arch) == {"params": params(model),
+                                                     "flops": count_flops(model, family.input_shape(arch))}
+    assert model_stats(KAT, "tiny", KAT.arch("tiny", SMALL))["flops"] > model_stats(VIT, "tiny", VIT.arch(
+        "tiny", SMALL))["flops"]  # the rational's own FLOPs counted
