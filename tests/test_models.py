@@ -252,3 +252,17 @@ def test_model_stats_count_the_reference_model_on_no_memory() -> None:
                                                      "flops": count_flops(model, family.input_shape(arch))}
     assert model_stats(KAT, "tiny", KAT.arch("tiny", SMALL))["flops"] > model_stats(VIT, "tiny", VIT.arch(
         "tiny", SMALL))["flops"]  # the rational's own FLOPs counted
+
+
+def test_the_check_before_timing_covers_every_layer_case_then_the_whole_model_at_two_and_at_the_timed_batch() -> None:
+    subject = Subject({"model": "kat", "impl": "torch_reference"})
+    plugs = KAT.plug_cases(KAT.arch("tiny", SMALL))
+    summaries = check_model(subject, {"size": "tiny", "arch": SMALL, "batch": 3}, _ctx())
+    whole = [s["variant"] for s in summaries if s["variant"].startswith("the whole model")]
+    assert whole == ["the whole model at batch 2 (before timing)", "the whole model at batch 3 (before timing)"]
+    assert len(summaries) - len(whole) >= len(plugs) > 0  # every layer case's checks are kept before them
+    assert summaries[-1]["case"] == {"size": "tiny", "arch": KAT.arch("tiny", SMALL)}
+    at_two = check_model(subject, {"size": "tiny", "arch": SMALL, "batch": 2}, _ctx())
+    assert [s["variant"] for s in at_two if s["variant"].startswith("the whole model")] == [
+        "the whole model at batch 2 (before timing)"]
+    assert check_model(Subject({"model": "vit"}), {"size": "tiny"}, _ctx()) == []
