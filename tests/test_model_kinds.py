@@ -95,6 +95,20 @@ def test_a_time_share_is_a_t_interval_over_the_rounds_median_shares() -> None:
     assert one.details == {"rounds": 1, "steps": 9} and one.estimate.value == pytest.approx(float(np.median(shares)))
 
 
+def test_a_kernel_share_is_the_matching_kernels_time_over_all_kernels_time() -> None:
+    import re
+
+    kernels = [("rational_bwd_kernel", 30.0), ("gemm", 50.0), ("rational_fwd_kernel", 20.0)]
+    assert models.share_of(kernels, re.compile("rational_bwd")) == pytest.approx(0.3)
+    assert models.share_of(kernels, re.compile("rational")) == pytest.approx(0.5)
+    assert models.share_of(kernels, re.compile("softmax")) == 0.0
+    assert models.share_of(kernels, re.compile(".")) == pytest.approx(1.0)
+    with pytest.raises(Failed, match="no device kernels"):
+        models.share_of([], re.compile("."))
+    with pytest.raises(Failed, match="no device kernels"):
+        models.share_of([("k", 0.0)], re.compile("."))
+
+
 class _Blocks(torch.nn.Module):
     """Blocks whose 'mlp' branch scales its input by a known factor (variance ratio = factor**2)."""
 

@@ -105,17 +105,16 @@ def _kernel_share(step: Callable[[], object], pattern: re.Pattern[str]) -> float
     with profile(activities=[ProfilerActivity.CUDA]) as prof:
         step()
         torch.cuda.synchronize()
-    total = matched = 0.0
-    for event in prof.events():
-        if event.device_type != DeviceType.CUDA:
-            continue
-        elapsed = float(event.time_range.elapsed_us())
-        total += elapsed
-        if pattern.search(event.name):
-            matched += elapsed
+    return share_of([(e.name, float(e.time_range.elapsed_us())) for e in prof.events()
+                     if e.device_type == DeviceType.CUDA], pattern)
+
+
+def share_of(kernels: Sequence[tuple[str, float]], pattern: re.Pattern[str]) -> float:
+    """Share of the kernels' total time (name, microseconds) spent in those whose name matches."""
+    total = sum(elapsed for _, elapsed in kernels)
     if total <= 0:
         raise Failed("the profiler recorded no device kernels")
-    return matched / total
+    return sum(elapsed for name, elapsed in kernels if pattern.search(name)) / total
 
 
 class TimeShare(_ModelKind):
