@@ -148,6 +148,27 @@ def test_a_law_ratio_is_the_seed_paired_ratio_of_the_sides_statistics_over_their
     assert cv.details["statistic"] == "last" and cv.details["baseline"]["per_seed_statistic"] == [6.0, 9.0]
 
 
+def test_a_law_ratio_pairs_by_seed_label_whatever_the_order_and_is_narrower_than_unpaired_for_correlated_sides(
+        ) -> None:
+    spec = {"statistic": "last"}
+    # seed -> last point; the candidate tracks the baseline at about half; each side has a seed of
+    # its own sorting among the shared ones (a pairing by position would mix seeds on both sides)
+    last_b = {2: 4.0, 4: 8.0, 6: 16.0, 1: 5.0}
+    last_c = {3: 9.0, 4: 4.2, 6: 7.8, 2: 2.1}
+
+    def side(values: dict[int, float], role: str, order: list[int]) -> list[dict[str, Any]]:
+        return _points([[1, 1, 1, 1, 1, values[s]] for s in order], spec, role, order)
+
+    cv = _ratio(side(last_b, "baseline", [6, 1, 2, 4]), side(last_c, "candidate", [4, 3, 6, 2]))
+    expect = stats.paired_log_ratio([4.0, 8.0, 16.0], [2.1, 4.2, 7.8])  # seeds 2, 4, 6 in common
+    assert (cv.estimate.value, cv.estimate.low, cv.estimate.high) == pytest.approx(
+        (expect.value, expect.low, expect.high))
+    shuffled = _ratio(side(last_b, "baseline", [4, 2, 1, 6]), side(last_c, "candidate", [2, 6, 4, 3]))
+    assert (shuffled.estimate.low, shuffled.estimate.high) == pytest.approx((cv.estimate.low, cv.estimate.high))
+    unpaired = stats.unpaired_log_ratio([4.0, 8.0, 16.0], [2.1, 4.2, 7.8])
+    assert cv.estimate.high - cv.estimate.low < (unpaired.high - unpaired.low) / 10
+
+
 def test_a_law_ratio_refuses_unpaired_sides_different_statistics_and_non_positive_values() -> None:
     spec = {"statistic": "last"}
     rows = [[1, 2, 3, 4, 5, 6.0], [1, 2, 3, 4, 5, 7.0], [1, 2, 3, 4, 5, 8.0]]
