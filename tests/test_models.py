@@ -261,8 +261,157 @@ def test_the_check_before_timing_covers_every_layer_case_then_the_whole_model_at
     whole = [s["variant"] for s in summaries if s["variant"].startswith("the whole model")]
     assert whole == ["the whole model at batch 2 (before timing)", "the whole model at batch 3 (before timing)"]
     assert len(summaries) - len(whole) >= len(plugs) > 0  # every layer case's checks are kept before them
+    assert [s["case"] for s in summaries if s["variant"] == "as timed"] == plugs  # each case's, not the last's
     assert summaries[-1]["case"] == {"size": "tiny", "arch": KAT.arch("tiny", SMALL)}
     at_two = check_model(subject, {"size": "tiny", "arch": SMALL, "batch": 2}, _ctx())
     assert [s["variant"] for s in at_two if s["variant"].startswith("the whole model")] == [
         "the whole model at batch 2 (before timing)"]
     assert check_model(Subject({"model": "vit"}), {"size": "tiny"}, _ctx()) == []
+
+
+# --- the toolkit against families written here, whose builds and counts are known ---------------
+
+class _Flat(torch.nn.Module):
+    def __init__(self, shape: tuple[int, ...], outputs: int) -> None:
+        super().__init__()
+        self.lin = torch.nn.Linear(int(np.prod(shape)), outputs)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.lin(x.flatten(1))
+
+
+def _recording(shape: tuple[int, ...], built: list[str | None], plugs: str | None = "rational",
+               **fields: object) -> registry.ModelFamily:
+    """A family of one linear layer over the flattened input that logs the implementation of each build."""
+    def build(impl: str | None, **arch: object) -> torch.nn.Module:
+        built.append(impl)
+        return _Flat(shape, 3)
+
+    return registry.ModelFamily("rec", build, {"s": {}, "t": {}}, {}, lambda arch: shape, plugs=plugs,
+                                outputs=lambda arch: 3, **fields)  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize(("shape", "arch", "batch", "grads"), [
+    ((3, 6, 6), {"patch_size": 4, "embed_dim": 6}, 2, 2 * (36 // 16) * 6),  # tokens: 36 pixels // 4**2
+    ((3, 6, 6), {}, 2, 2 * 36),  # no patches: a token per pixel, an embedding of 1
+    ((3, 2, 2), {"patch_size": 4, "embed_dim": 5}, 3, 3 * 1 * 5),  # fewer pixels than a patch: one token
+])
+def test_the_whole_model_check_builds_reference_then_plugged_and_grows_the_gradients_tolerance_by_their_terms(
+        monkeypatch: pytest.MonkeyPatch, shape: tuple[int, ...], arch: dict[str, int], batch: int, grads: int) -> None:
+    from kbench import correctness
+    from kbench.kinds import _model_building as mb
+
+    built: list[str | None] = []
+    terms: list[int] = []
+    real = correctness.model_output_error
+
+    def spy(got: torch.Tensor, own: torch.Tensor, gold: torch.Tensor, n: int) -> object:
+        terms.append(n)
+        return real(got, own, gold, n)
+
+    monkeypatch.setattr(correctness, "model_output_error", spy)
+    op = registry.operation("rational")
+    subject = Subject({"model": "rec", "impl": "planted_but_equal"})
+    (chk,) = mb._check_whole_model(_recording(shape, built), "s", arch, subject, op, _ctx(), batch)
+    assert built == [op.reference, "planted_but_equal"]
+    assert terms == [1, grads, 1] and list(chk["outputs"]) == ["logits", "grads", "eval logits"]
+
+
+def test_model_stats_build_on_the_plugged_operations_reference_or_on_nothing() -> None:
+    from kbench.kinds._model_building import model_stats
+
+    for plugs, expect in (("rational", registry.operation("rational").reference), (None, None)):
+        built: list[str | None] = []
+        assert model_stats(_recording((3, 6, 6), built, plugs), "s", {}) == {"params": 108 * 3 + 3,
+                                                                            "flops": 2 * 108 * 3}
+        assert built == [expect]
+
+
+class _Attention(torch.nn.Module):
+    """timm's switch: fused attention (invisible to the counter) unless `fused_attn` is off."""
+
+    fused_attn = True
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.w = torch.nn.Parameter(torch.ones(4, 4))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x if self.fused_attn else x @ self.w
+
+    def counted_flops(self, x: torch.Tensor) -> int:
+        return 5
+
+
+def test_flops_count_attention_unfused_plus_what_modules_count_for_themselves() -> None:
+    model = _Attention()
+    assert count_flops(model, (4,)) == 2 * 4 * 4 + 5
+
+
+def test_input_labels_come_from_the_seed_not_from_the_global_generator() -> None:
+    from kbench.kinds import _model_building as mb
+
+    arch = VIT.arch("tiny", {"img_size": 16, "patch_size": 8, "num_classes": 1000})
+    torch.manual_seed(0)
+    _, labels = mb.input_batch(VIT, arch, 32, torch.device("cpu"), 5)
+    torch.manual_seed(1)
+    _, again = mb.input_batch(VIT, arch, 32, torch.device("cpu"), 5)
+    assert torch.equal(labels, again)
+
+
+def test_the_preset_is_the_sides_size_else_the_cases_else_the_familys_first() -> None:
+    from kbench.kinds._model_building import architecture
+
+    assert architecture(Subject({"model": "vit", "size": "small"}), {"size": "tiny"})[1] == "small"
+    assert architecture(Subject({"model": "vit"}), {"size": "small"})[1] == "small"
+    family, size, arch = architecture(Subject({"model": "vit"}), {})
+    assert family is VIT and size == VIT.sizes[0] and arch == VIT.arch(VIT.sizes[0])
+
+
+def test_case_checks_name_their_place_under_any_prefix_and_go_on_past_a_budget_no_width_meets() -> None:
+    from kbench.claims import Claim
+    from kbench.kinds import _model_building as mb
+    from kbench.verdicts import Rule
+
+    def claim(cases: tuple[dict, ...], model: str = "vit") -> Claim:
+        return Claim("c", "train-speedup", Rule(at_least=1.0), cases=cases, sides={"baseline": Subject({"model": model})})
+
+    unmet, bad = {"size": "tiny", "params": 10}, {"size": "huge"}
+    err = _suite_error(lambda: mb.check_model_side(claim((unmet, bad)), "baseline", "s.toml", "x.claims[3].baseline"))
+    assert (err.field, err.got) == ("x.claims[3].cases[1].size", "huge")  # type: ignore[attr-defined]
+    err = _suite_error(lambda: mb.check_model_side(claim((unmet,), "nope"), "baseline", "s.toml", "claims[3].baseline"))
+    assert err.field == "claims[3].baseline.model"  # type: ignore[attr-defined]
+
+
+class _Counts:
+    """A parameter count of 10 per width step that refuses to be asked more than a search needs."""
+
+    def __init__(self, per_width: int = 10, most: int = 24) -> None:
+        self.per_width, self.most, self.calls = per_width, most, 0
+
+    def __call__(self, family: registry.ModelFamily, size: str, arch: dict[str, int]) -> int:
+        self.calls += 1
+        assert self.calls <= self.most, "the width search built more models than a doubling and a bisection need"
+        return self.per_width * (arch["hidden"] // 2)
+
+
+@pytest.mark.parametrize(("budget", "width"), [(12, 1), (70, 7), (80, 8), (76, 8), (333, 33), (1000, 100)])
+def test_a_width_search_finds_the_nearest_count_in_few_builds(monkeypatch: pytest.MonkeyPatch, budget: int,
+                                                              width: int) -> None:
+    from kbench.kinds import _model_building as mb
+
+    monkeypatch.setattr(mb, "params_of", _Counts())
+    family = _recording((3,), [], width_key="hidden", width_step=2)
+    assert mb.match_width(family, "s", {"depth": 1}, budget, tolerance=0.5) == ({"depth": 1, "hidden": 2 * width},
+                                                                                10 * width)
+
+
+def test_a_width_search_stops_at_the_widest_and_its_tolerance_is_inclusive(monkeypatch: pytest.MonkeyPatch) -> None:
+    from kbench.kinds import _model_building as mb
+
+    family = _recording((3,), [], width_key="hidden", width_step=2)
+    monkeypatch.setattr(mb, "params_of", _Counts(most=60))
+    with pytest.raises(Failed, match=rf"\(hidden = {2 * mb.MAX_WIDTH}\) has {10 * mb.MAX_WIDTH} parameters"):
+        mb.match_width(family, "s", {}, 10**12)
+    monkeypatch.setattr(mb, "params_of", _Counts(per_width=150))
+    assert mb.match_width(family, "s", {}, 100, tolerance=0.5) == ({"hidden": 2}, 150)  # 50 off: exactly half
