@@ -374,7 +374,8 @@ def test_case_checks_name_their_place_under_any_prefix_and_go_on_past_a_budget_n
     from kbench.verdicts import Rule
 
     def claim(cases: tuple[dict, ...], model: str = "vit") -> Claim:
-        return Claim("c", "train-speedup", Rule(at_least=1.0), cases=cases, sides={"baseline": Subject({"model": model})})
+        return Claim("c", "train-speedup", Rule(at_least=1.0), cases=cases,
+                     sides={"baseline": Subject({"model": model})})
 
     unmet, bad = {"size": "tiny", "params": 10}, {"size": "huge"}
     err = _suite_error(lambda: mb.check_model_side(claim((unmet, bad)), "baseline", "s.toml", "x.claims[3].baseline"))

@@ -6,6 +6,8 @@ implementation (float64 as the gold) before and after it is timed or trained.
 
 from __future__ import annotations
 
+import bisect
+import functools
 from collections.abc import Mapping, Sequence
 from typing import Any, cast
 
@@ -27,7 +29,7 @@ from kbench.kinds.base import (
 MATCH_TOLERANCE = 0.1  # a width matched to a parameter budget lands within 10% of it, or the claim fails
 
 
-MAX_WIDTH = 1 << 16
+MAX_WIDTH = 1 << 16  # in width steps: the widest a parameter budget is matched with
 
 
 def params_of(family: registry.ModelFamily, size: str, arch: Mapping[str, Any]) -> int:
@@ -39,22 +41,19 @@ def params_of(family: registry.ModelFamily, size: str, arch: Mapping[str, Any]) 
 def match_width(family: registry.ModelFamily, size: str, arch: dict[str, Any], budget: int,
                 tolerance: float = MATCH_TOLERANCE) -> tuple[dict[str, Any], int]:
     """The width (in the family's steps) whose parameter count is closest to `budget`: counts grow
-    with width, so a doubling search brackets it and a bisection finds it."""
+    with width, so a bisection over the widths (bisect, each count a model built on no memory)
+    finds the first that reaches the budget, and the nearer of it and the one below is taken."""
     key, step = family.width_key, family.width_step
     if key is None:
         raise Failed(f"{family.name} declares no width to match a parameter budget with")
 
+    @functools.cache
     def count(w: int) -> int:
         return params_of(family, size, {**arch, key: w * step})
 
-    hi = 1
-    while count(hi) < budget and hi < MAX_WIDTH:
-        hi *= 2
-    lo = 1
-    while hi - lo > 1:
-        mid = (lo + hi) // 2
-        lo, hi = (mid, hi) if count(mid) < budget else (lo, mid)
-    best = min((lo, hi), key=lambda w: abs(count(w) - budget))
+    widths = range(1, MAX_WIDTH + 1)
+    first = bisect.bisect_left(widths, budget, key=count)  # len(widths) when even the widest falls short
+    best = min(widths[max(first - 1, 0):first + 1], key=lambda w: abs(count(w) - budget))
     matched, params = {**arch, key: best * step}, count(best)
     if abs(params - budget) > tolerance * budget:
         raise Failed(f"{family.name}: the nearest width ({key} = {best * step}) has {params} parameters, more than "
