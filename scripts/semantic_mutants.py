@@ -90,11 +90,15 @@ MUTANTS = (
 )
 
 
-def _run(tests: tuple[str, ...]) -> bool:
-    """True when the tests pass."""
+def _caught(tests: tuple[str, ...]) -> bool:
+    """True when the tests fail (pytest's 1) or cannot be collected (2); a run that found no tests
+    or could not start (3 to 5) is an error of this script's list, not a catch."""
     env = {**os.environ, "TRITON_INTERPRET": "1", "KBENCH_HOST_CHECK": "off"}
     cmd = [sys.executable, "-m", "pytest", "-q", "-x", "-p", "no:randomly", *tests]
-    return subprocess.run(cmd, cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL).returncode == 0
+    code = subprocess.run(cmd, cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL).returncode
+    if code > 2:
+        raise SystemExit(f"semantic_mutants: pytest exited {code} on {' '.join(tests)} (no tests, or a usage error)")
+    return code != 0
 
 
 def main() -> int:
@@ -117,7 +121,7 @@ def main() -> int:
             continue
         try:
             path.write_text(original.replace(m.old, m.new))
-            caught = not _run(m.tests)
+            caught = _caught(m.tests)
         finally:
             path.write_text(original)
         print(f"{'caught' if caught else 'MISSED'}  {m.name}  ({m.path}; {' '.join(m.tests)})")
