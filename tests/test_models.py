@@ -334,18 +334,18 @@ class _Attention(torch.nn.Module):
 
     def __init__(self) -> None:
         super().__init__()
-        self.w = torch.nn.Parameter(torch.ones(4, 4))
+        self.w = torch.nn.Parameter(torch.ones(4, 6))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return x if self.fused_attn else x @ self.w
+        return x[..., :1].expand(-1, 6) if self.fused_attn else x @ self.w
 
     def counted_flops(self, x: torch.Tensor) -> int:
-        return 5
+        return 100 * x.shape[-1]  # of its input (4 wide), not its output (6)
 
 
-def test_flops_count_attention_unfused_plus_what_modules_count_for_themselves() -> None:
+def test_flops_count_attention_unfused_plus_what_modules_count_for_themselves_on_their_input() -> None:
     model = _Attention()
-    assert count_flops(model, (4,)) == 2 * 4 * 4 + 5
+    assert count_flops(model, (4,)) == 2 * 4 * 6 + 400
 
 
 def test_input_labels_come_from_the_seed_not_from_the_global_generator() -> None:
@@ -366,6 +366,9 @@ def test_the_preset_is_the_sides_size_else_the_cases_else_the_familys_first() ->
     assert architecture(Subject({"model": "vit"}), {"size": "small"})[1] == "small"
     family, size, arch = architecture(Subject({"model": "vit"}), {})
     assert family is VIT and size == VIT.sizes[0] and arch == VIT.arch(VIT.sizes[0])
+    _, _, arch = architecture(Subject({"model": "vit", "arch": {"depth": 3}}),
+                              {"size": "tiny", "arch": {"depth": 2, "num_heads": 2}})
+    assert (arch["depth"], arch["num_heads"]) == (3, 2)  # the side's own keywords last, over the case's
 
 
 def test_case_checks_name_their_place_under_any_prefix_and_go_on_past_a_budget_no_width_meets() -> None:
@@ -416,3 +419,37 @@ def test_a_width_search_stops_at_the_widest_and_its_tolerance_is_inclusive(monke
         mb.match_width(family, "s", {}, 10**12)
     monkeypatch.setattr(mb, "params_of", _Counts(per_width=150))
     assert mb.match_width(family, "s", {}, 100, tolerance=0.5) == ({"hidden": 2}, 150)  # 50 off: exactly half
+
+
+def test_a_layer_case_failing_in_a_later_variant_is_refused(monkeypatch: pytest.MonkeyPatch) -> None:
+    from types import SimpleNamespace
+
+    from kbench import correctness
+
+    def check_all(*args: object) -> list[object]:  # check_all ends at the first failing variant
+        return [SimpleNamespace(ok=True, as_dict=dict), SimpleNamespace(ok=False, describe=lambda: "wrong strided")]
+
+    monkeypatch.setattr(correctness, "check_all", check_all)
+    with pytest.raises(Failed, match="inside kat: wrong strided$"):
+        check_model(Subject({"model": "kat", "impl": "torch_reference"}), {"size": "tiny", "arch": SMALL}, _ctx())
+
+
+def test_a_timed_batch_below_two_is_checked_as_well_and_after_timing_draws_new_models_and_inputs(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    from kbench.kinds import _model_building as mb
+
+    subject = Subject({"model": "kat", "impl": "torch_reference"})
+    summaries = check_model(subject, {"size": "tiny", "arch": SMALL, "batch": 1}, _ctx())
+    assert [s["variant"] for s in summaries if s["variant"].startswith("the whole model")] == [
+        "the whole model at batch 2 (before timing)", "the whole model at batch 1 (before timing)"]
+    seeds: list[int] = []
+    real = mb.input_batch
+
+    def spy(family: registry.ModelFamily, arch: object, batch: int, device: torch.device, seed: int) -> object:
+        seeds.append(seed)
+        return real(family, arch, batch, device, seed)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(mb, "input_batch", spy)
+    mb.check_model(subject, {"size": "tiny", "arch": SMALL}, _ctx())
+    mb.check_model_after(subject, {"size": "tiny", "arch": SMALL}, _ctx())
+    assert len(seeds) == 2 and seeds[0] != seeds[1]  # the same batch, not the same draw
