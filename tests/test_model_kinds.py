@@ -103,6 +103,7 @@ def test_a_kernel_share_is_the_matching_kernels_time_over_all_kernels_time() -> 
     assert models.share_of(kernels, re.compile("rational")) == pytest.approx(0.5)
     assert models.share_of(kernels, re.compile("softmax")) == 0.0
     assert models.share_of(kernels, re.compile("bwd")) == pytest.approx(0.3)  # anywhere in the name
+    assert models.share_of([("short", 0.25), ("shorter", 0.25)], re.compile("shorter")) == 0.5  # under 1 us
     assert models.share_of(kernels, re.compile(".")) == pytest.approx(1.0)
     with pytest.raises(Failed, match="no device kernels"):
         models.share_of([], re.compile("."))
