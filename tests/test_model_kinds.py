@@ -4,6 +4,7 @@ round, the variance ratio of the branch furthest from 1, FLOP ratios, and the su
 
 from __future__ import annotations
 
+import re
 from types import SimpleNamespace
 from typing import Any
 
@@ -96,8 +97,6 @@ def test_a_time_share_is_a_t_interval_over_the_rounds_median_shares() -> None:
 
 
 def test_a_kernel_share_is_the_matching_kernels_time_over_all_kernels_time() -> None:
-    import re
-
     kernels = [("rational_bwd_kernel", 30.0), ("gemm", 50.0), ("rational_fwd_kernel", 20.0)]
     assert models.share_of(kernels, re.compile("rational_bwd")) == pytest.approx(0.3)
     assert models.share_of(kernels, re.compile("rational")) == pytest.approx(0.5)
